@@ -1,0 +1,81 @@
+"""The one exception type for every failed DRS or IAM API call."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .secrets import scrub
+
+TIMEOUT = "timeout"
+CONNECTION_ERROR = "connection_error"
+INVALID_RESPONSE = "invalid_response"
+RESPONSE_TOO_LARGE = "response_too_large"
+PAGE_CAP_EXCEEDED = "page_cap_exceeded"
+CREDENTIALS_UNAVAILABLE = "credentials_unavailable"
+DEADLINE_EXCEEDED = "deadline_exceeded"
+
+# Token rejected as invalid or expired: get a new one and try once more.
+TOKEN_REJECTED = frozenset({"APIGW.0301", "APIGW.0307", "APIG.0301", "APIG.0307"})
+
+_MAX_MESSAGE = 300
+
+
+class DRSAPIError(Exception):
+    """A failed API call: HTTP status (None without a response), error code, message, request id."""
+
+    def __init__(
+        self,
+        error_code: str,
+        error_msg: str = "",
+        *,
+        status: int | None = None,
+        request_id: str | None = None,
+        operation: str = "",
+        retry_after: float | None = None,
+    ) -> None:
+        self.error_code = error_code
+        self.error_msg = _clean(error_msg)
+        self.status = status
+        self.request_id = request_id
+        self.operation = operation
+        self.retry_after = retry_after
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        parts = [f"{self.operation}: " if self.operation else "", self.error_code]
+        if self.status is not None:
+            parts.append(f" (HTTP {self.status})")
+        if self.error_msg:
+            parts.append(f": {self.error_msg}")
+        if self.request_id:
+            parts.append(f" [request_id={self.request_id}]")
+        return "".join(parts)
+
+    @property
+    def retryable(self) -> bool:
+        """True for throttling, server errors, timeouts and connection failures."""
+        if self.error_code in (TIMEOUT, CONNECTION_ERROR):
+            return True
+        return self.status is not None and (self.status == 429 or self.status >= 500)
+
+
+def _clean(text: str) -> str:
+    text = scrub("".join(ch if ch.isprintable() else " " for ch in str(text)))
+    return text if len(text) <= _MAX_MESSAGE else text[:_MAX_MESSAGE] + "…"
+
+
+def error_from_body(body: Any) -> tuple[str, str] | None:
+    """Extract ``(code, message)`` from any of the error body shapes Huawei gateways use."""
+    if not isinstance(body, dict):
+        return None
+    if isinstance(body.get("error"), dict):
+        # IAM answers {"error": {"code": 401, "message": ..., "title": ...}}.
+        inner = body["error"]
+        code, msg = inner.get("code"), inner.get("message", "")
+        if code is not None and not isinstance(code, int | float):
+            return str(code), str(msg or "")
+    for code_key, msg_key in (("error_code", "error_msg"), ("errorCode", "errorMsg"), ("code", "message")):
+        code = body.get(code_key)
+        if isinstance(code, str) and code.strip():
+            return code.strip()[:64], str(body.get(msg_key) or "")
+    return None

@@ -1,0 +1,168 @@
+"""Validation of progress-data answers into compact, typed values."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from .errors import INVALID_RESPONSE, DRSAPIError
+
+OBJECT_TYPES = (
+    "table",
+    "event",
+    "table_structure",
+    "procedure",
+    "view",
+    "function",
+    "database",
+    "trigger",
+    "table_indexs",
+)
+
+# Epoch values above this are milliseconds: as seconds they would be after the year 5000.
+_MILLIS_THRESHOLD = 1e11
+
+
+class ProgressRow(NamedTuple):
+    """One migrated object and its progress in percent (0-100)."""
+
+    src_db: str
+    src_tb: str
+    dst_db: str
+    dst_tb: str
+    progress: float
+
+
+@dataclass
+class Page:
+    """One validated page of progress data."""
+
+    count: int
+    create_time: float | None
+    rows: list[ProgressRow]
+    skipped_rows: int = 0
+    bad_create_time: bool = False
+
+
+@dataclass
+class ProgressData:
+    """Every object of one (job, object type), merged across pages."""
+
+    count: int
+    create_time: float | None
+    rows: list[ProgressRow]
+    skipped_rows: int = 0
+    duplicate_rows: int = 0
+    pages: int = 1
+    notes: list[str] = field(default_factory=list)
+
+
+def parse_create_time(value: Any) -> float | None:
+    """Unix seconds from epoch milliseconds or seconds (number or digits) or ISO-8601 with a zone."""
+    if isinstance(value, bool) or value is None:
+        return None
+    number: float | None = None
+    if isinstance(value, int | float):
+        number = float(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        try:
+            number = float(text)
+        except ValueError:
+            try:
+                parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+            except ValueError:
+                return None
+            if parsed.tzinfo is None:
+                return None
+            return parsed.timestamp()
+    if number is None or not math.isfinite(number) or number <= 0:
+        return None
+    return number / 1000.0 if number >= _MILLIS_THRESHOLD else number
+
+
+def parse_count(value: Any) -> int:
+    """The ``count`` field: an integer (or digit string) of at least zero."""
+    if isinstance(value, bool):
+        raise ValueError("count is a boolean")
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str) and value.strip().isdigit():
+        number = int(value.strip())
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    else:
+        raise ValueError(f"count is not an integer: {str(value)[:40]!r}")
+    if number < 0:
+        raise ValueError(f"count is negative: {number}")
+    return number
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def _progress(value: Any) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value.strip().rstrip("%"))
+        except ValueError:
+            return None
+    if not isinstance(value, int | float):
+        return None
+    number = float(value)
+    if not math.isfinite(number) or number < 0 or number > 100:
+        return None
+    return number
+
+
+def parse_row(item: Any) -> ProgressRow | None:
+    """A row, or None when it cannot be trusted (not an object, bad names or progress)."""
+    if not isinstance(item, dict):
+        return None
+    names = [_text(item.get(key)) for key in ("src_db", "src_tb", "dst_db", "dst_tb")]
+    progress = _progress(item.get("progress"))
+    if progress is None or any(name is None for name in names):
+        return None
+    src_db, src_tb, dst_db, dst_tb = (n or "" for n in names)
+    return ProgressRow(src_db, src_tb, dst_db, dst_tb, progress)
+
+
+def parse_page(body: Any, operation: str = "show_progress_data") -> Page:
+    """Validate one answer; raises ``invalid_response`` when its shape is wrong."""
+
+    def invalid(why: str) -> DRSAPIError:
+        return DRSAPIError(INVALID_RESPONSE, why, status=200, operation=operation)
+
+    if not isinstance(body, dict):
+        raise invalid("answer is not a JSON object")
+    try:
+        count = parse_count(body.get("count"))
+    except ValueError as exc:
+        raise invalid(str(exc)) from None
+    items = body.get("flow_compare_data")
+    if items is None:
+        items = []
+    if not isinstance(items, list):
+        raise invalid("flow_compare_data is not a list")
+    rows: list[ProgressRow] = []
+    skipped = 0
+    for item in items:
+        row = parse_row(item)
+        if row is None:
+            skipped += 1
+        else:
+            rows.append(row)
+    raw_time = body.get("create_time")
+    create_time = parse_create_time(raw_time)
+    return Page(count, create_time, rows, skipped, bad_create_time=raw_time is not None and create_time is None)

@@ -1,0 +1,101 @@
+"""Secret values from config, environment or files, never shown in reprs, logs or errors."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+
+log = logging.getLogger(__name__)
+
+_known: set[str] = set()
+_known_lock = threading.Lock()
+_pattern: re.Pattern[str] | None = None
+
+REDACTED = "<redacted>"
+
+
+def register(value: str) -> None:
+    """Remember a secret so that :func:`scrub` removes it from any text."""
+    global _pattern
+    # Very short values would redact ordinary words; such secrets are rejected by config anyway.
+    if len(value) < 4:
+        return
+    with _known_lock:
+        if value in _known:
+            return
+        _known.add(value)
+        alternatives = sorted(_known, key=len, reverse=True)
+        _pattern = re.compile("|".join(re.escape(v) for v in alternatives))
+
+
+def scrub(text: str) -> str:
+    """Replace every registered secret in ``text`` with a placeholder."""
+    pattern = _pattern
+    return pattern.sub(REDACTED, text) if pattern is not None else text
+
+
+class SecretError(Exception):
+    """A secret could not be read; the message names the source, never the value."""
+
+
+class Secret:
+    """A secret from a literal value or a file.
+
+    A file is re-read when its modification time, size or inode changes, so that a sidecar
+    or a Kubernetes secret update can rotate it without a restart. If a rotated file cannot
+    be read the last good value is kept.
+    """
+
+    def __init__(self, name: str, *, value: str | None = None, file: str | None = None) -> None:
+        if (value is None) == (file is None):
+            raise ValueError("a secret takes exactly one of value or file")
+        self.name = name
+        self.file = file
+        self._literal = value or ""
+        self._value = value
+        self._stamp: tuple[int, int, int] | None = None
+        self._lock = threading.Lock()
+        if value is not None:
+            register(value)
+
+    @classmethod
+    def from_env(cls, name: str, variable: str) -> Secret | None:
+        """The secret in environment variable ``variable``, or None when unset or empty."""
+        value = os.environ.get(variable)
+        return cls(name, value=value) if value else None
+
+    def get(self) -> str:
+        """The current value, re-reading the file when it changed."""
+        if self.file is None:
+            return self._literal
+        with self._lock:
+            try:
+                st = os.stat(self.file)
+                stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+                if stamp != self._stamp or self._value is None:
+                    with open(self.file, encoding="utf-8") as fh:
+                        value = fh.read().strip()
+                    if not value:
+                        raise SecretError(f"{self.name}: file {self.file} is empty")
+                    register(value)
+                    if self._value is not None and value != self._value:
+                        log.info("secret %s: file changed, using the new value", self.name)
+                    self._value, self._stamp = value, stamp
+            except (OSError, UnicodeDecodeError) as exc:
+                if self._value is None:
+                    raise SecretError(f"{self.name}: cannot read {self.file}: {exc.__class__.__name__}") from None
+                log.warning("secret %s: file %s unreadable, keeping the last value", self.name, self.file)
+            except SecretError:
+                if self._value is None:
+                    raise
+            if self._value is None:  # unreachable: every path above sets it or raises
+                raise SecretError(f"{self.name}: no value")
+            return self._value
+
+    def __repr__(self) -> str:
+        source = f"file={self.file!r}" if self.file else "value=" + REDACTED
+        return f"Secret({self.name}, {source})"
+
+    __str__ = __repr__

@@ -1,0 +1,171 @@
+"""What the simulator serves: jobs, their objects and how their progress moves over time."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..progress import OBJECT_TYPES
+
+TIME_FORMATS = ("epoch_ms", "iso")
+
+
+@dataclass
+class Faults:
+    """Injected misbehaviour, applied to API requests (not to the ``/_sim`` admin endpoints)."""
+
+    latency_ms: float = 0.0
+    rate_429: float = 0.0
+    retry_after: str = "1"
+    rate_5xx: float = 0.0
+    rate_malformed: float = 0.0
+
+
+@dataclass
+class SimJob:
+    """One DRS job: object counts per type and how its progress advances."""
+
+    id: str
+    objects: dict[str, int]
+    time_format: str = "epoch_ms"
+    speed: float = 0.2  # mean percent per second
+    error: str | None = None  # answer every request with this DRS error code
+    latency_ms: float = 0.0
+    create_time_lag: float = 0.0
+    names: list[dict[str, str]] = field(default_factory=list)
+    frozen_at: float | None = None  # stalled: progress as it was at this elapsed time
+
+    def progress(self, index: int, elapsed: float) -> int:
+        """Percent done of object ``index`` after ``elapsed`` seconds."""
+        if self.frozen_at is not None:
+            elapsed = min(elapsed, self.frozen_at)
+        h = (index * 2654435761 + 97) & 0xFFFFFFFF
+        if h % 10 == 0:
+            return 100
+        base = h % 60
+        factor = 0.5 + ((h >> 8) % 1000) / 1000.0
+        return min(100, int(base + elapsed * self.speed * factor))
+
+    def row(self, object_type: str, index: int, elapsed: float) -> dict[str, Any]:
+        """The API row of object ``index``."""
+        if index < len(self.names):
+            named = self.names[index]
+            names = {key: named.get(key, "") for key in ("src_db", "src_tb", "dst_db", "dst_tb")}
+        else:
+            db = f"db_{index // 500:04d}"
+            tb = f"{object_type}_{index:07d}"
+            names = {"src_db": db, "src_tb": tb, "dst_db": db, "dst_tb": tb}
+        names_progress: dict[str, Any] = dict(names)
+        names_progress["progress"] = self.progress(index, elapsed)
+        return names_progress
+
+    def create_time(self, now: float) -> str:
+        """``create_time`` in this job's format."""
+        t = now - self.create_time_lag
+        if self.time_format == "iso":
+            return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        return str(int(t * 1000))
+
+
+@dataclass
+class Scenario:
+    """All jobs of the simulated project, plus faults."""
+
+    project_id: str = "0123456789abcdef0123456789abcdef"
+    jobs: dict[str, SimJob] = field(default_factory=dict)
+    faults: Faults = field(default_factory=Faults)
+    started: float = field(default_factory=time.time)
+
+    def elapsed(self) -> float:
+        """Seconds since the simulator started."""
+        return time.time() - self.started
+
+
+def generated(
+    jobs: int, objects: int, types: list[str], time_format: str = "mixed", speed: float = 0.2
+) -> dict[str, SimJob]:
+    """``jobs`` jobs named ``job-0001``… with ``objects`` objects of each type."""
+    out: dict[str, SimJob] = {}
+    for n in range(1, jobs + 1):
+        fmt = time_format if time_format in TIME_FORMATS else TIME_FORMATS[(n - 1) % 2]
+        job_id = f"job-{n:04d}"
+        out[job_id] = SimJob(job_id, dict.fromkeys(types, objects), time_format=fmt, speed=speed)
+    return out
+
+
+def _job_from_dict(raw: dict[str, Any]) -> SimJob:
+    objects = raw.get("objects", {"table": 100})
+    if not isinstance(objects, dict) or not all(t in OBJECT_TYPES for t in objects):
+        raise ValueError(f"job {raw.get('id')}: objects must map object types {OBJECT_TYPES} to counts")
+    fmt = raw.get("time_format", "epoch_ms")
+    if fmt not in TIME_FORMATS:
+        raise ValueError(f"job {raw.get('id')}: time_format must be one of {TIME_FORMATS}")
+    return SimJob(
+        id=str(raw["id"]),
+        objects={str(k): int(v) for k, v in objects.items()},
+        time_format=fmt,
+        speed=float(raw.get("speed", 0.2)),
+        error=raw.get("error"),
+        latency_ms=float(raw.get("latency_ms", 0)),
+        create_time_lag=float(raw.get("create_time_lag", 0)),
+        names=list(raw.get("names", [])),
+        frozen_at=0.0 if raw.get("stalled") else None,
+    )
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read a YAML (or JSON) scenario file."""
+    raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    scenario = Scenario()
+    if "project_id" in raw:
+        scenario.project_id = str(raw["project_id"])
+    for item in raw.get("jobs", []):
+        job = _job_from_dict(item)
+        scenario.jobs[job.id] = job
+    scenario.faults = apply_faults(scenario.faults, raw.get("faults", {}))
+    return scenario
+
+
+def apply_faults(faults: Faults, changes: dict[str, Any]) -> Faults:
+    """A copy of ``faults`` with ``changes`` applied; unknown keys are an error."""
+    known = Faults.__dataclass_fields__
+    for key in changes:
+        if key not in known:
+            raise ValueError(f"unknown fault {key!r}")
+    merged = {**faults.__dict__, **changes}
+    merged["retry_after"] = str(merged["retry_after"])
+    for key in ("latency_ms", "rate_429", "rate_5xx", "rate_malformed"):
+        merged[key] = float(merged[key])
+        if not math.isfinite(merged[key]) or merged[key] < 0:
+            raise ValueError(f"fault {key} must be a number >= 0")
+    return Faults(**merged)
+
+
+def update_job(job: SimJob, changes: dict[str, Any], elapsed: float) -> None:
+    """Apply an admin change (``stalled``, ``error``, ``speed``, ``latency_ms``, ``create_time_lag``)."""
+    for key, value in changes.items():
+        if key == "stalled":
+            job.frozen_at = elapsed if value else None
+        elif key == "error":
+            job.error = value or None
+        elif key in ("speed", "latency_ms", "create_time_lag"):
+            setattr(job, key, float(value))
+        else:
+            raise ValueError(f"unknown job setting {key!r}")
+
+
+def dump(scenario: Scenario) -> str:
+    """JSON summary of the jobs, for ``GET /_sim/jobs``."""
+    return json.dumps(
+        {
+            job.id: {"objects": job.objects, "time_format": job.time_format, "error": job.error}
+            for job in scenario.jobs.values()
+        }
+    )

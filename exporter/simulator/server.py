@@ -1,0 +1,429 @@
+"""A DRS API simulator: progress data with real paging, gateway auth checks, IAM tokens, faults.
+
+Run ``drs-simulator --help``. It binds 127.0.0.1 by default and prints one JSON line with its
+URL and the credentials to use. ``/_sim/*`` endpoints let tests inspect and steer it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hmac
+import json
+import logging
+import random
+import re
+import secrets
+import signal
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from .. import __version__, signer
+from ..progress import OBJECT_TYPES
+from .scenario import Faults, Scenario, apply_faults, dump, generated, load_scenario, update_job
+
+log = logging.getLogger("drs-simulator")
+
+PROGRESS_PATH = re.compile(r"^/v5/([^/]+)/jobs/([^/]+)/progress-data/([^/]+)/?$")
+JOB_ADMIN_PATH = re.compile(r"^/_sim/jobs/([^/]+)$")
+MAX_SKEW_SECONDS = 15 * 60
+
+
+class ApiError(Exception):
+    """An error answer in the DRS body format."""
+
+    def __init__(self, status: int, code: str, msg: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(code)
+        self.status, self.code, self.msg = status, code, msg
+        self.headers = headers or {}
+
+
+class Credentials:
+    """What the simulated gateway accepts."""
+
+    def __init__(
+        self,
+        access_key: str,
+        secret_key: str,
+        static_tokens: list[str],
+        iam_domain: str,
+        iam_user: str,
+        iam_password: str,
+        token_ttl: float,
+    ) -> None:
+        self.access_key = access_key
+        self.secret_key = secret_key
+        self.static_tokens = set(static_tokens)
+        self.iam_domain = iam_domain
+        self.iam_user = iam_user
+        self.iam_password = iam_password
+        self.token_ttl = token_ttl
+        self.issued: dict[str, float] = {}  # token -> expiry (Unix seconds)
+        self.lock = threading.Lock()
+
+
+class Simulator(ThreadingHTTPServer):
+    """The HTTP server and its state."""
+
+    daemon_threads = True
+    request_queue_size = 256
+
+    def __init__(self, address: tuple[str, int], scenario: Scenario, creds: Credentials, seed: int = 0) -> None:
+        super().__init__(address, Handler)
+        self.scenario = scenario
+        self.creds = creds
+        self.random = random.Random(seed)  # noqa: S311 - fault injection, not security
+        self.lock = threading.Lock()
+        self.stats: Counter[str] = Counter()
+        self.key_stats: Counter[str] = Counter()
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def chance(self, rate: float) -> bool:
+        with self.lock:
+            return rate > 0 and self.random.random() < rate
+
+
+class Handler(BaseHTTPRequestHandler):
+    """Routes API and admin requests."""
+
+    protocol_version = "HTTP/1.1"
+    server: Simulator
+    server_version = f"drs-simulator/{__version__}"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        log.debug("%s " + format, self.address_string(), *args)
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    # --- plumbing -------------------------------------------------------------------------
+
+    def _dispatch(self, method: str) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length > 0 else b""
+        parts = urlsplit(self.path)
+        try:
+            if parts.path.startswith("/_sim/") or parts.path == "/":
+                self._admin(method, parts.path, body)
+                return
+            self._api(method, parts.path, parts.query, body)
+        except ApiError as err:
+            self._json(err.status, {"error_code": err.code, "error_msg": err.msg}, err.headers)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def _send(self, status: int, payload: bytes, headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json;charset=UTF-8")
+        self.send_header("Content-Length", str(len(payload)))
+        self.send_header("X-Request-Id", uuid.uuid4().hex)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def _json(self, status: int, obj: Any, headers: dict[str, str] | None = None) -> None:
+        self._send(status, json.dumps(obj, ensure_ascii=False).encode("utf-8"), headers)
+
+    # --- admin ----------------------------------------------------------------------------
+
+    def _admin(self, method: str, path: str, body: bytes) -> None:
+        sim = self.server
+        try:
+            data = json.loads(body) if body else {}
+        except ValueError:
+            raise ApiError(400, "SIM.BADJSON", "body is not JSON") from None
+        if path == "/" and method == "GET":
+            self._json(
+                200, {"simulator": "drs-simulator", "version": __version__, "project_id": sim.scenario.project_id}
+            )
+        elif path == "/_sim/stats" and method == "GET":
+            with sim.lock:
+                self._json(200, {"requests": dict(sim.stats), "progress_data": dict(sim.key_stats)})
+        elif path == "/_sim/stats/reset" and method == "POST":
+            with sim.lock:
+                sim.stats.clear()
+                sim.key_stats.clear()
+            self._json(200, {})
+        elif path == "/_sim/jobs" and method == "GET":
+            self._send(200, dump(sim.scenario).encode())
+        elif path == "/_sim/faults" and method == "POST":
+            try:
+                sim.scenario.faults = apply_faults(sim.scenario.faults, data)
+            except (ValueError, TypeError) as exc:
+                raise ApiError(400, "SIM.BADFAULT", str(exc)) from None
+            self._json(200, sim.scenario.faults.__dict__)
+        elif path == "/_sim/tokens/expire" and method == "POST":
+            with sim.creds.lock:
+                for token in sim.creds.issued:
+                    sim.creds.issued[token] = 0.0
+            self._json(200, {})
+        elif (m := JOB_ADMIN_PATH.match(path)) and method == "POST":
+            job = sim.scenario.jobs.get(m.group(1))
+            if job is None:
+                raise ApiError(404, "SIM.NOJOB", "no such job")
+            try:
+                update_job(job, data, sim.scenario.elapsed())
+            except (ValueError, TypeError) as exc:
+                raise ApiError(400, "SIM.BADJOB", str(exc)) from None
+            self._json(200, {})
+        else:
+            raise ApiError(404, "SIM.NOTFOUND", f"no admin endpoint {method} {path}")
+
+    # --- API ------------------------------------------------------------------------------
+
+    def _api(self, method: str, path: str, query: str, body: bytes) -> None:
+        sim = self.server
+        faults: Faults = sim.scenario.faults
+        operation = "iam_token" if path.startswith("/v3/auth/tokens") else "other"
+        match = PROGRESS_PATH.match(path)
+        if match:
+            operation = "show_progress_data"
+        with sim.lock:
+            sim.stats[operation] += 1
+        if faults.latency_ms:
+            time.sleep(faults.latency_ms / 1000.0)
+        if operation == "iam_token" and method == "POST":
+            self._iam_login(body)
+            return
+        self._check_auth(method, path, query, body)
+        if sim.chance(faults.rate_429):
+            raise ApiError(
+                429, "APIGW.0308", "The throttling threshold has been reached", {"Retry-After": faults.retry_after}
+            )
+        if sim.chance(faults.rate_5xx):
+            raise ApiError(500, "DRS.M00004", "Service abnormal.")
+        if match and method == "GET":
+            payload = self._progress(match.group(1), match.group(2), match.group(3), query)
+        elif path.rstrip("/") == "/v3/projects" and method == "GET":
+            payload = self._projects(query)
+        else:
+            raise ApiError(404, "APIGW.0101", "The API does not exist or has not been published")
+        if sim.chance(faults.rate_malformed):
+            self._send(200, payload[: max(1, len(payload) // 2)])
+            return
+        self._send(200, payload)
+
+    def _check_auth(self, method: str, path: str, query: str, body: bytes) -> None:
+        creds = self.server.creds
+        token = self.headers.get("X-Auth-Token")
+        if token is not None:
+            if token in creds.static_tokens:
+                return
+            with creds.lock:
+                expiry = creds.issued.get(token)
+            if expiry is None:
+                raise ApiError(401, "APIGW.0301", "Incorrect IAM authentication information: token invalid")
+            if expiry <= time.time():
+                raise ApiError(401, "APIGW.0307", "The token must be updated")
+            return
+        auth = signer.parse_authorization(self.headers.get("Authorization", ""))
+        if auth is None:
+            raise ApiError(401, "APIGW.0301", "Incorrect IAM authentication information: no credentials")
+        signed = [name for name in auth["SignedHeaders"].split(";") if name]
+        headers = {name: self.headers.get(name) for name in signed}
+        if "host" not in signed or "x-sdk-date" not in signed or any(v is None for v in headers.values()):
+            raise ApiError(401, "APIGW.0301", "Incorrect IAM authentication information: headers not signed")
+        try:
+            date = datetime.strptime(str(headers["x-sdk-date"]), signer.DATE_FORMAT).replace(tzinfo=timezone.utc)
+        except ValueError:
+            raise ApiError(401, "APIGW.0301", "Incorrect IAM authentication information: bad X-Sdk-Date") from None
+        if abs(date.timestamp() - time.time()) > MAX_SKEW_SECONDS:
+            raise ApiError(401, "APIGW.0301", "Incorrect IAM authentication information: X-Sdk-Date skewed")
+        if auth["Access"] != creds.access_key:
+            raise ApiError(401, "APIGW.0301", "Incorrect IAM authentication information: unknown access key")
+        canonical = signer.canonical_request(method, path, query, {k: str(v) for k, v in headers.items()}, signed, body)
+        expected = signer.signature(creds.secret_key, signer.string_to_sign(canonical, str(headers["x-sdk-date"])))
+        if not hmac.compare_digest(expected, auth["Signature"]):
+            raise ApiError(401, "APIGW.0301", "Incorrect IAM authentication information: verify aksk signature fail")
+
+    def _iam_login(self, body: bytes) -> None:
+        creds = self.server.creds
+        try:
+            auth = json.loads(body)["auth"]
+            user = auth["identity"]["password"]["user"]
+            ok = (
+                user["name"] == creds.iam_user
+                and user["password"] == creds.iam_password
+                and user["domain"]["name"] == creds.iam_domain
+                and auth["scope"]["project"]["id"] == self.server.scenario.project_id
+            )
+        except (ValueError, KeyError, TypeError):
+            self._json(400, {"error": {"code": 400, "message": "The request body is invalid.", "title": "Bad Request"}})
+            return
+        if not ok:
+            self._json(
+                401, {"error": {"code": 401, "message": "The username or password is wrong.", "title": "Unauthorized"}}
+            )
+            return
+        token = "MIIsim" + secrets.token_urlsafe(48)
+        now = time.time()
+        expires = now + creds.token_ttl
+        with creds.lock:
+            creds.issued[token] = expires
+        fmt = "%Y-%m-%dT%H:%M:%S.%fZ"
+        payload = {
+            "token": {
+                "expires_at": datetime.fromtimestamp(expires, timezone.utc).strftime(fmt),
+                "issued_at": datetime.fromtimestamp(now, timezone.utc).strftime(fmt),
+                "methods": ["password"],
+                "project": {"id": self.server.scenario.project_id},
+            }
+        }
+        self._json(201, payload, {"X-Subject-Token": token})
+
+    def _projects(self, query: str) -> bytes:
+        names = parse_qs(query).get("name", ["sim-region-1"])
+        return json.dumps({"projects": [{"id": self.server.scenario.project_id, "name": names[0]}]}).encode()
+
+    def _progress(self, project_id: str, job_id: str, object_type: str, query: str) -> bytes:
+        sim = self.server
+        if project_id != sim.scenario.project_id:
+            raise ApiError(403, "DRS.M00261", "Invalid project ID.")
+        job = sim.scenario.jobs.get(job_id)
+        if job is None:
+            raise ApiError(400, "DRS.M05003", "Task information not found.")
+        with sim.lock:
+            sim.key_stats[f"{job_id}/{object_type}"] += 1
+        if job.latency_ms:
+            time.sleep(job.latency_ms / 1000.0)
+        if job.error:
+            raise ApiError(400, job.error, "Simulated job error.")
+        if object_type not in OBJECT_TYPES:
+            raise ApiError(400, "DRS.M00202", "Invalid parameter value: type.")
+        params = parse_qs(query)
+        try:
+            offset = int(params.get("offset", ["0"])[0])
+        except ValueError:
+            raise ApiError(400, "DRS.M00210", "Invalid page value.") from None
+        try:
+            limit = int(params.get("limit", ["10"])[0])
+        except ValueError:
+            raise ApiError(400, "DRS.M00202", "Invalid parameter value: limit.") from None
+        if offset < 0:
+            raise ApiError(400, "DRS.M00210", "Invalid page value.")
+        if not 1 <= limit <= 1000:
+            raise ApiError(400, "DRS.M00211", "The page is over the upper limit.")
+        total = job.objects.get(object_type, 0)
+        search = params.get("search_name", [""])[0]
+        elapsed = sim.scenario.elapsed()
+        if search:
+            indexes = [i for i in range(total) if search in job.row(object_type, i, 0)["src_tb"]]
+            count = len(indexes)
+            window = indexes[offset : offset + limit]
+        else:
+            count = total
+            window = list(range(offset, min(total, offset + limit)))
+        rows = [job.row(object_type, i, elapsed) for i in window]
+        answer = {"count": count, "create_time": job.create_time(time.time()), "flow_compare_data": rows}
+        return json.dumps(answer, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Command-line options."""
+    p = argparse.ArgumentParser(prog="drs-simulator", description=__doc__.splitlines()[0] if __doc__ else None)
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=0, help="port to bind (default: a free one)")
+    p.add_argument("--scenario", help="YAML scenario file (jobs, objects, faults)")
+    p.add_argument("--jobs", type=int, default=3, help="generated jobs when there is no scenario")
+    p.add_argument("--objects", type=int, default=2500, help="objects per job and type")
+    p.add_argument("--types", default="table", help="comma-separated object types")
+    p.add_argument("--time-format", default="mixed", choices=["epoch_ms", "iso", "mixed"])
+    p.add_argument("--speed", type=float, default=0.2, help="mean progress in percent per second")
+    p.add_argument("--project-id", default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--latency-ms", type=float, help="added latency of every API request")
+    p.add_argument("--rate-429", type=float, help="share of requests throttled with 429 APIGW.0308")
+    p.add_argument("--retry-after", help="Retry-After value sent with 429 (default 1)")
+    p.add_argument("--rate-5xx", type=float, help="share of requests answered 500 DRS.M00004")
+    p.add_argument("--rate-malformed", type=float, help="share of answers cut short (malformed JSON)")
+    p.add_argument("--access-key", default="SIMULATORACCESSKEY01")
+    p.add_argument("--secret-key", default="simulator-secret-key-0123456789")
+    p.add_argument("--token", action="append", default=[], help="a static token to accept (repeatable)")
+    p.add_argument("--iam-domain", default="sim-domain")
+    p.add_argument("--iam-user", default="sim-user")
+    p.add_argument("--iam-password", default="sim-password-0123")
+    p.add_argument("--token-ttl", type=float, default=24 * 3600, help="lifetime of IAM tokens in seconds")
+    p.add_argument("--log-level", default="warning")
+    return p
+
+
+def make_server(args: argparse.Namespace) -> Simulator:
+    """A simulator for parsed command-line ``args`` (not yet serving)."""
+    if args.scenario:
+        scenario = load_scenario(args.scenario)
+    else:
+        types = [t.strip() for t in args.types.split(",") if t.strip()]
+        unknown = [t for t in types if t not in OBJECT_TYPES]
+        if unknown:
+            raise ValueError(f"unknown object types {unknown}; known: {', '.join(OBJECT_TYPES)}")
+        scenario = Scenario(jobs=generated(args.jobs, args.objects, types, args.time_format, args.speed))
+    if args.project_id:
+        scenario.project_id = args.project_id
+    flags = {
+        "latency_ms": args.latency_ms,
+        "rate_429": args.rate_429,
+        "retry_after": args.retry_after,
+        "rate_5xx": args.rate_5xx,
+        "rate_malformed": args.rate_malformed,
+    }
+    # Flags given on the command line override the scenario file's faults.
+    scenario.faults = apply_faults(scenario.faults, {k: v for k, v in flags.items() if v is not None})
+    creds = Credentials(
+        args.access_key, args.secret_key, args.token, args.iam_domain, args.iam_user, args.iam_password, args.token_ttl
+    )
+    return Simulator((args.host, args.port), scenario, creds, seed=args.seed)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``drs-simulator``."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        server = make_server(args)
+    except (OSError, ValueError) as exc:
+        print(f"drs-simulator: {exc}", file=sys.stderr)
+        return 2
+    info = {
+        "url": server.url,
+        "project_id": server.scenario.project_id,
+        "jobs": sorted(server.scenario.jobs),
+        "access_key": args.access_key,
+        "secret_key": args.secret_key,
+        "tokens": args.token,
+        "iam": {
+            "endpoint": server.url,
+            "domain_name": args.iam_domain,
+            "username": args.iam_user,
+            "password": args.iam_password,
+        },
+    }
+    print(json.dumps(info), flush=True)
+
+    def stop(signum: int, frame: object) -> None:
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        server.serve_forever(poll_interval=0.2)
+    finally:
+        server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

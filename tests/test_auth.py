@@ -1,0 +1,250 @@
+"""Authentication: AK/SK headers, static token files, IAM token login and renewal."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+import responses
+
+from exporter import signer
+from exporter.auth import AkSkAuth, IamPasswordAuth, StaticTokenAuth, iam_endpoint_for, parse_expiry
+from exporter.client import DRSClient
+from exporter.errors import DRSAPIError
+from exporter.secrets import Secret, SecretError, scrub
+from exporter.transport import ApiCall, RetryPolicy, Transport
+
+BASE = "https://drs.ap-southeast-1.myhuaweicloud.com"
+IAM = "https://iam.ap-southeast-1.myhuaweicloud.com"
+PROJECT = "5237e10fe9aa4ad5b16b6a5245248314"
+JOB = "job-1"
+URL = f"{BASE}/v5/{PROJECT}/jobs/{JOB}/progress-data/table"
+OK_BODY = json.dumps(
+    {
+        "count": 1,
+        "create_time": "1686038576882",
+        "flow_compare_data": [{"src_db": "a", "src_tb": "b", "dst_db": "c", "dst_tb": "d", "progress": 10}],
+    }
+)
+
+
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def test_aksk_signs_project_and_security_token() -> None:
+    auth = AkSkAuth(
+        Secret("ak", value="AK000001"),
+        Secret("sk", value="SK-secret-value"),
+        PROJECT,
+        security_token=Secret("st", value="temporary-token-value"),
+    )
+    req = requests.Request(
+        "GET", URL, params={"offset": 0, "limit": 1000}, headers={"Content-Type": "application/json"}
+    )
+    prepared = requests.Session().prepare_request(req)
+    auth(prepared)
+    fields = signer.parse_authorization(prepared.headers["Authorization"])
+    assert fields is not None
+    signed = fields["SignedHeaders"].split(";")
+    assert {"host", "x-sdk-date", "x-project-id", "x-security-token", "content-type"} <= set(signed)
+    assert "user-agent" not in signed
+    assert prepared.headers["X-Project-Id"] == PROJECT
+    assert prepared.headers["X-Security-Token"] == "temporary-token-value"
+    # Recompute the signature independently of the auth object, as a server would.
+    parts = urlsplit(prepared.url or "")
+    canonical = signer.canonical_request(
+        "GET", parts.path, parts.query, {n: prepared.headers[n] for n in signed}, signed, b""
+    )
+    expected = signer.signature("SK-secret-value", signer.string_to_sign(canonical, prepared.headers["X-Sdk-Date"]))
+    assert fields["Signature"] == expected
+    assert "SK-secret-value" not in repr(auth)
+
+
+def test_token_file_is_reread_when_it_changes(tmp_path: Path) -> None:
+    path = tmp_path / "token"
+    path.write_text("first-token-value\n")
+    auth = StaticTokenAuth(Secret("token", file=str(path)))
+    prepared = requests.Request("GET", URL).prepare()
+    assert auth(prepared).headers["X-Auth-Token"] == "first-token-value"
+    path.write_text("second-token-value-longer")
+    os.utime(path, ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))
+    assert auth(prepared).headers["X-Auth-Token"] == "second-token-value-longer"
+    # A rotation that briefly removes the file keeps the last good token.
+    path.unlink()
+    assert auth(prepared).headers["X-Auth-Token"] == "second-token-value-longer"
+    assert "second-token" not in repr(auth)
+
+
+def test_unreadable_secret_file_names_file_not_value(tmp_path: Path) -> None:
+    with pytest.raises(SecretError, match="cannot read") as info:
+        Secret("secret_key", file=str(tmp_path / "missing")).get()
+    assert "secret_key" in str(info.value)
+
+
+def test_registered_secrets_are_scrubbed() -> None:
+    Secret("sk", value="a-very-secret-value-123")
+    assert scrub("oops a-very-secret-value-123 leaked") == "oops <redacted> leaked"
+
+
+def test_parse_expiry() -> None:
+    assert (
+        parse_expiry("2020-01-04T09:05:22.701000Z") == datetime(2020, 1, 4, 9, 5, 22, 701000, timezone.utc).timestamp()
+    )
+    assert parse_expiry("garbage") is None
+    assert parse_expiry(None) is None
+    assert iam_endpoint_for("eu-west-101") == "https://iam.eu-west-101.myhuaweicloud.eu"
+
+
+class FakeIam:
+    """Registers IAM login answers with ``responses`` and counts logins."""
+
+    def __init__(self, lifetime: float = 86400.0, delay: float = 0.0) -> None:
+        self.lifetime = lifetime
+        self.delay = delay
+        self.logins = 0
+        self.bodies: list[Any] = []
+        self.lock = threading.Lock()
+        responses.add_callback(responses.POST, f"{IAM}/v3/auth/tokens", callback=self.login)
+
+    def login(self, request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
+        time.sleep(self.delay)
+        with self.lock:
+            self.logins += 1
+            n = self.logins
+        self.bodies.append(json.loads(request.body or b"{}"))
+        now = time.time()
+        body = {"token": {"issued_at": iso(now), "expires_at": iso(now + self.lifetime)}}
+        return 201, {"X-Subject-Token": f"token-number-{n}"}, json.dumps(body)
+
+
+def iam_auth(calls: list[ApiCall] | None = None, clock: Any = time.time) -> tuple[IamPasswordAuth, Transport]:
+    transport = Transport(
+        retry=RetryPolicy(attempts=2, backoff=0.01), observer=calls.append if calls is not None else None
+    )
+    auth = IamPasswordAuth(
+        transport,
+        IAM,
+        domain_name="acme",
+        username="ops",
+        password=Secret("pw", value="pa55word!x"),
+        project_id=PROJECT,
+        clock=clock,
+    )
+    return auth, transport
+
+
+@responses.activate
+def test_iam_login_body_and_token_use() -> None:
+    iam = FakeIam()
+    responses.add(responses.GET, URL, body=OK_BODY)
+    calls: list[ApiCall] = []
+    auth, transport = iam_auth(calls)
+    DRSClient(transport, auth, BASE, PROJECT).progress_data(JOB, "table", deadline=time.monotonic() + 5)
+    assert iam.bodies[0]["auth"]["identity"]["password"]["user"] == {
+        "domain": {"name": "acme"},
+        "name": "ops",
+        "password": "pa55word!x",
+    }
+    assert iam.bodies[0]["auth"]["scope"] == {"project": {"id": PROJECT}}
+    assert responses.calls[1].request.headers["X-Auth-Token"] == "token-number-1"
+    assert [c.operation for c in calls] == ["iam_token", "show_progress_data"]
+    assert "pa55word" not in repr(auth)
+
+
+@responses.activate
+def test_token_renewed_before_expiry() -> None:
+    iam = FakeIam(lifetime=4 * 3600)
+    now = [1_000_000.0]
+    auth, _ = iam_auth(clock=lambda: now[0])
+    assert auth.token() == "token-number-1"
+    now[0] += 2 * 3600
+    assert auth.token() == "token-number-1"
+    now[0] += 3600 + 60  # under an hour (a quarter of the lifetime) left: renew
+    assert auth.token() == "token-number-2"
+    assert iam.logins == 2
+
+
+@responses.activate
+def test_token_renewed_once_on_apigw_0307_and_request_retried() -> None:
+    iam = FakeIam()
+    responses.add(responses.GET, URL, status=401, body=json.dumps({"error_code": "APIGW.0307", "error_msg": "update"}))
+    responses.add(responses.GET, URL, body=OK_BODY)
+    calls: list[ApiCall] = []
+    auth, transport = iam_auth(calls)
+    data = DRSClient(transport, auth, BASE, PROJECT).progress_data(JOB, "table", deadline=time.monotonic() + 5)
+    assert len(data.rows) == 1
+    assert iam.logins == 2
+    sent = [c.request.headers.get("X-Auth-Token") for c in responses.calls if "progress-data" in (c.request.url or "")]
+    assert sent == ["token-number-1", "token-number-2"]
+    assert [c.error_code for c in calls if c.operation == "show_progress_data"] == ["APIGW.0307", None]
+
+
+@responses.activate
+def test_token_rejected_twice_is_not_renewed_forever() -> None:
+    iam = FakeIam()
+    responses.add(responses.GET, URL, status=401, body=json.dumps({"error_code": "APIGW.0301", "error_msg": "bad"}))
+    auth, transport = iam_auth()
+    with pytest.raises(DRSAPIError, match=r"APIGW\.0301"):
+        DRSClient(transport, auth, BASE, PROJECT).progress_data(JOB, "table", deadline=time.monotonic() + 5)
+    assert iam.logins == 2
+    assert len([c for c in responses.calls if "progress-data" in (c.request.url or "")]) == 2
+
+
+@responses.activate
+def test_single_renewal_under_ten_concurrent_callers() -> None:
+    iam = FakeIam(delay=0.2)
+    auth, _ = iam_auth()
+    barrier = threading.Barrier(10)
+    tokens: list[str] = []
+
+    def worker() -> None:
+        barrier.wait(timeout=5)
+        tokens.append(auth.token())
+
+    threads = [threading.Thread(target=worker) for _ in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=10)
+    assert tokens == ["token-number-1"] * 10
+    assert iam.logins == 1
+
+    # Ten callers whose requests were all rejected with the same token renew it once.
+    rejected = requests.Request("GET", URL, headers={"X-Auth-Token": "token-number-1"}).prepare()
+    barrier = threading.Barrier(10)
+
+    def renewer() -> None:
+        barrier.wait(timeout=5)
+        auth.renew_rejected(rejected)
+
+    threads = [threading.Thread(target=renewer) for _ in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=10)
+    assert iam.logins == 2
+    assert auth.token() == "token-number-2"
+
+
+@responses.activate
+def test_iam_login_failure_is_a_typed_error_without_password() -> None:
+    responses.add(
+        responses.POST,
+        f"{IAM}/v3/auth/tokens",
+        status=401,
+        body=json.dumps({"error": {"code": 401, "message": "The username or password is wrong."}}),
+    )
+    auth, _ = iam_auth()
+    with pytest.raises(Exception) as info:
+        auth.token()
+    assert "http_401" in str(info.value)
+    assert "pa55word" not in str(info.value)
