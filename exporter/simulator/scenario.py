@@ -26,6 +26,7 @@ class Faults:
     retry_after: str = "1"
     rate_5xx: float = 0.0
     rate_malformed: float = 0.0
+    throttle_next: int = 0  # the next N API requests get 429, whatever the rate
 
 
 @dataclass
@@ -141,6 +142,9 @@ def apply_faults(faults: Faults, changes: dict[str, Any]) -> Faults:
             raise ValueError(f"unknown fault {key!r}")
     merged = {**faults.__dict__, **changes}
     merged["retry_after"] = str(merged["retry_after"])
+    merged["throttle_next"] = int(merged["throttle_next"])
+    if merged["throttle_next"] < 0:
+        raise ValueError("fault throttle_next must be >= 0")
     for key in ("latency_ms", "rate_429", "rate_5xx", "rate_malformed"):
         merged[key] = float(merged[key])
         if not math.isfinite(merged[key]) or merged[key] < 0:

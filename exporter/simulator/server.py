@@ -88,6 +88,15 @@ class Simulator(ThreadingHTTPServer):
         host, port = self.server_address[:2]
         return f"http://{host!s}:{port}"
 
+    def take_throttle(self) -> bool:
+        """True (and one fewer left) while ``throttle_next`` requests remain to be throttled."""
+        with self.lock:
+            faults = self.scenario.faults
+            if faults.throttle_next > 0:
+                faults.throttle_next -= 1
+                return True
+            return False
+
     def chance(self, rate: float) -> bool:
         with self.lock:
             return rate > 0 and self.random.random() < rate
@@ -200,7 +209,7 @@ class Handler(BaseHTTPRequestHandler):
             self._iam_login(body)
             return
         self._check_auth(method, path, query, body)
-        if sim.chance(faults.rate_429):
+        if sim.take_throttle() or sim.chance(faults.rate_429):
             raise ApiError(
                 429, "APIGW.0308", "The throttling threshold has been reached", {"Retry-After": faults.retry_after}
             )

@@ -1,0 +1,88 @@
+"""Wiring: config → auth → client → cache, in the direction data flows."""
+
+from __future__ import annotations
+
+import time
+
+import requests
+
+from .auth import AkSkAuth, IamPasswordAuth, StaticTokenAuth
+from .cache import Key, Snapshot, SnapshotCache
+from .client import DRSClient
+from .collector import ScrapeView
+from .config import AkSkCredentials, Config, PasswordCredentials, TokenCredentials
+from .progress import ProgressData
+from .telemetry import ApiStats
+from .transport import RetryPolicy, Transport
+
+
+def build_auth(config: Config, transport: Transport) -> requests.auth.AuthBase:
+    """The ``requests`` auth for the configured credentials."""
+    creds = config.credentials
+    if isinstance(creds, AkSkCredentials):
+        return AkSkAuth(creds.access_key, creds.secret_key, config.project_id, creds.security_token)
+    if isinstance(creds, TokenCredentials):
+        return StaticTokenAuth(creds.token)
+    if isinstance(creds, PasswordCredentials):
+        return IamPasswordAuth(
+            transport,
+            creds.iam_endpoint,
+            domain_name=creds.domain_name,
+            username=creds.username,
+            password=creds.password,
+            project_id=config.project_id,
+            login_timeout=config.request_timeout * (config.retries + 1),
+        )
+    raise TypeError(f"unsupported credentials {type(creds).__name__}")
+
+
+class Exporter:
+    """Everything behind ``/metrics`` for one configuration."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.stats = ApiStats()
+        self.transport = Transport(
+            timeout=config.request_timeout,
+            retry=RetryPolicy(attempts=config.retries + 1),
+            language=config.language,
+            max_concurrency=config.max_concurrency,
+            observer=self.stats,
+        )
+        self.client = DRSClient(
+            self.transport,
+            build_auth(config, self.transport),
+            config.endpoint,
+            config.project_id,
+            page_size=config.page_size,
+            max_pages=config.max_pages,
+            page_workers=config.max_concurrency,
+        )
+        self.cache = SnapshotCache(
+            self._fetch,
+            ttl=config.cache_ttl,
+            max_concurrency=config.max_concurrency,
+            refresh_timeout=config.refresh_timeout,
+        )
+
+    def _fetch(self, job_id: str, object_type: str, deadline: float) -> ProgressData:
+        return self.client.progress_data(job_id, object_type, deadline=deadline)
+
+    @property
+    def keys(self) -> tuple[Key, ...]:
+        """Every configured (job_id, object_type)."""
+        return self.config.keys
+
+    def snapshots(self, budget: float) -> list[Snapshot]:
+        """Snapshots of every key, waiting at most ``budget`` seconds."""
+        return self.cache.get_many(self.keys, time.monotonic() + budget)
+
+    def view(self, budget: float) -> ScrapeView:
+        """What a scrape with ``budget`` seconds exposes."""
+        snapshots = self.snapshots(budget)
+        return ScrapeView(snapshots, self.stats, self.config.cache_ttl, self.cache.refreshes, self.cache.timeouts)
+
+    def close(self) -> None:
+        """Stop background work and close connections."""
+        self.cache.close()
+        self.client.close()

@@ -1,0 +1,83 @@
+"""``drs-exporter``: the command line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import platform
+import signal
+import sys
+import threading
+
+from . import __version__, config, logs
+from .app import Exporter
+from .web import WebApp, parse_listen_address, serve
+
+log = logging.getLogger("drs-exporter")
+
+DEFAULT_PORT = 10370
+DEFAULT_LISTEN = f":{DEFAULT_PORT}"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Prometheus-style flags."""
+    p = argparse.ArgumentParser(
+        prog="drs-exporter",
+        description="Prometheus exporter for Huawei Cloud DRS per-object migration progress.",
+    )
+    p.add_argument("--config.file", dest="config_file", default="drs-exporter.yml", help="configuration file")
+    p.add_argument(
+        "--web.listen-address", dest="listen", default=DEFAULT_LISTEN, help=f"address to listen on ({DEFAULT_LISTEN})"
+    )
+    p.add_argument("--web.telemetry-path", dest="telemetry_path", default="/metrics", help="path of the metrics")
+    p.add_argument("--log.level", dest="log_level", default="info", choices=sorted(logs.LEVELS))
+    p.add_argument("--log.format", dest="log_format", default="logfmt", choices=["logfmt", "json"])
+    p.add_argument("--version", action="store_true", help="print the version and exit")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the exporter until SIGTERM or SIGINT; 2 on bad configuration."""
+    args = build_parser().parse_args(argv)
+    if args.version:
+        print(f"drs-exporter, version {__version__} (python {platform.python_version()})")
+        return 0
+    logs.setup(args.log_level, args.log_format)
+    if not args.telemetry_path.startswith("/") or args.telemetry_path in ("/", "/-/healthy", "/-/ready"):
+        log.error("invalid flag: --web.telemetry-path must be a path like /metrics, got %r", args.telemetry_path)
+        return 2
+    try:
+        parse_listen_address(args.listen)
+        cfg = config.load(args.config_file)
+    except (ValueError, config.ConfigError) as exc:
+        log.error("invalid configuration: %s", exc)
+        return 2
+    exporter = Exporter(cfg)
+    app = WebApp(exporter, args.telemetry_path)
+    try:
+        server = serve(app, args.listen)
+    except OSError as exc:
+        log.error("cannot listen on %s: %s", args.listen, exc.strerror or exc)
+        exporter.close()
+        return 1
+
+    def stop(signum: int, frame: object) -> None:
+        log.info("received %s, shutting down", signal.Signals(signum).name)
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    host, port = server.server_address[:2]
+    app.ready.set()
+    log.info("listening on %s:%s (version %s, %d jobs, %d keys)", host, port, __version__, len(cfg.jobs), len(cfg.keys))
+    try:
+        server.serve_forever(poll_interval=0.2)
+    finally:
+        server.server_close()
+        exporter.close()
+    log.info("stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

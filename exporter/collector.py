@@ -1,0 +1,112 @@
+"""Metric families built fresh, on every scrape, from cached snapshots."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
+
+from . import __version__
+from .cache import Snapshot
+from .telemetry import ApiStats
+
+KEY_LABELS = ["job_id", "object_type"]
+OBJECT_LABELS = [*KEY_LABELS, "src_db", "src_tb", "dst_db", "dst_tb"]
+
+
+def _cached(ttl: float) -> str:
+    return f" Cached for up to {ttl:g}s." if ttl > 0 else ""
+
+
+def progress_families(snapshots: Iterable[Snapshot], ttl: float) -> Iterator[Metric]:
+    """Per-key families: object progress, counts, timestamps and refresh health."""
+    note = _cached(ttl)
+    ratio = GaugeMetricFamily(
+        "huaweicloud_drs_object_progress_ratio",
+        "Migration progress of one object, the API's progress field (percent) divided by 100." + note,
+        labels=OBJECT_LABELS,
+    )
+    objects = GaugeMetricFamily(
+        "huaweicloud_drs_objects", "Objects of the job and type, the API's count field." + note, labels=KEY_LABELS
+    )
+    completed = GaugeMetricFamily(
+        "huaweicloud_drs_objects_completed", "Listed objects whose progress is 100 percent." + note, labels=KEY_LABELS
+    )
+    skipped = GaugeMetricFamily(
+        "huaweicloud_drs_skipped_rows",
+        "Rows of the last refresh left out because a field was invalid (for example progress missing)." + note,
+        labels=KEY_LABELS,
+    )
+    data_ts = GaugeMetricFamily(
+        "huaweicloud_drs_progress_data_timestamp_seconds",
+        "When DRS generated the progress data, the API's create_time field, as Unix time." + note,
+        labels=KEY_LABELS,
+    )
+    up = GaugeMetricFamily(
+        "huaweicloud_drs_up", "1 if the last refresh of this job and type succeeded, else 0." + note, labels=KEY_LABELS
+    )
+    last_success = GaugeMetricFamily(
+        "huaweicloud_drs_last_success_timestamp_seconds",
+        "Unix time of the last successful refresh of this job and type.",
+        labels=KEY_LABELS,
+    )
+    duration = GaugeMetricFamily(
+        "huaweicloud_drs_collect_duration_seconds",
+        "Duration of the last refresh of this job and type, all pages included.",
+        labels=KEY_LABELS,
+    )
+    for snap in snapshots:
+        key = list(snap.key)
+        job_id, object_type = snap.key
+        up.add_metric(key, 1.0 if snap.up else 0.0)
+        duration.add_metric(key, snap.duration)
+        if snap.last_success is not None:
+            last_success.add_metric(key, snap.last_success)
+        data = snap.data
+        if data is None:
+            continue
+        done = 0
+        for row in data.rows:
+            if row.progress >= 100:
+                done += 1
+            ratio.add_metric([job_id, object_type, row.src_db, row.src_tb, row.dst_db, row.dst_tb], row.progress / 100)
+        objects.add_metric(key, data.count)
+        completed.add_metric(key, done)
+        skipped.add_metric(key, data.skipped_rows)
+        if data.create_time is not None:
+            data_ts.add_metric(key, data.create_time)
+    yield from (ratio, objects, completed, skipped, data_ts, up, last_success, duration)
+
+
+@dataclass
+class ScrapeView:
+    """What one scrape exposes: the snapshots it got plus the exporter's own metrics.
+
+    Has the ``collect()`` that prometheus_client's encoders expect of a registry.
+    """
+
+    snapshots: list[Snapshot]
+    stats: ApiStats
+    ttl: float
+    refreshes: int
+    timeouts: int
+
+    def collect(self) -> Iterator[Metric]:
+        """Every family, built now."""
+        yield from progress_families(self.snapshots, self.ttl)
+        yield from self.stats.collect()
+        refreshes = CounterMetricFamily(
+            "huaweicloud_drs_refreshes", "Refreshes of a job and type from the API (all pages), failed ones included."
+        )
+        refreshes.add_metric([], self.refreshes)
+        yield refreshes
+        timeouts = CounterMetricFamily(
+            "huaweicloud_drs_scrape_timeouts",
+            "Job and type pairs reported down because their refresh did not finish within a scrape's budget.",
+        )
+        timeouts.add_metric([], self.timeouts)
+        yield timeouts
+        info = InfoMetricFamily("huaweicloud_drs_exporter_build", "Version of the exporter.")
+        info.add_metric([], {"version": __version__})
+        yield info

@@ -1,0 +1,72 @@
+"""Counts of the exporter's own API calls, kept apart from the collected DRS data."""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from collections import Counter
+from collections.abc import Iterator
+
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+
+from .transport import ApiCall
+
+BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class ApiStats:
+    """Observer of every API attempt: requests, errors by code, and a latency histogram."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.requests: Counter[str] = Counter()
+        self.errors: Counter[tuple[str, str, str]] = Counter()
+        self._buckets: dict[str, list[int]] = {}
+        self._sums: dict[str, float] = {}
+
+    def __call__(self, call: ApiCall) -> None:
+        with self._lock:
+            self.requests[call.operation] += 1
+            if call.error_code is not None:
+                self.errors[(call.operation, call.job_id, call.error_code)] += 1
+            counts = self._buckets.setdefault(call.operation, [0] * (len(BUCKETS) + 1))
+            counts[bisect.bisect_left(BUCKETS, call.duration)] += 1
+            self._sums[call.operation] = self._sums.get(call.operation, 0.0) + call.duration
+
+    def collect(self) -> Iterator[Metric]:
+        """Fresh metric families from the counts so far."""
+        requests = CounterMetricFamily(
+            "huaweicloud_drs_api_requests",
+            "HTTP requests sent to the DRS and IAM APIs, retries included.",
+            labels=["operation"],
+        )
+        errors = CounterMetricFamily(
+            "huaweicloud_drs_api_errors",
+            "Failed API requests by the API's error code (also ones retried successfully later); "
+            "job_id is empty for calls not about a job.",
+            labels=["operation", "job_id", "error_code"],
+        )
+        latency = HistogramMetricFamily(
+            "huaweicloud_drs_api_request_duration_seconds",
+            "Duration of API requests, one per attempt.",
+            labels=["operation"],
+        )
+        with self._lock:
+            for operation, n in sorted(self.requests.items()):
+                requests.add_metric([operation], n)
+            for (operation, job_id, code), n in sorted(self.errors.items()):
+                errors.add_metric([operation, job_id, code], n)
+            for operation, counts in sorted(self._buckets.items()):
+                cumulative = 0
+                buckets: list[tuple[str, float]] = []
+                for bound, count in zip([*BUCKETS, float("inf")], counts, strict=True):
+                    cumulative += count
+                    buckets.append((_bound(bound), cumulative))
+                latency.add_metric([operation], buckets, self._sums[operation])
+        yield requests
+        yield errors
+        yield latency
+
+
+def _bound(value: float) -> str:
+    return "+Inf" if value == float("inf") else repr(value)
