@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import queue
-import threading
+import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import IO, Any
@@ -67,7 +67,7 @@ class Simulator:
 
     def __init__(self, *args: str) -> None:
         # A file, not a pipe: nobody drains stderr, and a full pipe would block the simulator.
-        self._stderr = tempfile.TemporaryFile()
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [command("drs-simulator"), "--host", "127.0.0.1", "--port", "0", *args],
             stdout=subprocess.PIPE,

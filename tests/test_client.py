@@ -318,3 +318,10 @@ def test_endpoint_for_region() -> None:
 def test_unknown_object_type() -> None:
     with pytest.raises(ValueError, match="unknown object type"):
         make_client().progress_data(JOB, "tables", deadline=soon())
+
+
+@responses.activate
+def test_search_name_is_sent() -> None:
+    responses.add_callback(responses.GET, URL, callback=paged(1))
+    make_client().progress_data(JOB, "table", deadline=soon(), search_name="orders")
+    assert "search_name=orders" in (responses.calls[0].request.url or "")
