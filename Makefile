@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: all venv debian-deps lint format typecheck test demo clean
+.PHONY: all venv debian-deps lint format typecheck test demo dashboards rules clean
 
 all: test
 
@@ -32,6 +32,14 @@ typecheck: venv
 
 test: venv debian-deps lint typecheck
 	$(BIN)/pytest
+
+dashboards: venv
+	$(BIN)/python -m dashboards.generate
+
+rules: venv
+	$(BIN)/python -m alerts.rules
+	promtool check rules alerts/recording_rules.yaml alerts/prometheus_alerts.yaml
+	promtool test rules alerts/tests/alerts_test.yaml
 
 demo: venv
 	$(BIN)/python scripts/demo.py $(DEMO_ARGS)
