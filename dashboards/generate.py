@@ -46,6 +46,8 @@ from grafana_foundation_sdk.models.dashboard import (
 from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
 HERE = Path(__file__).resolve().parent
+# The Helm chart ships a copy (charts can only read files inside themselves).
+CHART_COPY = HERE.parent / "helm" / "huaweicloud-drs-exporter" / "files" / "dashboards"
 DS = DataSourceRef(type_val="prometheus", uid="${datasource}")
 TARGET = 'job=~"$job", instance=~"$instance"'
 SEL = f'{TARGET}, job_id=~"$job_id"'
@@ -536,10 +538,11 @@ def files() -> dict[str, str]:
 
 
 def main(argv: list[str]) -> int:
-    """Write the dashboards (into the directory given, default this one)."""
-    target = Path(argv[0]) if argv else HERE
-    for name, text in files().items():
-        (target / name).write_text(text, encoding="utf-8")
+    """Write the dashboards (into the directory given, default this one and the chart's copy)."""
+    targets = [Path(argv[0])] if argv else [HERE, CHART_COPY]
+    for target in targets:
+        for name, text in files().items():
+            (target / name).write_text(text, encoding="utf-8")
     return 0
 
 

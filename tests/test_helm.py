@@ -1,0 +1,230 @@
+"""The Helm chart, rendered by the real Helm engine (Helm's Go SDK via helm-python-sdk)."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import helm_python as helm
+import kubernetes_validate
+import pytest
+import yaml
+
+from alerts import rules
+from dashboards import generate
+from exporter import config as exporter_config
+
+ROOT = Path(__file__).resolve().parent.parent
+CHART = ROOT / "helm" / "huaweicloud-drs-exporter"
+ALL_VALUES = yaml.safe_load((CHART / "ci" / "all-values.yaml").read_text())
+KUBERNETES = "1.30.0"
+CORE_KINDS = {"Deployment", "Service", "ServiceAccount", "ConfigMap", "Secret", "NetworkPolicy"}
+
+
+@pytest.fixture(scope="module")
+def chart() -> Iterator[helm.Chart]:
+    with helm.Chart.load(str(CHART)) as loaded:
+        yield loaded
+
+
+def render(chart: helm.Chart, values: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every manifest the chart renders for ``values``."""
+    out = chart.render(values, name="drs", namespace="monitoring")
+    docs: list[dict[str, Any]] = []
+    for name, text in out.items():
+        if name.endswith(".txt"):
+            continue
+        docs.extend(d for d in yaml.safe_load_all(text) if d)
+    return docs
+
+
+def one(docs: list[dict[str, Any]], kind: str) -> dict[str, Any]:
+    found = [d for d in docs if d["kind"] == kind]
+    assert len(found) == 1, f"{len(found)} {kind}s"
+    return found[0]
+
+
+def test_chart_metadata(chart: helm.Chart) -> None:
+    meta = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    assert meta["apiVersion"] == "v2"
+    assert meta["appVersion"] == __import__("exporter").__version__
+
+
+def test_lint_is_clean() -> None:
+    result = helm.lint(str(CHART))
+    assert not result["errors"], result
+    # Helm severities: 1 info, 2 warning, 3 error. Only the "icon is recommended" info remains.
+    assert all(m["severity"] <= 1 for m in result["messages"]), result["messages"]
+
+
+@pytest.mark.parametrize("values", [{}, ALL_VALUES], ids=["defaults", "all-values"])
+def test_core_manifests_validate_against_kubernetes_schemas(chart: helm.Chart, values: dict[str, Any]) -> None:
+    docs = render(chart, values)
+    kinds = {d["kind"] for d in docs}
+    assert {"Deployment", "Service", "ServiceAccount", "ConfigMap", "Secret"} <= kinds
+    for doc in docs:
+        if doc["kind"] in CORE_KINDS:
+            kubernetes_validate.validate(doc, KUBERNETES, strict=True)
+        for key in (
+            "helm.sh/chart",
+            "app.kubernetes.io/name",
+            "app.kubernetes.io/instance",
+            "app.kubernetes.io/version",
+            "app.kubernetes.io/managed-by",
+        ):
+            assert key in doc["metadata"]["labels"], f"{doc['kind']} lacks {key}"
+
+
+def test_all_values_turn_everything_on(chart: helm.Chart) -> None:
+    kinds = [d["kind"] for d in render(chart, ALL_VALUES)]
+    for kind in ("ServiceMonitor", "PrometheusRule", "NetworkPolicy"):
+        assert kind in kinds
+    assert kinds.count("ConfigMap") == 1 + len(generate.DASHBOARDS)
+
+
+def test_defaults_leave_optional_objects_off(chart: helm.Chart) -> None:
+    kinds = {d["kind"] for d in render(chart, {})}
+    assert not kinds & {"ServiceMonitor", "PrometheusRule", "NetworkPolicy"}
+
+
+def test_hardened_pod(chart: helm.Chart) -> None:
+    deployment = one(render(chart, {}), "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert pod["automountServiceAccountToken"] is False
+    container = pod["containers"][0]
+    sc = container["securityContext"]
+    assert sc["readOnlyRootFilesystem"] is True
+    assert sc["allowPrivilegeEscalation"] is False
+    assert sc["capabilities"]["drop"] == ["ALL"]
+    assert sc["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert "resources" not in container, "no resources by default"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/-/healthy"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/-/ready"
+    assert container["ports"][0]["containerPort"] == 10370
+
+
+def test_config_change_rolls_the_pod(chart: helm.Chart) -> None:
+    def checksum(values: dict[str, Any]) -> str:
+        deployment = one(render(chart, values), "Deployment")
+        annotation: str = deployment["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
+        return annotation
+
+    assert checksum(ALL_VALUES) != checksum({**ALL_VALUES, "config": {**ALL_VALUES["config"], "cache_ttl": 60}})
+
+
+def test_aksk_secret_wiring(chart: helm.Chart) -> None:
+    docs = render(chart, ALL_VALUES)
+    secret = one(docs, "Secret")
+    decoded = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
+    assert decoded == {
+        "access_key": "TESTACCESSKEY0001",
+        "secret_key": "test-secret-key-value",
+        "security_token": "test-security-token-value",
+    }
+    env = {
+        e["name"]: e["valueFrom"]["secretKeyRef"]
+        for e in one(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]["env"]
+        if "valueFrom" in e
+    }
+    assert env["HUAWEICLOUD_SDK_AK"] == {"name": secret["metadata"]["name"], "key": "access_key"}
+    assert env["HUAWEICLOUD_SDK_SK"] == {"name": secret["metadata"]["name"], "key": "secret_key"}
+    assert env["HUAWEICLOUD_SDK_SECURITY_TOKEN"]["key"] == "security_token"
+    configmap = next(d for d in docs if d["kind"] == "ConfigMap" and "drs-exporter.yml" in d["data"])
+    assert "secret" not in configmap["data"]["drs-exporter.yml"]
+
+
+def test_existing_secret_with_a_token_file(chart: helm.Chart) -> None:
+    values = {**ALL_VALUES, "credentials": {"type": "token", "existingSecret": "my-drs-token"}}
+    docs = render(chart, values)
+    assert not [d for d in docs if d["kind"] == "Secret"], "no Secret created for an existing one"
+    pod = one(docs, "Deployment")["spec"]["template"]["spec"]
+    volume = next(v for v in pod["volumes"] if v["name"] == "credentials")
+    assert volume["secret"]["secretName"] == "my-drs-token"
+    mount = next(m for m in pod["containers"][0]["volumeMounts"] if m["name"] == "credentials")
+    configmap = next(d for d in docs if d["kind"] == "ConfigMap" and "drs-exporter.yml" in d["data"])
+    rendered = yaml.safe_load(configmap["data"]["drs-exporter.yml"])
+    assert rendered["auth"] == {"token_file": f"{mount['mountPath']}/token"}
+
+
+def test_rendered_config_is_accepted_by_the_exporter(
+    chart: helm.Chart, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ConfigMap's file passes the exporter's own validation, with the Secret's env or file."""
+    monkeypatch.setenv("HUAWEICLOUD_SDK_AK", "TESTACCESSKEY0001")
+    monkeypatch.setenv("HUAWEICLOUD_SDK_SK", "test-secret-key-value")
+    for credentials in (
+        {"type": "aksk"},
+        {"type": "password", "existingSecret": "s", "username": "u", "domainName": "d"},
+    ):
+        docs = render(chart, {**ALL_VALUES, "credentials": {**ALL_VALUES["credentials"], **credentials}})
+        configmap = next(d for d in docs if d["kind"] == "ConfigMap" and "drs-exporter.yml" in d["data"])
+        raw = yaml.safe_load(configmap["data"]["drs-exporter.yml"])
+        if "auth" in raw and "password_file" in raw["auth"]:
+            (tmp_path / "password").write_text("pw-from-secret")
+            raw["auth"]["password_file"] = str(tmp_path / "password")
+        parsed = exporter_config.parse(raw)
+        assert parsed.keys == (
+            ("163b98e8-6088-46c3-8b86-c18fea6jb502", "table"),
+            ("163b98e8-6088-46c3-8b86-c18fea6jb502", "view"),
+        )
+
+
+def test_prometheus_rule_is_the_repository_rules(chart: helm.Chart) -> None:
+    rule = one(render(chart, ALL_VALUES), "PrometheusRule")
+    expected = [g for doc in (rules.recording_rules(), rules.alerting_rules()) for g in doc["groups"]]
+    assert sorted(rule["spec"]["groups"], key=lambda g: g["name"]) == sorted(expected, key=lambda g: g["name"])
+    for name in rules.files():
+        assert (CHART / "files" / "rules" / name).read_text() == (ROOT / "alerts" / name).read_text()
+
+
+def test_dashboard_configmaps_for_the_sidecar(chart: helm.Chart) -> None:
+    docs = render(
+        chart,
+        {
+            **ALL_VALUES,
+            "dashboards": {"enabled": True, "label": "grafana_dashboard", "labelValue": "1", "namespace": "grafana"},
+        },
+    )
+    maps = [d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["labels"].get("grafana_dashboard") == "1"]
+    assert len(maps) == len(generate.DASHBOARDS)
+    shipped = {k: v for m in maps for k, v in m["data"].items()}
+    assert {k: v.rstrip("\n") for k, v in generate.files().items()} == {k: v.rstrip("\n") for k, v in shipped.items()}
+    assert {m["metadata"]["namespace"] for m in maps} == {"grafana"}
+
+
+def test_service_monitor(chart: helm.Chart) -> None:
+    docs = render(chart, ALL_VALUES)
+    monitor = one(docs, "ServiceMonitor")
+    service = one(docs, "Service")
+    assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    # jobLabel names a Service label whose value becomes the scrape job the alerts select on.
+    assert service["metadata"]["labels"][monitor["spec"]["jobLabel"]] == "huaweicloud-drs-exporter"
+    assert monitor["spec"]["endpoints"][0]["port"] == service["spec"]["ports"][0]["name"]
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"replicaCount": "two"},
+        {"unknownKey": True},
+        {"config": {"page_size": 5000}},
+        {"config": {"jobs": [{"id": "bad/id"}]}},
+        {"credentials": {"type": "kerberos"}},
+        {"serviceMonitor": {"enabled": "yes"}},
+        {"service": {"port": 70000}},
+    ],
+    ids=["wrong-type", "unknown-top-level-key", "page-size", "job-id", "credential-type", "bool", "port"],
+)
+def test_bad_values_are_refused_by_the_schema(chart: helm.Chart, values: dict[str, Any]) -> None:
+    with pytest.raises(helm.HelmError):
+        chart.validate_schema(values)
+    with pytest.raises(helm.HelmError):
+        chart.render(values, name="drs", namespace="monitoring")
+
+
+def test_good_values_pass_the_schema(chart: helm.Chart) -> None:
+    chart.validate_schema(ALL_VALUES)
