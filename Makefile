@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: all venv debian-deps lint format typecheck test demo dashboards rules clean
+.PHONY: all venv debian-deps lint format typecheck test demo dashboards rules bench clean
 
 all: test
 
@@ -46,3 +46,6 @@ demo: venv
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache *.egg-info
+
+bench: venv
+	$(BIN)/python -m benchmarks.bench --write docs/performance.md

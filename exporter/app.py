@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import time
 
 import requests
@@ -9,8 +10,9 @@ import requests
 from .auth import AkSkAuth, IamPasswordAuth, StaticTokenAuth
 from .cache import Key, Snapshot, SnapshotCache
 from .client import DRSClient
-from .collector import ScrapeView
+from .collector import ScrapeView, SelfMetrics
 from .config import AkSkCredentials, Config, PasswordCredentials, TokenCredentials
+from .exposition import Format, Renderer
 from .progress import ProgressData
 from .telemetry import ApiStats
 from .transport import RetryPolicy, Transport
@@ -58,11 +60,13 @@ class Exporter:
             max_pages=config.max_pages,
             page_workers=config.max_concurrency,
         )
+        self.renderer = Renderer(config.cache_ttl)
         self.cache = SnapshotCache(
             self._fetch,
             ttl=config.cache_ttl,
             max_concurrency=config.max_concurrency,
             refresh_timeout=config.refresh_timeout,
+            prepare=self.renderer.prepare,
         )
 
     def _fetch(self, job_id: str, object_type: str, deadline: float) -> ProgressData:
@@ -77,10 +81,21 @@ class Exporter:
         """Snapshots of every key, waiting at most ``budget`` seconds."""
         return self.cache.get_many(self.keys, time.monotonic() + budget)
 
+    def self_metrics(self) -> SelfMetrics:
+        """The exporter's own metrics as of now."""
+        return SelfMetrics(self.stats, self.cache.refreshes, self.cache.timeouts)
+
     def view(self, budget: float) -> ScrapeView:
-        """What a scrape with ``budget`` seconds exposes."""
+        """What a scrape with ``budget`` seconds exposes, as fresh metric families."""
+        return ScrapeView(self.snapshots(budget), self.config.cache_ttl, self.self_metrics())
+
+    def scrape(self, budget: float, fmt: Format, *, compress: bool) -> bytes:
+        """The answer to a scrape: cached renderings of every key plus live self-metrics."""
+        if not fmt.cached:
+            body = fmt.encoder(self.view(budget))
+            return gzip.compress(body, compresslevel=6) if compress else body
         snapshots = self.snapshots(budget)
-        return ScrapeView(snapshots, self.stats, self.config.cache_ttl, self.cache.refreshes, self.cache.timeouts)
+        return self.renderer.render(snapshots, fmt, self.self_metrics(), compress=compress)
 
     def close(self) -> None:
         """Stop background work and close connections."""

@@ -8,7 +8,8 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_all
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from cachetools import TTLCache
 
@@ -19,6 +20,8 @@ log = logging.getLogger(__name__)
 
 Key = tuple[str, str]  # (job_id, object_type)
 Fetch = Callable[[str, str, float], ProgressData]  # job_id, object_type, deadline -> data
+# Called once per refresh with the new snapshot and the key's previous one with data.
+Prepare = Callable[["Snapshot", "Snapshot | None"], Any]
 
 SCRAPE_TIMEOUT = "scrape_timeout"
 
@@ -33,6 +36,7 @@ class Snapshot:
     refreshed_at: float  # Unix seconds
     duration: float
     last_success: float | None  # Unix seconds of the latest successful refresh, this one or earlier
+    rendering: Any = field(default=None, compare=False, repr=False)  # what ``prepare`` made of it
 
     @property
     def up(self) -> bool:
@@ -45,23 +49,48 @@ class SnapshotCache:
 
     Failures are cached too, so a broken job does not cost an API call per scrape. Callers
     that ask for a key while its refresh is running wait for that same refresh.
+
+    A refresh has two stages: fetching, in the pool of ``max_concurrency`` threads, and
+    ``prepare`` (rendering), in one thread of its own that holds back while half or more of the
+    fetch slots are busy: the GIL lets one thread compute at a time, and during a burst of refreshes (a
+    cold start) fetches waiting for CPU would leave API slots idle. A refresh counts as done,
+    for waiting callers, when both stages are.
     """
 
-    def __init__(self, fetch: Fetch, *, ttl: float, max_concurrency: int, refresh_timeout: float) -> None:
+    # How long preparing may be held back by busy fetches before it goes ahead anyway.
+    PREPARE_YIELD_SECONDS = 1.0
+
+    def __init__(
+        self,
+        fetch: Fetch,
+        *,
+        ttl: float,
+        max_concurrency: int,
+        refresh_timeout: float,
+        prepare: Prepare | None = None,
+    ) -> None:
         self._fetch = fetch
+        self._prepare = prepare
         self.ttl = ttl
         self.refresh_timeout = refresh_timeout
         self._lock = threading.Lock()
+        self._fetch_slot_free = threading.Condition(self._lock)
+        self._fetching = 0
+        # Fetches running from which rendering holds back: a burst, not one slow request.
+        self._busy_fetches = max(1, max_concurrency // 2)
         self._cache: TTLCache[Key, Snapshot] | None = TTLCache(maxsize=1_000_000, ttl=ttl) if ttl > 0 else None
         self._inflight: dict[Key, Future[Snapshot]] = {}
         self._last_success: dict[Key, float] = {}
+        self._last_data: dict[Key, Snapshot] = {}
         self._pool = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="drs-refresh")
+        self._prepare_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="drs-render")
         self.refreshes = 0
         self.timeouts = 0
 
     def close(self) -> None:
         """Stop accepting refreshes; running ones are abandoned."""
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._prepare_pool.shutdown(wait=False, cancel_futures=True)
 
     def get_many(self, keys: Sequence[Key], deadline: float) -> list[Snapshot]:
         """A snapshot for every key, waiting for refreshes until ``deadline`` (monotonic).
@@ -80,8 +109,9 @@ class SnapshotCache:
                     continue
                 future = self._inflight.get(key)
                 if future is None:
-                    future = self._pool.submit(self._refresh, key)
+                    future = Future()
                     self._inflight[key] = future
+                    self._pool.submit(self._refresh, key, future)
                 waiting[key] = future
         if waiting:
             wait_all(list(waiting.values()), timeout=max(0.0, deadline - time.monotonic()))
@@ -100,8 +130,11 @@ class SnapshotCache:
                 out.append(Snapshot(key, None, SCRAPE_TIMEOUT, time.time(), waited, self._last_success.get(key)))
         return out
 
-    def _refresh(self, key: Key) -> Snapshot:
+    def _refresh(self, key: Key, done: Future[Snapshot]) -> None:
+        """Stage one, in the pool: fetch, then hand the snapshot to stage two."""
         job_id, object_type = key
+        with self._lock:
+            self._fetching += 1
         started = time.monotonic()
         data: ProgressData | None = None
         code: str | None = None
@@ -113,13 +146,45 @@ class SnapshotCache:
         except Exception:
             code = "internal_error"
             log.exception("refresh of job %s type %s failed unexpectedly", job_id, object_type)
+        finally:
+            with self._lock:
+                self._fetching -= 1
+                self._fetch_slot_free.notify_all()
+        duration = time.monotonic() - started
         now = time.time()
         with self._lock:
             if data is not None:
                 self._last_success[key] = now
-            snapshot = Snapshot(key, data, code, now, time.monotonic() - started, self._last_success.get(key))
+            last_success = self._last_success.get(key)
+        snapshot = Snapshot(key, data, code, now, duration, last_success)
+        if self._prepare is None:
+            self._store(key, snapshot, done)
+        else:
+            try:
+                self._prepare_pool.submit(self._finish, key, snapshot, done)
+            except RuntimeError:  # shutting down
+                done.cancel()
+
+    def _finish(self, key: Key, snapshot: Snapshot, done: Future[Snapshot]) -> None:
+        """Stage two, in the render thread: prepare once fetching is no burst, then store."""
+        with self._lock:
+            self._fetch_slot_free.wait_for(
+                lambda: self._fetching < self._busy_fetches, timeout=self.PREPARE_YIELD_SECONDS
+            )
+            previous = self._last_data.get(key)
+        if self._prepare is not None:
+            try:
+                object.__setattr__(snapshot, "rendering", self._prepare(snapshot, previous))
+            except Exception:
+                log.exception("preparing job %s type %s failed", *key)
+        self._store(key, snapshot, done)
+
+    def _store(self, key: Key, snapshot: Snapshot, done: Future[Snapshot]) -> None:
+        with self._lock:
+            if snapshot.data is not None:
+                self._last_data[key] = snapshot
             if self._cache is not None:
                 self._cache[key] = snapshot
             self._inflight.pop(key, None)
             self.refreshes += 1
-        return snapshot
+        done.set_result(snapshot)

@@ -6,14 +6,17 @@ import math
 import threading
 import time
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from operator import itemgetter
 
 import requests
 
 from .errors import DEADLINE_EXCEEDED, PAGE_CAP_EXCEEDED, DRSAPIError
-from .progress import OBJECT_TYPES, Page, ProgressData, ProgressRow, parse_page
+from .progress import OBJECT_TYPES, CompactRows, Page, ProgressData, parse_page
 from .transport import Transport
 
 MAX_PAGE_SIZE = 1000
+_NAMES = itemgetter(0, 1, 2, 3)
+_PROGRESS = itemgetter(4)
 OPERATION = "show_progress_data"
 
 
@@ -132,19 +135,19 @@ class DRSClient:
 
 def merge(pages: list[Page]) -> ProgressData:
     """Join pages in offset order; a row seen twice (rows shift while paging) keeps its latest value."""
-    rows: dict[tuple[str, str, str, str], ProgressRow] = {}
+    by_name: dict[tuple[str, str, str, str], float] = {}
     seen = 0
     for page in pages:
-        for row in page.rows:
-            rows[(row.src_db, row.src_tb, row.dst_db, row.dst_tb)] = row
-            seen += 1
+        # A row is (src_db, src_tb, dst_db, dst_tb, progress): its first four fields name it.
+        by_name.update(zip(map(_NAMES, page.rows), map(_PROGRESS, page.rows), strict=True))
+        seen += len(page.rows)
     first = pages[0]
     return ProgressData(
         count=first.count,
         create_time=first.create_time,
-        rows=list(rows.values()),
+        rows=CompactRows.from_names(by_name),
         skipped_rows=sum(p.skipped_rows for p in pages),
-        duplicate_rows=seen - len(rows),
+        duplicate_rows=seen - len(by_name),
         pages=len(pages),
         notes=["create_time not understood"] if first.bad_create_time else [],
     )

@@ -19,8 +19,11 @@ def _cached(ttl: float) -> str:
     return f" Cached for up to {ttl:g}s." if ttl > 0 else ""
 
 
-def progress_families(snapshots: Iterable[Snapshot], ttl: float) -> Iterator[Metric]:
-    """Per-key families: object progress, counts, timestamps and refresh health."""
+def progress_families(snapshots: Iterable[Snapshot], ttl: float, *, objects_rows: bool = True) -> Iterator[Metric]:
+    """Per-key families: object progress, counts, timestamps and refresh health.
+
+    ``objects_rows=False`` leaves the per-object family (always the first) without samples.
+    """
     note = _cached(ttl)
     ratio = GaugeMetricFamily(
         "huaweicloud_drs_object_progress_ratio",
@@ -66,13 +69,10 @@ def progress_families(snapshots: Iterable[Snapshot], ttl: float) -> Iterator[Met
         data = snap.data
         if data is None:
             continue
-        done = 0
-        for row in data.rows:
-            if row.progress >= 100:
-                done += 1
+        for row in data.rows if objects_rows else ():
             ratio.add_metric([job_id, object_type, row.src_db, row.src_tb, row.dst_db, row.dst_tb], row.progress / 100)
         objects.add_metric(key, data.count)
-        completed.add_metric(key, done)
+        completed.add_metric(key, data.rows.completed())
         skipped.add_metric(key, data.skipped_rows)
         if data.create_time is not None:
             data_ts.add_metric(key, data.create_time)
@@ -80,21 +80,15 @@ def progress_families(snapshots: Iterable[Snapshot], ttl: float) -> Iterator[Met
 
 
 @dataclass
-class ScrapeView:
-    """What one scrape exposes: the snapshots it got plus the exporter's own metrics.
+class SelfMetrics:
+    """The exporter's own metrics, built live on every scrape."""
 
-    Has the ``collect()`` that prometheus_client's encoders expect of a registry.
-    """
-
-    snapshots: list[Snapshot]
     stats: ApiStats
-    ttl: float
     refreshes: int
     timeouts: int
 
     def collect(self) -> Iterator[Metric]:
-        """Every family, built now."""
-        yield from progress_families(self.snapshots, self.ttl)
+        """API counters, refresh counters and build info."""
         yield from self.stats.collect()
         refreshes = CounterMetricFamily(
             "huaweicloud_drs_refreshes", "Refreshes of a job and type from the API (all pages), failed ones included."
@@ -110,3 +104,20 @@ class ScrapeView:
         info = InfoMetricFamily("huaweicloud_drs_exporter_build", "Version of the exporter.")
         info.add_metric([], {"version": __version__})
         yield info
+
+
+@dataclass
+class ScrapeView:
+    """Everything one scrape exposes, as fresh families (the reference for the cached rendering).
+
+    Has the ``collect()`` that prometheus_client's encoders expect of a registry.
+    """
+
+    snapshots: list[Snapshot]
+    ttl: float
+    live: SelfMetrics
+
+    def collect(self) -> Iterator[Metric]:
+        """Every family, built now."""
+        yield from progress_families(self.snapshots, self.ttl)
+        yield from self.live.collect()

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import math
+from array import array
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import chain
+from operator import itemgetter
 from typing import Any, NamedTuple
+
+import orjson
 
 from .errors import INVALID_RESPONSE, DRSAPIError
 
@@ -35,6 +41,62 @@ class ProgressRow(NamedTuple):
     progress: float
 
 
+class CompactRows:
+    """Rows kept between scrapes without an object per row: names as one JSON string, progress as an array."""
+
+    __slots__ = ("_names", "_progress")
+
+    def __init__(self, rows: Iterable[ProgressRow] = ()) -> None:
+        by_name = {(r.src_db, r.src_tb, r.dst_db, r.dst_tb): r.progress for r in rows}
+        self._names, self._progress = self._pack(by_name)
+
+    @staticmethod
+    def _pack(by_name: dict[tuple[str, str, str, str], float]) -> tuple[str, array[float]]:
+        # orjson: the names of a key are packed on every refresh, and it is ten times faster here.
+        return orjson.dumps(list(by_name)).decode(), array("d", by_name.values())
+
+    @classmethod
+    def from_names(cls, by_name: dict[tuple[str, str, str, str], float]) -> CompactRows:
+        """Rows from a mapping of (src_db, src_tb, dst_db, dst_tb) to progress, in insertion order."""
+        compact = cls.__new__(cls)
+        compact._names, compact._progress = cls._pack(by_name)
+        return compact
+
+    def __len__(self) -> int:
+        return len(self._progress)
+
+    def __iter__(self) -> Iterator[ProgressRow]:
+        for (src_db, src_tb, dst_db, dst_tb), progress in zip(orjson.loads(self._names), self._progress, strict=True):
+            yield ProgressRow(src_db, src_tb, dst_db, dst_tb, progress)
+
+    def __getitem__(self, index: int) -> ProgressRow:
+        return list(self)[index]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, CompactRows):
+            return self._names == other._names and self._progress == other._progress
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    @property
+    def names(self) -> str:
+        """The names of every row, as one JSON string (equal strings: same objects in the same order)."""
+        return self._names
+
+    @property
+    def progress(self) -> array[float]:
+        """Progress of every row in percent, in row order."""
+        return self._progress
+
+    def completed(self) -> int:
+        """Rows at 100 percent."""
+        return sum(1 for p in self._progress if p >= 100)
+
+    def __repr__(self) -> str:
+        return f"CompactRows({len(self)} rows)"
+
+
 @dataclass
 class Page:
     """One validated page of progress data."""
@@ -52,7 +114,7 @@ class ProgressData:
 
     count: int
     create_time: float | None
-    rows: list[ProgressRow]
+    rows: CompactRows
     skipped_rows: int = 0
     duplicate_rows: int = 0
     pages: int = 1
@@ -104,10 +166,21 @@ def _text(value: Any) -> str | None:
     if value is None:
         return ""
     if isinstance(value, str):
-        return value
+        return _utf8(value)
     if isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
     return None
+
+
+def _utf8(text: str) -> str:
+    # JSON may carry lone surrogates (\ud800), which no UTF-8 exposition can hold.
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")
+    return text
 
 
 def _progress(value: Any) -> float | None:
@@ -138,6 +211,43 @@ def parse_row(item: Any) -> ProgressRow | None:
     return ProgressRow(src_db, src_tb, dst_db, dst_tb, progress)
 
 
+_FIELDS = itemgetter("src_db", "src_tb", "dst_db", "dst_tb", "progress")
+_NAMES = itemgetter(0, 1, 2, 3)
+_PROGRESS = itemgetter(4)
+
+
+def _all_well_formed(rows: list[tuple[Any, ...]]) -> bool:
+    # Whole-page checks with C-level iteration: four ASCII strings and an integer percent per row.
+    names = list(chain.from_iterable(map(_NAMES, rows)))
+    progress = list(map(_PROGRESS, rows))
+    return (
+        set(map(type, names)) <= {str}
+        and set(map(type, progress)) == {int}
+        and min(progress) >= 0
+        and max(progress) <= 100
+        and "".join(names).isascii()
+    )
+
+
+def parse_rows(items: list[Any]) -> tuple[list[ProgressRow], int]:
+    """Valid rows and the number skipped; a page of well-formed rows is checked as a whole."""
+    try:
+        fast: list[Any] | None = list(map(_FIELDS, items))
+    except (KeyError, TypeError, AttributeError):
+        fast = None
+    if fast and _all_well_formed(fast):
+        return fast, 0  # tuples of the ProgressRow shape; integer progress compares equal to float
+    rows: list[ProgressRow] = []
+    skipped = 0
+    for item in items:
+        row = parse_row(item)
+        if row is None:
+            skipped += 1
+        else:
+            rows.append(row)
+    return rows, skipped
+
+
 def parse_page(body: Any, operation: str = "show_progress_data") -> Page:
     """Validate one answer; raises ``invalid_response`` when its shape is wrong."""
 
@@ -155,14 +265,7 @@ def parse_page(body: Any, operation: str = "show_progress_data") -> Page:
         items = []
     if not isinstance(items, list):
         raise invalid("flow_compare_data is not a list")
-    rows: list[ProgressRow] = []
-    skipped = 0
-    for item in items:
-        row = parse_row(item)
-        if row is None:
-            skipped += 1
-        else:
-            rows.append(row)
+    rows, skipped = parse_rows(items)
     raw_time = body.get("create_time")
     create_time = parse_create_time(raw_time)
     return Page(count, create_time, rows, skipped, bad_create_time=raw_time is not None and create_time is None)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import html
 import logging
 import math
@@ -13,10 +12,9 @@ from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client.exposition import choose_encoder
-
 from . import __version__
 from .app import Exporter
+from .exposition import choose
 
 log = logging.getLogger(__name__)
 
@@ -77,15 +75,15 @@ class WebApp:
 
     def _metrics(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
         budget = scrape_budget(environ.get("HTTP_X_PROMETHEUS_SCRAPE_TIMEOUT_SECONDS"))
-        encoder, content_type = choose_encoder(environ.get("HTTP_ACCEPT", ""))
+        fmt = choose(environ.get("HTTP_ACCEPT", ""))
+        compress = "gzip" in environ.get("HTTP_ACCEPT_ENCODING", "")
         try:
-            body = encoder(self.exporter.view(budget))
+            body = self.exporter.scrape(budget, fmt, compress=compress)
         except Exception:
             log.exception("rendering metrics failed")
             return self._plain(start_response, "500 Internal Server Error", "Rendering metrics failed.\n")
-        headers = [("Content-Type", content_type), ("Vary", "Accept-Encoding, Accept")]
-        if "gzip" in environ.get("HTTP_ACCEPT_ENCODING", ""):
-            body = gzip.compress(body, compresslevel=1)
+        headers = [("Content-Type", fmt.content_type), ("Vary", "Accept-Encoding, Accept")]
+        if compress:
             headers.append(("Content-Encoding", "gzip"))
         headers.append(("Content-Length", str(len(body))))
         start_response("200 OK", headers)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -42,6 +43,7 @@ class SimJob:
     create_time_lag: float = 0.0
     names: list[dict[str, str]] = field(default_factory=list)
     frozen_at: float | None = None  # stalled: progress as it was at this elapsed time
+    _prefixes: dict[str, list[str]] = field(default_factory=dict, repr=False)
 
     def progress(self, index: int, elapsed: float) -> int:
         """Percent done of object ``index`` after ``elapsed`` seconds."""
@@ -66,6 +68,22 @@ class SimJob:
         names_progress: dict[str, Any] = dict(names)
         names_progress["progress"] = self.progress(index, elapsed)
         return names_progress
+
+    def rows_json(self, object_type: str, indexes: Iterable[int], elapsed: float) -> str:
+        """The JSON array of rows ``indexes``; generated names need no escaping, so skip json.dumps."""
+        parts: list[str] = []
+        named = len(self.names)
+        prefixes = self._prefixes.setdefault(object_type, [])
+        for index in indexes:
+            if index < named:
+                parts.append(json.dumps(self.row(object_type, index, elapsed), ensure_ascii=False))
+                continue
+            while len(prefixes) <= index:  # the fixed part of each row, made once
+                i = len(prefixes)
+                db, tb = f"db_{i // 500:04d}", f"{object_type}_{i:07d}"
+                prefixes.append(f'{{"src_db":"{db}","src_tb":"{tb}","dst_db":"{db}","dst_tb":"{tb}","progress":')
+            parts.append(f"{prefixes[index]}{self.progress(index, elapsed)}}}")
+        return "[" + ",".join(parts) + "]"
 
     def create_time(self, now: float) -> str:
         """``create_time`` in this job's format."""

@@ -19,6 +19,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -332,13 +333,13 @@ class Handler(BaseHTTPRequestHandler):
         if search:
             indexes = [i for i in range(total) if search in job.row(object_type, i, 0)["src_tb"]]
             count = len(indexes)
-            window = indexes[offset : offset + limit]
+            window: Iterable[int] = indexes[offset : offset + limit]
         else:
             count = total
-            window = list(range(offset, min(total, offset + limit)))
-        rows = [job.row(object_type, i, elapsed) for i in window]
-        answer = {"count": count, "create_time": job.create_time(time.time()), "flow_compare_data": rows}
-        return json.dumps(answer, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+            window = range(offset, min(total, offset + limit))
+        rows = job.rows_json(object_type, window, elapsed)
+        head = json.dumps({"count": count, "create_time": job.create_time(time.time())})[:-1]
+        return f'{head}, "flow_compare_data": {rows}}}'.encode()
 
 
 def build_parser() -> argparse.ArgumentParser:

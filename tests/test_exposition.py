@@ -1,0 +1,133 @@
+"""The cached rendering is byte for byte what a fresh generate_latest of the same data writes."""
+
+from __future__ import annotations
+
+import gzip
+import time
+from collections.abc import Sequence
+
+import pytest
+
+from exporter import exposition
+from exporter.cache import SCRAPE_TIMEOUT, Snapshot
+from exporter.collector import ScrapeView, SelfMetrics
+from exporter.exposition import OPENMETRICS, TEXT, Format, Renderer, choose
+from exporter.progress import CompactRows, ProgressData, ProgressRow
+from exporter.telemetry import ApiStats
+from exporter.transport import ApiCall
+
+ODD = ['q"uote', "back\\slash", "new\nline", "数据表", "tab\there", "", "sp ace", "\x01ctl"]
+
+
+def data(n: int, prefix: str = "t") -> ProgressData:
+    rows = [
+        ProgressRow(ODD[i % len(ODD)], f"{prefix}{i}", "dst", f"{prefix}{i}", float((i * 7) % 101)) for i in range(n)
+    ]
+    return ProgressData(count=n + 3, create_time=1_700_000_000.5, rows=CompactRows(rows), skipped_rows=2)
+
+
+def snapshots(renderer: Renderer) -> list[Snapshot]:
+    now = time.time()
+    out = [
+        Snapshot(("job-a", "table"), data(3000), None, now, 0.25, now),
+        Snapshot(("job-a", "view"), data(5, "v"), None, now, 0.01, now),
+        Snapshot(("job-b", "table"), None, "DRS.M05003", now, 0.02, None),
+        Snapshot(("job-c", "table"), None, SCRAPE_TIMEOUT, now, 1.5, now - 60),
+        Snapshot(("job-d", "event"), data(0), None, now, 0.01, now),
+    ]
+    for snap in out[:3]:  # prepared in the refresh worker; the others made up at scrape time
+        object.__setattr__(snap, "rendering", renderer.prepare(snap, None))
+    return out
+
+
+def live() -> SelfMetrics:
+    stats = ApiStats()
+    stats(ApiCall("show_progress_data", "job-b", "DRS.M05003", 0.2, 400))
+    stats(ApiCall("show_progress_data", "job-a", None, 0.1, 200))
+    return SelfMetrics(stats, refreshes=7, timeouts=1)
+
+
+@pytest.mark.parametrize("fmt", [TEXT, OPENMETRICS], ids=["text", "openmetrics"])
+def test_cached_rendering_equals_generate_latest(fmt: Format, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(exposition, "GZIP_MEMBER_MIN", 64)  # many gzip members, to test their joining
+    renderer = Renderer(ttl=30)
+    snaps = snapshots(renderer)
+    metrics = live()
+    expected = fmt.encoder(ScrapeView(snaps, 30, metrics))
+    first = renderer.render(snaps, fmt, metrics, compress=False)
+    assert first == expected
+    assert renderer.render(snaps, fmt, metrics, compress=False) == expected, "the warm path too"
+    zipped = renderer.render(snaps, fmt, metrics, compress=True)
+    assert gzip.decompress(zipped) == expected
+    assert zipped.count(b"\x1f\x8b\x08") > 3, "several gzip members"
+
+
+def test_a_changed_key_is_picked_up() -> None:
+    renderer = Renderer(ttl=30)
+    snaps = snapshots(renderer)
+    metrics = live()
+    renderer.render(snaps, TEXT, metrics, compress=True)
+    now = time.time()
+    changed = Snapshot(("job-a", "view"), data(9, "w"), None, now, 0.01, now)
+    object.__setattr__(changed, "rendering", renderer.prepare(changed, snaps[1]))
+    snaps[1] = changed
+    expected = TEXT.encoder(ScrapeView(snaps, 30, metrics))
+    assert renderer.render(snaps, TEXT, metrics, compress=False) == expected
+    assert gzip.decompress(renderer.render(snaps, TEXT, metrics, compress=True)) == expected
+
+
+def test_choose() -> None:
+    prometheus = (
+        "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,"
+        "text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+    )
+    assert choose(prometheus).cached and choose(prometheus).content_type.startswith("application/openmetrics-text")
+    assert choose("") is TEXT
+    odd = choose("application/openmetrics-text;version=2.0.0;escaping=allow-utf-8")
+    assert not odd.cached, "client-chosen variants are rendered fresh, not cached"
+
+
+def test_compact_rows_round_trip() -> None:
+    rows = [ProgressRow(ODD[i % len(ODD)], f"t{i}", "d", "t", float(i)) for i in range(20)]
+    compact = CompactRows(rows)
+    assert list(compact) == rows
+    assert len(compact) == 20 and compact[3] == rows[3]
+    assert CompactRows(rows) == compact
+    assert next(iter(CompactRows([*rows, rows[0]._replace(progress=50.0)]))).progress == 50.0, "one row per name"
+    assert len(CompactRows([*rows, rows[0]])) == 20
+    assert compact.completed() == 0
+    assert CompactRows([ProgressRow("a", "b", "c", "d", 100.0)]).completed() == 1
+
+
+@pytest.mark.parametrize("fmt", [TEXT, OPENMETRICS], ids=["text", "openmetrics"])
+def test_same_objects_new_values_reuse_the_labels(fmt: Format, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A refresh with the same objects rebuilds lines from the previous rendering: still exact bytes."""
+    reused: list[int] = []
+    original = exposition._with_values
+
+    def counting(lines: bytes, progress: Sequence[float]) -> bytes:
+        reused.append(len(progress))
+        return original(lines, progress)
+
+    monkeypatch.setattr(exposition, "_with_values", counting)
+    renderer = Renderer(ttl=30)
+    now = time.time()
+    metrics = live()
+
+    def refresh(rows: list[ProgressRow], previous: Snapshot | None) -> Snapshot:
+        snap = Snapshot(("job-a", "table"), ProgressData(len(rows), now, CompactRows(rows)), None, now, 0.1, now)
+        object.__setattr__(snap, "rendering", renderer.prepare(snap, previous))
+        return snap
+
+    first = refresh(list(data(500).rows), None)
+    assert renderer.render([first], fmt, metrics, compress=False) == fmt.encoder(ScrapeView([first], 30, metrics))
+    assert reused == []
+    moved = [ProgressRow(r.src_db, r.src_tb, r.dst_db, r.dst_tb, min(100.0, r.progress + 3.5)) for r in first.data.rows]  # type: ignore[union-attr]
+    second = refresh(moved, first)
+    assert renderer.render([second], fmt, metrics, compress=False) == fmt.encoder(ScrapeView([second], 30, metrics))
+    assert reused and set(reused) == {500}, "the labels part was reused (for each format rendered ahead)"
+    count = len(reused)
+    assert second.rendering._previous is None, "and the previous rendering let go"
+    third = refresh([ProgressRow("x", "y", "z", "w", 1.0), *moved[1:]], second)
+    assert renderer.render([third], fmt, metrics, compress=False) == fmt.encoder(ScrapeView([third], 30, metrics))
+    assert len(reused) == count, "different objects: rendered afresh"
