@@ -376,8 +376,9 @@ def main() -> int:
                 ],
                 scrape_rows,
             ),
-            "**Cold refresh** of every key by a fresh exporter (max_concurrency 8, 1000 objects a page; the "
-            "simulator was warmed by one pass before): *API phase* is until the last "
+            "**Cold refresh** of every key by a fresh exporter, median of 3 with the range in brackets "
+            "(max_concurrency 8, 1000 objects a page; the simulator was warmed by one pass before): "
+            "*API phase* is until the last "
             "key's pages are all fetched and validated; *with rendering* until every key is also rendered "
             "(the first rendering of a key pays prometheus_client's encoder for every sample; later refreshes "
             "with the same objects reuse it). Ideal = ceil(pages / max_concurrency) × RTT.",
