@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import gzip
+import logging
 import time
 
 import requests
+import urllib3
 
 from .auth import AkSkAuth, IamPasswordAuth, StaticTokenAuth
 from .cache import Key, Snapshot, SnapshotCache
@@ -16,6 +18,8 @@ from .exposition import Format, Renderer
 from .progress import ProgressData
 from .telemetry import ApiStats
 from .transport import RetryPolicy, Transport
+
+log = logging.getLogger(__name__)
 
 
 def build_auth(config: Config, transport: Transport) -> requests.auth.AuthBase:
@@ -44,7 +48,15 @@ class Exporter:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.stats = ApiStats()
+        verify: bool | str = True
+        if config.insecure_skip_verify:
+            log.warning("TLS certificates of the DRS and IAM endpoints are NOT verified (insecure_skip_verify)")
+            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)  # said once above, not per request
+            verify = False
+        elif config.ca_file:
+            verify = config.ca_file
         self.transport = Transport(
+            verify=verify,
             timeout=config.request_timeout,
             retry=RetryPolicy(attempts=config.retries + 1),
             language=config.language,

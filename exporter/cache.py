@@ -151,6 +151,15 @@ class SnapshotCache:
                 self._fetching -= 1
                 self._fetch_slot_free.notify_all()
         duration = time.monotonic() - started
+        if data is not None:
+            log.debug(
+                "refreshed job %s type %s: %d objects, %d pages in %.3fs",
+                job_id,
+                object_type,
+                len(data.rows),
+                data.pages,
+                duration,
+            )
         now = time.time()
         with self._lock:
             if data is not None:

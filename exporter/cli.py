@@ -9,7 +9,7 @@ import signal
 import sys
 import threading
 
-from . import __version__, config, logs
+from . import __version__, config, logs, webconfig
 from .app import Exporter
 from .web import WebApp, parse_listen_address, serve
 
@@ -28,6 +28,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config.file", dest="config_file", default="drs-exporter.yml", help="configuration file")
     p.add_argument(
         "--web.listen-address", dest="listen", default=DEFAULT_LISTEN, help=f"address to listen on ({DEFAULT_LISTEN})"
+    )
+    p.add_argument(
+        "--web.config.file",
+        dest="web_config_file",
+        default=None,
+        help="exporter-toolkit web configuration: TLS and basic auth (default: plain HTTP, no auth)",
     )
     p.add_argument("--web.telemetry-path", dest="telemetry_path", default="/metrics", help="path of the metrics")
     p.add_argument("--log.level", dest="log_level", default="info", choices=sorted(logs.LEVELS))
@@ -52,10 +58,15 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, config.ConfigError) as exc:
         log.error("invalid configuration: %s", exc)
         return 2
-    exporter = Exporter(cfg)
-    app = WebApp(exporter, args.telemetry_path)
     try:
-        server = serve(app, args.listen)
+        web = webconfig.load(args.web_config_file) if args.web_config_file else webconfig.WebConfig()
+    except config.ConfigError as exc:
+        log.error("invalid web configuration: %s", exc)
+        return 2
+    exporter = Exporter(cfg)
+    app = WebApp(exporter, args.telemetry_path, web)
+    try:
+        server = serve(app, args.listen, web)
     except OSError as exc:
         log.error("cannot listen on %s: %s", args.listen, exc.strerror or exc)
         exporter.close()
@@ -63,17 +74,26 @@ def main(argv: list[str] | None = None) -> int:
 
     def stop(signum: int, frame: object) -> None:
         log.info("received %s, shutting down", signal.Signals(signum).name)
-        threading.Thread(target=server.shutdown, daemon=True).start()
+        threading.Thread(target=server.stop, daemon=True).start()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    host, port = server.server_address[:2]
+    host, port = server.bind_addr[:2]
     app.ready.set()
-    log.info("listening on %s:%s (version %s, %d jobs, %d keys)", host, port, __version__, len(cfg.jobs), len(cfg.keys))
+    log.info(
+        "listening on %s:%s%s (version %s, %d jobs, %d keys)",
+        host,
+        port,
+        " with TLS" if web.tls else "",
+        __version__,
+        len(cfg.jobs),
+        len(cfg.keys),
+    )
+    if web.basic_auth_users:
+        log.info("basic auth required (%d users)", len(web.basic_auth_users))
     try:
-        server.serve_forever(poll_interval=0.2)
+        server.serve()
     finally:
-        server.server_close()
         exporter.close()
     log.info("stopped")
     return 0

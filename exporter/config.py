@@ -58,6 +58,8 @@ TOP_KEYS = frozenset(
         "max_pages",
         "retries",
         "language",
+        "ca_file",
+        "insecure_skip_verify",
     }
 )
 
@@ -124,6 +126,8 @@ class Config:
     max_pages: int = 1000
     retries: int = 3
     language: str = "en-us"
+    ca_file: str | None = None
+    insecure_skip_verify: bool = False
     keys: tuple[tuple[str, str], ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -288,6 +292,17 @@ def parse(raw: Any, base: Path = Path()) -> Config:
     if language not in LANGUAGES:
         raise ConfigError("language", f"must be one of {', '.join(LANGUAGES)}")
     jobs = _jobs(raw.get("jobs"))
+    ca_file = _string(raw, "ca_file")
+    if ca_file is not None:
+        resolved = Path(ca_file) if Path(ca_file).is_absolute() else base / ca_file
+        if not resolved.is_file():
+            raise ConfigError("ca_file", f"file {resolved} does not exist")
+        ca_file = str(resolved)
+    insecure = raw.get("insecure_skip_verify", False)
+    if not isinstance(insecure, bool):
+        raise ConfigError("insecure_skip_verify", "must be true or false")
+    if insecure and ca_file is not None:
+        raise ConfigError("insecure_skip_verify", "cannot be combined with ca_file")
     return Config(
         endpoint=endpoint,
         project_id=project_id,
@@ -302,6 +317,8 @@ def parse(raw: Any, base: Path = Path()) -> Config:
         max_pages=_number(raw, "max_pages", 1000, minimum=1, maximum=100000, integer=True),
         retries=_number(raw, "retries", 3, minimum=0, maximum=10, integer=True),
         language=language,
+        ca_file=ca_file,
+        insecure_skip_verify=insecure,
     )
 
 

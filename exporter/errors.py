@@ -8,6 +8,7 @@ from .secrets import scrub
 
 TIMEOUT = "timeout"
 CONNECTION_ERROR = "connection_error"
+TLS_ERROR = "tls_error"
 INVALID_RESPONSE = "invalid_response"
 RESPONSE_TOO_LARGE = "response_too_large"
 PAGE_CAP_EXCEEDED = "page_cap_exceeded"

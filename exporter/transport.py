@@ -32,6 +32,7 @@ from .errors import (
     INVALID_RESPONSE,
     RESPONSE_TOO_LARGE,
     TIMEOUT,
+    TLS_ERROR,
     TOKEN_REJECTED,
     DRSAPIError,
     error_from_body,
@@ -243,6 +244,12 @@ class Transport:
         except DRSAPIError as err:
             self._report(operation, job_id, err.error_code, started, status)
             raise
+        except requests.exceptions.SSLError:
+            # Not retried: a certificate does not get valid by asking again.
+            self._report(operation, job_id, TLS_ERROR, started, status)
+            raise DRSAPIError(
+                TLS_ERROR, "TLS handshake or certificate verification failed", operation=operation
+            ) from None
         except requests.RequestException as exc:
             if _is_timeout(exc):
                 self._report(operation, job_id, TIMEOUT, started, status)

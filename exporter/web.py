@@ -5,16 +5,18 @@ from __future__ import annotations
 import html
 import logging
 import math
-import socket
 import threading
+import time
 from collections.abc import Callable, Iterable
-from socketserver import ThreadingMixIn
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from cheroot import wsgi
+from cheroot.ssl.builtin import BuiltinSSLAdapter
 
 from . import __version__
 from .app import Exporter
 from .exposition import choose
+from .webconfig import WebConfig
 
 log = logging.getLogger(__name__)
 
@@ -39,14 +41,22 @@ def scrape_budget(header: str | None) -> float:
 class WebApp:
     """WSGI application of the exporter."""
 
-    def __init__(self, exporter: Exporter, telemetry_path: str = "/metrics") -> None:
+    def __init__(self, exporter: Exporter, telemetry_path: str = "/metrics", web: WebConfig | None = None) -> None:
         self.exporter = exporter
         self.telemetry_path = telemetry_path
+        self.web = web or WebConfig()
         self.ready = threading.Event()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
         path = environ.get("PATH_INFO", "/")
+        if not self.web.authorized(environ.get("HTTP_AUTHORIZATION")):
+            return self._plain(
+                start_response,
+                "401 Unauthorized",
+                "Unauthorized.\n",
+                [("WWW-Authenticate", 'Basic realm="drs-exporter", charset="UTF-8"')],
+            )
         if method not in ("GET", "HEAD"):
             return self._plain(
                 start_response, "405 Method Not Allowed", "Only GET and HEAD are supported.\n", [("Allow", "GET, HEAD")]
@@ -77,6 +87,7 @@ class WebApp:
         budget = scrape_budget(environ.get("HTTP_X_PROMETHEUS_SCRAPE_TIMEOUT_SECONDS"))
         fmt = choose(environ.get("HTTP_ACCEPT", ""))
         compress = "gzip" in environ.get("HTTP_ACCEPT_ENCODING", "")
+        started = time.monotonic()
         try:
             body = self.exporter.scrape(budget, fmt, compress=compress)
         except Exception:
@@ -86,6 +97,7 @@ class WebApp:
         if compress:
             headers.append(("Content-Encoding", "gzip"))
         headers.append(("Content-Length", str(len(body))))
+        log.debug("scrape answered in %.3fs: %d bytes, %s", time.monotonic() - started, len(body), fmt.content_type)
         start_response("200 OK", headers)
         return [body]
 
@@ -115,20 +127,6 @@ cache TTL {config.cache_ttl:g}s, page size {config.page_size}, max concurrency {
         return [body]
 
 
-class _Server(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-    request_queue_size = 128
-
-
-class _IPv6Server(_Server):
-    address_family = socket.AF_INET6
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        log.debug("%s " + format, self.address_string(), *args)
-
-
 def parse_listen_address(address: str) -> tuple[str, int]:
     """``host:port``, ``:port`` or ``[v6]:port`` into a bindable (host, port)."""
     host, sep, port = address.rpartition(":")
@@ -138,8 +136,32 @@ def parse_listen_address(address: str) -> tuple[str, int]:
     return (host or "0.0.0.0", int(port))  # noqa: S104 - Prometheus convention: ':port' is every interface
 
 
-def serve(app: WebApp, address: str) -> WSGIServer:
-    """Bind ``address`` and return the server (not yet serving)."""
+# cheroot gives a connection a worker thread as soon as it sends anything, and the worker waits
+# for the rest of the request: enough workers that dozens of slow or stuck clients cannot hold
+# up a scrape (each is dropped after TIMEOUT seconds of silence); requests are capped in size.
+THREADS = 64
+TIMEOUT = 10
+MAX_HEADER_BYTES = 16 * 1024
+MAX_BODY_BYTES = 64 * 1024
+
+
+def serve(app: WebApp, address: str, web: WebConfig | None = None) -> wsgi.Server:
+    """Bind ``address`` with cheroot (a production WSGI server; TLS when configured); not yet serving."""
     host, port = parse_listen_address(address)
-    server_class = _IPv6Server if ":" in host else _Server
-    return make_server(host, port, app, server_class=server_class, handler_class=_QuietHandler)
+    server = wsgi.Server(
+        (host, port),
+        app,
+        numthreads=THREADS,
+        request_queue_size=128,
+        timeout=TIMEOUT,
+        shutdown_timeout=5,
+        server_name="drs-exporter",
+    )
+    server.max_request_header_size = MAX_HEADER_BYTES
+    server.max_request_body_size = MAX_BODY_BYTES
+    if web is not None and web.tls is not None:
+        adapter = BuiltinSSLAdapter(str(web.tls.cert_file), str(web.tls.key_file))
+        adapter.context = web.tls.context()
+        server.ssl_adapter = adapter
+    server.prepare()
+    return server

@@ -14,6 +14,7 @@ import random
 import re
 import secrets
 import signal
+import ssl
 import sys
 import threading
 import time
@@ -84,10 +85,12 @@ class Simulator(ThreadingHTTPServer):
         self.stats: Counter[str] = Counter()
         self.key_stats: Counter[str] = Counter()
 
+    tls = False
+
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return f"{'https' if self.tls else 'http'}://{host!s}:{port}"
 
     def take_throttle(self) -> bool:
         """True (and one fewer left) while ``throttle_next`` requests remain to be throttled."""
@@ -367,6 +370,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--iam-user", default="sim-user")
     p.add_argument("--iam-password", default="sim-password-0123")
     p.add_argument("--token-ttl", type=float, default=24 * 3600, help="lifetime of IAM tokens in seconds")
+    p.add_argument("--tls-cert", help="serve HTTPS with this certificate (PEM, chain included)")
+    p.add_argument("--tls-key", help="private key of --tls-cert")
     p.add_argument("--log-level", default="warning")
     return p
 
@@ -395,7 +400,13 @@ def make_server(args: argparse.Namespace) -> Simulator:
     creds = Credentials(
         args.access_key, args.secret_key, args.token, args.iam_domain, args.iam_user, args.iam_password, args.token_ttl
     )
-    return Simulator((args.host, args.port), scenario, creds, seed=args.seed)
+    server = Simulator((args.host, args.port), scenario, creds, seed=args.seed)
+    if args.tls_cert:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(args.tls_cert, args.tls_key)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        server.tls = True
+    return server
 
 
 def main(argv: list[str] | None = None) -> int:
