@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: all venv debian-deps lint format typecheck test demo dashboards rules bench clean
+.PHONY: all venv debian-deps lint format typecheck test demo dashboards rules bench soak clean
 
 all: test
 
@@ -22,6 +22,7 @@ debian-deps:
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/bandit -q -r exporter
 
 format: venv
 	$(BIN)/ruff format .
@@ -49,3 +50,6 @@ clean:
 
 bench: venv
 	$(BIN)/python -m benchmarks.bench --write docs/performance.md
+
+soak: venv
+	$(BIN)/python -m benchmarks.soak --write docs/reliability.md

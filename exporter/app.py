@@ -57,6 +57,7 @@ class Exporter:
             verify = config.ca_file
         self.transport = Transport(
             verify=verify,
+            max_body_bytes=config.max_response_bytes,
             timeout=config.request_timeout,
             retry=RetryPolicy(attempts=config.retries + 1),
             language=config.language,

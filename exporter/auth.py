@@ -17,7 +17,8 @@ from .transport import Transport
 
 log = logging.getLogger(__name__)
 
-TOKEN_HEADER = "X-Auth-Token"  # noqa: S105 - a header name
+# A header name, not a password.
+TOKEN_HEADER = "X-Auth-Token"  # noqa: S105  # nosec B105
 _UNSIGNED = frozenset({"user-agent", "accept-encoding", "accept", "connection", "content-length"})
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import platform
 import signal
 import sys
 import threading
+import time
 
 from . import __version__, config, logs, webconfig
 from .app import Exporter
@@ -95,8 +97,27 @@ def main(argv: list[str] | None = None) -> int:
         server.serve()
     finally:
         exporter.close()
+    _finish_in_flight(SHUTDOWN_GRACE_SECONDS)
     log.info("stopped")
     return 0
+
+
+# After SIGTERM, scrapes and API requests still running get this long before the process exits
+# without them (Prometheus simply scrapes again); exporters are expected to stop promptly.
+SHUTDOWN_GRACE_SECONDS = 2.0
+
+
+def _finish_in_flight(grace: float) -> None:
+    deadline = time.monotonic() + grace
+    others = [t for t in threading.enumerate() if t is not threading.current_thread() and not t.daemon]
+    for thread in others:
+        thread.join(timeout=max(0.0, deadline - time.monotonic()))
+    left = [t for t in others if t.is_alive()]
+    if left:
+        log.info("stopped; %d requests still in flight are abandoned", len(left))
+        logging.shutdown()
+        # Thread pools would otherwise be joined at interpreter exit, however long their requests take.
+        os._exit(0)
 
 
 if __name__ == "__main__":

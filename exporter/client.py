@@ -73,8 +73,10 @@ class DRSClient:
             params=params,
             auth=self.auth,
             deadline=deadline,
+            parse=parse_page,
         )
-        return parse_page(reply.body)
+        page: Page = reply.body
+        return page
 
     def progress_data(
         self, job_id: str, object_type: str, *, deadline: float, search_name: str | None = None

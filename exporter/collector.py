@@ -59,6 +59,12 @@ def progress_families(snapshots: Iterable[Snapshot], ttl: float, *, objects_rows
         "Duration of the last refresh of this job and type, all pages included.",
         labels=KEY_LABELS,
     )
+    error = GaugeMetricFamily(
+        "huaweicloud_drs_refresh_error_info",
+        "1 with the error code of the last refresh of this job and type, while it failed "
+        "(the API's code, or the exporter's like timeout or invalid_response)." + note,
+        labels=[*KEY_LABELS, "error_code"],
+    )
     for snap in snapshots:
         key = list(snap.key)
         job_id, object_type = snap.key
@@ -66,6 +72,8 @@ def progress_families(snapshots: Iterable[Snapshot], ttl: float, *, objects_rows
         duration.add_metric(key, snap.duration)
         if snap.last_success is not None:
             last_success.add_metric(key, snap.last_success)
+        if snap.error_code is not None:
+            error.add_metric([*key, snap.error_code], 1.0)
         data = snap.data
         if data is None:
             continue
@@ -76,7 +84,7 @@ def progress_families(snapshots: Iterable[Snapshot], ttl: float, *, objects_rows
         skipped.add_metric(key, data.skipped_rows)
         if data.create_time is not None:
             data_ts.add_metric(key, data.create_time)
-    yield from (ratio, objects, completed, skipped, data_ts, up, last_success, duration)
+    yield from (ratio, objects, completed, skipped, data_ts, up, last_success, duration, error)
 
 
 @dataclass

@@ -22,7 +22,8 @@ LANGUAGES = ("en-us", "zh-cn")
 
 ENV_AK = "HUAWEICLOUD_SDK_AK"
 ENV_SK = "HUAWEICLOUD_SDK_SK"
-ENV_SECURITY_TOKEN = "HUAWEICLOUD_SDK_SECURITY_TOKEN"  # noqa: S105 - a variable name
+# A variable name, not a secret.
+ENV_SECURITY_TOKEN = "HUAWEICLOUD_SDK_SECURITY_TOKEN"  # noqa: S105  # nosec B105
 ENV_PROJECT_ID = "HUAWEICLOUD_SDK_PROJECT_ID"
 ENV_IAM_ENDPOINT = "HUAWEICLOUD_SDK_IAM_ENDPOINT"
 
@@ -60,6 +61,7 @@ TOP_KEYS = frozenset(
         "language",
         "ca_file",
         "insecure_skip_verify",
+        "max_response_bytes",
     }
 )
 
@@ -128,6 +130,7 @@ class Config:
     language: str = "en-us"
     ca_file: str | None = None
     insecure_skip_verify: bool = False
+    max_response_bytes: int = 64 * 1024 * 1024
     keys: tuple[tuple[str, str], ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -319,6 +322,9 @@ def parse(raw: Any, base: Path = Path()) -> Config:
         language=language,
         ca_file=ca_file,
         insecure_skip_verify=insecure,
+        max_response_bytes=_number(
+            raw, "max_response_bytes", 64 * 1024 * 1024, minimum=1024, maximum=2**31, integer=True
+        ),
     )
 
 

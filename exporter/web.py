@@ -21,6 +21,7 @@ from .webconfig import WebConfig
 log = logging.getLogger(__name__)
 
 DEFAULT_SCRAPE_TIMEOUT = 10.0
+WRITE_CHUNK = 256 * 1024
 StartResponse = Callable[..., Any]
 
 
@@ -99,7 +100,8 @@ class WebApp:
         headers.append(("Content-Length", str(len(body))))
         log.debug("scrape answered in %.3fs: %d bytes, %s", time.monotonic() - started, len(body), fmt.content_type)
         start_response("200 OK", headers)
-        return [body]
+        # cheroot copies what is left of a write on every partial send: big bodies go in slices.
+        return [body[i : i + WRITE_CHUNK] for i in range(0, len(body), WRITE_CHUNK)] or [b""]
 
     def _landing(self, start_response: StartResponse) -> list[bytes]:
         config = self.exporter.config
@@ -133,7 +135,8 @@ def parse_listen_address(address: str) -> tuple[str, int]:
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise ValueError(f"--web.listen-address must be [host]:port, got {address!r}")
     host = host.strip("[]")
-    return (host or "0.0.0.0", int(port))  # noqa: S104 - Prometheus convention: ':port' is every interface
+    # Prometheus convention: ":port" means every interface; give a host to bind one.
+    return (host or "0.0.0.0", int(port))  # noqa: S104  # nosec B104
 
 
 # cheroot gives a connection a worker thread as soon as it sends anything, and the worker waits

@@ -16,6 +16,36 @@ import yaml
 from ..progress import OBJECT_TYPES
 
 TIME_FORMATS = ("epoch_ms", "iso")
+# Misbehaviour of one job's progress-data answers (scenario `fault:` or POST /_sim/jobs/{id}).
+FAULTS = (
+    "timeout",  # answers after 5 s
+    "reset",  # closes the connection without an answer
+    "status:500",
+    "status:502",
+    "status:503",
+    "status:504",  # DRS/gateway JSON error bodies
+    "plain:500",
+    "plain:502",
+    "plain:503",
+    "plain:504",  # the status and no body
+    "html",  # 502 with an HTML error page
+    "malformed",  # 200 with JSON cut in half
+    "truncated",  # 200 whose body is shorter than its Content-Length
+    "oversize",  # 200 with a body of several MiB
+    "count_larger",  # count three times the objects: paging ends on an empty page
+    "count_smaller",  # count 1 while pages carry every object
+    "count_negative",
+    "count_string",
+    "endless",  # count of a billion objects
+    "repeat_rows",  # every page after the first starts with the previous page's last row
+    "odd_progress",  # progress negative, over 100, float, string, null, missing, garbage
+    "missing_keys",  # rows without some name fields
+    "control_chars",  # names with control characters and invalid UTF-8 bytes
+    "create_time_garbage",
+    "expire_token_mid_paging",  # every IAM token expires when the second page is asked for
+    "skew",  # 401 APIGW.0303 as for a skewed X-Sdk-Date
+)
+ODD_PROGRESS: tuple[Any, ...] = (-5, 150, 55.5, "42", None, "missing", "abc")
 
 
 @dataclass
@@ -43,6 +73,8 @@ class SimJob:
     create_time_lag: float = 0.0
     names: list[dict[str, str]] = field(default_factory=list)
     frozen_at: float | None = None  # stalled: progress as it was at this elapsed time
+    fault: str | None = None  # one of FAULTS: how this job's progress-data answers misbehave
+    fault_fired: bool = False
     _prefixes: dict[str, list[str]] = field(default_factory=dict, repr=False)
 
     def progress(self, index: int, elapsed: float) -> int:
@@ -136,7 +168,16 @@ def _job_from_dict(raw: dict[str, Any]) -> SimJob:
         create_time_lag=float(raw.get("create_time_lag", 0)),
         names=list(raw.get("names", [])),
         frozen_at=0.0 if raw.get("stalled") else None,
+        fault=_fault(raw.get("fault")),
     )
+
+
+def _fault(value: Any) -> str | None:
+    if value is None:
+        return None
+    if value in FAULTS:
+        return str(value)
+    raise ValueError(f"unknown fault {value!r}; known: {', '.join(FAULTS)}")
 
 
 def load_scenario(path: str | Path) -> Scenario:
@@ -177,6 +218,9 @@ def update_job(job: SimJob, changes: dict[str, Any], elapsed: float) -> None:
             job.frozen_at = elapsed if value else None
         elif key == "error":
             job.error = value or None
+        elif key == "fault":
+            job.fault = _fault(value or None)
+            job.fault_fired = False
         elif key in ("speed", "latency_ms", "create_time_lag"):
             setattr(job, key, float(value))
         else:

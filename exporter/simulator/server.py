@@ -14,7 +14,9 @@ import random
 import re
 import secrets
 import signal
+import socket
 import ssl
+import struct
 import sys
 import threading
 import time
@@ -28,7 +30,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from .. import __version__, signer
 from ..progress import OBJECT_TYPES
-from .scenario import Faults, Scenario, apply_faults, dump, generated, load_scenario, update_job
+from .scenario import ODD_PROGRESS, Faults, Scenario, SimJob, apply_faults, dump, generated, load_scenario, update_job
 
 log = logging.getLogger("drs-simulator")
 
@@ -80,7 +82,8 @@ class Simulator(ThreadingHTTPServer):
         super().__init__(address, Handler)
         self.scenario = scenario
         self.creds = creds
-        self.random = random.Random(seed)  # noqa: S311 - fault injection, not security
+        # Fault injection, not security: a seeded, repeatable generator is what is wanted.
+        self.random = random.Random(seed)  # noqa: S311  # nosec B311
         self.lock = threading.Lock()
         self.stats: Counter[str] = Counter()
         self.key_stats: Counter[str] = Counter()
@@ -115,6 +118,12 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         log.debug("%s " + format, self.address_string(), *args)
+
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body go out in two writes; without this, Nagle and delayed ACKs add 40 ms
+        # to every answer that fits in one segment (real gateways set it too).
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def do_GET(self) -> None:
         self._dispatch("GET")
@@ -212,6 +221,13 @@ class Handler(BaseHTTPRequestHandler):
         if operation == "iam_token" and method == "POST":
             self._iam_login(body)
             return
+        if match and "offset=0" not in query:
+            job = sim.scenario.jobs.get(match.group(2))
+            if job is not None and job.fault == "expire_token_mid_paging" and not job.fault_fired:
+                job.fault_fired = True
+                with sim.creds.lock:
+                    for token in sim.creds.issued:
+                        sim.creds.issued[token] = 0.0
         self._check_auth(method, path, query, body)
         if sim.take_throttle() or sim.chance(faults.rate_429):
             raise ApiError(
@@ -220,15 +236,55 @@ class Handler(BaseHTTPRequestHandler):
         if sim.chance(faults.rate_5xx):
             raise ApiError(500, "DRS.M00004", "Service abnormal.")
         if match and method == "GET":
+            job = sim.scenario.jobs.get(match.group(2))
+            if job is not None and job.fault and self._transport_fault(job.fault):
+                return
             payload = self._progress(match.group(1), match.group(2), match.group(3), query)
         elif path.rstrip("/") == "/v3/projects" and method == "GET":
             payload = self._projects(query)
         else:
             raise ApiError(404, "APIGW.0101", "The API does not exist or has not been published")
-        if sim.chance(faults.rate_malformed):
+        fault = job.fault if match and (job := sim.scenario.jobs.get(match.group(2))) is not None else None
+        if sim.chance(faults.rate_malformed) or fault == "malformed":
             self._send(200, payload[: max(1, len(payload) // 2)])
             return
+        if fault == "truncated":
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload) + 1000))
+            self.end_headers()
+            self.wfile.write(payload)
+            self.close_connection = True
+            return
         self._send(200, payload)
+
+    def _transport_fault(self, fault: str) -> bool:
+        """Misbehave below the JSON level; True when the answer (or its absence) is done."""
+        if fault == "timeout":
+            time.sleep(5)
+            return False
+        if fault == "reset":
+            self.close_connection = True
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            return True
+        if fault.startswith("status:"):
+            status = int(fault.split(":")[1])
+            code = {500: "DRS.M00004", 502: "APIGW.0201", 503: "APIGW.0613", 504: "APIGW.0201"}[status]
+            raise ApiError(status, code, "Simulated failure.")
+        if fault.startswith("plain:"):
+            self._send(int(fault.split(":")[1]), b"")
+            return True
+        if fault == "html":
+            page = b"<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body></html>"
+            self.send_response(502)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+            return True
+        if fault == "skew":
+            raise ApiError(401, "APIGW.0303", "Incorrect app authentication information: X-Sdk-Date skewed")
+        return False
 
     def _check_auth(self, method: str, path: str, query: str, body: bytes) -> None:
         creds = self.server.creds
@@ -340,9 +396,55 @@ class Handler(BaseHTTPRequestHandler):
         else:
             count = total
             window = range(offset, min(total, offset + limit))
+        if job.fault:
+            return self._odd_progress(job, object_type, offset, limit, count, total, elapsed)
         rows = job.rows_json(object_type, window, elapsed)
         head = json.dumps({"count": count, "create_time": job.create_time(time.time())})[:-1]
         return f'{head}, "flow_compare_data": {rows}}}'.encode()
+
+    def _odd_progress(
+        self, job: SimJob, object_type: str, offset: int, limit: int, count: int, total: int, elapsed: float
+    ) -> bytes:
+        """An answer with the data-level faults of ``job.fault``."""
+        fault = job.fault
+        start = max(0, offset - 1) if fault == "repeat_rows" and offset > 0 else offset
+        rows: list[dict[str, Any]] = [
+            job.row(object_type, i, elapsed) for i in range(start, min(total, offset + limit))
+        ]
+        answer: dict[str, Any] = {"count": count, "create_time": job.create_time(time.time())}
+        if fault == "count_larger":
+            answer["count"] = total * 3
+        elif fault == "count_smaller":
+            answer["count"] = 1
+        elif fault == "count_negative":
+            answer["count"] = -1
+        elif fault == "count_string":
+            answer["count"] = "many"
+        elif fault == "endless":
+            answer["count"] = 10**9
+        elif fault == "create_time_garbage":
+            answer["create_time"] = "yesterday"
+        elif fault == "odd_progress":
+            for i, row in enumerate(rows):
+                odd = ODD_PROGRESS[i % len(ODD_PROGRESS)]
+                if odd == "missing":
+                    del row["progress"]
+                elif i % 2 == 0:
+                    row["progress"] = odd
+        elif fault == "missing_keys":
+            for i, row in enumerate(rows):
+                if i % 3 == 0:
+                    del row["src_db"], row["dst_tb"]
+        elif fault == "control_chars":
+            for i, row in enumerate(rows, start=start):
+                row["src_tb"] = f"ctl\x01\x07\t{i}INVALIDUTF8"
+        answer["flow_compare_data"] = rows
+        body = json.dumps(answer, ensure_ascii=False).encode()
+        if fault == "control_chars":
+            body = body.replace(b"INVALIDUTF8", b"\xff\xfe")
+        if fault == "oversize":
+            body = body[:-1] + b', "padding": "' + b"x" * (4 * 1024 * 1024) + b'"}'
+        return body
 
 
 def build_parser() -> argparse.ArgumentParser:
