@@ -40,6 +40,8 @@ class Settings:
     stall_window: str = "30m"
     stall_for: str = "5m"
     no_data_for: str = "15m"
+    delay_seconds: int = 300
+    delay_for: str = "10m"
     completion_window: str = "30m"
     runbook_url: str = RUNBOOK_URL
 
@@ -181,6 +183,16 @@ def alerting_rules(s: Settings = DEFAULT) -> dict[str, Any]:
             s,
         ),
         _alert(
+            "HuaweiCloudDRSReplicationDelayHigh",
+            f"huaweicloud_drs_job_incremental_delay_seconds > {s.delay_seconds}",
+            s.delay_for,
+            "warning",
+            "A DRS job's incremental replication is falling behind.",
+            "DRS job {{ $labels.job_id }} reports an incremental replication delay of "
+            f"{{{{ $value | humanizeDuration }}}} (threshold {s.delay_seconds // 60} minutes).",
+            s,
+        ),
+        _alert(
             "HuaweiCloudDRSJobNoData",
             f"sum by ({BY_JOB}) (huaweicloud_drs_objects) == 0",
             s.no_data_for,
@@ -232,6 +244,7 @@ def fast(seconds: int = 20) -> Settings:
         stall_window=short,
         stall_for="5s",
         no_data_for=short,
+        delay_for=short,
         completion_window=short,
         rate_window="30s",
     )

@@ -243,6 +243,49 @@ def object_table(title: str, description: str, expr: str, *, w: int = 24, h: int
     )
 
 
+def job_table(title: str, description: str, expr: str) -> Panel:
+    """A table of DRS jobs from huaweicloud_drs_job_info."""
+    return (
+        table.Panel()
+        .title(title)
+        .description(description)
+        .datasource(DS)
+        .unit("none")
+        .span(24)
+        .height(8)
+        .filterable(True)
+        .with_target(query(expr, instant=True))
+        .with_transformation(
+            DataTransformerConfig(
+                id_val="organize",
+                options={
+                    "excludeByName": {"Time": True, "__name__": True, "job": True, "instance": True, "Value": True},
+                    "indexByName": {
+                        "job_id": 0,
+                        "name": 1,
+                        "status": 2,
+                        "job_type": 3,
+                        "engine_type": 4,
+                        "task_type": 5,
+                        "project_id": 6,
+                        "region": 7,
+                    },
+                    "renameByName": {
+                        "job_id": "DRS job",
+                        "name": "Name",
+                        "status": "Status",
+                        "job_type": "Type",
+                        "engine_type": "Engine",
+                        "task_type": "Task",
+                        "project_id": "Project",
+                        "region": "Region",
+                    },
+                },
+            )
+        )
+    )
+
+
 def overview() -> Dashboard:
     """DRS migration overview: completion, counts, trends, freshness, ETA and API errors per job."""
     d = dashboard(

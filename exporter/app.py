@@ -1,20 +1,25 @@
-"""Wiring: config → auth → client → cache, in the direction data flows."""
+"""Wiring: config → auth → client → cache → collector, in the direction data flows."""
 
 from __future__ import annotations
 
 import gzip
 import logging
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 import requests
 import urllib3
+from prometheus_client.core import Metric
 
+from . import guards
 from .auth import AkSkAuth, IamPasswordAuth, StaticTokenAuth
 from .cache import Key, Snapshot, SnapshotCache
 from .client import DRSClient
-from .collector import ScrapeView, SelfMetrics
-from .config import AkSkCredentials, Config, PasswordCredentials, TokenCredentials
+from .collector import JobMetrics, ScrapeView, SelfMetrics
+from .config import AkSkCredentials, Config, PasswordCredentials, ProjectConfig, TokenCredentials
 from .exposition import Format, Renderer
+from .jobs import JobDirectory, JobMeta, JobProgress, JobProgressReader
 from .progress import ProgressData
 from .telemetry import ApiStats
 from .transport import RetryPolicy, Transport
@@ -22,11 +27,12 @@ from .transport import RetryPolicy, Transport
 log = logging.getLogger(__name__)
 
 
-def build_auth(config: Config, transport: Transport) -> requests.auth.AuthBase:
-    """The ``requests`` auth for the configured credentials."""
-    creds = config.credentials
+def build_auth(config: Config, transport: Transport, project: ProjectConfig | None = None) -> requests.auth.AuthBase:
+    """The ``requests`` auth for a project's credentials (the first project's by default)."""
+    project = project or config.projects[0]
+    creds = project.credentials
     if isinstance(creds, AkSkCredentials):
-        return AkSkAuth(creds.access_key, creds.secret_key, config.project_id, creds.security_token)
+        return AkSkAuth(creds.access_key, creds.secret_key, project.project_id, creds.security_token)
     if isinstance(creds, TokenCredentials):
         return StaticTokenAuth(creds.token)
     if isinstance(creds, PasswordCredentials):
@@ -36,10 +42,42 @@ def build_auth(config: Config, transport: Transport) -> requests.auth.AuthBase:
             domain_name=creds.domain_name,
             username=creds.username,
             password=creds.password,
-            project_id=config.project_id,
+            project_id=project.project_id,
             login_timeout=config.request_timeout * (config.retries + 1),
         )
     raise TypeError(f"unsupported credentials {type(creds).__name__}")
+
+
+class Project:
+    """One configured project: its client, job directory (with discovery) and job progress reader."""
+
+    def __init__(self, config: Config, project: ProjectConfig, transport: Transport) -> None:
+        self.config = project
+        self.client = DRSClient(
+            transport,
+            build_auth(config, transport, project),
+            project.endpoint,
+            project.project_id,
+            page_size=config.page_size,
+            max_pages=config.max_pages,
+            page_workers=config.max_concurrency,
+        )
+        self.directory = JobDirectory(self.client, project.discovery) if project.discovery is not None else None
+        self.progress = JobProgressReader(self.client, config.cache_ttl)
+
+    def discovered(self) -> list[JobMeta]:
+        """The jobs the last successful listing found (none without discovery)."""
+        return list(self.directory.jobs) if self.directory is not None else []
+
+
+@dataclass
+class _Live:
+    jobs: JobMetrics
+    own: SelfMetrics
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self.jobs.collect()
+        yield from self.own.collect()
 
 
 class Exporter:
@@ -64,15 +102,12 @@ class Exporter:
             max_concurrency=config.max_concurrency,
             observer=self.stats,
         )
-        self.client = DRSClient(
-            self.transport,
-            build_auth(config, self.transport),
-            config.endpoint,
-            config.project_id,
-            page_size=config.page_size,
-            max_pages=config.max_pages,
-            page_workers=config.max_concurrency,
-        )
+        self.projects = [Project(config, project, self.transport) for project in config.projects]
+        # job_id -> (project, aggregate_only); discovered jobs are added as they are found.
+        self._owners: dict[str, tuple[Project, bool]] = {
+            job.id: (project, job.aggregate_only) for project in self.projects for job in project.config.jobs
+        }
+        self.client = self.projects[0].client
         self.renderer = Renderer(config.cache_ttl)
         self.cache = SnapshotCache(
             self._fetch,
@@ -83,16 +118,61 @@ class Exporter:
         )
 
     def _fetch(self, job_id: str, object_type: str, deadline: float) -> ProgressData:
-        return self.client.progress_data(job_id, object_type, deadline=deadline)
+        project, aggregate_only = self._owners[job_id]
+        data = project.client.progress_data(job_id, object_type, deadline=deadline)
+        guards.apply(
+            data,
+            max_objects=self.config.max_objects_per_key,
+            object_filter=self.config.object_filter,
+            aggregate_only=aggregate_only,
+        )
+        return data
 
     @property
     def keys(self) -> tuple[Key, ...]:
-        """Every configured (job_id, object_type)."""
-        return self.config.keys
+        """Every (job_id, object_type) to collect: configured jobs, then discovered ones."""
+        keys = list(self.config.keys)
+        for project in self.projects:
+            discovery = project.config.discovery
+            if discovery is None:
+                continue
+            for job in project.discovered():
+                if job.job_id in self._owners and self._owners[job.job_id][0] is not project:
+                    continue  # configured in another project: job ids are unique
+                if job.job_id not in self.config.keys_by_job:
+                    self._owners[job.job_id] = (project, discovery.aggregate_only)
+                    keys.extend((job.job_id, t) for t in discovery.object_types)
+        return tuple(dict.fromkeys(keys))
 
     def snapshots(self, budget: float) -> list[Snapshot]:
-        """Snapshots of every key, waiting at most ``budget`` seconds."""
-        return self.cache.get_many(self.keys, time.monotonic() + budget)
+        """Snapshots of every key, waiting at most ``budget`` seconds (job listings first, when due)."""
+        deadline = time.monotonic() + budget
+        for project in self.projects:
+            if project.directory is not None:
+                project.directory.refresh_if_due(deadline)
+        return self.cache.get_many(self.keys, deadline)
+
+    def job_metrics(self, deadline: float) -> JobMetrics:
+        """Job info, DRS's job-level progress and discovery health, as of now."""
+        infos: list[tuple[JobMeta, str, str]] = []
+        progress: list[JobProgress] = []
+        discovery: list[tuple[str, bool, float, int]] = []
+        for project in self.projects:
+            region = project.config.region or ""
+            found = {job.job_id: job for job in project.discovered()}
+            ids = [job.id for job in project.config.jobs] + [i for i in found if i not in self.config.keys_by_job]
+            readings = project.progress.read(ids, deadline) if ids else {}
+            progress.extend(readings[i] for i in ids if i in readings)
+            for job_id in ids:
+                meta = found.get(job_id)
+                if meta is None:  # configured, not listed: the status is what batch progress says
+                    status = readings[job_id].status if job_id in readings else ""
+                    meta = JobMeta(job_id, "", status, "", "", "")
+                infos.append((meta, project.config.project_id, region))
+            if project.directory is not None:
+                d = project.directory
+                discovery.append((project.config.project_id, d.up, d.duration, len(d.jobs)))
+        return JobMetrics(infos, progress, discovery)
 
     def self_metrics(self) -> SelfMetrics:
         """The exporter's own metrics as of now."""
@@ -100,17 +180,22 @@ class Exporter:
 
     def view(self, budget: float) -> ScrapeView:
         """What a scrape with ``budget`` seconds exposes, as fresh metric families."""
-        return ScrapeView(self.snapshots(budget), self.config.cache_ttl, self.self_metrics())
+        deadline = time.monotonic() + budget
+        snapshots = self.snapshots(budget)
+        return ScrapeView(snapshots, self.config.cache_ttl, self.self_metrics(), self.job_metrics(deadline))
 
     def scrape(self, budget: float, fmt: Format, *, compress: bool) -> bytes:
-        """The answer to a scrape: cached renderings of every key plus live self-metrics."""
+        """The answer to a scrape: cached renderings of every key plus live job and self metrics."""
         if not fmt.cached:
             body = fmt.encoder(self.view(budget))
             return gzip.compress(body, compresslevel=6) if compress else body
+        deadline = time.monotonic() + budget
         snapshots = self.snapshots(budget)
-        return self.renderer.render(snapshots, fmt, self.self_metrics(), compress=compress)
+        live = _Live(self.job_metrics(deadline), self.self_metrics())
+        return self.renderer.render(snapshots, fmt, live, compress=compress)
 
     def close(self) -> None:
         """Stop background work and close connections."""
         self.cache.close()
-        self.client.close()
+        for project in self.projects:
+            project.client.close()

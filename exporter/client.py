@@ -7,6 +7,7 @@ import threading
 import time
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from operator import itemgetter
+from typing import Any
 
 import requests
 
@@ -54,6 +55,31 @@ class DRSClient:
         """Stop the page pool and close connections."""
         self._pool.shutdown(wait=False, cancel_futures=True)
         self.transport.close()
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        operation: str,
+        deadline: float,
+        version: str = "v5",
+        job_id: str = "",
+        params: dict[str, Any] | None = None,
+        json_body: Any = None,
+    ) -> Any:
+        """Another DRS API of this project: ``path`` below ``/{version}/{project_id}``; the JSON body back."""
+        reply = self.transport.request(
+            method,
+            f"{self.endpoint}/{version}/{self.project_id}{path}",
+            operation=operation,
+            job_id=job_id,
+            params=params,
+            json_body=json_body,
+            auth=self.auth,
+            deadline=deadline,
+        )
+        return reply.body
 
     def _url(self, job_id: str, object_type: str) -> str:
         return f"{self.endpoint}/v5/{self.project_id}/jobs/{job_id}/progress-data/{object_type}"

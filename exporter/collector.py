@@ -9,6 +9,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoM
 
 from . import __version__
 from .cache import Snapshot
+from .jobs import JobMeta, JobProgress
 from .telemetry import ApiStats
 
 KEY_LABELS = ["job_id", "object_type"]
@@ -59,6 +60,21 @@ def progress_families(snapshots: Iterable[Snapshot], ttl: float, *, objects_rows
         "Duration of the last refresh of this job and type, all pages included.",
         labels=KEY_LABELS,
     )
+    not_exported = GaugeMetricFamily(
+        "huaweicloud_drs_objects_not_exported",
+        "Listed objects without a per-object series: filtered out, over max_objects_per_key, or aggregate_only." + note,
+        labels=KEY_LABELS,
+    )
+    db_objects = GaugeMetricFamily(
+        "huaweicloud_drs_database_objects",
+        "Listed objects per source database (aggregate_only jobs)." + note,
+        labels=[*KEY_LABELS, "src_db"],
+    )
+    db_completed = GaugeMetricFamily(
+        "huaweicloud_drs_database_objects_completed",
+        "Listed objects at 100 percent per source database (aggregate_only jobs)." + note,
+        labels=[*KEY_LABELS, "src_db"],
+    )
     error = GaugeMetricFamily(
         "huaweicloud_drs_refresh_error_info",
         "1 with the error code of the last refresh of this job and type, while it failed "
@@ -80,11 +96,70 @@ def progress_families(snapshots: Iterable[Snapshot], ttl: float, *, objects_rows
         for row in data.rows if objects_rows else ():
             ratio.add_metric([job_id, object_type, row.src_db, row.src_tb, row.dst_db, row.dst_tb], row.progress / 100)
         objects.add_metric(key, data.count)
-        completed.add_metric(key, data.rows.completed())
+        completed.add_metric(key, data.completed if data.completed is not None else data.rows.completed())
+        not_exported.add_metric(key, data.not_exported)
+        for db, (n, done) in sorted((data.databases or {}).items()):
+            db_objects.add_metric([*key, db], n)
+            db_completed.add_metric([*key, db], done)
         skipped.add_metric(key, data.skipped_rows)
         if data.create_time is not None:
             data_ts.add_metric(key, data.create_time)
-    yield from (ratio, objects, completed, skipped, data_ts, up, last_success, duration, error)
+    yield from (ratio, objects, completed, skipped, data_ts, up, last_success, duration, error, not_exported)
+    yield from (db_objects, db_completed)
+
+
+@dataclass
+class JobMetrics:
+    """Job-level families: job info, DRS's own progress, delay and remaining time, and discovery health."""
+
+    infos: list[tuple[JobMeta, str, str]]  # (job, project_id, region)
+    progress: list[JobProgress]
+    discovery: list[tuple[str, bool, float, int]]  # (project_id, up, duration, jobs)
+
+    def collect(self) -> Iterator[Metric]:
+        """Fresh families from the latest listings and progress readings."""
+        info = GaugeMetricFamily(
+            "huaweicloud_drs_job_info",
+            "DRS job metadata from the job lists (status from batch progress for jobs not discovered); always 1.",
+            labels=["job_id", "name", "status", "engine_type", "job_type", "task_type", "project_id", "region"],
+        )
+        for job, project_id, region in self.infos:
+            info.add_metric(
+                [job.job_id, job.name, job.status, job.engine_type, job.job_type, job.task_type, project_id, region], 1
+            )
+        ratio = GaugeMetricFamily(
+            "huaweicloud_drs_job_progress_ratio", "Overall job progress as DRS reports it, 0-1.", labels=["job_id"]
+        )
+        delay = GaugeMetricFamily(
+            "huaweicloud_drs_job_incremental_delay_seconds",
+            "Incremental replication delay of the job as DRS reports it.",
+            labels=["job_id"],
+        )
+        remaining = GaugeMetricFamily(
+            "huaweicloud_drs_job_remaining_seconds", "Remaining time of the job as DRS estimates it.", labels=["job_id"]
+        )
+        for p in self.progress:
+            for family, number in (
+                (ratio, p.progress_ratio),
+                (delay, p.delay_seconds),
+                (remaining, p.remaining_seconds),
+            ):
+                if number is not None:
+                    family.add_metric([p.job_id], number)
+        up = GaugeMetricFamily(
+            "huaweicloud_drs_discovery_up", "1 if the last job listing of the project succeeded.", labels=["project_id"]
+        )
+        duration = GaugeMetricFamily(
+            "huaweicloud_drs_discovery_duration_seconds", "Duration of the last job listing.", labels=["project_id"]
+        )
+        found = GaugeMetricFamily(
+            "huaweicloud_drs_discovered_jobs", "Jobs found by the last successful listing.", labels=["project_id"]
+        )
+        for project_id, ok, seconds, jobs in self.discovery:
+            up.add_metric([project_id], 1.0 if ok else 0.0)
+            duration.add_metric([project_id], seconds)
+            found.add_metric([project_id], jobs)
+        yield from (info, ratio, delay, remaining, up, duration, found)
 
 
 @dataclass
@@ -124,8 +199,11 @@ class ScrapeView:
     snapshots: list[Snapshot]
     ttl: float
     live: SelfMetrics
+    jobs: JobMetrics | None = None
 
     def collect(self) -> Iterator[Metric]:
         """Every family, built now."""
         yield from progress_families(self.snapshots, self.ttl)
+        if self.jobs is not None:
+            yield from self.jobs.collect()
         yield from self.live.collect()

@@ -119,6 +119,10 @@ class ProgressData:
     duplicate_rows: int = 0
     pages: int = 1
     notes: list[str] = field(default_factory=list)
+    # Set by the cardinality guards: aggregates over every object, whatever gets a series.
+    completed: int | None = None
+    not_exported: int = 0
+    databases: dict[str, tuple[int, int]] | None = None  # src_db -> (objects, completed)
 
 
 def parse_create_time(value: Any) -> float | None:

@@ -58,6 +58,7 @@ class Faults:
     rate_5xx: float = 0.0
     rate_malformed: float = 0.0
     throttle_next: int = 0  # the next N API requests get 429, whatever the rate
+    rate_list_error: float = 0.0  # share of job-list requests answered 500
 
 
 @dataclass
@@ -75,6 +76,39 @@ class SimJob:
     frozen_at: float | None = None  # stalled: progress as it was at this elapsed time
     fault: str | None = None  # one of FAULTS: how this job's progress-data answers misbehave
     fault_fired: bool = False
+    # What the job lists (GET /v5/.../jobs, POST /v3/.../jobs) say about it.
+    name: str = ""
+    status: str = "INCRE_TRANSFER_STARTED"
+    job_type: str = "migration"
+    engine_type: str = "mysql-to-mysql"
+    task_type: str = "FULL_INCR_TRANS"
+    parent: str | None = None  # listed as a child of this job
+    listed: bool = True  # False: gone from the lists (deleted)
+    delay: float = 2.0  # incremental replication delay in seconds
+
+    def mean_progress(self, elapsed: float) -> float:
+        """Mean progress of the job's tables in percent (the job-level progress)."""
+        total = self.objects.get("table", 0) or sum(self.objects.values())
+        if not total:
+            return 0.0
+        sample = range(0, total, max(1, total // 200))
+        return sum(self.progress(i, elapsed) for i in sample) / len(sample)
+
+    def summary(self) -> dict[str, Any]:
+        """The job as the list APIs describe it."""
+        return {
+            "id": self.id,
+            "name": self.name or self.id,
+            "status": self.status,
+            "engine_type": self.engine_type,
+            "job_type": self.job_type,
+            "task_type": self.task_type,
+            "net_type": "vpc",
+            "job_direction": "up",
+            "create_time": "1686038576882",
+            "enterprise_project_id": "0",
+        }
+
     _prefixes: dict[str, list[str]] = field(default_factory=dict, repr=False)
 
     def progress(self, index: int, elapsed: float) -> int:
@@ -133,6 +167,8 @@ class Scenario:
     jobs: dict[str, SimJob] = field(default_factory=dict)
     faults: Faults = field(default_factory=Faults)
     started: float = field(default_factory=time.time)
+    v5_list: bool = True  # False: GET /v5/{project_id}/jobs answers 404, as in regions without it
+    batch_progress: bool = True  # False: POST /v3/{project_id}/jobs/batch-progress answers 404
 
     def elapsed(self) -> float:
         """Seconds since the simulator started."""
@@ -169,6 +205,9 @@ def _job_from_dict(raw: dict[str, Any]) -> SimJob:
         names=list(raw.get("names", [])),
         frozen_at=0.0 if raw.get("stalled") else None,
         fault=_fault(raw.get("fault")),
+        **{k: raw[k] for k in ("name", "status", "job_type", "engine_type", "task_type", "parent") if k in raw},
+        listed=bool(raw.get("listed", True)),
+        delay=float(raw.get("delay", 2.0)),
     )
 
 
@@ -190,6 +229,8 @@ def load_scenario(path: str | Path) -> Scenario:
         job = _job_from_dict(item)
         scenario.jobs[job.id] = job
     scenario.faults = apply_faults(scenario.faults, raw.get("faults", {}))
+    scenario.v5_list = bool(raw.get("v5_list", True))
+    scenario.batch_progress = bool(raw.get("batch_progress", True))
     return scenario
 
 
@@ -204,7 +245,7 @@ def apply_faults(faults: Faults, changes: dict[str, Any]) -> Faults:
     merged["throttle_next"] = int(merged["throttle_next"])
     if merged["throttle_next"] < 0:
         raise ValueError("fault throttle_next must be >= 0")
-    for key in ("latency_ms", "rate_429", "rate_5xx", "rate_malformed"):
+    for key in ("latency_ms", "rate_429", "rate_5xx", "rate_malformed", "rate_list_error"):
         merged[key] = float(merged[key])
         if not math.isfinite(merged[key]) or merged[key] < 0:
             raise ValueError(f"fault {key} must be a number >= 0")
@@ -221,8 +262,12 @@ def update_job(job: SimJob, changes: dict[str, Any], elapsed: float) -> None:
         elif key == "fault":
             job.fault = _fault(value or None)
             job.fault_fired = False
-        elif key in ("speed", "latency_ms", "create_time_lag"):
+        elif key in ("speed", "latency_ms", "create_time_lag", "delay"):
             setattr(job, key, float(value))
+        elif key in ("status", "name"):
+            setattr(job, key, str(value))
+        elif key == "listed":
+            job.listed = bool(value)
         else:
             raise ValueError(f"unknown job setting {key!r}")
 

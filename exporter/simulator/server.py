@@ -35,6 +35,10 @@ from .scenario import ODD_PROGRESS, Faults, Scenario, SimJob, apply_faults, dump
 log = logging.getLogger("drs-simulator")
 
 PROGRESS_PATH = re.compile(r"^/v5/([^/]+)/jobs/([^/]+)/progress-data/([^/]+)/?$")
+V5_JOBS = re.compile(r"^/v5/([^/]+)/jobs/?$")
+V5_JOB = re.compile(r"^/v5/([^/]+)/jobs/([^/]+)/?$")
+V3_JOBS = re.compile(r"^/v3/([^/]+)/jobs/?$")
+V3_BATCH = re.compile(r"^/v3/([^/]+)/jobs/batch-progress/?$")
 JOB_ADMIN_PATH = re.compile(r"^/_sim/jobs/([^/]+)$")
 MAX_SKEW_SECONDS = 15 * 60
 
@@ -214,6 +218,10 @@ class Handler(BaseHTTPRequestHandler):
         match = PROGRESS_PATH.match(path)
         if match:
             operation = "show_progress_data"
+        elif V3_BATCH.match(path):
+            operation = "batch_progress"
+        elif V5_JOBS.match(path) or V3_JOBS.match(path):
+            operation = "list_jobs_" + path.split("/")[1]
         with sim.lock:
             sim.stats[operation] += 1
         if faults.latency_ms:
@@ -242,6 +250,16 @@ class Handler(BaseHTTPRequestHandler):
             payload = self._progress(match.group(1), match.group(2), match.group(3), query)
         elif path.rstrip("/") == "/v3/projects" and method == "GET":
             payload = self._projects(query)
+        elif operation.startswith("list_jobs") and sim.chance(faults.rate_list_error):
+            raise ApiError(500, "DRS.M00004", "Service abnormal.")
+        elif (m := V5_JOBS.match(path)) and method == "GET":
+            payload = self._v5_list(m.group(1), query)
+        elif (m := V3_BATCH.match(path)) and method == "POST":
+            payload = self._batch_progress(m.group(1), body)
+        elif (m := V3_JOBS.match(path)) and method == "POST":
+            payload = self._v3_list(m.group(1), body)
+        elif (m := V5_JOB.match(path)) and method == "GET":
+            payload = self._v5_job(m.group(1), m.group(2), query)
         else:
             raise ApiError(404, "APIGW.0101", "The API does not exist or has not been published")
         fault = job.fault if match and (job := sim.scenario.jobs.get(match.group(2))) is not None else None
@@ -354,6 +372,100 @@ class Handler(BaseHTTPRequestHandler):
         }
         self._json(201, payload, {"X-Subject-Token": token})
 
+    def _project(self, project_id: str) -> Scenario:
+        if project_id != self.server.scenario.project_id:
+            raise ApiError(403, "DRS.M00261", "Invalid project ID.")
+        return self.server.scenario
+
+    def _listed(self, scenario: Scenario, job_type: str, statuses: set[str], name: str) -> list[dict[str, Any]]:
+        """Listed top-level jobs of ``job_type``, children nested, filtered like the real API."""
+        jobs = [j for j in scenario.jobs.values() if j.listed and j.job_type == job_type]
+        out: list[dict[str, Any]] = []
+        for job in jobs:
+            if job.parent is not None or (statuses and job.status not in statuses) or (name and name not in job.name):
+                continue
+            summary = job.summary()
+            summary["children"] = [c.summary() for c in jobs if c.parent == job.id]
+            out.append(summary)
+        return out
+
+    def _v5_list(self, project_id: str, query: str) -> bytes:
+        scenario = self._project(project_id)
+        if not scenario.v5_list:
+            raise ApiError(404, "APIGW.0101", "The API does not exist or has not been published")
+        params = parse_qs(query)
+        job_type = params.get("job_type", [""])[0]
+        if job_type not in ("migration", "sync", "cloudDataGuard"):
+            raise ApiError(400, "DRS.M00201", "Parameter job_type is empty or invalid.")
+        statuses = {s for s in params.get("status", [""])[0].split(",") if s}
+        jobs = self._listed(scenario, job_type, statuses, params.get("name", [""])[0])
+        offset, limit = int(params.get("offset", ["0"])[0]), int(params.get("limit", ["10"])[0])
+        if not 1 <= limit <= 1000 or offset < 0:
+            raise ApiError(400, "DRS.M00211", "The page is over the upper limit.")
+        return json.dumps({"total_count": len(jobs), "jobs": jobs[offset : offset + limit]}).encode()
+
+    def _v3_list(self, project_id: str, body: bytes) -> bytes:
+        scenario = self._project(project_id)
+        try:
+            request = json.loads(body)
+            page, per_page = int(request.get("cur_page", 1)), int(request.get("per_page", 10))
+            job_type = str(request.get("db_use_type", "migration"))
+        except (ValueError, TypeError, AttributeError):
+            raise ApiError(400, "DRS.M00007", "Invalid request parameter.") from None
+        if page < 1 or not 1 <= per_page <= 1000:
+            raise ApiError(400, "DRS.M00210", "Invalid page value.")
+        jobs = self._listed(scenario, job_type, set(), "")
+        start = (page - 1) * per_page
+        return json.dumps({"total_record": len(jobs), "jobs": jobs[start : start + per_page]}).encode()
+
+    def _job_progress(self, scenario: Scenario, job_id: str) -> dict[str, Any]:
+        job = scenario.jobs.get(job_id)
+        if job is None or not job.listed:
+            return {"job_id": job_id, "error_code": "DRS.M05003", "error_msg": "Task information not found."}
+        elapsed = scenario.elapsed()
+        mean = job.mean_progress(elapsed)
+        speed = job.speed if job.frozen_at is None else 0.0
+        remaining = "" if speed <= 0 else str(round((100 - mean) / speed))
+        return {
+            "job_id": job_id,
+            "progress": str(round(mean)),
+            "incre_trans_delay": str(int(job.delay)),
+            "incr_trans_delay_millis": str(int(job.delay * 1000)),
+            "task_mode": job.task_type,
+            "transfer_status": job.status,
+            "process_time": str(int(elapsed * 1000)),
+            "remaining_time": remaining,
+        }
+
+    def _batch_progress(self, project_id: str, body: bytes) -> bytes:
+        scenario = self._project(project_id)
+        if not scenario.batch_progress:
+            raise ApiError(404, "APIGW.0101", "The API does not exist or has not been published")
+        try:
+            ids = [str(i) for i in json.loads(body)["jobs"]]
+        except (ValueError, TypeError, KeyError):
+            raise ApiError(400, "DRS.M00007", "Invalid request parameter.") from None
+        return json.dumps({"results": [self._job_progress(scenario, i) for i in ids], "count": len(ids)}).encode()
+
+    def _v5_job(self, project_id: str, job_id: str, query: str) -> bytes:
+        scenario = self._project(project_id)
+        result = self._job_progress(scenario, job_id)
+        if "error_code" in result:
+            raise ApiError(400, result["error_code"], result["error_msg"])
+        info = {
+            k: result[k]
+            for k in (
+                "progress",
+                "incr_trans_delay_millis",
+                "task_mode",
+                "transfer_status",
+                "process_time",
+                "remaining_time",
+            )
+        }
+        info["incr_trans_delay"] = result["incre_trans_delay"]
+        return json.dumps({"job": {"id": job_id, "progress_info": info}}).encode()
+
     def _projects(self, query: str) -> bytes:
         names = parse_qs(query).get("name", ["sim-region-1"])
         return json.dumps({"projects": [{"id": self.server.scenario.project_id, "name": names[0]}]}).encode()
@@ -365,6 +477,8 @@ class Handler(BaseHTTPRequestHandler):
         job = sim.scenario.jobs.get(job_id)
         if job is None:
             raise ApiError(400, "DRS.M05003", "Task information not found.")
+        if not job.listed:
+            raise ApiError(400, "DRS.M05004", "The task has been deleted or its resources released.")
         with sim.lock:
             sim.key_stats[f"{job_id}/{object_type}"] += 1
         if job.latency_ms:
@@ -472,6 +586,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--iam-user", default="sim-user")
     p.add_argument("--iam-password", default="sim-password-0123")
     p.add_argument("--token-ttl", type=float, default=24 * 3600, help="lifetime of IAM tokens in seconds")
+    p.add_argument("--no-v5-list", action="store_true", help="answer GET /v5/{project_id}/jobs with 404")
+    p.add_argument("--no-batch-progress", action="store_true", help="answer batch-progress with 404")
     p.add_argument("--tls-cert", help="serve HTTPS with this certificate (PEM, chain included)")
     p.add_argument("--tls-key", help="private key of --tls-cert")
     p.add_argument("--log-level", default="warning")
@@ -490,6 +606,10 @@ def make_server(args: argparse.Namespace) -> Simulator:
         scenario = Scenario(jobs=generated(args.jobs, args.objects, types, args.time_format, args.speed))
     if args.project_id:
         scenario.project_id = args.project_id
+    if args.no_v5_list:
+        scenario.v5_list = False
+    if args.no_batch_progress:
+        scenario.batch_progress = False
     flags = {
         "latency_ms": args.latency_ms,
         "rate_429": args.rate_429,

@@ -1,0 +1,265 @@
+"""Job discovery and job-level progress: the DRS job lists (v5, or v3 where v5 is missing) and batch progress."""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from .client import DRSClient
+from .config import DiscoveryConfig
+from .errors import INVALID_RESPONSE, DRSAPIError
+
+log = logging.getLogger(__name__)
+
+LIST_PAGE = 100
+BATCH = 50
+# Answers meaning "this API does not exist here" (the v5 list and batch progress exist only in some regions).
+NOT_AVAILABLE = frozenset({"APIGW.0101", "APIG.0101", "http_404", "DRS.M00304"})
+
+
+@dataclass(frozen=True)
+class JobMeta:
+    """A DRS job as the job lists describe it."""
+
+    job_id: str
+    name: str
+    status: str
+    engine_type: str
+    job_type: str
+    task_type: str
+
+
+@dataclass(frozen=True)
+class JobProgress:
+    """Job-level progress: ratio 0-1, incremental replication delay and remaining time, each if known."""
+
+    job_id: str
+    status: str
+    progress_ratio: float | None
+    delay_seconds: float | None
+    remaining_seconds: float | None
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else "" if value is None else str(value)
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or value is None or value == "":
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) and number >= 0 else None
+
+
+def _metas(items: Any, operation: str) -> list[JobMeta]:
+    """Jobs of a list answer, children of parent jobs included."""
+    if not isinstance(items, list):
+        raise DRSAPIError(INVALID_RESPONSE, "jobs is not a list", status=200, operation=operation)
+    out: list[JobMeta] = []
+    for item in items:
+        if not isinstance(item, dict) or not isinstance(item.get("id"), str) or not item["id"]:
+            continue
+        out.append(
+            JobMeta(*(_text(item.get(k)) for k in ("id", "name", "status", "engine_type", "job_type", "task_type")))
+        )
+        out.extend(_metas(item.get("children") or [], operation))
+    return out
+
+
+class JobDirectory:
+    """The discovered jobs of one project, listed at most every ``refresh_interval`` seconds.
+
+    A failed listing keeps the last known jobs (and reports ``up`` False). Callers in parallel
+    share one listing.
+    """
+
+    def __init__(self, client: DRSClient, config: DiscoveryConfig) -> None:
+        self.client = client
+        self.config = config
+        self.jobs: list[JobMeta] = []
+        self.up = False
+        self.duration = 0.0
+        self.listed_at: float | None = None  # monotonic
+        self.fallback = False  # the v5 list is not available: v3 is used
+        self._lock = threading.Lock()
+
+    def refresh_if_due(self, deadline: float) -> None:
+        """List the jobs again when the interval has passed (or never listed), within ``deadline``."""
+        if not self._lock.acquire(blocking=False):
+            return  # another scrape is listing: use what is known
+        try:
+            due = self.listed_at is None or time.monotonic() - self.listed_at >= self.config.refresh_interval
+            if not due:
+                return
+            started = time.monotonic()
+            try:
+                jobs = self._list(deadline)
+            except DRSAPIError as err:
+                self.up = False
+                log.warning(
+                    "job discovery in project %s failed, keeping %d known jobs: %s",
+                    self.client.project_id,
+                    len(self.jobs),
+                    err,
+                )
+            else:
+                self.jobs = [j for j in jobs if self.config.wants(j.name)]
+                self.up = True
+            self.duration = time.monotonic() - started
+            self.listed_at = time.monotonic()
+        finally:
+            self._lock.release()
+
+    def _list(self, deadline: float) -> list[JobMeta]:
+        jobs: dict[str, JobMeta] = {}
+        for job_type in self.config.job_types:
+            listed = self._list_v3(job_type, deadline) if self.fallback else None
+            if listed is None:
+                try:
+                    listed = self._list_v5(job_type, deadline)
+                except DRSAPIError as err:
+                    if err.status != 404 and err.error_code not in NOT_AVAILABLE:
+                        raise
+                    self.fallback = True
+                    log.warning(
+                        "the v5 job list is not available in project %s (%s): using the v3 list",
+                        self.client.project_id,
+                        err.error_code,
+                    )
+                    listed = self._list_v3(job_type, deadline)
+            for job in listed:
+                jobs.setdefault(job.job_id, job)
+        return list(jobs.values())
+
+    def _list_v5(self, job_type: str, deadline: float) -> list[JobMeta]:
+        out: list[JobMeta] = []
+        offset = 0
+        for _ in range(1000):  # bounded: 100,000 jobs
+            params: dict[str, Any] = {"job_type": job_type, "offset": offset, "limit": LIST_PAGE}
+            if self.config.status:
+                params["status"] = ",".join(self.config.status)
+            body = self.client.call("GET", "/jobs", operation="list_jobs", params=params, deadline=deadline)
+            items = body.get("jobs") if isinstance(body, dict) else None
+            page = _metas(items, "list_jobs")
+            out.extend(page)
+            offset += len(items or [])
+            total = body.get("total_count") if isinstance(body, dict) else None
+            if not items or (isinstance(total, int) and offset >= total):
+                break
+        return out
+
+    def _list_v3(self, job_type: str, deadline: float) -> list[JobMeta]:
+        out: list[JobMeta] = []
+        for page in range(1, 1001):
+            body = self.client.call(
+                "POST",
+                "/jobs",
+                operation="list_jobs",
+                version="v3",
+                deadline=deadline,
+                json_body={"cur_page": page, "per_page": LIST_PAGE, "db_use_type": job_type},
+            )
+            items = body.get("jobs") if isinstance(body, dict) else None
+            out.extend(_metas(items, "list_jobs"))
+            total = body.get("total_record") if isinstance(body, dict) else None
+            if not items or (isinstance(total, int) and page * LIST_PAGE >= total):
+                break
+        # The v3 list has no status filter: apply it here.
+        return [j for j in out if not self.config.status or j.status in self.config.status]
+
+
+class JobProgressReader:
+    """Job-level progress of one project's jobs: batch progress, or one call per job where it is missing."""
+
+    def __init__(self, client: DRSClient, ttl: float) -> None:
+        self.client = client
+        self.ttl = ttl
+        self.batch = True
+        self._cache: dict[str, JobProgress] = {}
+        self._read_at: float | None = None
+        self._ids: tuple[str, ...] = ()
+        self._lock = threading.Lock()
+
+    def read(self, job_ids: list[str], deadline: float) -> dict[str, JobProgress]:
+        """Progress of ``job_ids`` (cached for the TTL); jobs that could not be read are left out."""
+        ids = tuple(sorted(job_ids))
+        if not self._lock.acquire(blocking=False):
+            return dict(self._cache)
+        try:
+            fresh = self._read_at is not None and time.monotonic() - self._read_at < self.ttl and ids == self._ids
+            if not fresh:
+                self._cache = self._fetch(list(ids), deadline)
+                self._read_at, self._ids = time.monotonic(), ids
+            return dict(self._cache)
+        finally:
+            self._lock.release()
+
+    def _fetch(self, ids: list[str], deadline: float) -> dict[str, JobProgress]:
+        out: dict[str, JobProgress] = {}
+        for start in range(0, len(ids), BATCH):
+            chunk = ids[start : start + BATCH]
+            if self.batch:
+                try:
+                    body = self.client.call(
+                        "POST",
+                        "/jobs/batch-progress",
+                        operation="batch_progress",
+                        version="v3",
+                        json_body={"jobs": chunk},
+                        deadline=deadline,
+                    )
+                except DRSAPIError as err:
+                    if err.status != 404 and err.error_code not in NOT_AVAILABLE:
+                        log.warning("batch progress in project %s failed: %s", self.client.project_id, err)
+                        continue
+                    self.batch = False
+                    log.warning(
+                        "batch progress is not available in project %s (%s): one call per job",
+                        self.client.project_id,
+                        err.error_code,
+                    )
+                else:
+                    results = body.get("results") if isinstance(body, dict) else None
+                    for item in results if isinstance(results, list) else []:
+                        if isinstance(item, dict) and item.get("job_id") in chunk and not item.get("error_code"):
+                            out[item["job_id"]] = _progress(item["job_id"], item, "incre_trans_delay")
+                    continue
+            for job_id in chunk:
+                try:
+                    body = self.client.call(
+                        "GET",
+                        f"/jobs/{job_id}",
+                        operation="show_job_progress",
+                        job_id=job_id,
+                        params={"type": "progress"},
+                        deadline=deadline,
+                    )
+                except DRSAPIError as err:
+                    log.warning("progress of job %s failed: %s", job_id, err)
+                    continue
+                job = body.get("job") if isinstance(body, dict) else None
+                info = job.get("progress_info") if isinstance(job, dict) else None
+                if isinstance(info, dict):
+                    out[job_id] = _progress(job_id, info, "incr_trans_delay")
+        return out
+
+
+def _progress(job_id: str, item: dict[str, Any], delay_key: str) -> JobProgress:
+    progress = _number(item.get("progress"))
+    delay = _number(item.get(delay_key))
+    if delay is None and _number(item.get("incr_trans_delay_millis")) is not None:
+        delay = float(item["incr_trans_delay_millis"]) / 1000
+    return JobProgress(
+        job_id=job_id,
+        status=_text(item.get("transfer_status")),
+        progress_ratio=min(progress, 100.0) / 100 if progress is not None else None,
+        delay_seconds=delay,
+        remaining_seconds=_number(item.get("remaining_time")),
+    )
