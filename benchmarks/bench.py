@@ -34,7 +34,7 @@ from exporter.collector import ScrapeView, SelfMetrics
 from exporter.secrets import Secret
 from exporter.telemetry import ApiStats
 from exporter.transport import Transport
-from tests.procs import Exporter, Simulator
+from tests.procs import Exporter, Simulator, sim_config
 
 ROOT = Path(__file__).resolve().parent.parent
 TICK = os.sysconf("SC_CLK_TCK")
@@ -64,16 +64,6 @@ def proc_status(pid: int, field: str) -> int:
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICK
-
-
-def sim_config(sim: Simulator, jobs: list[str], **extra: Any) -> dict[str, Any]:
-    return {
-        "endpoint": sim.url,
-        "project_id": sim.info["project_id"],
-        "auth": {"access_key": sim.info["access_key"], "secret_key": sim.info["secret_key"]},
-        "jobs": jobs,
-        **extra,
-    }
 
 
 def timed(call: Callable[[], Any]) -> float:

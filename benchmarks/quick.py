@@ -16,20 +16,14 @@ from pathlib import Path
 
 import requests
 
-from tests.procs import Exporter, Simulator
+from tests.procs import Exporter, Simulator, sim_config
 
 
 def main() -> int:
     jobs, objects = int(sys.argv[1]), int(sys.argv[2])
     sim = Simulator("--jobs", str(jobs), "--objects", str(objects), "--types", "table")
     with tempfile.TemporaryDirectory() as tmp:
-        config = {
-            "endpoint": sim.url,
-            "project_id": sim.info["project_id"],
-            "auth": {"access_key": sim.info["access_key"], "secret_key": sim.info["secret_key"]},
-            "jobs": sim.info["jobs"],
-            "cache_ttl": 600,
-        }
+        config = sim_config(sim, sim.info["jobs"], cache_ttl=600)
         exp = Exporter(config, Path(tmp))
         headers = {"Accept-Encoding": "identity", "X-Prometheus-Scrape-Timeout-Seconds": "120"}
         try:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import requests
 
-from tests.procs import Exporter, Simulator
+from tests.procs import Exporter, Simulator, sim_config
 
 MARK_START, MARK_END = "<!-- soak:start -->", "<!-- soak:end -->"
 
@@ -61,14 +61,7 @@ def status(pid: int) -> tuple[int, int]:
 def soak(cycles: int, work: Path) -> SoakResult:
     """Run ``cycles`` scrapes, each a refresh, sampling the exporter at 0, 10 % and every 10 % after."""
     sim = Simulator("--jobs", "1", "--objects", "200", "--rate-5xx", "0.05", "--rate-malformed", "0.05", "--seed", "7")
-    config = {
-        "endpoint": sim.url,
-        "project_id": sim.info["project_id"],
-        "auth": {"access_key": sim.info["access_key"], "secret_key": sim.info["secret_key"]},
-        "jobs": sim.info["jobs"],
-        "cache_ttl": 0,
-        "retries": 0,
-    }
+    config = sim_config(sim, sim.info["jobs"], cache_ttl=0, retries=0)
     exp = Exporter(config, work)
     session = requests.Session()
     samples: list[Sample] = []

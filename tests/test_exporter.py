@@ -18,7 +18,7 @@ import yaml
 
 from exporter.progress import OBJECT_TYPES
 
-from .procs import Exporter, Simulator, command, samples, sim_config, value, wait_for
+from .procs import Simulator, command, samples, sim_config, value, wait_for
 
 ODD_NAMES = [
     {"src_db": 'quo"te', "src_tb": "back\\slash", "dst_db": "new\nline", "dst_tb": "数据库表"},
@@ -43,22 +43,6 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulator]:
     s = Simulator("--scenario", str(path), "--token", "static-token-for-tests-0001")
     yield s
     s.stop()
-
-
-@pytest.fixture
-def start(tmp_path: Path) -> Iterator[Any]:
-    started: list[Exporter] = []
-
-    def run(config: dict[str, Any] | str, *args: str, env: dict[str, str] | None = None) -> Exporter:
-        workdir = tmp_path / f"exporter{len(started)}"
-        workdir.mkdir()
-        exp = Exporter(config, workdir, *args, env=env)
-        started.append(exp)
-        return exp
-
-    yield run
-    for exp in started:
-        exp.stop()
 
 
 def reset(sim: Simulator) -> None:

@@ -18,7 +18,7 @@ import requests
 import trustme
 import yaml
 
-from .procs import Exporter, Simulator, command, sim_config, value
+from .procs import Simulator, command, sim_config, value
 
 
 @pytest.fixture(scope="module")
@@ -31,22 +31,6 @@ def sim() -> Iterator[Simulator]:
     s = Simulator("--jobs", "1", "--objects", "20")
     yield s
     s.stop()
-
-
-@pytest.fixture
-def start(tmp_path: Path) -> Iterator[Any]:
-    started: list[Exporter] = []
-
-    def run(config: dict[str, Any], *args: str, env: dict[str, str] | None = None) -> Exporter:
-        workdir = tmp_path / f"exporter{len(started)}"
-        workdir.mkdir()
-        exp = Exporter(config, workdir, *args, env=env)
-        started.append(exp)
-        return exp
-
-    yield run
-    for exp in started:
-        exp.stop()
 
 
 def web_config(tmp_path: Path, content: dict[str, Any]) -> str:

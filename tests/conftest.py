@@ -1,0 +1,28 @@
+"""Fixtures shared by the integration tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .procs import Exporter
+
+
+@pytest.fixture
+def start(tmp_path: Path) -> Iterator[Any]:
+    """Start ``drs-exporter`` processes (config, extra flags, env); all are stopped after the test."""
+    started: list[Exporter] = []
+
+    def run(config: dict[str, Any] | str, *args: str, env: dict[str, str] | None = None) -> Exporter:
+        workdir = tmp_path / f"exporter{len(started)}"
+        workdir.mkdir()
+        exp = Exporter(config, workdir, *args, env=env)
+        started.append(exp)
+        return exp
+
+    yield run
+    for exp in started:
+        exp.stop()
