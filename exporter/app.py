@@ -184,11 +184,11 @@ class Exporter:
         snapshots = self.snapshots(budget)
         return ScrapeView(snapshots, self.config.cache_ttl, self.self_metrics(), self.job_metrics(deadline))
 
-    def scrape(self, budget: float, fmt: Format, *, compress: bool) -> bytes:
-        """The answer to a scrape: cached renderings of every key plus live job and self metrics."""
+    def scrape(self, budget: float, fmt: Format, *, compress: bool) -> list[bytes]:
+        """The answer to a scrape, in chunks: cached renderings of every key plus live job and self metrics."""
         if not fmt.cached:
             body = fmt.encoder(self.view(budget))
-            return gzip.compress(body, compresslevel=6) if compress else body
+            return [gzip.compress(body, compresslevel=6) if compress else body]
         deadline = time.monotonic() + budget
         snapshots = self.snapshots(budget)
         live = _Live(self.job_metrics(deadline), self.self_metrics())

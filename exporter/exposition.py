@@ -184,12 +184,24 @@ def _with_values(lines: bytes, progress: Sequence[float]) -> bytes:
     return b"".join(out)
 
 
+CHUNK = 256 * 1024  # what a warm answer is handed to the server in
+
+
+def _chunks(blobs: Iterable[bytes]) -> list[bytes]:
+    """The concatenation of ``blobs`` cut into pieces of about CHUNK bytes."""
+    joined = b"".join(blobs)
+    return [joined[i : i + CHUNK] for i in range(0, len(joined), CHUNK)]
+
+
 @dataclass
 class _Assembled:
+    """A joined answer kept ready in chunks: a warm scrape then allocates nothing large (each server
+    thread would otherwise keep its own large buffers, and RSS would grow with the thread count)."""
+
     snapshots: tuple[Snapshot, ...]
     parts: list[Part]
-    plain: bytes
-    gz: bytes | None = None
+    plain: list[bytes]
+    gz: list[bytes] | None = None
 
 
 class Renderer:
@@ -244,13 +256,13 @@ class Renderer:
         for index, header in enumerate(self._header(fmt)):
             parts.append(header)
             parts.extend(key_parts[index] for key_parts in per_key)
-        assembled = _Assembled(tuple(snapshots), parts, b"".join(p.plain for p in parts))
+        assembled = _Assembled(tuple(snapshots), parts, _chunks(p.plain for p in parts))
         with self._lock:
             self._last[fmt.content_type] = assembled
         return assembled
 
     @staticmethod
-    def _gzip(parts: list[Part]) -> bytes:
+    def _gzip(parts: list[Part]) -> list[bytes]:
         members: list[bytes] = []
         pending: list[bytes] = []
         for part in parts:
@@ -264,16 +276,16 @@ class Renderer:
             members.append(member)
         if pending:
             members.append(gzip.compress(b"".join(pending), compresslevel=6, mtime=0))
-        return b"".join(members)
+        return _chunks(members)
 
-    def render(self, snapshots: Sequence[Snapshot], fmt: Format, live: object, *, compress: bool) -> bytes:
-        """The whole answer: every key's families, then the live ``collect()`` of ``live``."""
+    def render(self, snapshots: Sequence[Snapshot], fmt: Format, live: object, *, compress: bool) -> list[bytes]:
+        """The whole answer, in chunks: every key's families, then the live ``collect()`` of ``live``."""
         with self._lock:
             self._wanted.setdefault(fmt.content_type, fmt)
         assembled = self._assemble(snapshots, fmt)
         tail = fmt.encoder(live)
         if not compress:
-            return assembled.plain + tail
+            return [*assembled.plain, tail]
         if assembled.gz is None:
             assembled.gz = self._gzip(assembled.parts)
-        return assembled.gz + gzip.compress(tail, compresslevel=6, mtime=0)
+        return [*assembled.gz, gzip.compress(tail, compresslevel=6, mtime=0)]

@@ -21,7 +21,6 @@ from .webconfig import WebConfig
 log = logging.getLogger(__name__)
 
 DEFAULT_SCRAPE_TIMEOUT = 10.0
-WRITE_CHUNK = 256 * 1024
 StartResponse = Callable[..., Any]
 
 
@@ -90,18 +89,19 @@ class WebApp:
         compress = "gzip" in environ.get("HTTP_ACCEPT_ENCODING", "")
         started = time.monotonic()
         try:
-            body = self.exporter.scrape(budget, fmt, compress=compress)
+            chunks = self.exporter.scrape(budget, fmt, compress=compress)
         except Exception:
             log.exception("rendering metrics failed")
             return self._plain(start_response, "500 Internal Server Error", "Rendering metrics failed.\n")
         headers = [("Content-Type", fmt.content_type), ("Vary", "Accept-Encoding, Accept")]
         if compress:
             headers.append(("Content-Encoding", "gzip"))
-        headers.append(("Content-Length", str(len(body))))
-        log.debug("scrape answered in %.3fs: %d bytes, %s", time.monotonic() - started, len(body), fmt.content_type)
+        size = sum(len(chunk) for chunk in chunks)
+        headers.append(("Content-Length", str(size)))
+        log.debug("scrape answered in %.3fs: %d bytes, %s", time.monotonic() - started, size, fmt.content_type)
         start_response("200 OK", headers)
-        # cheroot copies what is left of a write on every partial send: big bodies go in slices.
-        return [body[i : i + WRITE_CHUNK] for i in range(0, len(body), WRITE_CHUNK)] or [b""]
+        # In chunks: cheroot copies what is left of a write on every partial send.
+        return chunks
 
     def _landing(self, start_response: StartResponse) -> list[bytes]:
         config = self.exporter.config

@@ -54,10 +54,10 @@ def test_cached_rendering_equals_generate_latest(fmt: Format, monkeypatch: pytes
     snaps = snapshots(renderer)
     metrics = live()
     expected = fmt.encoder(ScrapeView(snaps, 30, metrics))
-    first = renderer.render(snaps, fmt, metrics, compress=False)
+    first = b"".join(renderer.render(snaps, fmt, metrics, compress=False))
     assert first == expected
-    assert renderer.render(snaps, fmt, metrics, compress=False) == expected, "the warm path too"
-    zipped = renderer.render(snaps, fmt, metrics, compress=True)
+    assert b"".join(renderer.render(snaps, fmt, metrics, compress=False)) == expected, "the warm path too"
+    zipped = b"".join(renderer.render(snaps, fmt, metrics, compress=True))
     assert gzip.decompress(zipped) == expected
     assert zipped.count(b"\x1f\x8b\x08") > 3, "several gzip members"
 
@@ -66,14 +66,14 @@ def test_a_changed_key_is_picked_up() -> None:
     renderer = Renderer(ttl=30)
     snaps = snapshots(renderer)
     metrics = live()
-    renderer.render(snaps, TEXT, metrics, compress=True)
+    b"".join(renderer.render(snaps, TEXT, metrics, compress=True))
     now = time.time()
     changed = Snapshot(("job-a", "view"), data(9, "w"), None, now, 0.01, now)
     object.__setattr__(changed, "rendering", renderer.prepare(changed, snaps[1]))
     snaps[1] = changed
     expected = TEXT.encoder(ScrapeView(snaps, 30, metrics))
-    assert renderer.render(snaps, TEXT, metrics, compress=False) == expected
-    assert gzip.decompress(renderer.render(snaps, TEXT, metrics, compress=True)) == expected
+    assert b"".join(renderer.render(snaps, TEXT, metrics, compress=False)) == expected
+    assert gzip.decompress(b"".join(renderer.render(snaps, TEXT, metrics, compress=True))) == expected
 
 
 def test_choose() -> None:
@@ -120,14 +120,20 @@ def test_same_objects_new_values_reuse_the_labels(fmt: Format, monkeypatch: pyte
         return snap
 
     first = refresh(list(data(500).rows), None)
-    assert renderer.render([first], fmt, metrics, compress=False) == fmt.encoder(ScrapeView([first], 30, metrics))
+    assert b"".join(renderer.render([first], fmt, metrics, compress=False)) == fmt.encoder(
+        ScrapeView([first], 30, metrics)
+    )
     assert reused == []
     moved = [ProgressRow(r.src_db, r.src_tb, r.dst_db, r.dst_tb, min(100.0, r.progress + 3.5)) for r in first.data.rows]  # type: ignore[union-attr]
     second = refresh(moved, first)
-    assert renderer.render([second], fmt, metrics, compress=False) == fmt.encoder(ScrapeView([second], 30, metrics))
+    assert b"".join(renderer.render([second], fmt, metrics, compress=False)) == fmt.encoder(
+        ScrapeView([second], 30, metrics)
+    )
     assert reused and set(reused) == {500}, "the labels part was reused (for each format rendered ahead)"
     count = len(reused)
     assert second.rendering._previous is None, "and the previous rendering let go"
     third = refresh([ProgressRow("x", "y", "z", "w", 1.0), *moved[1:]], second)
-    assert renderer.render([third], fmt, metrics, compress=False) == fmt.encoder(ScrapeView([third], 30, metrics))
+    assert b"".join(renderer.render([third], fmt, metrics, compress=False)) == fmt.encoder(
+        ScrapeView([third], 30, metrics)
+    )
     assert len(reused) == count, "different objects: rendered afresh"

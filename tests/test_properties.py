@@ -78,8 +78,8 @@ def render_page(body: dict[str, Any]) -> tuple[bytes, bytes, list[Snapshot]]:
     object.__setattr__(snap, "rendering", renderer.prepare(snap, None))
     live = SelfMetrics(ApiStats(), 1, 0)
     return (
-        renderer.render([snap], TEXT, live, compress=False),
-        renderer.render([snap], OPENMETRICS, live, compress=False),
+        b"".join(renderer.render([snap], TEXT, live, compress=False)),
+        b"".join(renderer.render([snap], OPENMETRICS, live, compress=False)),
         [snap],
     )
 
