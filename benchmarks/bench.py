@@ -25,6 +25,7 @@ from typing import Any
 import requests
 from prometheus_client.exposition import generate_latest
 
+from benchmarks.report import write_section
 from exporter import config as exporter_config
 from exporter.app import Exporter as InProcessExporter
 from exporter.auth import AkSkAuth
@@ -42,7 +43,6 @@ PROMETHEUS_ACCEPT = (
     "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,"
     "text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
 )
-MARK_START, MARK_END = "<!-- bench:start -->", "<!-- bench:end -->"
 
 
 @dataclass
@@ -386,10 +386,7 @@ def main() -> int:
     )
     print(report)
     if args.write:
-        text = args.write.read_text()
-        head, _, rest = text.partition(MARK_START)
-        _, _, tail = rest.partition(MARK_END)
-        args.write.write_text(f"{head}{MARK_START}\n{report}\n{MARK_END}{tail}")
+        write_section(args.write, "bench", report)
     missed = [t.name for t in targets if not t.ok]
     if missed:
         print(f"\nmissed targets: {', '.join(missed)}", file=sys.stderr)

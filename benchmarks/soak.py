@@ -17,9 +17,8 @@ from pathlib import Path
 
 import requests
 
+from benchmarks.report import write_section
 from tests.procs import Exporter, Simulator, sim_config
-
-MARK_START, MARK_END = "<!-- soak:start -->", "<!-- soak:end -->"
 
 
 @dataclass
@@ -127,10 +126,7 @@ def main() -> int:
     text = report(result, command)
     print(text)
     if args.write:
-        doc = args.write.read_text()
-        head, _, rest = doc.partition(MARK_START)
-        _, _, tail = rest.partition(MARK_END)
-        args.write.write_text(f"{head}{MARK_START}\n{text}\n{MARK_END}{tail}")
+        write_section(args.write, "soak", text)
     problems = flat(result)
     if problems:
         print("not flat: " + "; ".join(problems), file=sys.stderr)
