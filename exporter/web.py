@@ -105,10 +105,28 @@ class WebApp:
 
     def _landing(self, start_response: StartResponse) -> list[bytes]:
         config = self.exporter.config
-        rows = "".join(
-            f"<tr><td><code>{html.escape(job.id)}</code></td><td>{html.escape(', '.join(job.object_types))}</td></tr>"
-            for job in config.jobs
-        )
+        sections = []
+        for project in self.exporter.projects:
+            p = project.config
+            jobs = {job.id: job.object_types for job in p.jobs}
+            if p.discovery is not None:
+                for meta in project.discovered():
+                    jobs.setdefault(meta.job_id, p.discovery.object_types)
+            rows = "".join(
+                f"<tr><td><code>{html.escape(job_id)}</code></td><td>{html.escape(', '.join(types))}</td></tr>"
+                for job_id, types in jobs.items()
+            )
+            found = (
+                f" Discovery: {html.escape(', '.join(p.discovery.job_types))} jobs, listed every "
+                f"{p.discovery.refresh_interval:g}s."
+                if p.discovery is not None
+                else ""
+            )
+            sections.append(
+                f"<h3>Project <code>{html.escape(p.project_id)}</code></h3>\n"
+                f"<p>Endpoint <code>{html.escape(p.endpoint)}</code>.{found}</p>\n"
+                f"<table><tr><th>Job</th><th>Object types</th></tr>{rows}</table>"
+            )
         page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Huawei Cloud DRS Exporter</title></head>
 <body>
@@ -119,9 +137,8 @@ class WebApp:
 <li><a href="/-/healthy">Health</a> and <a href="/-/ready">readiness</a></li>
 </ul>
 <h2>Configuration</h2>
-<p>Endpoint <code>{html.escape(config.endpoint)}</code>, project <code>{html.escape(config.project_id)}</code>,
-cache TTL {config.cache_ttl:g}s, page size {config.page_size}, max concurrency {config.max_concurrency}.</p>
-<table><tr><th>Job</th><th>Object types</th></tr>{rows}</table>
+<p>Cache TTL {config.cache_ttl:g}s, page size {config.page_size}, max concurrency {config.max_concurrency}.</p>
+{"".join(sections)}
 </body></html>
 """
         body = page.encode()

@@ -245,3 +245,13 @@ def test_object_filters(run: Any, tmp_path: Path) -> None:
     assert not any(dict(k)["src_tb"].endswith("5") for k in kept)
     assert len(kept) == 900
     assert value(text, "huaweicloud_drs_objects_not_exported", job_id="f") == 300
+
+
+def test_landing_page_lists_discovered_jobs(run: Any, tmp_path: Path) -> None:
+    sim = simulator(tmp_path)
+    exp = run(sim, discovery_config(sim))
+    exp.metrics()
+    page = exp.get("/").text
+    assert "prod-a-child" in page and "Discovery: migration, sync jobs" in page
+    assert "dev-c" not in page
+    assert sim.info["secret_key"] not in page
