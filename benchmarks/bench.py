@@ -104,11 +104,15 @@ def measure_size(series: int, rtt_ms: int, work: Path) -> tuple[list[str], float
     )
     workdir = work / f"scrape-{series}"
     workdir.mkdir()
-    exp = Exporter(sim_config(sim, sim.info["jobs"], cache_ttl=3600), workdir)
-    url = exp.url + "/metrics"
     long = {"X-Prometheus-Scrape-Timeout-Seconds": "600"}
     plain_headers = {**long, "Accept-Encoding": "identity"}
     prom_headers = {**long, "Accept": PROMETHEUS_ACCEPT, "Accept-Encoding": "gzip"}
+    try:
+        exp = Exporter(sim_config(sim, sim.info["jobs"], cache_ttl=3600), workdir)
+    except Exception:
+        sim.stop()  # the exporter did not start: do not leave the simulator behind
+        raise
+    url = exp.url + "/metrics"
     try:
         cold = timed(lambda: get(url, plain_headers))
         get(url, prom_headers)  # the first OpenMetrics request renders that format: not measured
@@ -120,6 +124,9 @@ def measure_size(series: int, rtt_ms: int, work: Path) -> tuple[list[str], float
         cpu_plain = (cpu_seconds(exp.proc.pid) - cpu0) / 10
         prom = statistics.median(timed(lambda: get(url, prom_headers)) for _ in range(10))
         peak = proc_status(exp.proc.pid, "VmHWM")
+    except Exception:
+        sim.stop()
+        raise
     finally:
         exp.stop()
     try:

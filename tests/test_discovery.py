@@ -151,18 +151,22 @@ def test_job_level_metrics(run: Any, tmp_path: Path, batch: bool) -> None:
 
 def test_two_projects_with_different_credentials(tmp_path: Path) -> None:
     first = simulator(tmp_path, jobs=[{"id": "p1-job", "objects": {"table": 4}}])
-    second = simulator(
-        tmp_path,
-        "--project-id",
-        "fedcba9876543210fedcba9876543210",
-        "--access-key",
-        "OTHERACCESSKEY000001",
-        "--secret-key",
-        "another-secret-key-value",
-        "--token",
-        "second-project-token",
-        jobs=[{"id": "p2-job", "objects": {"table": 3}}],
-    )
+    try:
+        second = simulator(
+            tmp_path,
+            "--project-id",
+            "fedcba9876543210fedcba9876543210",
+            "--access-key",
+            "OTHERACCESSKEY000001",
+            "--secret-key",
+            "another-secret-key-value",
+            "--token",
+            "second-project-token",
+            jobs=[{"id": "p2-job", "objects": {"table": 3}}],
+        )
+    except Exception:
+        first.stop()
+        raise
     config = {
         "projects": [
             sim_config(first, ["p1-job"]),
