@@ -107,7 +107,6 @@ class Exporter:
         self._owners: dict[str, tuple[Project, bool]] = {
             job.id: (project, job.aggregate_only) for project in self.projects for job in project.config.jobs
         }
-        self.client = self.projects[0].client
         self.renderer = Renderer(config.cache_ttl)
         self.cache = SnapshotCache(
             self._fetch,

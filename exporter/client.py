@@ -177,5 +177,4 @@ def merge(pages: list[Page]) -> ProgressData:
         skipped_rows=sum(p.skipped_rows for p in pages),
         duplicate_rows=seen - len(by_name),
         pages=len(pages),
-        notes=["create_time not understood"] if first.bad_create_time else [],
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from array import array
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from itertools import chain
 from operator import itemgetter
@@ -118,7 +118,6 @@ class ProgressData:
     skipped_rows: int = 0
     duplicate_rows: int = 0
     pages: int = 1
-    notes: list[str] = field(default_factory=list)
     # Set by the cardinality guards: aggregates over every object, whatever gets a series.
     completed: int | None = None
     not_exported: int = 0
