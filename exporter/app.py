@@ -5,18 +5,15 @@ from __future__ import annotations
 import gzip
 import logging
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 
 import requests
 import urllib3
-from prometheus_client.core import Metric
 
 from . import guards
 from .auth import AkSkAuth, IamPasswordAuth, StaticTokenAuth
 from .cache import Key, Snapshot, SnapshotCache
 from .client import DRSClient
-from .collector import JobMetrics, ScrapeView, SelfMetrics
+from .collector import JobMetrics, LiveMetrics, ScrapeView, SelfMetrics
 from .config import AkSkCredentials, Config, PasswordCredentials, ProjectConfig, TokenCredentials
 from .exposition import Format, Renderer
 from .jobs import JobDirectory, JobMeta, JobProgress, JobProgressReader
@@ -68,16 +65,6 @@ class Project:
     def discovered(self) -> list[JobMeta]:
         """The jobs the last successful listing found (none without discovery)."""
         return list(self.directory.jobs) if self.directory is not None else []
-
-
-@dataclass
-class _Live:
-    jobs: JobMetrics
-    own: SelfMetrics
-
-    def collect(self) -> Iterator[Metric]:
-        yield from self.jobs.collect()
-        yield from self.own.collect()
 
 
 class Exporter:
@@ -181,7 +168,8 @@ class Exporter:
         """What a scrape with ``budget`` seconds exposes, as fresh metric families."""
         deadline = time.monotonic() + budget
         snapshots = self.snapshots(budget)
-        return ScrapeView(snapshots, self.config.cache_ttl, self.self_metrics(), self.job_metrics(deadline))
+        live = LiveMetrics(self.job_metrics(deadline), self.self_metrics())
+        return ScrapeView(snapshots, self.config.cache_ttl, live)
 
     def scrape(self, budget: float, fmt: Format, *, compress: bool) -> list[bytes]:
         """The answer to a scrape, in chunks: cached renderings of every key plus live job and self metrics."""
@@ -190,7 +178,7 @@ class Exporter:
             return [gzip.compress(body, compresslevel=6) if compress else body]
         deadline = time.monotonic() + budget
         snapshots = self.snapshots(budget)
-        live = _Live(self.job_metrics(deadline), self.self_metrics())
+        live = LiveMetrics(self.job_metrics(deadline), self.self_metrics())
         return self.renderer.render(snapshots, fmt, live, compress=compress)
 
     def close(self) -> None:

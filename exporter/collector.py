@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
 
@@ -108,6 +109,13 @@ def progress_families(snapshots: Iterable[Snapshot], ttl: float, *, objects_rows
     yield from (db_objects, db_completed)
 
 
+class Collects(Protocol):
+    """Anything with the ``collect()`` of a prometheus_client collector."""
+
+    def collect(self) -> Iterator[Metric]:
+        """Metric families."""
+
+
 @dataclass
 class JobMetrics:
     """Job-level families: job info, DRS's own progress, delay and remaining time, and discovery health."""
@@ -198,12 +206,22 @@ class ScrapeView:
 
     snapshots: list[Snapshot]
     ttl: float
-    live: SelfMetrics
-    jobs: JobMetrics | None = None
+    live: Collects
 
     def collect(self) -> Iterator[Metric]:
         """Every family, built now."""
         yield from progress_families(self.snapshots, self.ttl)
-        if self.jobs is not None:
-            yield from self.jobs.collect()
         yield from self.live.collect()
+
+
+@dataclass
+class LiveMetrics:
+    """The part of a scrape built live every time: job-level families, then the exporter's own."""
+
+    jobs: JobMetrics
+    own: SelfMetrics
+
+    def collect(self) -> Iterator[Metric]:
+        """Job families, then self metrics."""
+        yield from self.jobs.collect()
+        yield from self.own.collect()

@@ -22,7 +22,7 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.utils import floatToGoString
 
 from .cache import Snapshot
-from .collector import progress_families
+from .collector import Collects, progress_families
 
 GZIP_MEMBER_MIN = 4096  # parts at least this large keep a cached gzip member
 _EOF = b"# EOF\n"
@@ -278,7 +278,7 @@ class Renderer:
             members.append(gzip.compress(b"".join(pending), compresslevel=6, mtime=0))
         return _chunks(members)
 
-    def render(self, snapshots: Sequence[Snapshot], fmt: Format, live: object, *, compress: bool) -> list[bytes]:
+    def render(self, snapshots: Sequence[Snapshot], fmt: Format, live: Collects, *, compress: bool) -> list[bytes]:
         """The whole answer, in chunks: every key's families, then the live ``collect()`` of ``live``."""
         with self._lock:
             self._wanted.setdefault(fmt.content_type, fmt)
