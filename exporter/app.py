@@ -94,6 +94,7 @@ class Exporter:
         self._owners: dict[str, tuple[Project, bool]] = {
             job.id: (project, job.aggregate_only) for project in self.projects for job in project.config.jobs
         }
+        self._keys: tuple[Key, ...] = ()
         self.renderer = Renderer(config.cache_ttl)
         self.cache = SnapshotCache(
             self._fetch,
@@ -136,7 +137,11 @@ class Exporter:
         for project in self.projects:
             if project.directory is not None:
                 project.directory.refresh_if_due(deadline)
-        return self.cache.get_many(self.keys, deadline)
+        keys = self.keys
+        if keys != self._keys:  # jobs came or went: what the cache keeps for gone ones is dropped
+            self.cache.retain(keys)
+            self._keys = keys
+        return self.cache.get_many(keys, deadline)
 
     def job_metrics(self, deadline: float) -> JobMetrics:
         """Job info, DRS's job-level progress and discovery health, as of now."""

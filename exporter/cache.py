@@ -92,6 +92,17 @@ class SnapshotCache:
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._prepare_pool.shutdown(wait=False, cancel_futures=True)
 
+    def retain(self, keys: Sequence[Key]) -> None:
+        """Forget every key not in ``keys`` (a job no longer listed): its snapshots and rendered bytes go."""
+        wanted = set(keys)
+        with self._lock:
+            for store in (self._last_data, self._last_success):
+                for key in [k for k in store if k not in wanted]:
+                    del store[key]
+            if self._cache is not None:
+                for key in [k for k in self._cache if k not in wanted]:
+                    del self._cache[key]
+
     def get_many(self, keys: Sequence[Key], deadline: float) -> list[Snapshot]:
         """A snapshot for every key, waiting for refreshes until ``deadline`` (monotonic).
 
