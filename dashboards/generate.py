@@ -118,16 +118,15 @@ def dashboard(uid: str, title: str, description: str) -> Dashboard:
     )
 
 
+def base(builder: Panel, title: str, description: str, unit: str, w: int, h: int) -> Panel:
+    """What every panel has: title, description, the dashboard's data source, unit and size."""
+    return builder.title(title).description(description).datasource(DS).unit(unit).span(w).height(h)
+
+
 def series(title: str, description: str, unit: str, *targets: Dataquery, w: int = 12, h: int = 8) -> Panel:
     """A time series panel."""
     panel = (
-        timeseries.Panel()
-        .title(title)
-        .description(description)
-        .datasource(DS)
-        .unit(unit)
-        .span(w)
-        .height(h)
+        base(timeseries.Panel(), title, description, unit, w, h)
         .fill_opacity(10)
         .legend(
             common.VizLegendOptions()
@@ -144,13 +143,7 @@ def series(title: str, description: str, unit: str, *targets: Dataquery, w: int 
 def single(title: str, description: str, unit: str, target: Dataquery, *, w: int = 6, text: bool = False) -> Panel:
     """A stat panel showing the last value."""
     return (
-        stat.Panel()
-        .title(title)
-        .description(description)
-        .datasource(DS)
-        .unit(unit)
-        .span(w)
-        .height(4)
+        base(stat.Panel(), title, description, unit, w, 4)
         .graph_mode(BigValueGraphMode.NONE)
         .text_mode(BigValueTextMode.NAME if text else BigValueTextMode.VALUE)
         .reduce_options(common.ReduceDataOptions().calcs(["lastNotNull"]))
@@ -161,15 +154,9 @@ def single(title: str, description: str, unit: str, target: Dataquery, *, w: int
 def ratio_bars(title: str, description: str, target: Dataquery, *, w: int = 12, h: int = 8) -> Panel:
     """Horizontal bars of 0-1 ratios, red to green."""
     return (
-        bargauge.Panel()
-        .title(title)
-        .description(description)
-        .datasource(DS)
-        .unit("percentunit")
+        base(bargauge.Panel(), title, description, "percentunit", w, h)
         .min(0)
         .max(1)
-        .span(w)
-        .height(h)
         .orientation(VizOrientation.HORIZONTAL)
         .display_mode(BarGaugeDisplayMode.GRADIENT)
         .reduce_options(common.ReduceDataOptions().calcs(["lastNotNull"]))
@@ -191,15 +178,9 @@ def ratio_bars(title: str, description: str, target: Dataquery, *, w: int = 12, 
 def object_table(title: str, description: str, expr: str, *, w: int = 24, h: int = 12) -> Panel:
     """A table of objects: job, type, source and target names, progress as a bar, least progress first."""
     return (
-        table.Panel()
-        .title(title)
-        .description(description)
-        .datasource(DS)
-        .unit("percentunit")
+        base(table.Panel(), title, description, "percentunit", w, h)
         .min(0)
         .max(1)
-        .span(w)
-        .height(h)
         .filterable(True)
         .with_target(query(expr, instant=True))
         .with_transformation(
@@ -246,13 +227,7 @@ def object_table(title: str, description: str, expr: str, *, w: int = 24, h: int
 def job_table(title: str, description: str, expr: str) -> Panel:
     """A table of DRS jobs from huaweicloud_drs_job_info."""
     return (
-        table.Panel()
-        .title(title)
-        .description(description)
-        .datasource(DS)
-        .unit("none")
-        .span(24)
-        .height(8)
+        base(table.Panel(), title, description, "none", 24, 8)
         .filterable(True)
         .with_target(query(expr, instant=True))
         .with_transformation(
