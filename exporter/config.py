@@ -1,24 +1,47 @@
-"""Loading and validating the YAML configuration; every problem names its key."""
+"""The configuration as typed models: validation, the JSON Schema and the README reference come from them.
+
+Besides the models: the single-project form, secrets from files and the environment, and rules across keys.
+"""
 
 from __future__ import annotations
 
-import math
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Annotated, Any
 
-import yaml
+from pydantic import BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationInfo, model_validator
 
 from .progress import OBJECT_TYPES
 from .secrets import Secret, SecretError
+from .validation import (
+    BaseURL,
+    Check,
+    ConfigError,
+    ExistingFile,
+    Model,
+    Regex,
+    Text,
+    base_url,
+    between,
+    load_yaml,
+    matching,
+    one_of,
+    problem,
+    resolve,
+    text,
+    validate,
+)
+
+__all__ = ["Config", "ConfigError", "load", "parse"]
 
 JOB_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 PROJECT_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 REGION = re.compile(r"^[a-z0-9-]{2,40}$")
-LANGUAGES = ("en-us", "zh-cn")
+JOB_TYPES = ("migration", "sync", "cloudDataGuard")
+SECRETS = ("access_key", "secret_key", "security_token", "token", "password")
 
 ENV_AK = "HUAWEICLOUD_SDK_AK"
 ENV_SK = "HUAWEICLOUD_SDK_SK"
@@ -27,60 +50,55 @@ ENV_SECURITY_TOKEN = "HUAWEICLOUD_SDK_SECURITY_TOKEN"  # noqa: S105  # nosec B10
 ENV_PROJECT_ID = "HUAWEICLOUD_SDK_PROJECT_ID"
 ENV_IAM_ENDPOINT = "HUAWEICLOUD_SDK_IAM_ENDPOINT"
 
-AUTH_KEYS = frozenset(
-    {
-        "access_key",
-        "access_key_file",
-        "secret_key",
-        "secret_key_file",
-        "security_token",
-        "security_token_file",
-        "token",
-        "token_file",
-        "username",
-        "password",
-        "password_file",
-        "domain_name",
-        "iam_endpoint",
-    }
-)
-PROJECT_KEYS = frozenset({"region", "endpoint", "project_id", "auth", "jobs", "discovery"})
-DISCOVERY_KEYS = frozenset(
-    {"job_types", "status", "name_regex", "exclude_regex", "object_types", "refresh_interval", "aggregate_only"}
-)
-FILTER_KEYS = ("include_src_db", "exclude_src_db", "include_src_tb", "exclude_src_tb")
-TOP_KEYS = frozenset(
-    {
-        "projects",
-        "discovery",
-        "max_objects_per_key",
-        "object_filters",
-        "region",
-        "endpoint",
-        "project_id",
-        "auth",
-        "jobs",
-        "cache_ttl",
-        "page_size",
-        "request_timeout",
-        "refresh_timeout",
-        "max_concurrency",
-        "max_pages",
-        "retries",
-        "language",
-        "ca_file",
-        "insecure_skip_verify",
-        "max_response_bytes",
-    }
-)
+
+def _object_types(value: Any, info: ValidationInfo) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value:
+        raise problem("must be a non-empty list")
+    for item in value:
+        if item not in OBJECT_TYPES:
+            raise problem(f"unknown object type {item!r}; known: {', '.join(OBJECT_TYPES)}")
+    if len(set(value)) != len(value):
+        raise problem("lists an object type twice")
+    return tuple(value)
 
 
-class ConfigError(Exception):
-    """A configuration problem: ``key: what is wrong``."""
+def _job_types(value: Any, info: ValidationInfo) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value or any(t not in JOB_TYPES for t in value):
+        raise problem(f"is required: a list of {', '.join(JOB_TYPES)}")
+    return tuple(dict.fromkeys(value))
 
-    def __init__(self, key: str, problem: str) -> None:
-        super().__init__(f"{key}: {problem}" if key else problem)
-        self.key = key
+
+def _statuses(value: Any, info: ValidationInfo) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(x, str) and x.isupper() for x in value):
+        raise problem("must be a list of DRS job statuses like INCRE_TRANSFER_STARTED")
+    return tuple(value)
+
+
+def _secret(value: Any, info: ValidationInfo) -> Secret:
+    return Secret(str(info.field_name), value=text(value))
+
+
+def _secret_file(value: Any, info: ValidationInfo) -> Secret:
+    secret = Secret(str(info.field_name).removesuffix("_file"), file=str(resolve(text(value), info)))
+    try:
+        secret.get()
+    except SecretError as exc:
+        raise problem(str(exc)) from None
+    return secret
+
+
+ObjectTypes = Annotated[
+    tuple[str, ...],
+    Check(_object_types, {"type": "array", "items": {"enum": list(OBJECT_TYPES)}, "minItems": 1, "uniqueItems": True}),
+]
+JobTypes = Annotated[
+    tuple[str, ...], Check(_job_types, {"type": "array", "items": {"enum": list(JOB_TYPES)}, "minItems": 1})
+]
+Statuses = Annotated[
+    tuple[str, ...], Check(_statuses, {"type": "array", "items": {"type": "string", "pattern": "^[A-Z_]+$"}})
+]
+SecretValue = Annotated[Secret, Check(_secret, {"type": "string", "minLength": 1, "writeOnly": True})]
+SecretFile = Annotated[Secret, Check(_secret_file, {"type": "string", "minLength": 1})]
 
 
 @dataclass(frozen=True)
@@ -112,29 +130,103 @@ class PasswordCredentials:
 Credentials = AkSkCredentials | TokenCredentials | PasswordCredentials
 
 
-@dataclass(frozen=True)
-class JobConfig:
-    """A DRS job and the object types to collect for it."""
+class AuthConfig(Model):
+    """Exactly one form of credentials: AK/SK signing, a static IAM token, or IAM password login."""
 
-    id: str
-    object_types: tuple[str, ...] = ("table",)
-    aggregate_only: bool = False  # per source database aggregates instead of per-object series
+    model_config = ConfigDict(json_schema_extra={"allOf": [{"not": {"required": [s, s + "_file"]}} for s in SECRETS]})
+
+    access_key: SecretValue | None = Field(None, description="AK for AK/SK request signing")
+    access_key_file: SecretFile | None = Field(None, description="file holding the AK")
+    secret_key: SecretValue | None = Field(None, description="SK for AK/SK request signing")
+    secret_key_file: SecretFile | None = Field(None, description="file holding the SK")
+    security_token: SecretValue | None = Field(None, description="security token of temporary AK/SK credentials")
+    security_token_file: SecretFile | None = Field(None, description="file holding the security token")
+    token: SecretValue | None = Field(None, description="a static IAM token")
+    token_file: SecretFile | None = Field(None, description="file holding an IAM token")
+    username: Text | None = Field(None, description="IAM user for password login")
+    password: SecretValue | None = Field(None, description="password of the IAM user")
+    password_file: SecretFile | None = Field(None, description="file holding the password of the IAM user")
+    domain_name: Text | None = Field(None, description="account (domain) of the IAM user")
+    iam_endpoint: BaseURL | None = Field(
+        None, description="IAM base URL; default `$HUAWEICLOUD_SDK_IAM_ENDPOINT`, else from `region`"
+    )
+
+    def secret(self, name: str) -> Secret | None:
+        """The secret ``name``, from its literal value or its file."""
+        value: Secret | None = getattr(self, name) or getattr(self, name + "_file")
+        return value
+
+    @model_validator(mode="after")
+    def _one_form(self) -> AuthConfig:
+        for name in SECRETS:
+            if getattr(self, name) is not None and getattr(self, name + "_file") is not None:
+                raise problem(f"give either {name} or {name}_file, not both", name)
+        has = {name: self.secret(name) is not None for name in SECRETS}
+        forms = [
+            form
+            for form, present in (
+                ("access_key", has["access_key"] or has["secret_key"]),
+                ("token", has["token"]),
+                ("username", self.username is not None or has["password"]),
+            )
+            if present
+        ]
+        if len(forms) > 1:
+            raise problem(f"give exactly one form of credentials, found {' and '.join(forms)}")
+        if has["security_token"] and forms != ["access_key"]:
+            raise problem("only goes with access_key and secret_key", "security_token")
+        if forms == ["username"]:
+            for key, present in (
+                ("username", self.username),
+                ("password", has["password"]),
+                ("domain_name", self.domain_name),
+            ):
+                if not present:
+                    raise problem("is required for IAM password login", key)
+        for key in ("domain_name", "iam_endpoint"):
+            if forms != ["username"] and getattr(self, key) is not None:
+                raise problem("only goes with username and password", key)
+        if forms == ["access_key"]:
+            for given, needed in (("secret_key", "access_key"), ("access_key", "secret_key")):
+                if not has[needed]:
+                    raise problem(f"is required with {given}", needed)
+        return self
 
 
-JOB_TYPES = ("migration", "sync", "cloudDataGuard")
+def region_domain(region: str) -> str:
+    """The public domain of a region's endpoints."""
+    return "myhuaweicloud.eu" if region == "eu-west-101" else "myhuaweicloud.com"
 
 
-@dataclass(frozen=True)
-class DiscoveryConfig:
+class JobConfig(Model):
+    """A DRS job (or just its id) and what to collect for it."""
+
+    id: Annotated[str, matching(JOB_ID, "letters, digits and '-' only")] = Field(description="DRS job id")
+    object_types: ObjectTypes = Field(("table",), description="object types to collect")
+    aggregate_only: bool = Field(
+        False, description="per-source-database aggregates instead of per-object series (for the largest jobs)"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_id(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            return {"id": data}
+        if not isinstance(data, dict):
+            raise problem("must be a mapping with an id")
+        return data
+
+
+class DiscoveryConfig(Model):
     """Which jobs of a project to find by listing them."""
 
-    job_types: tuple[str, ...]
-    status: tuple[str, ...] = ()
-    name_regex: re.Pattern[str] | None = None
-    exclude_regex: re.Pattern[str] | None = None
-    object_types: tuple[str, ...] = ("table",)
-    refresh_interval: float = 300.0
-    aggregate_only: bool = False
+    job_types: JobTypes = Field(description="job types to list (the list API requires them)")
+    status: Statuses = Field((), description="only jobs in these statuses, e.g. `INCRE_TRANSFER_STARTED`")
+    name_regex: Regex | None = Field(None, description="only jobs whose name matches")
+    exclude_regex: Regex | None = Field(None, description="no jobs whose name matches")
+    object_types: ObjectTypes = Field(("table",), description="object types to collect for each discovered job")
+    refresh_interval: Annotated[float, between(1, 86400)] = Field(300.0, description="seconds between job listings")
+    aggregate_only: bool = Field(False, description="`aggregate_only` for every discovered job")
 
     def wants(self, name: str) -> bool:
         """True when a job called ``name`` passes the include and exclude patterns."""
@@ -143,26 +235,104 @@ class DiscoveryConfig:
         return not (self.exclude_regex is not None and self.exclude_regex.search(name))
 
 
-@dataclass(frozen=True)
-class ProjectConfig:
+def _jobs(value: Any) -> Any:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise problem("must be a non-empty list of jobs (or configure discovery)")
+    return tuple(value)
+
+
+def _project_schema(schema: dict[str, Any]) -> None:
+    schema["required"].remove("endpoint")  # _required derives it from region
+    schema["anyOf"] = [{"required": ["jobs"]}, {"required": ["discovery"]}]
+
+
+JOBS_SCHEMA: dict[str, Any] = {
+    "items": {"anyOf": [{"$ref": "#/$defs/JobConfig"}, {"type": "string", "pattern": JOB_ID.pattern}]}
+}
+
+
+class ProjectConfig(Model):
     """One project of one region: where, with which credentials, and which jobs."""
 
-    endpoint: str
-    project_id: str
-    credentials: Credentials
-    jobs: tuple[JobConfig, ...]
-    region: str | None = None
-    discovery: DiscoveryConfig | None = None
+    model_config = ConfigDict(json_schema_extra=_project_schema)
+
+    region: Annotated[str, matching(REGION, "like ap-southeast-1")] | None = Field(
+        None, description="region such as `ap-southeast-1`; endpoint `https://drs.{region}.myhuaweicloud.com`"
+    )
+    endpoint: BaseURL = Field(description="base URL of the DRS API; default from `region`")
+    project_id: Annotated[str, matching(PROJECT_ID, "letters and digits")] = Field(
+        description="project of the region; default `$HUAWEICLOUD_SDK_PROJECT_ID` in the single-project form"
+    )
+    auth: AuthConfig | None = Field(
+        None, description="credentials; default AK/SK from `$HUAWEICLOUD_SDK_AK`/`_SK` (+`_SECURITY_TOKEN`)"
+    )
+    jobs: Annotated[tuple[JobConfig, ...], BeforeValidator(_jobs)] = Field(
+        (), description="jobs: ids, or `{id, object_types, aggregate_only}`", json_schema_extra=JOBS_SCHEMA
+    )
+    discovery: DiscoveryConfig | None = Field(None, description="find jobs by listing them")
+
+    _credentials: Credentials = PrivateAttr()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _required(cls, data: Any, info: ValidationInfo) -> Any:
+        if not isinstance(data, dict):
+            raise problem("must be a mapping")
+        single = (info.context or {}).get("single", False)
+        if "project_id" not in data:
+            if not single or not os.environ.get(ENV_PROJECT_ID):
+                raise problem(f"is required{f' (or set {ENV_PROJECT_ID})' if single else ''}", "project_id")
+            data = {**data, "project_id": os.environ[ENV_PROJECT_ID]}
+        if not data.get("jobs") and data.get("discovery") is None:
+            raise problem("must be a non-empty list of jobs (or configure discovery)", "jobs")
+        if data.get("endpoint") is None:
+            region = data.get("region")
+            if region is None:
+                raise problem("set region (or endpoint)", "region")
+            if isinstance(region, str):  # a wrong type is reported by the region field itself
+                data = {**data, "endpoint": f"https://drs.{region.strip()}.{region_domain(region.strip())}"}
+        return data
+
+    @model_validator(mode="after")
+    def _derive(self) -> ProjectConfig:
+        self._credentials = self._resolve_credentials()
+        return self
+
+    def _resolve_credentials(self) -> Credentials:
+        auth = self.auth or AuthConfig()
+        token, password = auth.secret("token"), auth.secret("password")
+        if token is not None:
+            return TokenCredentials(token)
+        if password is not None:
+            iam = auth.iam_endpoint or os.environ.get(ENV_IAM_ENDPOINT)
+            if iam is None:
+                if self.region is None:
+                    raise problem("is required when no region is set", "auth.iam_endpoint")
+                iam = f"https://iam.{self.region}.{region_domain(self.region)}"
+            return PasswordCredentials(str(auth.domain_name), str(auth.username), password, base_url(iam))
+        ak, sk, security = auth.secret("access_key"), auth.secret("secret_key"), auth.secret("security_token")
+        if ak is None or sk is None:
+            ak, sk = Secret.from_env("access_key", ENV_AK), Secret.from_env("secret_key", ENV_SK)
+            security = Secret.from_env("security_token", ENV_SECURITY_TOKEN)
+            if ak is None or sk is None:
+                raise problem(f"no credentials: configure auth, or set {ENV_AK} and {ENV_SK}", "auth")
+        return AkSkCredentials(ak, sk, security)
+
+    @property
+    def credentials(self) -> Credentials:
+        """The project's credentials, with file and environment sources resolved."""
+        return self._credentials
 
 
-@dataclass(frozen=True)
-class ObjectFilter:
+class ObjectFilter(Model):
     """Which objects get a per-object series (aggregates always count every object)."""
 
-    include_src_db: re.Pattern[str] | None = None
-    exclude_src_db: re.Pattern[str] | None = None
-    include_src_tb: re.Pattern[str] | None = None
-    exclude_src_tb: re.Pattern[str] | None = None
+    include_src_db: Regex | None = Field(None, description="only source databases matching this")
+    exclude_src_db: Regex | None = Field(None, description="no source databases matching this")
+    include_src_tb: Regex | None = Field(None, description="only source tables matching this")
+    exclude_src_tb: Regex | None = Field(None, description="no source tables matching this")
 
     @property
     def active(self) -> bool:
@@ -171,41 +341,101 @@ class ObjectFilter:
 
     def keeps(self, src_db: str, src_tb: str) -> bool:
         """True when an object passes every pattern."""
-        for pattern, text, include in (
+        for pattern, value, include in (
             (self.include_src_db, src_db, True),
             (self.exclude_src_db, src_db, False),
             (self.include_src_tb, src_tb, True),
             (self.exclude_src_tb, src_tb, False),
         ):
-            if pattern is not None and bool(pattern.search(text)) != include:
+            if pattern is not None and bool(pattern.search(value)) != include:
                 return False
         return True
 
 
-@dataclass(frozen=True)
-class Config:
-    """The validated configuration."""
+class Config(Model):
+    """The validated configuration: one or more projects and the settings they share."""
 
-    projects: tuple[ProjectConfig, ...]
-    cache_ttl: float = 30.0
-    page_size: int = 1000
-    request_timeout: float = 10.0
-    refresh_timeout: float = 60.0
-    max_concurrency: int = 8
-    max_pages: int = 1000
-    retries: int = 3
-    language: str = "en-us"
-    ca_file: str | None = None
-    insecure_skip_verify: bool = False
-    max_response_bytes: int = 64 * 1024 * 1024
-    max_objects_per_key: int | None = None
-    object_filter: ObjectFilter = field(default_factory=ObjectFilter)
-    keys: tuple[tuple[str, str], ...] = field(init=False)
-    keys_by_job: frozenset[str] = field(init=False)
+    projects: tuple[ProjectConfig, ...] = Field(description="several projects (regions, accounts) in one exporter")
+    cache_ttl: Annotated[float, between(0, 86400)] = Field(
+        30.0, description="seconds a refresh result (success or failure) is reused; `0` = refresh on every scrape"
+    )
+    page_size: Annotated[int, between(1, 1000, whole=True)] = Field(1000, description="items per API page")
+    request_timeout: Annotated[float, between(0.1, 600)] = Field(10.0, description="seconds for one API request")
+    refresh_timeout: Annotated[float, between(1, 3600)] = Field(
+        60.0, description="seconds for one refresh of a job and type, all pages and retries"
+    )
+    max_concurrency: Annotated[int, between(1, 64, whole=True)] = Field(
+        8, description="API requests in flight at once, and refreshes running at once"
+    )
+    max_pages: Annotated[int, between(1, 100000, whole=True)] = Field(
+        1000, description="refuse (`page_cap_exceeded`) a job and type needing more pages"
+    )
+    retries: Annotated[int, between(0, 10, whole=True)] = Field(
+        3, description="retries of a request after 429, 5xx, timeouts and connection errors"
+    )
+    language: Annotated[str, one_of(("en-us", "zh-cn"))] = Field(
+        "en-us", description="`X-Language` of API error messages"
+    )
+    ca_file: ExistingFile | None = Field(
+        None, description="PEM bundle to verify the DRS and IAM endpoints with (private CAs); default system CAs"
+    )
+    insecure_skip_verify: bool = Field(
+        False, description="do not verify TLS certificates of the endpoints (logs a warning; never in production)"
+    )
+    max_response_bytes: Annotated[int, between(1024, 2**31, whole=True)] = Field(
+        64 * 1024 * 1024, description="refuse (`response_too_large`) an API answer larger than this"
+    )
+    max_objects_per_key: Annotated[int, between(0, 10**8, whole=True)] | None = Field(
+        None,
+        description="at most this many per-object series per job and type; the rest are counted in "
+        "`huaweicloud_drs_objects_not_exported`",
+    )
+    object_filters: ObjectFilter = Field(
+        default_factory=ObjectFilter, description="regular expressions selecting which objects get a series"
+    )
+    max_staleness: Annotated[float, between(0, 86400)] | None = Field(
+        None,
+        description="seconds the last good data of a key is served while a slow refresh runs; "
+        "default `2 × cache_ttl + refresh_timeout`",
+    )
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "keys", tuple((j.id, t) for j in self.jobs for t in j.object_types))
-        object.__setattr__(self, "keys_by_job", frozenset(j.id for j in self.jobs))
+    @model_validator(mode="before")
+    @classmethod
+    def _projects_list(cls, data: Any) -> Any:
+        items = data.get("projects") if isinstance(data, dict) else None
+        if not isinstance(items, list) or not items:
+            raise problem("must be a non-empty list of projects", "projects")
+        return {**data, "projects": tuple(items)}
+
+    @model_validator(mode="after")
+    def _across_keys(self, info: ValidationInfo) -> Config:
+        if self.insecure_skip_verify and self.ca_file is not None:
+            raise problem("cannot be combined with ca_file", "insecure_skip_verify")
+        seen: set[str] = set()
+        for p, project in enumerate(self.projects):
+            for j, job in enumerate(project.jobs):
+                if job.id in seen:
+                    where = "" if (info.context or {}).get("single") else f"projects.{p}."
+                    raise problem(
+                        f"job {job.id} is listed twice (job ids are unique across projects)", where + f"jobs.{j}.id"
+                    )
+                seen.add(job.id)
+        return self
+
+    @cached_property
+    def keys(self) -> tuple[tuple[str, str], ...]:
+        """Every configured (job_id, object_type)."""
+        return tuple((j.id, t) for j in self.jobs for t in j.object_types)
+
+    @cached_property
+    def keys_by_job(self) -> frozenset[str]:
+        """The ids of the configured jobs."""
+        return frozenset(j.id for j in self.jobs)
+
+    @property
+    def object_filter(self) -> ObjectFilter:
+        """The object filters, as the guards call them."""
+        return self.object_filters
 
     # The single-project view: the first project (the only one unless `projects:` is used).
     @property
@@ -234,297 +464,24 @@ class Config:
         return tuple(job for project in self.projects for job in project.jobs)
 
 
-def _number(
-    raw: dict[str, Any], key: str, default: float, *, minimum: float, maximum: float, integer: bool, prefix: str = ""
-) -> Any:
-    value = raw.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or (integer and not isinstance(value, int)):
-        raise ConfigError(prefix + key, f"must be {'a whole number' if integer else 'a number'}, got {value!r}")
-    if not math.isfinite(value) or not minimum <= value <= maximum:
-        raise ConfigError(prefix + key, f"must be between {minimum:g} and {maximum:g}, got {value!r}")
-    return value
-
-
-def _string(raw: dict[str, Any], key: str, prefix: str = "") -> str | None:
-    value = raw.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigError(prefix + key, "must be a non-empty string")
-    return value.strip()
-
-
-def _url(value: str, key: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
-        raise ConfigError(key, f"must be a base URL like https://host[:port], got {value!r}")
-    if parts.path not in ("", "/"):
-        raise ConfigError(key, f"must be a base URL without a path, got {value!r}")
-    return f"{parts.scheme}://{parts.netloc}"
-
-
-def _secret(auth: dict[str, Any], name: str, base: Path, a: str = "auth.") -> Secret | None:
-    value = _string(auth, name, a)
-    path = _string(auth, name + "_file", a)
-    if value is not None and path is not None:
-        raise ConfigError(f"{a}{name}", f"give either {name} or {name}_file, not both")
-    if path is not None:
-        resolved = Path(path) if Path(path).is_absolute() else base / path
-        secret = Secret(name, file=str(resolved))
-        try:
-            secret.get()
-        except SecretError as exc:
-            raise ConfigError(f"{a}{name}_file", str(exc)) from None
-        return secret
-    return Secret(name, value=value) if value is not None else None
-
-
-def _credentials(raw: Any, region: str | None, base: Path, prefix: str = "") -> Credentials:
-    a = prefix + "auth."
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        raise ConfigError(prefix + "auth", "must be a mapping")
-    for key in raw:
-        if key not in AUTH_KEYS:
-            raise ConfigError(f"{a}{key}", "unknown key")
-    ak, sk = _secret(raw, "access_key", base, a), _secret(raw, "secret_key", base, a)
-    security_token = _secret(raw, "security_token", base, a)
-    token = _secret(raw, "token", base, a)
-    password = _secret(raw, "password", base, a)
-    username = _string(raw, "username", a)
-    forms = [
-        name
-        for name, present in (("access_key", ak or sk), ("token", token), ("username", username or password))
-        if present
-    ]
-    if len(forms) > 1:
-        raise ConfigError(prefix + "auth", f"give exactly one form of credentials, found {' and '.join(forms)}")
-    if security_token is not None and forms != ["access_key"]:
-        raise ConfigError(a + "security_token", "only goes with access_key and secret_key")
-    if token is not None:
-        return TokenCredentials(token)
-    if username is not None or password is not None:
-        domain = _string(raw, "domain_name", a)
-        if username is None or password is None or domain is None:
-            missing = [
-                k for k, v in (("username", username), ("password", password), ("domain_name", domain)) if v is None
-            ]
-            raise ConfigError(f"{a}{missing[0]}", "is required for IAM password login")
-        iam = _string(raw, "iam_endpoint", a) or os.environ.get(ENV_IAM_ENDPOINT)
-        if iam is None:
-            if region is None:
-                raise ConfigError(a + "iam_endpoint", "is required when no region is set")
-            suffix = "myhuaweicloud.eu" if region == "eu-west-101" else "myhuaweicloud.com"
-            iam = f"https://iam.{region}.{suffix}"
-        return PasswordCredentials(domain, username, password, _url(iam, a + "iam_endpoint"))
-    for key in ("domain_name", "iam_endpoint"):
-        if key in raw:
-            raise ConfigError(f"{a}{key}", "only goes with username and password")
-    if ak is None and sk is None:
-        ak = Secret.from_env("access_key", ENV_AK)
-        sk = Secret.from_env("secret_key", ENV_SK)
-        security_token = Secret.from_env("security_token", ENV_SECURITY_TOKEN)
-        if ak is None or sk is None:
-            raise ConfigError(prefix + "auth", f"no credentials: configure auth, or set {ENV_AK} and {ENV_SK}")
-    if ak is None:
-        raise ConfigError(a + "access_key", "is required with secret_key")
-    if sk is None:
-        raise ConfigError(a + "secret_key", "is required with access_key")
-    return AkSkCredentials(ak, sk, security_token)
-
-
-def _jobs(raw: Any, prefix: str, seen: set[str], required: bool) -> tuple[JobConfig, ...]:
-    if raw is None and not required:
-        return ()
-    if not isinstance(raw, list) or (required and not raw):
-        raise ConfigError(f"{prefix}jobs", "must be a non-empty list of jobs (or configure discovery)")
-    jobs: list[JobConfig] = []
-    for i, item in enumerate(raw):
-        where = f"{prefix}jobs[{i}]"
-        if isinstance(item, str):
-            item = {"id": item}
-        if not isinstance(item, dict):
-            raise ConfigError(where, "must be a mapping with an id")
-        for key in item:
-            if key not in ("id", "object_types", "aggregate_only"):
-                raise ConfigError(f"{where}.{key}", "unknown key")
-        job_id = item.get("id")
-        if not isinstance(job_id, str) or not JOB_ID.match(job_id):
-            raise ConfigError(f"{where}.id", f"must be letters, digits and '-' only, got {job_id!r}")
-        if job_id in seen:
-            raise ConfigError(f"{where}.id", f"job {job_id} is listed twice (job ids are unique across projects)")
-        seen.add(job_id)
-        types = _object_types(item.get("object_types", ["table"]), f"{where}.object_types")
-        jobs.append(JobConfig(job_id, types, _bool(item, "aggregate_only", where + ".")))
-    return tuple(jobs)
-
-
-def _object_types(types: Any, key: str) -> tuple[str, ...]:
-    if not isinstance(types, list) or not types:
-        raise ConfigError(key, "must be a non-empty list")
-    for t in types:
-        if t not in OBJECT_TYPES:
-            raise ConfigError(key, f"unknown object type {t!r}; known: {', '.join(OBJECT_TYPES)}")
-    if len(set(types)) != len(types):
-        raise ConfigError(key, "lists an object type twice")
-    return tuple(types)
-
-
-def _bool(raw: dict[str, Any], key: str, prefix: str = "") -> bool:
-    value = raw.get(key, False)
-    if not isinstance(value, bool):
-        raise ConfigError(prefix + key, "must be true or false")
-    return value
-
-
-def _regex(raw: dict[str, Any], key: str, prefix: str) -> re.Pattern[str] | None:
-    value = raw.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise ConfigError(prefix + key, "must be a regular expression")
-    try:
-        return re.compile(value)
-    except re.error as exc:
-        raise ConfigError(prefix + key, f"is not a valid regular expression: {exc}") from None
-
-
-def _discovery(raw: Any, prefix: str) -> DiscoveryConfig | None:
-    if raw is None:
-        return None
-    where = prefix + "discovery"
-    if not isinstance(raw, dict):
-        raise ConfigError(where, "must be a mapping")
-    for key in raw:
-        if key not in DISCOVERY_KEYS:
-            raise ConfigError(f"{where}.{key}", "unknown key")
-    job_types = raw.get("job_types")
-    if not isinstance(job_types, list) or not job_types or any(t not in JOB_TYPES for t in job_types):
-        raise ConfigError(f"{where}.job_types", f"is required: a list of {', '.join(JOB_TYPES)}")
-    status = raw.get("status", [])
-    if not isinstance(status, list) or not all(isinstance(x, str) and x.isupper() for x in status):
-        raise ConfigError(f"{where}.status", "must be a list of DRS job statuses like INCRE_TRANSFER_STARTED")
-    return DiscoveryConfig(
-        job_types=tuple(dict.fromkeys(job_types)),
-        status=tuple(status),
-        name_regex=_regex(raw, "name_regex", where + "."),
-        exclude_regex=_regex(raw, "exclude_regex", where + "."),
-        object_types=_object_types(raw.get("object_types", ["table"]), f"{where}.object_types"),
-        refresh_interval=float(
-            _number(raw, "refresh_interval", 300, minimum=1, maximum=86400, integer=False, prefix=where + ".")
-        ),
-        aggregate_only=_bool(raw, "aggregate_only", where + "."),
-    )
-
-
-def _project(raw: dict[str, Any], prefix: str, base: Path, seen: set[str]) -> ProjectConfig:
-    region = _string(raw, "region", prefix)
-    if region is not None and not REGION.match(region):
-        raise ConfigError(prefix + "region", f"must look like ap-southeast-1, got {region!r}")
-    endpoint = _string(raw, "endpoint", prefix)
-    if endpoint is not None:
-        endpoint = _url(endpoint, prefix + "endpoint")
-    elif region is not None:
-        suffix = "myhuaweicloud.eu" if region == "eu-west-101" else "myhuaweicloud.com"
-        endpoint = f"https://drs.{region}.{suffix}"
-    else:
-        raise ConfigError(prefix + "region", "set region (or endpoint)")
-    project_id = raw.get("project_id", os.environ.get(ENV_PROJECT_ID) if not prefix else None)
-    if project_id is None:
-        raise ConfigError(prefix + "project_id", f"is required (or set {ENV_PROJECT_ID})")
-    if not isinstance(project_id, str) or not PROJECT_ID.match(project_id):
-        raise ConfigError(prefix + "project_id", f"must be letters and digits, got {project_id!r}")
-    discovery = _discovery(raw.get("discovery"), prefix)
-    jobs = _jobs(raw.get("jobs"), prefix, seen, required=discovery is None)
-    return ProjectConfig(
-        endpoint=endpoint,
-        project_id=project_id,
-        credentials=_credentials(raw.get("auth"), region, base, prefix),
-        jobs=jobs,
-        region=region,
-        discovery=discovery,
-    )
+PROJECT_KEYS = frozenset(ProjectConfig.model_fields)
 
 
 def parse(raw: Any, base: Path = Path()) -> Config:
-    """Validate a parsed YAML document; relative secret file paths are resolved against ``base``."""
+    """Validate a parsed YAML document; relative file paths are resolved against ``base``."""
     if not isinstance(raw, dict):
         raise ConfigError("", "the configuration must be a YAML mapping")
-    for key in raw:
-        if key not in TOP_KEYS:
-            raise ConfigError(str(key), "unknown key")
-    seen: set[str] = set()
     if "projects" in raw:
-        single = sorted(k for k in raw if k in PROJECT_KEYS)
-        if single:
-            raise ConfigError(single[0], "goes inside projects[] when projects is used")
-        items = raw["projects"]
-        if not isinstance(items, list) or not items:
-            raise ConfigError("projects", "must be a non-empty list of projects")
-        projects: list[ProjectConfig] = []
-        for i, item in enumerate(items):
-            prefix = f"projects[{i}]."
-            if not isinstance(item, dict):
-                raise ConfigError(f"projects[{i}]", "must be a mapping")
-            for key in item:
-                if key not in PROJECT_KEYS:
-                    raise ConfigError(prefix + str(key), "unknown key")
-            projects.append(_project(item, prefix, base, seen))
-    else:
-        projects = [_project(raw, "", base, seen)]
-    language = raw.get("language", "en-us")
-    if language not in LANGUAGES:
-        raise ConfigError("language", f"must be one of {', '.join(LANGUAGES)}")
-    ca_file = _string(raw, "ca_file")
-    if ca_file is not None:
-        resolved = Path(ca_file) if Path(ca_file).is_absolute() else base / ca_file
-        if not resolved.is_file():
-            raise ConfigError("ca_file", f"file {resolved} does not exist")
-        ca_file = str(resolved)
-    insecure = _bool(raw, "insecure_skip_verify")
-    if insecure and ca_file is not None:
-        raise ConfigError("insecure_skip_verify", "cannot be combined with ca_file")
-    filters = raw.get("object_filters", {})
-    if not isinstance(filters, dict):
-        raise ConfigError("object_filters", "must be a mapping")
-    for key in filters:
-        if key not in FILTER_KEYS:
-            raise ConfigError(f"object_filters.{key}", "unknown key")
-    max_objects = raw.get("max_objects_per_key")
-    if max_objects is not None:
-        max_objects = _number(raw, "max_objects_per_key", 0, minimum=0, maximum=10**8, integer=True)
-    return Config(
-        projects=tuple(projects),
-        cache_ttl=float(_number(raw, "cache_ttl", 30, minimum=0, maximum=86400, integer=False)),
-        page_size=_number(raw, "page_size", 1000, minimum=1, maximum=1000, integer=True),
-        request_timeout=float(_number(raw, "request_timeout", 10, minimum=0.1, maximum=600, integer=False)),
-        refresh_timeout=float(_number(raw, "refresh_timeout", 60, minimum=1, maximum=3600, integer=False)),
-        max_concurrency=_number(raw, "max_concurrency", 8, minimum=1, maximum=64, integer=True),
-        max_pages=_number(raw, "max_pages", 1000, minimum=1, maximum=100000, integer=True),
-        retries=_number(raw, "retries", 3, minimum=0, maximum=10, integer=True),
-        language=language,
-        ca_file=ca_file,
-        insecure_skip_verify=insecure,
-        max_response_bytes=_number(
-            raw, "max_response_bytes", 64 * 1024 * 1024, minimum=1024, maximum=2**31, integer=True
-        ),
-        max_objects_per_key=max_objects,
-        object_filter=ObjectFilter(**{k: _regex(filters, k, "object_filters.") for k in FILTER_KEYS}),
-    )
+        inside = sorted(str(k) for k in raw if k in PROJECT_KEYS)
+        if inside:
+            raise ConfigError(inside[0], "goes inside projects[] when projects is used")
+        return validate(Config, raw, base)
+    # The single-project form is one project whose keys stand at the top; its errors are named that way.
+    project = {k: v for k, v in raw.items() if k in PROJECT_KEYS}
+    rest = {k: v for k, v in raw.items() if k not in PROJECT_KEYS}
+    return validate(Config, {**rest, "projects": [project]}, base, single=True, strip=("projects", 0))
 
 
 def load(path: str | Path) -> Config:
     """Read and validate a configuration file."""
-    file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError("", f"cannot read config file {file}: {exc.__class__.__name__}") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError("", f"config file {file} is not valid YAML{where}") from None
-    return parse(raw, file.parent)
+    return parse(load_yaml(path, "config"), Path(path).parent)

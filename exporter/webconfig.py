@@ -1,4 +1,4 @@
-"""The Prometheus exporter-toolkit web configuration (``--web.config.file``): TLS and basic auth."""
+"""The Prometheus exporter-toolkit web configuration (``--web.config.file``) as typed models: TLS and basic auth."""
 
 from __future__ import annotations
 
@@ -8,15 +8,16 @@ import hashlib
 import hmac
 import ssl
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import bcrypt
-import yaml
 from cachetools import LRUCache
+from pydantic import Field, PrivateAttr, ValidationInfo, model_validator
 
-from .config import ConfigError
+from .validation import Check, ConfigError, ExistingFile, Model, load_yaml, one_of, problem, validate
+
+__all__ = ["ConfigError", "TLSConfig", "WebConfig", "load"]
 
 CLIENT_AUTH_TYPES = {
     "NoClientCert": ssl.CERT_NONE,
@@ -26,19 +27,39 @@ CLIENT_AUTH_TYPES = {
     "RequireAndVerifyClientCert": ssl.CERT_REQUIRED,
 }
 TLS_VERSIONS = {"TLS12": ssl.TLSVersion.TLSv1_2, "TLS13": ssl.TLSVersion.TLSv1_3}
-TLS_KEYS = {"cert_file", "key_file", "client_auth_type", "client_ca_file", "min_version", "max_version"}
+BCRYPT_PREFIXES = ("$2a$", "$2b$", "$2y$")
 
 
-@dataclass(frozen=True)
-class TLSConfig:
-    """``tls_server_config``."""
+def _bcrypt_hash(value: Any, info: ValidationInfo) -> bytes:
+    if not isinstance(value, str) or not value.startswith(BCRYPT_PREFIXES):
+        raise problem("must be a bcrypt hash ($2a$, $2b$ or $2y$)")
+    return value.encode()
 
-    cert_file: Path
-    key_file: Path
-    client_auth_type: str = "NoClientCert"
-    client_ca_file: Path | None = None
-    min_version: str = "TLS12"
-    max_version: str | None = None
+
+BcryptHash = Annotated[bytes, Check(_bcrypt_hash, {"type": "string", "pattern": r"^\$2[aby]\$", "writeOnly": True})]
+
+
+class TLSConfig(Model):
+    """``tls_server_config``: serve HTTPS, optionally asking for client certificates."""
+
+    cert_file: ExistingFile = Field(description="server certificate (PEM), with any intermediates")
+    key_file: ExistingFile = Field(description="private key of the server certificate (PEM)")
+    client_auth_type: Annotated[str, one_of(tuple(CLIENT_AUTH_TYPES))] = Field(
+        "NoClientCert", description="whether and how client certificates are asked for and verified"
+    )
+    client_ca_file: ExistingFile | None = Field(None, description="CA certificates (PEM) that sign client certificates")
+    min_version: Annotated[str, one_of(tuple(TLS_VERSIONS))] = Field("TLS12", description="lowest TLS version")
+    max_version: Annotated[str, one_of(tuple(TLS_VERSIONS))] | None = Field(None, description="highest TLS version")
+
+    @model_validator(mode="after")
+    def _loadable(self) -> TLSConfig:
+        if self.client_auth_type == "RequireAndVerifyClientCert" and self.client_ca_file is None:
+            raise problem("is required with RequireAndVerifyClientCert", "client_ca_file")
+        try:
+            self.context()
+        except (ssl.SSLError, OSError) as exc:
+            raise problem(f"cannot load the certificate or key: {exc.__class__.__name__}") from None
+        return self
 
     def context(self) -> ssl.SSLContext:
         """A server-side SSL context for this configuration."""
@@ -46,21 +67,43 @@ class TLSConfig:
         ctx.minimum_version = TLS_VERSIONS[self.min_version]
         if self.max_version:
             ctx.maximum_version = TLS_VERSIONS[self.max_version]
-        ctx.load_cert_chain(str(self.cert_file), str(self.key_file))
+        ctx.load_cert_chain(self.cert_file, self.key_file)
         ctx.verify_mode = CLIENT_AUTH_TYPES[self.client_auth_type]
         if self.client_ca_file is not None:
-            ctx.load_verify_locations(cafile=str(self.client_ca_file))
+            ctx.load_verify_locations(cafile=self.client_ca_file)
         return ctx
 
 
-@dataclass
-class WebConfig:
+class HTTPServerConfig(Model):
+    """``http_server_config``."""
+
+    http2: bool = Field(True, description="accepted for compatibility; the exporter serves HTTP/1.1")
+
+
+class WebConfig(Model):
     """The parsed web configuration; an empty one serves plain HTTP without auth."""
 
-    tls: TLSConfig | None = None
-    basic_auth_users: dict[str, bytes] = field(default_factory=dict)
-    _verified: LRUCache[tuple[str, bytes], bool] = field(default_factory=lambda: LRUCache(maxsize=64))
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    tls_server_config: TLSConfig | None = Field(None, description="serve HTTPS (and ask for client certificates)")
+    basic_auth_users: dict[str, BcryptHash] = Field(
+        default_factory=dict, description="user names and the bcrypt hashes of their passwords"
+    )
+    http_server_config: HTTPServerConfig | None = Field(None, description="HTTP server settings")
+
+    _verified: LRUCache[tuple[str, bytes], bool] = PrivateAttr(default_factory=lambda: LRUCache(maxsize=64))
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_means_off(cls, data: Any) -> Any:
+        # As in exporter-toolkit, an empty section switches nothing on.
+        if not isinstance(data, dict):
+            return data
+        return {k: v for k, v in data.items() if k not in cls.model_fields or v not in (None, {})}
+
+    @property
+    def tls(self) -> TLSConfig | None:
+        """The TLS settings, or None for plain HTTP."""
+        return self.tls_server_config
 
     def authorized(self, header: str | None) -> bool:
         """True when basic auth is off, or ``header`` carries a configured user and password."""
@@ -92,65 +135,9 @@ class WebConfig:
 _DUMMY_HASH = bcrypt.hashpw(b"dummy", bcrypt.gensalt(rounds=4))
 
 
-def _path(base: Path, value: Any, key: str) -> Path:
-    if not isinstance(value, str) or not value:
-        raise ConfigError(key, "must be a file path")
-    path = Path(value) if Path(value).is_absolute() else base / value
-    if not path.is_file():
-        raise ConfigError(key, f"file {path} does not exist")
-    return path
-
-
-def _tls(raw: Any, base: Path) -> TLSConfig:
-    if not isinstance(raw, dict):
-        raise ConfigError("tls_server_config", "must be a mapping")
-    for key in raw:
-        if key not in TLS_KEYS:
-            raise ConfigError(f"tls_server_config.{key}", "unknown key")
-    auth_type = raw.get("client_auth_type", "NoClientCert")
-    if auth_type not in CLIENT_AUTH_TYPES:
-        raise ConfigError("tls_server_config.client_auth_type", f"must be one of {', '.join(CLIENT_AUTH_TYPES)}")
-    for key in ("min_version", "max_version"):
-        if key in raw and raw[key] not in TLS_VERSIONS:
-            raise ConfigError(f"tls_server_config.{key}", f"must be one of {', '.join(TLS_VERSIONS)}")
-    client_ca = raw.get("client_ca_file")
-    if auth_type == "RequireAndVerifyClientCert" and not client_ca:
-        raise ConfigError("tls_server_config.client_ca_file", "is required with RequireAndVerifyClientCert")
-    tls = TLSConfig(
-        cert_file=_path(base, raw.get("cert_file"), "tls_server_config.cert_file"),
-        key_file=_path(base, raw.get("key_file"), "tls_server_config.key_file"),
-        client_auth_type=auth_type,
-        client_ca_file=_path(base, client_ca, "tls_server_config.client_ca_file") if client_ca else None,
-        min_version=raw.get("min_version", "TLS12"),
-        max_version=raw.get("max_version"),
-    )
-    try:
-        tls.context()
-    except (ssl.SSLError, OSError) as exc:
-        raise ConfigError(
-            "tls_server_config", f"cannot load the certificate or key: {exc.__class__.__name__}"
-        ) from None
-    return tls
-
-
 def load(path: str | Path) -> WebConfig:
     """Read and validate a web configuration file."""
-    file = Path(path)
-    try:
-        raw = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError("", f"cannot read web config file {file}: {exc.__class__.__name__}") from None
-    except yaml.YAMLError:
-        raise ConfigError("", f"web config file {file} is not valid YAML") from None
+    raw = load_yaml(path, "web config") or {}
     if not isinstance(raw, dict):
         raise ConfigError("", "the web configuration must be a YAML mapping")
-    for key in raw:
-        if key not in ("tls_server_config", "basic_auth_users", "http_server_config"):
-            raise ConfigError(str(key), "unknown key")
-    users: dict[str, bytes] = {}
-    for user, hashed in (raw.get("basic_auth_users") or {}).items():
-        if not isinstance(hashed, str) or not hashed.startswith(("$2a$", "$2b$", "$2y$")):
-            raise ConfigError(f"basic_auth_users.{user}", "must be a bcrypt hash ($2a$, $2b$ or $2y$)")
-        users[str(user)] = hashed.encode()
-    tls = _tls(raw["tls_server_config"], file.parent) if raw.get("tls_server_config") else None
-    return WebConfig(tls=tls, basic_auth_users=users)
+    return validate(WebConfig, raw, Path(path).parent)
