@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: all venv debian-deps lint format typecheck test demo dashboards rules bench soak clean
+.PHONY: all venv debian-deps lint format typecheck test demo dashboards rules config-docs bench soak clean
 
 all: test
 
@@ -36,6 +36,10 @@ test: venv debian-deps lint typecheck
 
 dashboards: venv
 	$(BIN)/python -m dashboards.generate
+
+# The JSON Schemas, the README's configuration reference and the chart's config schema, from the models.
+config-docs: venv
+	$(BIN)/python scripts/config_docs.py
 
 rules: venv
 	$(BIN)/python -m alerts.rules

@@ -41,6 +41,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log.level", dest="log_level", default="info", choices=sorted(logs.LEVELS))
     p.add_argument("--log.format", dest="log_format", default="logfmt", choices=["logfmt", "json"])
     p.add_argument("--version", action="store_true", help="print the version and exit")
+    p.add_argument(
+        "--config.check",
+        dest="config_check",
+        action="store_true",
+        help="validate --config.file (and --web.config.file) and exit: 0 valid, 2 not",
+    )
+    p.add_argument(
+        "--config.schema",
+        dest="config_schema",
+        choices=["config", "web"],
+        nargs="?",
+        const="config",
+        help="print the JSON Schema of the configuration file (or of the web configuration: web) and exit",
+    )
     return p
 
 
@@ -49,6 +63,14 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.version:
         print(f"drs-exporter, version {__version__} (python {platform.python_version()})")
+        return 0
+    if args.config_schema:
+        from . import schema  # only here: generating schemas is not part of start-up
+
+        print(
+            schema.dump(schema.config_schema() if args.config_schema == "config" else schema.web_config_schema()),
+            end="",
+        )
         return 0
     logs.setup(args.log_level, args.log_format)
     if not args.telemetry_path.startswith("/") or args.telemetry_path in ("/", "/-/healthy", "/-/ready"):
@@ -65,6 +87,11 @@ def main(argv: list[str] | None = None) -> int:
     except config.ConfigError as exc:
         log.error("invalid web configuration: %s", exc)
         return 2
+    if args.config_check:
+        log.info(
+            "configuration is valid: %d projects, %d jobs, %d keys", len(cfg.projects), len(cfg.jobs), len(cfg.keys)
+        )
+        return 0
     exporter = Exporter(cfg)
     app = WebApp(exporter, args.telemetry_path, web)
     try:

@@ -130,10 +130,37 @@ class PasswordCredentials:
 Credentials = AkSkCredentials | TokenCredentials | PasswordCredentials
 
 
+def _either(*names: str) -> dict[str, Any]:
+    return {"anyOf": [{"required": [name]} for name in names]}
+
+
+def with_files(*names: str) -> list[str]:
+    """Each secret's key and its ``_file`` key."""
+    return [key for name in names for key in (name, name + "_file")]
+
+
+def _auth_schema(schema: dict[str, Any]) -> None:
+    """The forms of credentials, for editors (the validator below says the same in words)."""
+    schema["allOf"] = [{"not": {"required": [s, s + "_file"]}} for s in SECRETS]
+    schema["oneOf"] = [
+        {"maxProperties": 0},
+        {
+            "propertyNames": {"enum": with_files("access_key", "secret_key", "security_token")},
+            "allOf": [_either(*with_files("access_key")), _either(*with_files("secret_key"))],
+        },
+        {"propertyNames": {"enum": with_files("token")}, "minProperties": 1},
+        {
+            "propertyNames": {"enum": ["username", *with_files("password"), "domain_name", "iam_endpoint"]},
+            "required": ["username", "domain_name"],
+            **_either(*with_files("password")),
+        },
+    ]
+
+
 class AuthConfig(Model):
     """Exactly one form of credentials: AK/SK signing, a static IAM token, or IAM password login."""
 
-    model_config = ConfigDict(json_schema_extra={"allOf": [{"not": {"required": [s, s + "_file"]}} for s in SECRETS]})
+    model_config = ConfigDict(json_schema_extra=_auth_schema)
 
     access_key: SecretValue | None = Field(None, description="AK for AK/SK request signing")
     access_key_file: SecretFile | None = Field(None, description="file holding the AK")
@@ -204,7 +231,9 @@ class JobConfig(Model):
     id: Annotated[str, matching(JOB_ID, "letters, digits and '-' only")] = Field(description="DRS job id")
     object_types: ObjectTypes = Field(("table",), description="object types to collect")
     aggregate_only: bool = Field(
-        False, description="per-source-database aggregates instead of per-object series (for the largest jobs)"
+        False,
+        description="no per-object series: `huaweicloud_drs_database_objects` and `..._completed` per `src_db` "
+        "instead (for the largest jobs)",
     )
 
     @model_validator(mode="before")
@@ -245,12 +274,18 @@ def _jobs(value: Any) -> Any:
 
 def _project_schema(schema: dict[str, Any]) -> None:
     schema["required"].remove("endpoint")  # _required derives it from region
-    schema["anyOf"] = [{"required": ["jobs"]}, {"required": ["discovery"]}]
+    schema["allOf"] = PROJECT_RULES
 
 
-JOBS_SCHEMA: dict[str, Any] = {
-    "items": {"anyOf": [{"$ref": "#/$defs/JobConfig"}, {"type": "string", "pattern": JOB_ID.pattern}]}
-}
+# What a project needs, in JSON Schema (for a `projects` item, or the top of the single-project form).
+PROJECT_RULES: list[dict[str, Any]] = [
+    _either("region", "endpoint"),
+    {"anyOf": [{"required": ["discovery"]}, {"required": ["jobs"], "properties": {"jobs": {"minItems": 1}}}]},
+]
+
+
+def _jobs_schema(schema: dict[str, Any]) -> None:
+    schema["items"] = {"anyOf": [schema["items"], {"type": "string", "pattern": JOB_ID.pattern}]}
 
 
 class ProjectConfig(Model):
@@ -269,7 +304,7 @@ class ProjectConfig(Model):
         None, description="credentials; default AK/SK from `$HUAWEICLOUD_SDK_AK`/`_SK` (+`_SECURITY_TOKEN`)"
     )
     jobs: Annotated[tuple[JobConfig, ...], BeforeValidator(_jobs)] = Field(
-        (), description="jobs: ids, or `{id, object_types, aggregate_only}`", json_schema_extra=JOBS_SCHEMA
+        (), description="jobs: ids, or `{id, object_types, aggregate_only}`", json_schema_extra=_jobs_schema
     )
     discovery: DiscoveryConfig | None = Field(None, description="find jobs by listing them")
 
@@ -355,7 +390,18 @@ class ObjectFilter(Model):
 class Config(Model):
     """The validated configuration: one or more projects and the settings they share."""
 
-    projects: tuple[ProjectConfig, ...] = Field(description="several projects (regions, accounts) in one exporter")
+    model_config = ConfigDict(
+        json_schema_extra={
+            "not": {
+                "required": ["ca_file", "insecure_skip_verify"],
+                "properties": {"insecure_skip_verify": {"const": True}},
+            }
+        }
+    )
+
+    projects: tuple[ProjectConfig, ...] = Field(
+        description="several projects (regions, accounts) in one exporter", json_schema_extra={"minItems": 1}
+    )
     cache_ttl: Annotated[float, between(0, 86400)] = Field(
         30.0, description="seconds a refresh result (success or failure) is reused; `0` = refresh on every scrape"
     )

@@ -19,6 +19,8 @@ from exporter import config as exporter_config
 ROOT = Path(__file__).resolve().parent.parent
 CHART = ROOT / "helm" / "huaweicloud-drs-exporter"
 ALL_VALUES = yaml.safe_load((CHART / "ci" / "all-values.yaml").read_text())
+# The least a user must give: the exporter's configuration requires a project and jobs (or discovery).
+MINIMAL: dict[str, Any] = {"config": {"project_id": "5237e10fe9aa4ad5b16b6a5245248314", "jobs": ["job-1"]}}
 KUBERNETES = "1.30.0"
 CORE_KINDS = {"Deployment", "Service", "ServiceAccount", "ConfigMap", "Secret", "NetworkPolicy"}
 
@@ -53,13 +55,13 @@ def test_chart_metadata(chart: helm.Chart) -> None:
 
 
 def test_lint_is_clean() -> None:
-    result = helm.lint(str(CHART))
+    result = helm.lint(str(CHART), MINIMAL)
     assert not result["errors"], result
     # Helm severities: 1 info, 2 warning, 3 error. Only the "icon is recommended" info remains.
     assert all(m["severity"] <= 1 for m in result["messages"]), result["messages"]
 
 
-@pytest.mark.parametrize("values", [{}, ALL_VALUES], ids=["defaults", "all-values"])
+@pytest.mark.parametrize("values", [MINIMAL, ALL_VALUES], ids=["minimal", "all-values"])
 def test_core_manifests_validate_against_kubernetes_schemas(chart: helm.Chart, values: dict[str, Any]) -> None:
     docs = render(chart, values)
     kinds = {d["kind"] for d in docs}
@@ -85,12 +87,12 @@ def test_all_values_turn_everything_on(chart: helm.Chart) -> None:
 
 
 def test_defaults_leave_optional_objects_off(chart: helm.Chart) -> None:
-    kinds = {d["kind"] for d in render(chart, {})}
+    kinds = {d["kind"] for d in render(chart, MINIMAL)}
     assert not kinds & {"ServiceMonitor", "PrometheusRule", "NetworkPolicy"}
 
 
 def test_hardened_pod(chart: helm.Chart) -> None:
-    deployment = one(render(chart, {}), "Deployment")
+    deployment = one(render(chart, MINIMAL), "Deployment")
     pod = deployment["spec"]["template"]["spec"]
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
@@ -213,11 +215,33 @@ def test_service_monitor(chart: helm.Chart) -> None:
         {"unknownKey": True},
         {"config": {"page_size": 5000}},
         {"config": {"jobs": [{"id": "bad/id"}]}},
+        {},
+        {"config": {"project_id": "abc"}},
+        {"config": {"project_id": "abc", "jobs": ["a"], "cache_ttl": "soon"}},
+        {"config": {"project_id": "abc", "jobs": ["a"], "auth": {"token": "abcdefgh"}}},
+        {"config": {"project_id": "abc", "jobs": [{"id": "a", "object_types": ["tables"]}]}},
+        {"config": {"project_id": "abc", "discovery": {"job_types": ["copy"]}}},
+        {"config": {"project_id": "abc", "jobs": ["a"], "object_filters": {"include_db": "x"}}},
         {"credentials": {"type": "kerberos"}},
         {"serviceMonitor": {"enabled": "yes"}},
         {"service": {"port": 70000}},
     ],
-    ids=["wrong-type", "unknown-top-level-key", "page-size", "job-id", "credential-type", "bool", "port"],
+    ids=[
+        "wrong-type",
+        "unknown-top-level-key",
+        "page-size",
+        "job-id",
+        "no-project",
+        "no-jobs-nor-discovery",
+        "ttl-type",
+        "auth-in-config",
+        "object-type",
+        "job-type",
+        "unknown-filter-key",
+        "credential-type",
+        "bool",
+        "port",
+    ],
 )
 def test_bad_values_are_refused_by_the_schema(chart: helm.Chart, values: dict[str, Any]) -> None:
     with pytest.raises(helm.HelmError):
@@ -228,3 +252,25 @@ def test_bad_values_are_refused_by_the_schema(chart: helm.Chart, values: dict[st
 
 def test_good_values_pass_the_schema(chart: helm.Chart) -> None:
     chart.validate_schema(ALL_VALUES)
+    chart.validate_schema({"config": {"project_id": "abc", "discovery": {"job_types": ["migration", "sync"]}}})
+
+
+def test_a_bad_config_fails_lint_and_template_naming_the_key() -> None:
+    """helm lint and helm template refuse what the exporter would refuse, before any pod starts."""
+    bad = {"config": {**MINIMAL["config"], "page_size": 5000}}
+    result = helm.lint(str(CHART), bad)
+    assert any("/config/page_size" in e for e in result["errors"]), result["errors"]
+    with helm.Chart.load(str(CHART)) as loaded, pytest.raises(helm.HelmError, match="project_id"):
+        loaded.render({}, name="drs", namespace="monitoring")
+
+
+def test_chart_config_schema_is_generated_from_the_models() -> None:
+    """values.schema.json's `config` is the exporter's schema (without auth and projects)."""
+    import json
+
+    from exporter import schema
+
+    values = json.loads((CHART / "values.schema.json").read_text())
+    config, definitions = schema.chart_config_schema()
+    assert values["properties"]["config"] == config
+    assert {k: v for k, v in values["definitions"].items() if k.startswith("config")} == definitions

@@ -1,0 +1,219 @@
+"""The JSON Schemas, README tables and chart schema are generated from the models and agree with them."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import subprocess
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+from pydantic import BaseModel
+
+from exporter import config, schema, webconfig
+from tests.procs import command
+from tests.test_config_rejections import REJECTED
+
+ROOT = Path(__file__).resolve().parent.parent
+MODELINE = "# yaml-language-server: $schema="
+CONFIG_SCHEMA = json.loads((ROOT / schema.CONFIG_SCHEMA_FILE).read_text())
+
+# Rules the models apply that JSON Schema cannot say: the environment, files, regex syntax, duplicates.
+SCHEMA_CANNOT = {
+    "project missing": "project_id may come from $HUAWEICLOUD_SDK_PROJECT_ID",
+    "no credentials": "credentials may come from $HUAWEICLOUD_SDK_AK/_SK",
+    "iam no region": "the IAM endpoint may come from $HUAWEICLOUD_SDK_IAM_ENDPOINT",
+    "job dup": "unique job ids across the file",
+    "project dup job": "unique job ids across the file",
+    "ca_file missing": "a file that must exist",
+    "token file missing": "a file that must be readable",
+    "project bad sk file": "a file that must be readable",
+    "object_filters bad regex": "regular-expression syntax",
+    "discovery regex": "regular-expression syntax",
+    "cache_ttl nan": "NaN does not occur in YAML-as-JSON",
+}
+
+
+def load_script() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("config_docs", ROOT / "scripts" / "config_docs.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_committed_files_equal_what_the_models_generate() -> None:
+    """Drift: the schemas, the README tables and the chart's config schema (run `make config-docs`)."""
+    outputs: dict[Path, str] = load_script().outputs()
+    assert len(outputs) == 4
+    for path, content in outputs.items():
+        assert path.read_text() == content, f"{path.relative_to(ROOT)} differs from the models: run make config-docs"
+
+
+def test_readme_generation_replaces_a_stale_table() -> None:
+    docs = load_script()
+    stale = f"intro\n{docs.BEGIN}| `gone_key` | x | | removed |\n{docs.END}outro\n"
+    fresh = docs.readme(stale)
+    assert "gone_key" not in fresh and "| `cache_ttl` |" in fresh
+    assert fresh.startswith("intro\n") and fresh.endswith(f"{docs.END}outro\n")
+
+
+def all_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
+    keys = []
+    for name, field in model.model_fields.items():
+        nested = next(
+            (a for a in [field.annotation, *getattr(field.annotation, "__args__", ())] if _is_model(a)),
+            None,
+        )
+        keys.append(prefix + name)
+        if nested is not None and name not in ("auth", "projects", "jobs", "tls_server_config"):
+            keys.extend(all_keys(nested, f"{prefix}{name}."))
+    return keys
+
+
+def _is_model(kind: Any) -> bool:
+    return isinstance(kind, type) and issubclass(kind, BaseModel)
+
+
+def test_readme_documents_every_key_and_no_unknown_one() -> None:
+    docs = load_script()
+    readme = (ROOT / "README.md").read_text().partition(docs.BEGIN)[2].partition(docs.END)[0]
+    documented = set(re.findall(r"^\| `([a-z0-9_.\[\]]+)` \|", readme, re.MULTILINE))
+    expected = set(all_keys(config.ProjectConfig)) | set(all_keys(config.Config))
+    expected |= {f"auth.{k}" for k in config.AuthConfig.model_fields}
+    expected |= {f"jobs[].{k}" for k in config.JobConfig.model_fields}
+    expected |= {f"tls_server_config.{k}" for k in webconfig.TLSConfig.model_fields}
+    expected |= set(all_keys(webconfig.WebConfig))
+    assert expected <= documented, expected - documented
+    assert documented <= expected, documented - expected
+
+
+def test_schema_is_valid_draft_7_and_agrees_with_the_models() -> None:
+    jsonschema.Draft7Validator.check_schema(CONFIG_SCHEMA)
+    validator = jsonschema.Draft7Validator(CONFIG_SCHEMA)
+    accepted = []
+    for name, raw, _ in REJECTED:
+        if name in SCHEMA_CANNOT:
+            continue
+        if not list(validator.iter_errors(raw)):
+            accepted.append(name)
+    assert not accepted, f"the models refuse these but the schema accepts them: {accepted}"
+    assert set(SCHEMA_CANNOT) <= {name for name, _, _ in REJECTED}
+
+
+def yaml_blocks(text: str) -> list[str]:
+    return re.findall(r"```yaml\n(.*?)```", text, re.DOTALL)
+
+
+def example_configs() -> list[tuple[str, str]]:
+    """Every complete configuration example: README blocks with a project, and the compose file."""
+    found = [
+        (f"README block {i}", block)
+        for i, block in enumerate(yaml_blocks((ROOT / "README.md").read_text()))
+        if any(isinstance(d, dict) and ("projects" in d or "project_id" in d) for d in yaml.safe_load_all(block))
+    ]
+    compose = ROOT / "deploy" / "compose" / "exporter.yml"
+    return [*found, ("deploy/compose/exporter.yml", compose.read_text())]
+
+
+def test_examples_start_with_the_schema_line_and_are_valid(monkeypatch: pytest.MonkeyPatch) -> None:
+    examples = example_configs()
+    assert len(examples) >= 3
+    monkeypatch.setenv("HUAWEICLOUD_SDK_AK", "EXAMPLEAK01")
+    monkeypatch.setenv("HUAWEICLOUD_SDK_SK", "example-secret-key")
+    validator = jsonschema.Draft7Validator(CONFIG_SCHEMA)
+    for name, text in examples:
+        assert text.startswith(MODELINE), f"{name} lacks the yaml-language-server line"
+        target = text.splitlines()[0].removeprefix(MODELINE)
+        assert target.endswith(schema.CONFIG_SCHEMA_FILE), name
+        if not target.startswith("http"):
+            assert (ROOT / "deploy" / "compose" / target).resolve() == ROOT / schema.CONFIG_SCHEMA_FILE
+        doc = yaml.safe_load(text)
+        assert not list(validator.iter_errors(doc)), name
+        if "projects" not in doc:  # the multi-project example names secret files that exist only in a cluster
+            config.parse(doc)
+
+
+def test_cli_prints_the_committed_schemas_and_checks_files(tmp_path: Path) -> None:
+    for flag, file in (([], schema.CONFIG_SCHEMA_FILE), (["web"], schema.WEB_SCHEMA_FILE)):
+        out = subprocess.run(
+            [command("drs-exporter"), "--config.schema", *flag], capture_output=True, text=True, timeout=30
+        )
+        assert out.returncode == 0, out.stderr
+        assert out.stdout == (ROOT / file).read_text()
+    good = tmp_path / "good.yml"
+    good.write_text("region: ap-southeast-1\nproject_id: abc\nauth: {token: abcdefgh}\njobs: [a]\n")
+    bad = tmp_path / "bad.yml"
+    bad.write_text("region: ap-southeast-1\nproject_id: abc\nauth: {token: abcdefgh}\njobs: [a]\nretries: 99\n")
+    ok = subprocess.run(
+        [command("drs-exporter"), "--config.check", "--config.file", str(good)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert ok.returncode == 0 and "configuration is valid" in ok.stderr
+    refused = subprocess.run(
+        [command("drs-exporter"), "--config.check", "--config.file", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert refused.returncode == 2
+    assert refused.stderr.strip().count("\n") == 0 and "retries: must be between 0 and 10, got 99" in refused.stderr
+
+
+def test_secrets_are_write_only_and_never_defaults() -> None:
+    auth = CONFIG_SCHEMA["definitions"]["AuthConfig"]["properties"]
+    for name in config.SECRETS:
+        literal = auth[name]["anyOf"][0]
+        assert literal.get("writeOnly") is True, name
+        assert auth[name].get("default") is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ({"basic_auth_users": {"u": "plaintext"}}, "basic_auth_users.u: must be a bcrypt hash"),
+        ({"basic_auth_users": ["u"]}, "basic_auth_users: must be a mapping"),
+        ({"tls_server_cnofig": {}}, "tls_server_cnofig: unknown key"),
+        (
+            {"tls_server_config": {"cert_file": "/nonexistent.crt"}},
+            "tls_server_config.cert_file: file /nonexistent.crt",
+        ),
+        ({"tls_server_config": {"key_file": "x"}}, "tls_server_config.cert_file: is required"),
+        ({"tls_server_config": "on"}, "tls_server_config: must be a mapping"),
+        ({"http_server_config": {"http3": True}}, "http_server_config.http3: unknown key"),
+        ({"http_server_config": {"http2": "yes"}}, "http_server_config.http2: must be true or false"),
+    ],
+)
+def test_bad_web_configurations_name_the_key(tmp_path: Path, raw: dict[str, Any], expected: str) -> None:
+    path = tmp_path / "web.yml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(config.ConfigError) as caught:
+        webconfig.load(path)
+    assert str(caught.value).startswith(expected)
+
+
+def test_tls_choices_are_refused_in_words(tmp_path: Path) -> None:
+    pem = tmp_path / "x.pem"
+    pem.write_text("not a certificate")
+    cases = {
+        "client_auth_type": ("Sometimes", "tls_server_config.client_auth_type: must be one of NoClientCert"),
+        "min_version": ("TLS11", "tls_server_config.min_version: must be one of TLS12, TLS13"),
+        "client_auth_type ": ("RequireAndVerifyClientCert", "tls_server_config.client_ca_file: is required with"),
+    }
+    for key, (value, expected) in cases.items():
+        raw = {"tls_server_config": {"cert_file": str(pem), "key_file": str(pem), key.strip(): value}}
+        path = tmp_path / "web.yml"
+        path.write_text(yaml.safe_dump(raw))
+        with pytest.raises(config.ConfigError, match=re.escape(expected)):
+            webconfig.load(path)
+    raw = {"tls_server_config": {"cert_file": str(pem), "key_file": str(pem)}}
+    (tmp_path / "web.yml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(config.ConfigError, match="tls_server_config: cannot load the certificate or key"):
+        webconfig.load(tmp_path / "web.yml")
