@@ -12,35 +12,40 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationInfo, model_validator
+import msgspec
 
-from .progress import OBJECT_TYPES
 from .secrets import Secret, SecretError
 from .validation import (
     BaseURL,
-    Check,
     ConfigError,
-    ExistingFile,
+    FilePath,
     Model,
-    Regex,
     Text,
-    base_url,
     between,
+    context,
+    doc,
+    fields,
     load_yaml,
-    matching,
     one_of,
     problem,
-    resolve,
-    text,
     validate,
+)
+from .values import (
+    JobId,
+    JobType,
+    ObjectType,
+    ProjectId,
+    Region,
+    SecretFile,
+    SecretValue,
+    Status,
+    job_types,
+    object_types,
+    statuses,
 )
 
 __all__ = ["Config", "ConfigError", "load", "parse"]
 
-JOB_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
-PROJECT_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
-REGION = re.compile(r"^[a-z0-9-]{2,40}$")
-JOB_TYPES = ("migration", "sync", "cloudDataGuard")
 SECRETS = ("access_key", "secret_key", "security_token", "token", "password")
 
 ENV_AK = "HUAWEICLOUD_SDK_AK"
@@ -49,56 +54,6 @@ ENV_SK = "HUAWEICLOUD_SDK_SK"
 ENV_SECURITY_TOKEN = "HUAWEICLOUD_SDK_SECURITY_TOKEN"  # noqa: S105  # nosec B105
 ENV_PROJECT_ID = "HUAWEICLOUD_SDK_PROJECT_ID"
 ENV_IAM_ENDPOINT = "HUAWEICLOUD_SDK_IAM_ENDPOINT"
-
-
-def _object_types(value: Any, info: ValidationInfo) -> tuple[str, ...]:
-    if not isinstance(value, list) or not value:
-        raise problem("must be a non-empty list")
-    for item in value:
-        if item not in OBJECT_TYPES:
-            raise problem(f"unknown object type {item!r}; known: {', '.join(OBJECT_TYPES)}")
-    if len(set(value)) != len(value):
-        raise problem("lists an object type twice")
-    return tuple(value)
-
-
-def _job_types(value: Any, info: ValidationInfo) -> tuple[str, ...]:
-    if not isinstance(value, list) or not value or any(t not in JOB_TYPES for t in value):
-        raise problem(f"is required: a list of {', '.join(JOB_TYPES)}")
-    return tuple(dict.fromkeys(value))
-
-
-def _statuses(value: Any, info: ValidationInfo) -> tuple[str, ...]:
-    if not isinstance(value, list) or not all(isinstance(x, str) and x.isupper() for x in value):
-        raise problem("must be a list of DRS job statuses like INCRE_TRANSFER_STARTED")
-    return tuple(value)
-
-
-def _secret(value: Any, info: ValidationInfo) -> Secret:
-    return Secret(str(info.field_name), value=text(value))
-
-
-def _secret_file(value: Any, info: ValidationInfo) -> Secret:
-    secret = Secret(str(info.field_name).removesuffix("_file"), file=str(resolve(text(value), info)))
-    try:
-        secret.get()
-    except SecretError as exc:
-        raise problem(str(exc)) from None
-    return secret
-
-
-ObjectTypes = Annotated[
-    tuple[str, ...],
-    Check(_object_types, {"type": "array", "items": {"enum": list(OBJECT_TYPES)}, "minItems": 1, "uniqueItems": True}),
-]
-JobTypes = Annotated[
-    tuple[str, ...], Check(_job_types, {"type": "array", "items": {"enum": list(JOB_TYPES)}, "minItems": 1})
-]
-Statuses = Annotated[
-    tuple[str, ...], Check(_statuses, {"type": "array", "items": {"type": "string", "pattern": "^[A-Z_]+$"}})
-]
-SecretValue = Annotated[Secret, Check(_secret, {"type": "string", "minLength": 1, "writeOnly": True})]
-SecretFile = Annotated[Secret, Check(_secret_file, {"type": "string", "minLength": 1})]
 
 
 @dataclass(frozen=True)
@@ -130,64 +85,44 @@ class PasswordCredentials:
 Credentials = AkSkCredentials | TokenCredentials | PasswordCredentials
 
 
-def _either(*names: str) -> dict[str, Any]:
-    return {"anyOf": [{"required": [name]} for name in names]}
-
-
-def with_files(*names: str) -> list[str]:
-    """Each secret's key and its ``_file`` key."""
-    return [key for name in names for key in (name, name + "_file")]
-
-
-def _auth_schema(schema: dict[str, Any]) -> None:
-    """The forms of credentials, for editors (the validator below says the same in words)."""
-    schema["allOf"] = [{"not": {"required": [s, s + "_file"]}} for s in SECRETS]
-    schema["oneOf"] = [
-        {"maxProperties": 0},
-        {
-            "propertyNames": {"enum": with_files("access_key", "secret_key", "security_token")},
-            "allOf": [_either(*with_files("access_key")), _either(*with_files("secret_key"))],
-        },
-        {"propertyNames": {"enum": with_files("token")}, "minProperties": 1},
-        {
-            "propertyNames": {"enum": ["username", *with_files("password"), "domain_name", "iam_endpoint"]},
-            "required": ["username", "domain_name"],
-            **_either(*with_files("password")),
-        },
-    ]
-
-
-class AuthConfig(Model):
+class AuthConfig(Model, frozen=True):
     """Exactly one form of credentials: AK/SK signing, a static IAM token, or IAM password login."""
 
-    model_config = ConfigDict(json_schema_extra=_auth_schema)
-
-    access_key: SecretValue | None = Field(None, description="AK for AK/SK request signing")
-    access_key_file: SecretFile | None = Field(None, description="file holding the AK")
-    secret_key: SecretValue | None = Field(None, description="SK for AK/SK request signing")
-    secret_key_file: SecretFile | None = Field(None, description="file holding the SK")
-    security_token: SecretValue | None = Field(None, description="security token of temporary AK/SK credentials")
-    security_token_file: SecretFile | None = Field(None, description="file holding the security token")
-    token: SecretValue | None = Field(None, description="a static IAM token")
-    token_file: SecretFile | None = Field(None, description="file holding an IAM token")
-    username: Text | None = Field(None, description="IAM user for password login")
-    password: SecretValue | None = Field(None, description="password of the IAM user")
-    password_file: SecretFile | None = Field(None, description="file holding the password of the IAM user")
-    domain_name: Text | None = Field(None, description="account (domain) of the IAM user")
-    iam_endpoint: BaseURL | None = Field(
-        None, description="IAM base URL; default `$HUAWEICLOUD_SDK_IAM_ENDPOINT`, else from `region`"
-    )
+    access_key: Annotated[SecretValue | None, doc("AK for AK/SK request signing")] = None
+    access_key_file: Annotated[SecretFile | None, doc("file holding the AK")] = None
+    secret_key: Annotated[SecretValue | None, doc("SK for AK/SK request signing")] = None
+    secret_key_file: Annotated[SecretFile | None, doc("file holding the SK")] = None
+    security_token: Annotated[SecretValue | None, doc("security token of temporary AK/SK credentials")] = None
+    security_token_file: Annotated[SecretFile | None, doc("file holding the security token")] = None
+    token: Annotated[SecretValue | None, doc("a static IAM token")] = None
+    token_file: Annotated[SecretFile | None, doc("file holding an IAM token")] = None
+    username: Annotated[Text | None, doc("IAM user for password login")] = None
+    password: Annotated[SecretValue | None, doc("password of the IAM user")] = None
+    password_file: Annotated[SecretFile | None, doc("file holding the password of the IAM user")] = None
+    domain_name: Annotated[Text | None, doc("account (domain) of the IAM user")] = None
+    iam_endpoint: Annotated[
+        BaseURL | None, doc("IAM base URL; default `$HUAWEICLOUD_SDK_IAM_ENDPOINT`, else from `region`")
+    ] = None
 
     def secret(self, name: str) -> Secret | None:
         """The secret ``name``, from its literal value or its file."""
         value: Secret | None = getattr(self, name) or getattr(self, name + "_file")
         return value
 
-    @model_validator(mode="after")
-    def _one_form(self) -> AuthConfig:
+    def __post_init__(self) -> None:
+        super().__post_init__()
         for name in SECRETS:
-            if getattr(self, name) is not None and getattr(self, name + "_file") is not None:
+            literal, file = getattr(self, name), getattr(self, name + "_file")
+            if literal is not None and file is not None:
                 raise problem(f"give either {name} or {name}_file, not both", name)
+            for secret in (literal, file):
+                if secret is not None:
+                    secret.name = name
+            if file is not None:
+                try:
+                    file.get()
+                except SecretError as exc:
+                    raise problem(str(exc), name + "_file") from None
         has = {name: self.secret(name) is not None for name in SECRETS}
         forms = [
             form
@@ -217,7 +152,6 @@ class AuthConfig(Model):
             for given, needed in (("secret_key", "access_key"), ("access_key", "secret_key")):
                 if not has[needed]:
                     raise problem(f"is required with {given}", needed)
-        return self
 
 
 def region_domain(region: str) -> str:
@@ -225,37 +159,38 @@ def region_domain(region: str) -> str:
     return "myhuaweicloud.eu" if region == "eu-west-101" else "myhuaweicloud.com"
 
 
-class JobConfig(Model):
-    """A DRS job (or just its id) and what to collect for it."""
+class JobConfig(Model, frozen=True):
+    """A DRS job and what to collect for it (a bare id stands for `{id: ...}`)."""
 
-    id: Annotated[str, matching(JOB_ID, "letters, digits and '-' only")] = Field(description="DRS job id")
-    object_types: ObjectTypes = Field(("table",), description="object types to collect")
-    aggregate_only: bool = Field(
-        False,
-        description="no per-object series: `huaweicloud_drs_database_objects` and `..._completed` per `src_db` "
-        "instead (for the largest jobs)",
-    )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _bare_id(cls, data: Any) -> Any:
-        if isinstance(data, str):
-            return {"id": data}
-        if not isinstance(data, dict):
-            raise problem("must be a mapping with an id")
-        return data
+    id: Annotated[JobId, doc("DRS job id")]
+    object_types: Annotated[tuple[ObjectType, ...], object_types("object types to collect")] = ("table",)
+    aggregate_only: Annotated[
+        bool,
+        doc(
+            "no per-object series: `huaweicloud_drs_database_objects` and `..._completed` per `src_db` "
+            "instead (for the largest jobs)"
+        ),
+    ] = False
 
 
-class DiscoveryConfig(Model):
+class DiscoveryConfig(Model, frozen=True):
     """Which jobs of a project to find by listing them."""
 
-    job_types: JobTypes = Field(description="job types to list (the list API requires them)")
-    status: Statuses = Field((), description="only jobs in these statuses, e.g. `INCRE_TRANSFER_STARTED`")
-    name_regex: Regex | None = Field(None, description="only jobs whose name matches")
-    exclude_regex: Regex | None = Field(None, description="no jobs whose name matches")
-    object_types: ObjectTypes = Field(("table",), description="object types to collect for each discovered job")
-    refresh_interval: Annotated[float, between(1, 86400)] = Field(300.0, description="seconds between job listings")
-    aggregate_only: bool = Field(False, description="`aggregate_only` for every discovered job")
+    job_types: Annotated[
+        tuple[JobType, ...],
+        job_types("job types to list (the list API requires them)"),
+    ]
+    status: Annotated[
+        tuple[Status, ...],
+        statuses("only jobs in these statuses, e.g. `INCRE_TRANSFER_STARTED`"),
+    ] = ()
+    name_regex: Annotated[re.Pattern[str] | None, doc("only jobs whose name matches")] = None
+    exclude_regex: Annotated[re.Pattern[str] | None, doc("no jobs whose name matches")] = None
+    object_types: Annotated[tuple[ObjectType, ...], object_types("object types to collect for each discovered job")] = (
+        "table",
+    )
+    refresh_interval: Annotated[float, between(1, 86400, "seconds between job listings")] = 300.0
+    aggregate_only: Annotated[bool, doc("`aggregate_only` for every discovered job")] = False
 
     def wants(self, name: str) -> bool:
         """True when a job called ``name`` passes the include and exclude patterns."""
@@ -264,78 +199,63 @@ class DiscoveryConfig(Model):
         return not (self.exclude_regex is not None and self.exclude_regex.search(name))
 
 
-def _jobs(value: Any) -> Any:
-    if value is None:
-        return ()
-    if not isinstance(value, list):
-        raise problem("must be a non-empty list of jobs (or configure discovery)")
-    return tuple(value)
-
-
-def _project_schema(schema: dict[str, Any]) -> None:
-    schema["required"].remove("endpoint")  # _required derives it from region
-    schema["allOf"] = PROJECT_RULES
-
-
-# What a project needs, in JSON Schema (for a `projects` item, or the top of the single-project form).
-PROJECT_RULES: list[dict[str, Any]] = [
-    _either("region", "endpoint"),
-    {"anyOf": [{"required": ["discovery"]}, {"required": ["jobs"], "properties": {"jobs": {"minItems": 1}}}]},
-]
-
-
-def _jobs_schema(schema: dict[str, Any]) -> None:
-    schema["items"] = {"anyOf": [schema["items"], {"type": "string", "pattern": JOB_ID.pattern}]}
-
-
-class ProjectConfig(Model):
+class ProjectConfig(Model, frozen=True):
     """One project of one region: where, with which credentials, and which jobs."""
 
-    model_config = ConfigDict(json_schema_extra=_project_schema)
+    region: Annotated[
+        Region | None, doc("region such as `ap-southeast-1`; endpoint `https://drs.{region}.myhuaweicloud.com`")
+    ] = None
+    given_endpoint: Annotated[BaseURL | None, doc("base URL of the DRS API; default from `region`")] = msgspec.field(
+        default=None, name="endpoint"
+    )
+    given_project_id: Annotated[
+        ProjectId | None, doc("project of the region; default `$HUAWEICLOUD_SDK_PROJECT_ID` (single-project form)")
+    ] = msgspec.field(default=None, name="project_id")
+    auth: Annotated[
+        AuthConfig | None, doc("credentials; default AK/SK from `$HUAWEICLOUD_SDK_AK`/`_SK` (+`_SECURITY_TOKEN`)")
+    ] = None
+    entries: Annotated[
+        tuple[str | JobConfig, ...] | None, doc("jobs: ids, or `{id, object_types, aggregate_only}`")
+    ] = msgspec.field(default=None, name="jobs")
+    discovery: Annotated[DiscoveryConfig | None, doc("find jobs by listing them")] = None
 
-    region: Annotated[str, matching(REGION, "like ap-southeast-1")] | None = Field(
-        None, description="region such as `ap-southeast-1`; endpoint `https://drs.{region}.myhuaweicloud.com`"
-    )
-    endpoint: BaseURL = Field(description="base URL of the DRS API; default from `region`")
-    project_id: Annotated[str, matching(PROJECT_ID, "letters and digits")] = Field(
-        description="project of the region; default `$HUAWEICLOUD_SDK_PROJECT_ID` in the single-project form"
-    )
-    auth: AuthConfig | None = Field(
-        None, description="credentials; default AK/SK from `$HUAWEICLOUD_SDK_AK`/`_SK` (+`_SECURITY_TOKEN`)"
-    )
-    jobs: Annotated[tuple[JobConfig, ...], BeforeValidator(_jobs)] = Field(
-        (), description="jobs: ids, or `{id, object_types, aggregate_only}`", json_schema_extra=_jobs_schema
-    )
-    discovery: DiscoveryConfig | None = Field(None, description="find jobs by listing them")
-
-    _credentials: Credentials = PrivateAttr()
-
-    @model_validator(mode="before")
-    @classmethod
-    def _required(cls, data: Any, info: ValidationInfo) -> Any:
-        if not isinstance(data, dict):
-            raise problem("must be a mapping")
-        single = (info.context or {}).get("single", False)
-        if "project_id" not in data:
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        single = context("single")
+        if self.given_project_id is None:
             if not single or not os.environ.get(ENV_PROJECT_ID):
                 raise problem(f"is required{f' (or set {ENV_PROJECT_ID})' if single else ''}", "project_id")
-            data = {**data, "project_id": os.environ[ENV_PROJECT_ID]}
-        if not data.get("jobs") and data.get("discovery") is None:
+            self.__dict__["env_project_id"] = ProjectId.check(os.environ[ENV_PROJECT_ID])
+        for i, entry in enumerate(self.entries or ()):
+            if isinstance(entry, str):  # a bare id; a mapping's id is checked by its JobConfig
+                try:
+                    JobId.check(entry)
+                except ValueError as exc:
+                    raise problem(str(exc), f"jobs.{i}.id") from None
+        if not self.entries and self.discovery is None:
             raise problem("must be a non-empty list of jobs (or configure discovery)", "jobs")
-        if data.get("endpoint") is None:
-            region = data.get("region")
-            if region is None:
-                raise problem("set region (or endpoint)", "region")
-            if isinstance(region, str):  # a wrong type is reported by the region field itself
-                data = {**data, "endpoint": f"https://drs.{region.strip()}.{region_domain(region.strip())}"}
-        return data
+        if self.given_endpoint is None and self.region is None:
+            raise problem("set region (or endpoint)", "region")
+        self.__dict__["credentials"] = self._credentials()
 
-    @model_validator(mode="after")
-    def _derive(self) -> ProjectConfig:
-        self._credentials = self._resolve_credentials()
-        return self
+    @property
+    def project_id(self) -> str:
+        """The project id (from the file or the environment)."""
+        return str(self.given_project_id or self.__dict__["env_project_id"])
 
-    def _resolve_credentials(self) -> Credentials:
+    @cached_property
+    def endpoint(self) -> str:
+        """The DRS endpoint: given, or from the region."""
+        if self.given_endpoint is not None:
+            return str(self.given_endpoint)
+        return f"https://drs.{self.region}.{region_domain(str(self.region))}"
+
+    @cached_property
+    def jobs(self) -> tuple[JobConfig, ...]:
+        """The configured jobs, bare ids expanded."""
+        return tuple(JobConfig(id=JobId(j)) if isinstance(j, str) else j for j in self.entries or ())
+
+    def _credentials(self) -> Credentials:
         auth = self.auth or AuthConfig()
         token, password = auth.secret("token"), auth.secret("password")
         if token is not None:
@@ -346,7 +266,7 @@ class ProjectConfig(Model):
                 if self.region is None:
                     raise problem("is required when no region is set", "auth.iam_endpoint")
                 iam = f"https://iam.{self.region}.{region_domain(self.region)}"
-            return PasswordCredentials(str(auth.domain_name), str(auth.username), password, base_url(iam))
+            return PasswordCredentials(str(auth.domain_name), str(auth.username), password, BaseURL.check(iam))
         ak, sk, security = auth.secret("access_key"), auth.secret("secret_key"), auth.secret("security_token")
         if ak is None or sk is None:
             ak, sk = Secret.from_env("access_key", ENV_AK), Secret.from_env("secret_key", ENV_SK)
@@ -358,16 +278,17 @@ class ProjectConfig(Model):
     @property
     def credentials(self) -> Credentials:
         """The project's credentials, with file and environment sources resolved."""
-        return self._credentials
+        creds: Credentials = self.__dict__["credentials"]
+        return creds
 
 
-class ObjectFilter(Model):
+class ObjectFilter(Model, frozen=True):
     """Which objects get a per-object series (aggregates always count every object)."""
 
-    include_src_db: Regex | None = Field(None, description="only source databases matching this")
-    exclude_src_db: Regex | None = Field(None, description="no source databases matching this")
-    include_src_tb: Regex | None = Field(None, description="only source tables matching this")
-    exclude_src_tb: Regex | None = Field(None, description="no source tables matching this")
+    include_src_db: Annotated[re.Pattern[str] | None, doc("only source databases matching this")] = None
+    exclude_src_db: Annotated[re.Pattern[str] | None, doc("no source databases matching this")] = None
+    include_src_tb: Annotated[re.Pattern[str] | None, doc("only source tables matching this")] = None
+    exclude_src_tb: Annotated[re.Pattern[str] | None, doc("no source tables matching this")] = None
 
     @property
     def active(self) -> bool:
@@ -387,86 +308,77 @@ class ObjectFilter(Model):
         return True
 
 
-class Config(Model):
+class Config(Model, frozen=True):
     """The validated configuration: one or more projects and the settings they share."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "not": {
-                "required": ["ca_file", "insecure_skip_verify"],
-                "properties": {"insecure_skip_verify": {"const": True}},
-            }
-        }
+    projects: Annotated[
+        tuple[ProjectConfig, ...],
+        msgspec.Meta(
+            description="several projects (regions, accounts) in one exporter", extra_json_schema={"minItems": 1}
+        ),
+    ]
+    cache_ttl: Annotated[
+        float,
+        between(0, 86400, "seconds a refresh result (success or failure) is reused; `0` = refresh on every scrape"),
+    ] = 30.0
+    page_size: Annotated[int, between(1, 1000, "items per API page")] = 1000
+    request_timeout: Annotated[float, between(0.1, 600, "seconds for one API request")] = 10.0
+    refresh_timeout: Annotated[
+        float, between(1, 3600, "seconds for one refresh of a job and type, all pages and retries")
+    ] = 60.0
+    max_concurrency: Annotated[int, between(1, 64, "API requests in flight at once, and refreshes running at once")] = 8
+    max_pages: Annotated[int, between(1, 100000, "refuse (`page_cap_exceeded`) a job and type needing more pages")] = (
+        1000
     )
+    retries: Annotated[int, between(0, 10, "retries of a request after 429, 5xx, timeouts and connection errors")] = 3
+    language: Annotated[str, one_of(("en-us", "zh-cn"), "`X-Language` of API error messages")] = "en-us"
+    ca_file: Annotated[
+        FilePath | None, doc("PEM bundle to verify the DRS and IAM endpoints with (private CAs); default system CAs")
+    ] = None
+    insecure_skip_verify: Annotated[
+        bool, doc("do not verify TLS certificates of the endpoints (logs a warning; never in production)")
+    ] = False
+    max_response_bytes: Annotated[
+        int, between(1024, 2**31, "refuse (`response_too_large`) an API answer larger than this")
+    ] = 64 * 1024 * 1024
+    max_objects_per_key: Annotated[
+        int | None,
+        between(
+            0,
+            10**8,
+            "at most this many per-object series per job and type; the rest are counted in "
+            "`huaweicloud_drs_objects_not_exported`",
+        ),
+    ] = None
+    object_filters: Annotated[ObjectFilter, doc("regular expressions selecting which objects get a series")] = (
+        msgspec.field(default_factory=ObjectFilter)
+    )
+    max_staleness: Annotated[
+        float | None,
+        between(
+            0,
+            86400,
+            "seconds the last good data of a key is served while a slow refresh runs; "
+            "default `2 × cache_ttl + refresh_timeout`",
+        ),
+    ] = None
 
-    projects: tuple[ProjectConfig, ...] = Field(
-        description="several projects (regions, accounts) in one exporter", json_schema_extra={"minItems": 1}
-    )
-    cache_ttl: Annotated[float, between(0, 86400)] = Field(
-        30.0, description="seconds a refresh result (success or failure) is reused; `0` = refresh on every scrape"
-    )
-    page_size: Annotated[int, between(1, 1000, whole=True)] = Field(1000, description="items per API page")
-    request_timeout: Annotated[float, between(0.1, 600)] = Field(10.0, description="seconds for one API request")
-    refresh_timeout: Annotated[float, between(1, 3600)] = Field(
-        60.0, description="seconds for one refresh of a job and type, all pages and retries"
-    )
-    max_concurrency: Annotated[int, between(1, 64, whole=True)] = Field(
-        8, description="API requests in flight at once, and refreshes running at once"
-    )
-    max_pages: Annotated[int, between(1, 100000, whole=True)] = Field(
-        1000, description="refuse (`page_cap_exceeded`) a job and type needing more pages"
-    )
-    retries: Annotated[int, between(0, 10, whole=True)] = Field(
-        3, description="retries of a request after 429, 5xx, timeouts and connection errors"
-    )
-    language: Annotated[str, one_of(("en-us", "zh-cn"))] = Field(
-        "en-us", description="`X-Language` of API error messages"
-    )
-    ca_file: ExistingFile | None = Field(
-        None, description="PEM bundle to verify the DRS and IAM endpoints with (private CAs); default system CAs"
-    )
-    insecure_skip_verify: bool = Field(
-        False, description="do not verify TLS certificates of the endpoints (logs a warning; never in production)"
-    )
-    max_response_bytes: Annotated[int, between(1024, 2**31, whole=True)] = Field(
-        64 * 1024 * 1024, description="refuse (`response_too_large`) an API answer larger than this"
-    )
-    max_objects_per_key: Annotated[int, between(0, 10**8, whole=True)] | None = Field(
-        None,
-        description="at most this many per-object series per job and type; the rest are counted in "
-        "`huaweicloud_drs_objects_not_exported`",
-    )
-    object_filters: ObjectFilter = Field(
-        default_factory=ObjectFilter, description="regular expressions selecting which objects get a series"
-    )
-    max_staleness: Annotated[float, between(0, 86400)] | None = Field(
-        None,
-        description="seconds the last good data of a key is served while a slow refresh runs; "
-        "default `2 × cache_ttl + refresh_timeout`",
-    )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _projects_list(cls, data: Any) -> Any:
-        items = data.get("projects") if isinstance(data, dict) else None
-        if not isinstance(items, list) or not items:
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.projects:
             raise problem("must be a non-empty list of projects", "projects")
-        return {**data, "projects": tuple(items)}
-
-    @model_validator(mode="after")
-    def _across_keys(self, info: ValidationInfo) -> Config:
         if self.insecure_skip_verify and self.ca_file is not None:
             raise problem("cannot be combined with ca_file", "insecure_skip_verify")
+        single = context("single")
         seen: set[str] = set()
         for p, project in enumerate(self.projects):
             for j, job in enumerate(project.jobs):
                 if job.id in seen:
-                    where = "" if (info.context or {}).get("single") else f"projects.{p}."
+                    where = "" if single else f"projects.{p}."
                     raise problem(
-                        f"job {job.id} is listed twice (job ids are unique across projects)", where + f"jobs.{j}.id"
+                        f"job {job.id} is listed twice (job ids are unique across projects)", f"{where}jobs.{j}.id"
                     )
                 seen.add(job.id)
-        return self
 
     @cached_property
     def keys(self) -> tuple[tuple[str, str], ...]:
@@ -510,7 +422,7 @@ class Config(Model):
         return tuple(job for project in self.projects for job in project.jobs)
 
 
-PROJECT_KEYS = frozenset(ProjectConfig.model_fields)
+PROJECT_KEYS = frozenset(fields(ProjectConfig))
 
 
 def parse(raw: Any, base: Path = Path()) -> Config:
@@ -521,6 +433,8 @@ def parse(raw: Any, base: Path = Path()) -> Config:
         inside = sorted(str(k) for k in raw if k in PROJECT_KEYS)
         if inside:
             raise ConfigError(inside[0], "goes inside projects[] when projects is used")
+        if not isinstance(raw["projects"], list) or not raw["projects"]:
+            raise ConfigError("projects", "must be a non-empty list of projects")
         return validate(Config, raw, base)
     # The single-project form is one project whose keys stand at the top; its errors are named that way.
     project = {k: v for k, v in raw.items() if k in PROJECT_KEYS}

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import copy
 import json
 from typing import Any
 
-from pydantic import BaseModel
+import msgspec
 
-from .config import Config, ProjectConfig
-from .webconfig import WebConfig
+from .config import SECRETS, AuthConfig, Config, DiscoveryConfig, JobConfig, ObjectFilter, ProjectConfig
+from .validation import schema_hook
+from .webconfig import HTTPServerConfig, TLSConfig, WebConfig
 
 DRAFT = "http://json-schema.org/draft-07/schema#"
 # Where editors find the schema of a released version (the examples' `yaml-language-server` line).
@@ -18,38 +18,84 @@ CONFIG_SCHEMA_FILE = "drs-exporter.schema.json"
 WEB_SCHEMA_FILE = "web-config.schema.json"
 
 
-def _model_schema(model: type[BaseModel], prefix: str = "") -> dict[str, Any]:
-    """The model's schema in draft-07 form: definitions under ``definitions``, no generated titles."""
-    schema = model.model_json_schema()
-    definitions = schema.pop("$defs", {})
+def _either(*names: str) -> dict[str, Any]:
+    return {"anyOf": [{"required": [name]} for name in names]}
+
+
+def _with_files(*names: str) -> list[str]:
+    return [key for name in names for key in (name, name + "_file")]
+
+
+# What the models check in __post_init__, said in JSON Schema where it can be, for editors and Helm.
+RULES: dict[str, dict[str, Any]] = {
+    "AuthConfig": {
+        "allOf": [{"not": {"required": [s, s + "_file"]}} for s in SECRETS],
+        "oneOf": [
+            {"maxProperties": 0},
+            {
+                "propertyNames": {"enum": _with_files("access_key", "secret_key", "security_token")},
+                "allOf": [_either(*_with_files("access_key")), _either(*_with_files("secret_key"))],
+            },
+            {"propertyNames": {"enum": _with_files("token")}, "minProperties": 1},
+            {
+                "propertyNames": {"enum": ["username", *_with_files("password"), "domain_name", "iam_endpoint"]},
+                "required": ["username", "domain_name"],
+                **_either(*_with_files("password")),
+            },
+        ],
+    },
+    "ProjectConfig": {
+        "required": ["project_id"],
+        "allOf": [
+            _either("region", "endpoint"),
+            {"anyOf": [{"required": ["discovery"]}, {"required": ["jobs"], "properties": {"jobs": {"minItems": 1}}}]},
+        ],
+    },
+    "Config": {
+        "not": {
+            "required": ["ca_file", "insecure_skip_verify"],
+            "properties": {"insecure_skip_verify": {"const": True}},
+        }
+    },
+    "TLSConfig": {
+        "if": {"properties": {"client_auth_type": {"const": "RequireAndVerifyClientCert"}}},
+        "then": {"required": ["client_ca_file"]},
+    },
+}
+
+
+def _model_schema(model: type[msgspec.Struct]) -> dict[str, Any]:
+    """The model's schema in draft-07 form: definitions under ``definitions``, no generated titles, our rules."""
+    generated = msgspec.json.schema(model, schema_hook=schema_hook)
+    definitions = generated.pop("$defs", {})
 
     def clean(node: Any) -> Any:
         if isinstance(node, dict):
             out = {k: clean(v) for k, v in node.items() if k != "title" or not isinstance(v, str)}
             if isinstance(out.get("$ref"), str):
-                out["$ref"] = out["$ref"].replace("#/$defs/", f"#/definitions/{prefix}")
+                out["$ref"] = out["$ref"].replace("#/$defs/", "#/definitions/")
+            if out.get("required") == []:
+                del out["required"]
             return out
         if isinstance(node, list):
             return [clean(v) for v in node]
         return node
 
-    result: dict[str, Any] = clean(schema)
-    if definitions:
-        result["definitions"] = {prefix + name: clean(d) for name, d in definitions.items()}
-    return result
+    cleaned = {name: {**clean(d), **RULES.get(name, {})} for name, d in definitions.items()}
+    root = cleaned.pop(model.__name__)
+    return {**root, "definitions": cleaned} if cleaned else root
 
 
 def config_schema() -> dict[str, Any]:
     """The schema of the configuration file: the multi-project form, or one project's keys at the top."""
     schema = _model_schema(Config)
-    project = _model_schema(ProjectConfig)
-    project_keys = list(project["properties"])
-    schema["properties"] = {**project["properties"], **schema["properties"]}
-    schema["required"] = []
-    del schema["required"]
+    project = schema["definitions"]["ProjectConfig"]
+    top = {k: v for k, v in project.items() if k not in ("required", "allOf", "description")}
+    schema["properties"] = {**top["properties"], **schema["properties"]}
+    schema.pop("required", None)
     schema["if"] = {"required": ["projects"]}
-    schema["then"] = {"not": {"anyOf": [{"required": [key]} for key in project_keys]}}
-    schema["else"] = {"allOf": project["allOf"]}
+    schema["then"] = {"not": {"anyOf": [{"required": [key]} for key in project["properties"]]}}
+    schema["else"] = {"allOf": project["allOf"]}  # project_id may come from the environment here
     return {"$schema": DRAFT, "$id": SCHEMA_URL + CONFIG_SCHEMA_FILE, "title": "huaweicloud-drs-exporter", **schema}
 
 
@@ -60,16 +106,14 @@ def web_config_schema() -> dict[str, Any]:
 
 
 def chart_config_schema() -> tuple[dict[str, Any], dict[str, Any]]:
-    """The Helm chart's ``config`` value and the definitions it refers to.
+    """The Helm chart's ``config`` value and the definitions it refers to (named ``config…``).
 
     The chart writes ``auth`` itself (from ``credentials``) and serves one project, so neither ``auth``
     nor ``projects`` may be given, and ``project_id`` cannot come from the environment there.
     """
-    schema = copy.deepcopy(config_schema())
-    definitions = {f"config{name}": d for name, d in schema.pop("definitions").items()}
-    text = json.dumps(schema).replace('"#/definitions/', '"#/definitions/config')
+    text = json.dumps(config_schema()).replace('"#/definitions/', '"#/definitions/config')
     config: dict[str, Any] = json.loads(text)
-    definitions = json.loads(json.dumps(definitions).replace('"#/definitions/', '"#/definitions/config'))
+    definitions = {f"config{name}": d for name, d in config.pop("definitions").items()}
     for key in ("$schema", "$id", "title", "if", "then"):
         config.pop(key, None)
     for key in ("auth", "projects"):
@@ -83,75 +127,63 @@ def chart_config_schema() -> tuple[dict[str, Any], dict[str, Any]]:
 # --- the README reference
 
 
-def _type(schema: dict[str, Any], definitions: dict[str, Any]) -> str:
+def _type(schema: dict[str, Any]) -> str:
     if "anyOf" in schema:
-        kinds = [_type(s, definitions) for s in schema["anyOf"] if s.get("type") != "null"]
-        return " or ".join(kinds)
+        return " or ".join(_type(s) for s in schema["anyOf"] if s.get("type") != "null")
     if "$ref" in schema:
         return "mapping"
     if "enum" in schema:
         return " \\| ".join(f"`{v}`" for v in schema["enum"])
     kind = schema.get("type", "")
     if kind == "array":
-        items = schema.get("items", {})
-        return f"list of {_type(items, definitions)}"
-    if kind in ("number", "integer") and "minimum" in schema:
-        if kind == "integer":
-            return f"whole number, {schema['minimum']:d}–{schema['maximum']:d}"
+        return f"list of {_type(schema.get('items', {}))}"
+    if kind == "integer" and "minimum" in schema:
+        return f"whole number, {schema['minimum']:d}–{schema['maximum']:d}"
+    if kind == "number" and "minimum" in schema:
         return f"number, {schema['minimum']:g}–{schema['maximum']:g}"
-    if kind == "object":
-        return "mapping"
-    return str({"string": "string", "boolean": "`true` \\| `false`"}.get(kind, kind))
+    return str({"object": "mapping", "boolean": "`true` \\| `false`"}.get(kind, kind))
 
 
-def _default(model: type[BaseModel], name: str) -> str:
-    field = model.model_fields[name]
-    if field.is_required():
-        return {"endpoint": "from `region`", "projects": ""}.get(name, "required")
-    if field.default is None:
-        return ""
-    value = field.default_factory() if field.default_factory is not None else field.default  # type: ignore[call-arg]
-    if isinstance(value, BaseModel) or value == {}:
+def _default(model: type[msgspec.Struct], key: str, schema: dict[str, Any]) -> str:
+    if key in ("endpoint", "project_id", "projects"):
+        return {"endpoint": "from `region`", "project_id": "required", "projects": ""}[key]
+    if key in RULES.get(model.__name__, {}).get("required", ()) or key in schema.get("required", ()):
+        return "required"
+    value = schema["properties"][key].get("default")
+    if value is None or value == {}:
         return ""
     if isinstance(value, bool):
         return f"`{str(value).lower()}`"
-    if isinstance(value, tuple):
-        return f"`[{', '.join(value)}]`" if value else "`[]`"
+    if isinstance(value, list):
+        return f"`[{', '.join(value)}]`"
     return f"`{value:g}`" if isinstance(value, float) else f"`{value}`"
 
 
-def _rows(model: type[BaseModel], prefix: str = "") -> list[str]:
+def _rows(model: type[msgspec.Struct], prefix: str = "") -> list[str]:
     schema = _model_schema(model)
-    definitions = schema.get("definitions", {})
-    rows = []
-    for name, field in model.model_fields.items():
-        kind = _type(schema["properties"][name], definitions)
-        rows.append(f"| `{prefix}{name}` | {kind} | {_default(model, name)} | {field.description or ''} |")
-    return rows
+    return [
+        f"| `{prefix}{key}` | {_type(field)} | {_default(model, key, schema)} | {field.get('description', '')} |"
+        for key, field in schema["properties"].items()
+    ]
 
 
 def reference_tables() -> str:
     """Markdown tables of every configuration key, from the models' descriptions."""
-    from .config import AuthConfig, DiscoveryConfig, JobConfig, ObjectFilter
-    from .webconfig import HTTPServerConfig, TLSConfig
-
     header = ["| key | type | default | meaning |", "| --- | --- | --- | --- |"]
-    sections = [
+    tables = [
         ("Configuration file (`--config.file`)", _rows(ProjectConfig) + _rows(Config)),
         ("`auth:` (one form of credentials)", _rows(AuthConfig, "auth.")),
         ("`jobs:` items (or bare job ids)", _rows(JobConfig, "jobs[].")),
         ("`discovery:`", _rows(DiscoveryConfig, "discovery.")),
         ("`object_filters:`", _rows(ObjectFilter, "object_filters.")),
-        ("`projects:` items", ["each takes the keys " + ", ".join(f"`{k}`" for k in ProjectConfig.model_fields)]),
         (
             "Web configuration (`--web.config.file`)",
             _rows(WebConfig) + _rows(TLSConfig, "tls_server_config.") + _rows(HTTPServerConfig, "http_server_config."),
         ),
     ]
-    parts = []
-    for title, rows in sections:
-        table = rows if rows[0].startswith("|") else []
-        parts.append(f"**{title}**\n\n" + ("\n".join(header + table) if table else rows[0]))
+    keys = ", ".join(f"`{k}`" for k in _model_schema(ProjectConfig)["properties"])
+    parts = [f"**{title}**\n\n" + "\n".join(header + rows) for title, rows in tables]
+    parts.insert(5, f"**`projects:` items**\n\nEach takes the keys {keys}; `project_id` is required there.")
     return "\n\n".join(parts) + "\n"
 
 

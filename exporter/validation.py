@@ -1,23 +1,24 @@
-"""What the configuration models share: value types in our words, error paths, and reading YAML files."""
+"""What the configuration models share: checked value types, error paths in our words, reading YAML files.
+
+The models are msgspec structs. msgspec checks types and refuses unknown keys; the value types here
+(``Text`` and its kin) and ``__post_init__`` rules say what is wrong in our words, and :func:`validate`
+turns any failure into one ``key.path: problem`` line.
+"""
 
 from __future__ import annotations
 
+import contextvars
 import math
-import os
 import re
-from collections.abc import Callable
+import typing
+from collections.abc import Callable, Iterator
+from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
 
+import msgspec
 import yaml
-
-# pydantic looks for third-party plugins among every installed distribution when the first model is
-# built (tens of milliseconds of start-up); the configuration models use none.
-os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
-
-from pydantic import BaseModel, ConfigDict, GetCoreSchemaHandler, GetJsonSchemaHandler, ValidationError, ValidationInfo
-from pydantic_core import PydanticCustomError, core_schema
 
 
 class ConfigError(Exception):
@@ -28,121 +29,235 @@ class ConfigError(Exception):
         self.key = key
 
 
-class Model(BaseModel):
-    """Frozen, strict, and refusing keys it does not know."""
-
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, arbitrary_types_allowed=True)
+# Where relative paths start and whether the file uses the single-project form, while a file is validated.
+CONTEXT: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("config_context", default=None)
 
 
-def problem(message: str, key: str | None = None) -> PydanticCustomError:
-    """A validation error in our words; ``key`` names the sub-key (for rules over a whole mapping)."""
-    return PydanticCustomError("config", "{message}", {"message": message, "key": key})
+def context(name: str) -> Any:
+    """A value of the validation context (None outside a validation)."""
+    return (CONTEXT.get() or {}).get(name)
 
 
-class Check:
-    """Field metadata: validate with ``func(value, info)``; ``schema`` is the field's JSON Schema."""
-
-    def __init__(self, func: Callable[[Any, ValidationInfo], Any], schema: dict[str, Any]) -> None:
-        self.func, self.schema = func, schema
-
-    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
-        return core_schema.with_info_plain_validator_function(self.func)
-
-    def __get_pydantic_json_schema__(self, schema: Any, handler: GetJsonSchemaHandler) -> dict[str, Any]:
-        return dict(self.schema)
+_KEY = "\x1f"  # separates a sub-key from the message inside a ValueError (msgspec adds the struct's path)
 
 
-def text(value: Any, info: ValidationInfo | None = None) -> str:
-    """A non-empty string, stripped."""
-    if not isinstance(value, str) or not value.strip():
-        raise problem("must be a non-empty string")
-    return value.strip()
+def problem(message: str, key: str | None = None) -> ValueError:
+    """An error in our words; ``key`` names the sub-key of the struct being checked (dots and indexes)."""
+    return ValueError(f"{_KEY}{key}{_KEY}{message}" if key else message)
 
 
-def between(lo: float, hi: float, *, whole: bool = False) -> Check:
-    """A number (``whole``: an integer) from ``lo`` to ``hi``; booleans are not numbers."""
-    kind = "a whole number" if whole else "a number"
+def between(lo: float, hi: float, description: str) -> msgspec.Meta:
+    """A number from ``lo`` to ``hi``, refused in our words."""
 
-    def check(value: Any, info: ValidationInfo) -> float | int:
-        if isinstance(value, bool) or not isinstance(value, int | float) or (whole and not isinstance(value, int)):
-            raise problem(f"must be {kind}, got {value!r}")
-        if not math.isfinite(value) or not lo <= value <= hi:
+    def check(value: float) -> float:
+        if not (math.isfinite(value) and lo <= value <= hi):
             raise problem(f"must be between {lo:g} and {hi:g}, got {value!r}")
-        return value if whole else float(value)
-
-    return Check(check, {"type": "integer" if whole else "number", "minimum": lo, "maximum": hi})
-
-
-def matching(pattern: re.Pattern[str], what: str) -> Check:
-    """A string matching ``pattern``, described as ``what`` in errors."""
-
-    def check(value: Any, info: ValidationInfo) -> str:
-        if not isinstance(value, str) or not pattern.match(value):
-            raise problem(f"must be {what}, got {value!r}")
         return value
 
-    return Check(check, {"type": "string", "pattern": pattern.pattern})
+    return checked(description, check, {"minimum": lo, "maximum": hi})
 
 
-def one_of(choices: tuple[str, ...]) -> Check:
+def one_of(choices: tuple[str, ...], description: str) -> msgspec.Meta:
     """One of ``choices``."""
 
-    def check(value: Any, info: ValidationInfo) -> str:
+    def check(value: str) -> str:
         if value not in choices:
             raise problem(f"must be one of {', '.join(choices)}, got {value!r}")
-        return str(value)
+        return value
 
-    return Check(check, {"enum": list(choices)})
-
-
-def _regex(value: Any, info: ValidationInfo) -> re.Pattern[str]:
-    if not isinstance(value, str):
-        raise problem("must be a regular expression")
-    try:
-        return re.compile(value)
-    except re.error as exc:
-        raise problem(f"is not a valid regular expression: {exc}") from None
+    return checked(description, check, {"enum": list(choices)})
 
 
-def base_url(value: Any, info: ValidationInfo | None = None) -> str:
+def checked(description: str, check: Callable[[Any], Any], schema: dict[str, Any]) -> msgspec.Meta:
+    """A field whose value (once msgspec has checked its type) ``check`` inspects and may normalise."""
+    return msgspec.Meta(description=description, extra_json_schema=schema, extra={"check": check})
+
+
+def doc(description: str) -> msgspec.Meta:
+    """A field's description (in the JSON Schema and the README)."""
+    return msgspec.Meta(description=description)
+
+
+class Model(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, dict=True):
+    """Frozen, refusing keys it does not know; fields with a ``check`` are checked in our words."""
+
+    def __post_init__(self) -> None:
+        for name, check in _checks(type(self)):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            try:
+                result = check(value)
+            except ValueError as exc:
+                raise problem(str(exc), name) from None
+            if result is not value:
+                msgspec.structs.force_setattr(self, name, result)
+
+
+@cache
+def _checks(cls: type[Model]) -> tuple[tuple[str, Callable[[Any], Any]], ...]:
+    found = []
+    for name, hint in typing.get_type_hints(cls, include_extras=True).items():
+        for arg in [hint, *typing.get_args(hint)]:
+            for meta in getattr(arg, "__metadata__", ()):
+                if isinstance(meta, msgspec.Meta) and meta.extra and "check" in meta.extra:
+                    found.append((name, meta.extra["check"]))
+    return tuple(found)
+
+
+class Text(str):
+    """A non-empty string, stripped; subclasses may ask for a pattern."""
+
+    pattern: ClassVar[re.Pattern[str] | None] = None
+    what: ClassVar[str] = ""
+
+    @classmethod
+    def check(cls, value: Any) -> Any:
+        """The value as this type, or a ValueError in our words."""
+        if cls.pattern is not None:
+            if not isinstance(value, str) or not cls.pattern.match(value):
+                raise problem(f"must be {cls.what}, got {value!r}")
+            return cls(value)
+        if not isinstance(value, str) or not value.strip():
+            raise problem("must be a non-empty string")
+        return cls(value.strip())
+
+    @classmethod
+    def json_schema(cls) -> dict[str, Any]:
+        """This type in JSON Schema."""
+        if cls.pattern is not None:
+            return {"type": "string", "pattern": cls.pattern.pattern}
+        return {"type": "string", "minLength": 1, "pattern": r"\S"}
+
+
+class BaseURL(Text):
     """``scheme://host[:port]`` of an http(s) URL without path, query or fragment."""
-    url = text(value)
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
-        raise problem(f"must be a base URL like https://host[:port], got {url!r}")
-    if parts.path not in ("", "/"):
-        raise problem(f"must be a base URL without a path, got {url!r}")
-    return f"{parts.scheme}://{parts.netloc}"
+
+    @classmethod
+    def check(cls, value: Any) -> Any:
+        """The URL reduced to scheme and host."""
+        url = Text.check(value)
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+            raise problem(f"must be a base URL like https://host[:port], got {url!r}")
+        if parts.path not in ("", "/"):
+            raise problem(f"must be a base URL without a path, got {url!r}")
+        return cls(f"{parts.scheme}://{parts.netloc}")
+
+    @classmethod
+    def json_schema(cls) -> dict[str, Any]:
+        """An http(s) URL without a path."""
+        return {"type": "string", "pattern": "^https?://[^/?#]+/?$"}
 
 
-def resolve(path: str, info: ValidationInfo) -> Path:
-    """A path from a file, relative to that file's folder (``base`` in the validation context)."""
-    base = Path((info.context or {}).get("base", "."))
-    return Path(path) if Path(path).is_absolute() else base / path
+def resolve(path: str) -> Path:
+    """A path from a file, relative to that file's folder."""
+    return Path(path) if Path(path).is_absolute() else Path(context("base") or ".") / path
 
 
-def _existing_file(value: Any, info: ValidationInfo) -> str:
-    path = resolve(text(value), info)
-    if not path.is_file():
-        raise problem(f"file {path} does not exist")
-    return str(path)
+class FilePath(Text):
+    """A file that exists; relative paths start at the configuration file's folder."""
+
+    @classmethod
+    def check(cls, value: Any) -> Any:
+        """The resolved path of an existing file."""
+        path = resolve(Text.check(value))
+        if not path.is_file():
+            raise problem(f"file {path} does not exist")
+        return cls(str(path))
 
 
-Text = Annotated[str, Check(text, {"type": "string", "minLength": 1})]
-Regex = Annotated[re.Pattern[str], Check(_regex, {"type": "string", "format": "regex"})]
-BaseURL = Annotated[str, Check(base_url, {"type": "string", "pattern": "^https?://[^/?#]+/?$"})]
-ExistingFile = Annotated[str, Check(_existing_file, {"type": "string", "minLength": 1})]
+class Regex:
+    """A regular expression, compiled."""
 
-MESSAGES = {
-    "extra_forbidden": "unknown key",
-    "missing": "is required",
-    "bool_type": "must be true or false",
-    "model_type": "must be a mapping",
-    "model_attributes_type": "must be a mapping",
-    "dict_type": "must be a mapping",
-    "string_type": "must be a non-empty string",
-    "tuple_type": "must be a list",
+    @classmethod
+    def check(cls, value: Any) -> re.Pattern[str]:
+        """The compiled pattern."""
+        if not isinstance(value, str):
+            raise problem("must be a regular expression")
+        try:
+            return re.compile(value)
+        except re.error as exc:
+            raise problem(f"is not a valid regular expression: {exc}") from None
+
+    @classmethod
+    def json_schema(cls) -> dict[str, Any]:
+        """A string in regex syntax."""
+        return {"type": "string", "format": "regex"}
+
+
+def _decode(kind: Any, value: Any) -> Any:
+    check = getattr(Regex if typing.get_origin(kind) is re.Pattern or kind is re.Pattern else kind, "check", None)
+    if check is None:
+        raise NotImplementedError(kind)
+    return check(value)
+
+
+def schema_hook(kind: Any) -> dict[str, Any]:
+    """The JSON Schema of a checked value type."""
+    target = Regex if typing.get_origin(kind) is re.Pattern or kind is re.Pattern else kind
+    json_schema = getattr(target, "json_schema", None)
+    if json_schema is None:
+        raise NotImplementedError(kind)
+    result: dict[str, Any] = json_schema()
+    return result
+
+
+M = TypeVar("M", bound=Model)
+
+
+def validate(model: type[M], raw: Any, base: Path, *, single: bool = False, strip: tuple[Any, ...] = ()) -> M:
+    """``raw`` as ``model``, or a :class:`ConfigError` naming the first problem's key path."""
+    token = CONTEXT.set({"base": base, "single": single})
+    try:
+        return msgspec.convert(raw, model, dec_hook=_decode)
+    except msgspec.ValidationError as exc:
+        raise explain(str(exc), raw, strip) from None
+    finally:
+        CONTEXT.reset(token)
+
+
+_AT = re.compile(r" - at (`key` in )?`\$([^`]*)`$")
+_PART = re.compile(r"\.([^.\[]+)|\[(\d+|\.\.\.)\]")
+_TYPES = {"int": "a whole number", "float": "a number"}
+_KINDS = {
+    "bool": "must be true or false",
+    "str": "must be a non-empty string",
+    "object": "must be a mapping",
+    "array": "must be a list",
+    "str | object": "must be a job id or a mapping with an id",
 }
+
+
+def explain(message: str, raw: Any, strip: tuple[Any, ...] = ()) -> ConfigError:
+    """msgspec's ``problem - at `$.path``` as ``path: problem`` in our words."""
+    at = _AT.search(message)
+    loc: list[Any] = []
+    if at:
+        message = message[: at.start()]
+        loc = [name or int(index) for name, index in _PART.findall(at.group(2)) if index != "..."]
+    if message.startswith(_KEY):
+        key, _, message = message[1:].partition(_KEY)
+        loc += [int(part) if part.isdigit() else part for part in key.split(".")]
+    elif m := re.match(r"Object (contains unknown|missing required) field `(.*)`$", message):
+        loc.append(m.group(2))
+        message = "unknown key" if m.group(1) == "contains unknown" else "is required"
+    elif m := re.match(r"Expected `(.*?)`(, got `.*`)?$", message):
+        kind = m.group(1).removesuffix(" | null")
+        wrong = f"must be {_TYPES.get(kind)}, got {_lookup(raw, loc)!r}"
+        message = wrong if kind in _TYPES else _KINDS.get(kind, message)
+    if strip and tuple(loc[: len(strip)]) == strip:
+        loc = loc[len(strip) :]
+    return ConfigError(key_path(loc), message)
+
+
+def _lookup(raw: Any, loc: list[Any]) -> Any:
+    try:
+        for part in loc:
+            raw = raw[part]
+    except (KeyError, IndexError, TypeError):
+        return "?"
+    return raw
 
 
 def key_path(loc: list[Any]) -> str:
@@ -153,30 +268,10 @@ def key_path(loc: list[Any]) -> str:
     return out
 
 
-def explain(exc: ValidationError, strip: tuple[Any, ...] = ()) -> ConfigError:
-    """The first problem as ``key.path: problem``, counting the others; paths lose a leading ``strip``."""
-    errors = exc.errors(include_url=False, include_input=False)
-    first = errors[0]
-    ctx = first.get("ctx") or {}
-    extra = str(ctx["key"]).split(".") if ctx.get("key") else []
-    loc = list(first["loc"]) + [int(part) if part.isdigit() else part for part in extra]
-    if strip and tuple(loc[: len(strip)]) == strip:
-        loc = loc[len(strip) :]
-    message = str(ctx["message"]) if first["type"] == "config" else MESSAGES.get(first["type"], first["msg"])
-    more = len(errors) - 1
-    suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
-    return ConfigError(key_path(loc), message + suffix)
-
-
-M = TypeVar("M", bound=Model)
-
-
-def validate(model: type[M], raw: Any, base: Path, *, single: bool = False, strip: tuple[Any, ...] = ()) -> M:
-    """``raw`` as ``model``, or a :class:`ConfigError` naming the first problem."""
-    try:
-        return model.model_validate(raw, context={"base": base, "single": single})
-    except ValidationError as exc:
-        raise explain(exc, strip) from None
+def fields(model: type[msgspec.Struct]) -> Iterator[str]:
+    """The keys of a model, as the file spells them."""
+    for field in msgspec.structs.fields(model):
+        yield field.encode_name
 
 
 def load_yaml(path: str | Path, what: str) -> Any:

@@ -108,7 +108,7 @@ class WebApp:
         sections = []
         for project in self.exporter.projects:
             p = project.config
-            jobs = {job.id: job.object_types for job in p.jobs}
+            jobs: dict[str, tuple[str, ...]] = {job.id: job.object_types for job in p.jobs}
             if p.discovery is not None:
                 for meta in project.discovered():
                     jobs.setdefault(meta.job_id, p.discovery.object_types)

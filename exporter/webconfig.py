@@ -9,13 +9,13 @@ import hmac
 import ssl
 import threading
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import bcrypt
+import msgspec
 from cachetools import LRUCache
-from pydantic import Field, PrivateAttr, ValidationInfo, model_validator
 
-from .validation import Check, ConfigError, ExistingFile, Model, load_yaml, one_of, problem, validate
+from .validation import ConfigError, FilePath, Model, doc, fields, load_yaml, one_of, problem, validate
 
 __all__ = ["ConfigError", "TLSConfig", "WebConfig", "load"]
 
@@ -27,39 +27,31 @@ CLIENT_AUTH_TYPES = {
     "RequireAndVerifyClientCert": ssl.CERT_REQUIRED,
 }
 TLS_VERSIONS = {"TLS12": ssl.TLSVersion.TLSv1_2, "TLS13": ssl.TLSVersion.TLSv1_3}
-BCRYPT_PREFIXES = ("$2a$", "$2b$", "$2y$")
 
 
-def _bcrypt_hash(value: Any, info: ValidationInfo) -> bytes:
-    if not isinstance(value, str) or not value.startswith(BCRYPT_PREFIXES):
-        raise problem("must be a bcrypt hash ($2a$, $2b$ or $2y$)")
-    return value.encode()
+BcryptHash = Annotated[str, msgspec.Meta(extra_json_schema={"pattern": r"^\$2[aby]\$", "writeOnly": True})]
 
 
-BcryptHash = Annotated[bytes, Check(_bcrypt_hash, {"type": "string", "pattern": r"^\$2[aby]\$", "writeOnly": True})]
-
-
-class TLSConfig(Model):
+class TLSConfig(Model, frozen=True):
     """``tls_server_config``: serve HTTPS, optionally asking for client certificates."""
 
-    cert_file: ExistingFile = Field(description="server certificate (PEM), with any intermediates")
-    key_file: ExistingFile = Field(description="private key of the server certificate (PEM)")
-    client_auth_type: Annotated[str, one_of(tuple(CLIENT_AUTH_TYPES))] = Field(
-        "NoClientCert", description="whether and how client certificates are asked for and verified"
-    )
-    client_ca_file: ExistingFile | None = Field(None, description="CA certificates (PEM) that sign client certificates")
-    min_version: Annotated[str, one_of(tuple(TLS_VERSIONS))] = Field("TLS12", description="lowest TLS version")
-    max_version: Annotated[str, one_of(tuple(TLS_VERSIONS))] | None = Field(None, description="highest TLS version")
+    cert_file: Annotated[FilePath, doc("server certificate (PEM), with any intermediates")]
+    key_file: Annotated[FilePath, doc("private key of the server certificate (PEM)")]
+    client_auth_type: Annotated[
+        str, one_of(tuple(CLIENT_AUTH_TYPES), "whether and how client certificates are asked for and verified")
+    ] = "NoClientCert"
+    client_ca_file: Annotated[FilePath | None, doc("CA certificates (PEM) that sign client certificates")] = None
+    min_version: Annotated[str, one_of(tuple(TLS_VERSIONS), "lowest TLS version")] = "TLS12"
+    max_version: Annotated[str | None, one_of(tuple(TLS_VERSIONS), "highest TLS version")] = None
 
-    @model_validator(mode="after")
-    def _loadable(self) -> TLSConfig:
+    def __post_init__(self) -> None:
+        super().__post_init__()
         if self.client_auth_type == "RequireAndVerifyClientCert" and self.client_ca_file is None:
             raise problem("is required with RequireAndVerifyClientCert", "client_ca_file")
         try:
             self.context()
         except (ssl.SSLError, OSError) as exc:
             raise problem(f"cannot load the certificate or key: {exc.__class__.__name__}") from None
-        return self
 
     def context(self) -> ssl.SSLContext:
         """A server-side SSL context for this configuration."""
@@ -74,31 +66,29 @@ class TLSConfig(Model):
         return ctx
 
 
-class HTTPServerConfig(Model):
+class HTTPServerConfig(Model, frozen=True):
     """``http_server_config``."""
 
-    http2: bool = Field(True, description="accepted for compatibility; the exporter serves HTTP/1.1")
+    http2: Annotated[bool, doc("accepted for compatibility; the exporter serves HTTP/1.1")] = True
 
 
-class WebConfig(Model):
+class WebConfig(Model, frozen=True):
     """The parsed web configuration; an empty one serves plain HTTP without auth."""
 
-    tls_server_config: TLSConfig | None = Field(None, description="serve HTTPS (and ask for client certificates)")
-    basic_auth_users: dict[str, BcryptHash] = Field(
-        default_factory=dict, description="user names and the bcrypt hashes of their passwords"
+    tls_server_config: Annotated[TLSConfig | None, doc("serve HTTPS (and ask for client certificates)")] = None
+    basic_auth_users: Annotated[dict[str, BcryptHash], doc("user names and the bcrypt hashes of their passwords")] = (
+        msgspec.field(default_factory=dict)
     )
-    http_server_config: HTTPServerConfig | None = Field(None, description="HTTP server settings")
+    http_server_config: Annotated[HTTPServerConfig | None, doc("HTTP server settings")] = None
 
-    _verified: LRUCache[tuple[str, bytes], bool] = PrivateAttr(default_factory=lambda: LRUCache(maxsize=64))
-    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _empty_means_off(cls, data: Any) -> Any:
-        # As in exporter-toolkit, an empty section switches nothing on.
-        if not isinstance(data, dict):
-            return data
-        return {k: v for k, v in data.items() if k not in cls.model_fields or v not in (None, {})}
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for user, hashed in self.basic_auth_users.items():
+            if not hashed.startswith(("$2a$", "$2b$", "$2y$")):
+                raise problem("must be a bcrypt hash ($2a$, $2b$ or $2y$)", f"basic_auth_users.{user}")
+        self.__dict__["hashes"] = {user: hashed.encode() for user, hashed in self.basic_auth_users.items()}
+        self.__dict__["verified"] = LRUCache(maxsize=64)
+        self.__dict__["lock"] = threading.Lock()
 
     @property
     def tls(self) -> TLSConfig | None:
@@ -115,20 +105,21 @@ class WebConfig(Model):
             user, sep, password = base64.b64decode(header[6:], validate=True).decode("utf-8").partition(":")
         except (binascii.Error, UnicodeDecodeError):
             return False
-        hashed = self.basic_auth_users.get(user)
+        hashed: bytes | None = self.__dict__["hashes"].get(user)
         if not sep or hashed is None:
             # Spend the time a check would, so that timing does not tell which users exist.
             bcrypt.checkpw(b"x", _DUMMY_HASH)
             return False
         # bcrypt is slow on purpose; remember successful checks (by a digest, never the password).
         key = (user, hmac.new(hashed, password.encode(), hashlib.sha256).digest())
-        with self._lock:
-            if self._verified.get(key):
+        verified: LRUCache[tuple[str, bytes], bool] = self.__dict__["verified"]
+        with self.__dict__["lock"]:
+            if verified.get(key):
                 return True
         if not bcrypt.checkpw(password.encode(), hashed):
             return False
-        with self._lock:
-            self._verified[key] = True
+        with self.__dict__["lock"]:
+            verified[key] = True
         return True
 
 
@@ -140,4 +131,9 @@ def load(path: str | Path) -> WebConfig:
     raw = load_yaml(path, "web config") or {}
     if not isinstance(raw, dict):
         raise ConfigError("", "the web configuration must be a YAML mapping")
+    # As in exporter-toolkit, an empty section switches nothing on.
+    raw = {k: v for k, v in raw.items() if k not in FIELDS or v not in (None, {})}
     return validate(WebConfig, raw, Path(path).parent)
+
+
+FIELDS = frozenset(fields(WebConfig))
