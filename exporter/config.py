@@ -176,10 +176,7 @@ class JobConfig(Model, frozen=True):
 class DiscoveryConfig(Model, frozen=True):
     """Which jobs of a project to find by listing them."""
 
-    job_types: Annotated[
-        tuple[JobType, ...],
-        job_types("job types to list (the list API requires them)"),
-    ]
+    job_types: Annotated[tuple[JobType, ...], job_types("job types to list (the list API requires them)")] = ()
     status: Annotated[
         tuple[Status, ...],
         statuses("only jobs in these statuses, e.g. `INCRE_TRANSFER_STARTED`"),
@@ -203,19 +200,25 @@ class ProjectConfig(Model, frozen=True):
     """One project of one region: where, with which credentials, and which jobs."""
 
     region: Annotated[
-        Region | None, doc("region such as `ap-southeast-1`; endpoint `https://drs.{region}.myhuaweicloud.com`")
+        Region | None,
+        doc(
+            "region such as `ap-southeast-1`; endpoint `https://drs.{region}.myhuaweicloud.com` "
+            "(`.eu` for `eu-west-101`)"
+        ),
     ] = None
     given_endpoint: Annotated[BaseURL | None, doc("base URL of the DRS API; default from `region`")] = msgspec.field(
         default=None, name="endpoint"
     )
     given_project_id: Annotated[
-        ProjectId | None, doc("project of the region; default `$HUAWEICLOUD_SDK_PROJECT_ID` (single-project form)")
+        ProjectId | None,
+        doc("project of the region; required (in the single-project form it may come from the environment)"),
     ] = msgspec.field(default=None, name="project_id")
     auth: Annotated[
         AuthConfig | None, doc("credentials; default AK/SK from `$HUAWEICLOUD_SDK_AK`/`_SK` (+`_SECURITY_TOKEN`)")
     ] = None
     entries: Annotated[
-        tuple[str | JobConfig, ...] | None, doc("jobs: ids, or `{id, object_types, aggregate_only}`")
+        tuple[str | JobConfig, ...] | None,
+        doc("jobs: ids, or `{id, object_types, aggregate_only}`; required unless `discovery` is set"),
     ] = msgspec.field(default=None, name="jobs")
     discovery: Annotated[DiscoveryConfig | None, doc("find jobs by listing them")] = None
 

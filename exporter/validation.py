@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextvars
 import math
 import re
+import reprlib
 import typing
 from collections.abc import Callable, Iterator
 from functools import cache
@@ -46,12 +47,23 @@ def problem(message: str, key: str | None = None) -> ValueError:
     return ValueError(f"{_KEY}{key}{_KEY}{message}" if key else message)
 
 
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = 60
+_REPR.maxlist = _REPR.maxdict = _REPR.maxtuple = 4
+_REPR.maxlevel = 2
+
+
+def shown(value: Any) -> str:
+    """``repr(value)``, cut short: a value in an error message (YAML aliases can make it huge)."""
+    return _REPR.repr(value)
+
+
 def between(lo: float, hi: float, description: str) -> msgspec.Meta:
     """A number from ``lo`` to ``hi``, refused in our words."""
 
     def check(value: float) -> float:
         if not (math.isfinite(value) and lo <= value <= hi):
-            raise problem(f"must be between {lo:g} and {hi:g}, got {value!r}")
+            raise problem(f"must be between {lo:g} and {hi:g}, got {shown(value)}")
         return value
 
     return checked(description, check, {"minimum": lo, "maximum": hi})
@@ -62,7 +74,7 @@ def one_of(choices: tuple[str, ...], description: str) -> msgspec.Meta:
 
     def check(value: str) -> str:
         if value not in choices:
-            raise problem(f"must be one of {', '.join(choices)}, got {value!r}")
+            raise problem(f"must be one of {', '.join(choices)}, got {shown(value)}")
         return value
 
     return checked(description, check, {"enum": list(choices)})
@@ -106,18 +118,20 @@ def _checks(cls: type[Model]) -> tuple[tuple[str, Callable[[Any], Any]], ...]:
 
 
 class Text(str):
-    """A non-empty string, stripped; subclasses may ask for a pattern."""
+    """A non-empty string, stripped; subclasses may ask for a pattern (whole match, unstripped unless told)."""
 
     pattern: ClassVar[re.Pattern[str] | None] = None
     what: ClassVar[str] = ""
+    strip_spaces: ClassVar[bool] = False
 
     @classmethod
     def check(cls, value: Any) -> Any:
         """The value as this type, or a ValueError in our words."""
         if cls.pattern is not None:
-            if not isinstance(value, str) or not cls.pattern.match(value):
-                raise problem(f"must be {cls.what}, got {value!r}")
-            return cls(value)
+            text = value.strip() if cls.strip_spaces and isinstance(value, str) else value
+            if not isinstance(text, str) or not cls.pattern.fullmatch(text):
+                raise problem(f"must be {cls.what}, got {shown(value)}")
+            return cls(text)
         if not isinstance(value, str) or not value.strip():
             raise problem("must be a non-empty string")
         return cls(value.strip())
@@ -126,7 +140,8 @@ class Text(str):
     def json_schema(cls) -> dict[str, Any]:
         """This type in JSON Schema."""
         if cls.pattern is not None:
-            return {"type": "string", "pattern": cls.pattern.pattern}
+            space = r"\s*" if cls.strip_spaces else ""
+            return {"type": "string", "pattern": f"^{space}{cls.pattern.pattern.strip('^$')}{space}$"}
         return {"type": "string", "minLength": 1, "pattern": r"\S"}
 
 
@@ -139,15 +154,15 @@ class BaseURL(Text):
         url = Text.check(value)
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
-            raise problem(f"must be a base URL like https://host[:port], got {url!r}")
+            raise problem(f"must be a base URL like https://host[:port], got {shown(url)}")
         if parts.path not in ("", "/"):
-            raise problem(f"must be a base URL without a path, got {url!r}")
+            raise problem(f"must be a base URL without a path, got {shown(url)}")
         return cls(f"{parts.scheme}://{parts.netloc}")
 
     @classmethod
     def json_schema(cls) -> dict[str, Any]:
         """An http(s) URL without a path."""
-        return {"type": "string", "pattern": "^https?://[^/?#]+/?$"}
+        return {"type": "string", "pattern": r"^\s*[Hh][Tt][Tt][Pp][Ss]?://[^/?#\s]+/?\s*$"}
 
 
 def resolve(path: str) -> Path:
@@ -210,6 +225,7 @@ def validate(model: type[M], raw: Any, base: Path, *, single: bool = False, stri
     """``raw`` as ``model``, or a :class:`ConfigError` naming the first problem's key path."""
     token = CONTEXT.set({"base": base, "single": single})
     try:
+        _string_keys(raw, [], set())
         return msgspec.convert(raw, model, dec_hook=_decode)
     except msgspec.ValidationError as exc:
         raise explain(str(exc), raw, strip) from None
@@ -239,16 +255,34 @@ def explain(message: str, raw: Any, strip: tuple[Any, ...] = ()) -> ConfigError:
     if message.startswith(_KEY):
         key, _, message = message[1:].partition(_KEY)
         loc += [int(part) if part.isdigit() else part for part in key.split(".")]
-    elif m := re.match(r"Object (contains unknown|missing required) field `(.*)`$", message):
-        loc.append(m.group(2))
+    elif m := re.match(r"Object (contains unknown|missing required) field `(.*)`$", message, re.DOTALL):
+        key, colon, _ = m.group(2).partition(":")
+        # `secret_key:value` (no space after the colon) is one key to YAML: never show what follows the colon.
+        loc.append(key + (":…" if colon else ""))
         message = "unknown key" if m.group(1) == "contains unknown" else "is required"
+        message += " (a space missing after ':'?)" if colon else ""
     elif m := re.match(r"Expected `(.*?)`(, got `.*`)?$", message):
         kind = m.group(1).removesuffix(" | null")
-        wrong = f"must be {_TYPES.get(kind)}, got {_lookup(raw, loc)!r}"
+        wrong = f"must be {_TYPES.get(kind)}, got {shown(_lookup(raw, loc))}"
         message = wrong if kind in _TYPES else _KINDS.get(kind, message)
     if strip and tuple(loc[: len(strip)]) == strip:
         loc = loc[len(strip) :]
     return ConfigError(key_path(loc), message)
+
+
+def _string_keys(raw: Any, loc: list[Any], seen: set[int]) -> None:
+    # A key that is not a string (`1: x`) is no key of ours; each object once, as YAML aliases share them.
+    if id(raw) in seen:
+        return
+    seen.add(id(raw))
+    if isinstance(raw, dict):
+        for key, value in raw.items():
+            if not isinstance(key, str):
+                raise ConfigError(key_path([*loc, str(key)]), "unknown key")
+            _string_keys(value, [*loc, key], seen)
+    elif isinstance(raw, list):
+        for i, value in enumerate(raw):
+            _string_keys(value, [*loc, i], seen)
 
 
 def _lookup(raw: Any, loc: list[Any]) -> Any:
@@ -264,7 +298,10 @@ def key_path(loc: list[Any]) -> str:
     """``["projects", 1, "auth", "sk"]`` as ``projects[1].auth.sk``."""
     out = ""
     for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        if not isinstance(part, int):
+            # Keys come from the file: control characters would reach the log as they are.
+            part = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(part))
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
     return out
 
 
@@ -283,6 +320,8 @@ def load_yaml(path: str | Path, what: str) -> Any:
         raise ConfigError("", f"cannot read {what} file {file}: {exc.__class__.__name__}") from None
     try:
         return yaml.safe_load(content)
+    except (ValueError, RecursionError) as exc:  # e.g. an integer past Python's digit limit, or nesting
+        raise ConfigError("", f"{what} file {file} is not valid YAML: {exc.__class__.__name__}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""

@@ -131,8 +131,10 @@ def load(path: str | Path) -> WebConfig:
     raw = load_yaml(path, "web config") or {}
     if not isinstance(raw, dict):
         raise ConfigError("", "the web configuration must be a YAML mapping")
-    # As in exporter-toolkit, an empty section switches nothing on.
-    raw = {k: v for k, v in raw.items() if k not in FIELDS or v not in (None, {})}
+    # An empty (or false) section switches nothing on, as before; YAML reads user names like 123 as numbers.
+    raw = {k: v for k, v in raw.items() if k not in FIELDS or v not in (None, {}, "", False)}
+    if isinstance(raw.get("basic_auth_users"), dict):
+        raw["basic_auth_users"] = {str(user): hashed for user, hashed in raw["basic_auth_users"].items()}
     return validate(WebConfig, raw, Path(path).parent)
 
 
