@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import time
+import zlib
 from collections.abc import Sequence
 
 import pytest
@@ -12,6 +13,7 @@ from exporter import exposition
 from exporter.cache import SCRAPE_TIMEOUT, Snapshot
 from exporter.collector import ScrapeView, SelfMetrics
 from exporter.exposition import OPENMETRICS, TEXT, Format, Renderer, choose
+from exporter.gzipstream import HEADER
 from exporter.progress import CompactRows, ProgressData, ProgressRow
 from exporter.telemetry import ApiStats
 from exporter.transport import ApiCall
@@ -40,6 +42,15 @@ def snapshots(renderer: Renderer) -> list[Snapshot]:
     return out
 
 
+def gunzip_whole(body: bytes) -> bytes:
+    """``body`` decompressed, asserting it is one gzip member with nothing after it."""
+    reader = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    plain = reader.decompress(body) + reader.flush()
+    assert reader.eof and reader.unused_data == b"", "one whole gzip member"
+    assert gzip.decompress(body) == plain
+    return plain
+
+
 def live() -> SelfMetrics:
     stats = ApiStats()
     stats(ApiCall("show_progress_data", "job-b", "DRS.M05003", 0.2, 400))
@@ -49,7 +60,7 @@ def live() -> SelfMetrics:
 
 @pytest.mark.parametrize("fmt", [TEXT, OPENMETRICS], ids=["text", "openmetrics"])
 def test_cached_rendering_equals_generate_latest(fmt: Format, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(exposition, "GZIP_MEMBER_MIN", 64)  # many gzip members, to test their joining
+    monkeypatch.setattr(exposition, "BLOCK_MIN", 64)  # many cached blocks, to test their joining
     renderer = Renderer(ttl=30)
     snaps = snapshots(renderer)
     metrics = live()
@@ -58,8 +69,9 @@ def test_cached_rendering_equals_generate_latest(fmt: Format, monkeypatch: pytes
     assert first == expected
     assert b"".join(renderer.render(snaps, fmt, metrics, compress=False)) == expected, "the warm path too"
     zipped = b"".join(renderer.render(snaps, fmt, metrics, compress=True))
-    assert gzip.decompress(zipped) == expected
-    assert zipped.count(b"\x1f\x8b\x08") > 3, "several gzip members"
+    assert zipped.startswith(HEADER) and gunzip_whole(zipped) == expected
+    again = b"".join(renderer.render(snaps, fmt, metrics, compress=True))
+    assert gunzip_whole(again) == expected, "the warm path, compressed"
 
 
 def test_a_changed_key_is_picked_up() -> None:
@@ -73,7 +85,7 @@ def test_a_changed_key_is_picked_up() -> None:
     snaps[1] = changed
     expected = TEXT.encoder(ScrapeView(snaps, 30, metrics))
     assert b"".join(renderer.render(snaps, TEXT, metrics, compress=False)) == expected
-    assert gzip.decompress(b"".join(renderer.render(snaps, TEXT, metrics, compress=True))) == expected
+    assert gunzip_whole(b"".join(renderer.render(snaps, TEXT, metrics, compress=True))) == expected
 
 
 def test_choose() -> None:
@@ -82,9 +94,13 @@ def test_choose() -> None:
         "text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
     )
     assert choose(prometheus).cached and choose(prometheus).content_type.startswith("application/openmetrics-text")
-    assert choose("") is TEXT
-    odd = choose("application/openmetrics-text;version=2.0.0;escaping=allow-utf-8")
-    assert not odd.cached, "client-chosen variants are rendered fresh, not cached"
+    assert choose("") == TEXT
+    same = choose("text/plain;version=1.0.0;escaping=underscores")
+    assert same.key == TEXT.key and same.content_type != TEXT.content_type, "the same bytes: one rendering"
+    two = choose("application/openmetrics-text;version=2.0.0;escaping=allow-utf-8")
+    assert two.cached and two.key == ("openmetrics", "allow-utf-8", "2")
+    assert choose("application/openmetrics-text;version=7.1").key == ("openmetrics", "underscores", "2")
+    assert not choose("application/openmetrics-text;version=2.x").cached, "not classified: rendered fresh"
 
 
 def test_compact_rows_round_trip() -> None:
