@@ -36,18 +36,11 @@ from exporter.collector import ScrapeView, SelfMetrics
 from exporter.secrets import Secret
 from exporter.telemetry import ApiStats
 from exporter.transport import Transport
+from tests.accept import PROMETHEUS2, PROMETHEUS3
 from tests.procs import Exporter, Simulator, sim_config
 
 ROOT = Path(__file__).resolve().parent.parent
 TICK = os.sysconf("SC_CLK_TCK")
-PROMETHEUS_ACCEPT = (
-    "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,"
-    "text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
-)
-PROMETHEUS3_ACCEPT = (
-    "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,application/openmetrics-text;"
-    "version=0.0.1;q=0.5,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2"
-)
 PARTS = ("scrape", "cold", "calls", "memory")
 
 
@@ -137,8 +130,8 @@ def measure_size(series: int, rtt_ms: int, work: Path) -> tuple[list[str], Warm,
     workdir.mkdir()
     long = {"X-Prometheus-Scrape-Timeout-Seconds": "600"}
     plain_headers = {**long, "Accept-Encoding": "identity"}
-    prom_headers = {**long, "Accept": PROMETHEUS_ACCEPT, "Accept-Encoding": "gzip"}
-    prom3_headers = {**long, "Accept": PROMETHEUS3_ACCEPT, "Accept-Encoding": "gzip"}
+    prom_headers = {**long, "Accept": PROMETHEUS2, "Accept-Encoding": "gzip"}
+    prom3_headers = {**long, "Accept": PROMETHEUS3, "Accept-Encoding": "gzip"}
     try:
         exp = Exporter(sim_config(sim, sim.info["jobs"], cache_ttl=3600), workdir)
     except Exception:

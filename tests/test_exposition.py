@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import gzip
 import time
-import zlib
 from collections.abc import Sequence
 
 import pytest
@@ -17,6 +15,9 @@ from exporter.gzipstream import HEADER
 from exporter.progress import CompactRows, ProgressData, ProgressRow
 from exporter.telemetry import ApiStats
 from exporter.transport import ApiCall
+
+from .accept import ACCEPTS, PROMETHEUS2
+from .procs import gunzip_whole
 
 ODD = ['q"uote', "back\\slash", "new\nline", "数据表", "tab\there", "", "sp ace", "\x01ctl"]
 
@@ -40,15 +41,6 @@ def snapshots(renderer: Renderer) -> list[Snapshot]:
     for snap in out[:3]:  # prepared in the refresh worker; the others made up at scrape time
         object.__setattr__(snap, "rendering", renderer.prepare(snap, None))
     return out
-
-
-def gunzip_whole(body: bytes) -> bytes:
-    """``body`` decompressed, asserting it is one gzip member with nothing after it."""
-    reader = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    plain = reader.decompress(body) + reader.flush()
-    assert reader.eof and reader.unused_data == b"", "one whole gzip member"
-    assert gzip.decompress(body) == plain
-    return plain
 
 
 def live() -> SelfMetrics:
@@ -89,10 +81,7 @@ def test_a_changed_key_is_picked_up() -> None:
 
 
 def test_choose() -> None:
-    prometheus = (
-        "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,"
-        "text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
-    )
+    prometheus = PROMETHEUS2
     assert choose(prometheus).cached and choose(prometheus).content_type.startswith("application/openmetrics-text")
     assert choose("") == TEXT
     same = choose("text/plain;version=1.0.0;escaping=underscores")
@@ -153,3 +142,17 @@ def test_same_objects_new_values_reuse_the_labels(fmt: Format, monkeypatch: pyte
         ScrapeView([third], 30, metrics)
     )
     assert len(reused) == count, "different objects: rendered afresh"
+
+
+@pytest.mark.parametrize("accept", list(ACCEPTS.values()), ids=list(ACCEPTS))
+def test_every_header_is_served_from_cached_bytes(accept: str | None) -> None:
+    renderer = Renderer(ttl=30)
+    snaps = snapshots(renderer)
+    metrics = live()
+    fmt = choose(accept or "")
+    assert fmt.cached
+    for compress in (False, True):
+        first = renderer.render(snaps, fmt, metrics, compress=compress)
+        second = renderer.render(snaps, fmt, metrics, compress=compress)
+        assert all(a is b for a, b in zip(first[:-1], second[:-1], strict=True)), "the same cached chunks"
+        assert len(first) > 1, "only the live part is made per scrape"
