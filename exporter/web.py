@@ -118,7 +118,13 @@ class WebApp:
         headers = self._metrics_headers(fmt, compress)
         size = sum(len(chunk) for chunk in chunks)
         headers.append(("Content-Length", str(size)))
-        log.debug("scrape answered in %.3fs: %d bytes, %s", time.monotonic() - started, size, fmt.content_type)
+        log.debug(
+            "scrape answered in %.3fs: %d bytes, %s%s",
+            time.monotonic() - started,
+            size,
+            fmt.content_type,
+            ", gzip" if compress else "",
+        )
         start_response("200 OK", headers)
         # In chunks: cheroot copies what is left of a write on every partial send.
         return chunks
