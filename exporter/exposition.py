@@ -19,7 +19,6 @@ from functools import partial
 from typing import Any, NamedTuple
 
 from prometheus_client import exposition as text_exposition
-from prometheus_client import openmetrics
 from prometheus_client.core import Metric
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.openmetrics import exposition as om_exposition
@@ -57,7 +56,7 @@ def _key(encoder: Callable[..., bytes]) -> tuple[str, ...] | None:
         if encoder.args:
             return None
         func, kwargs = encoder.func, encoder.keywords
-    escaping = kwargs.get("escaping", openmetrics.exposition.UNDERSCORES)
+    escaping = kwargs.get("escaping", om_exposition.UNDERSCORES)
     if func is text_exposition.generate_latest and set(kwargs) <= {"escaping"}:
         return ("text", escaping)
     if func is om_exposition.generate_latest and set(kwargs) <= {"escaping", "version"}:
