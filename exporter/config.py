@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import msgspec
 
-from .secrets import Secret, SecretError
+from .secrets import Secret, SecretError, register
 from .validation import (
     BaseURL,
     ConfigError,
@@ -196,6 +196,11 @@ class DiscoveryConfig(Model, frozen=True):
         return not (self.exclude_regex is not None and self.exclude_regex.search(name))
 
 
+# A bare job id: a plain string to msgspec (a checked type cannot share a union with a struct), checked by
+# ProjectConfig in words; the pattern is for the JSON Schema.
+BareJobId = Annotated[str, msgspec.Meta(extra_json_schema={"pattern": JobId.json_schema()["pattern"]})]
+
+
 class ProjectConfig(Model, frozen=True):
     """One project of one region: where, with which credentials, and which jobs."""
 
@@ -217,7 +222,7 @@ class ProjectConfig(Model, frozen=True):
         AuthConfig | None, doc("credentials; default AK/SK from `$HUAWEICLOUD_SDK_AK`/`_SK` (+`_SECURITY_TOKEN`)")
     ] = None
     entries: Annotated[
-        tuple[str | JobConfig, ...] | None,
+        tuple[BareJobId | JobConfig, ...] | None,
         doc("jobs: ids, or `{id, object_types, aggregate_only}`; required unless `discovery` is set"),
     ] = msgspec.field(default=None, name="jobs")
     discovery: Annotated[DiscoveryConfig | None, doc("find jobs by listing them")] = None
@@ -428,10 +433,23 @@ class Config(Model, frozen=True):
 PROJECT_KEYS = frozenset(fields(ProjectConfig))
 
 
+def _register_secrets(projects: list[Any]) -> None:
+    # Before anything is checked: a secret can stand elsewhere too (a YAML alias), and an error about
+    # that other place must not show it.
+    for project in projects:
+        auth = project.get("auth") if isinstance(project, dict) else None
+        if not isinstance(auth, dict):
+            continue
+        for name in SECRETS:
+            if isinstance(value := auth.get(name), str) and value.strip():
+                register(value.strip())
+
+
 def parse(raw: Any, base: Path = Path()) -> Config:
     """Validate a parsed YAML document; relative file paths are resolved against ``base``."""
     if not isinstance(raw, dict):
         raise ConfigError("", "the configuration must be a YAML mapping")
+    _register_secrets(raw["projects"] if isinstance(raw.get("projects"), list) else [raw])
     if "projects" in raw:
         inside = sorted(str(k) for k in raw if k in PROJECT_KEYS)
         if inside:

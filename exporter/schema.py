@@ -51,6 +51,8 @@ RULES: dict[str, dict[str, Any]] = {
     "AuthConfig": {"allOf": AUTH_RULES},
     "ProjectConfig": {
         "required": ["project_id"],
+        # In projects[] the id cannot come from the environment (the single form takes only allOf below).
+        "not": {"required": ["project_id"], "properties": {"project_id": {"type": "null"}}},
         "allOf": [
             _set("region", "endpoint"),
             {
@@ -116,6 +118,13 @@ def config_schema() -> dict[str, Any]:
 def web_config_schema() -> dict[str, Any]:
     """The schema of the ``--web.config.file``."""
     schema = _model_schema(WebConfig)
+    # An empty or false section switches nothing on (webconfig.load drops it).
+    off = [{"type": "null"}, {"const": False}, {"const": ""}, {"type": "object", "maxProperties": 0}]
+    for key in ("tls_server_config", "http_server_config", "basic_auth_users"):
+        field = schema["properties"][key]
+        given = field.get("anyOf") or [{k: v for k, v in field.items() if k not in ("description", "default")}]
+        on = [kind for kind in given if kind != {"type": "null"}]
+        schema["properties"][key] = {"description": field["description"], "anyOf": on + off}
     return {"$schema": DRAFT, "$id": SCHEMA_URL + WEB_SCHEMA_FILE, "title": "web configuration", **schema}
 
 

@@ -21,12 +21,14 @@ from urllib.parse import urlsplit
 import msgspec
 import yaml
 
+from .secrets import scrub
+
 
 class ConfigError(Exception):
-    """A configuration problem: ``key: what is wrong``."""
+    """A configuration problem: ``key: what is wrong`` (any secret known by then shown as redacted)."""
 
     def __init__(self, key: str, problem: str) -> None:
-        super().__init__(f"{key}: {problem}" if key else problem)
+        super().__init__(scrub(f"{key}: {problem}" if key else problem))
         self.key = key
 
 
@@ -62,7 +64,8 @@ def between(lo: float, hi: float, description: str) -> msgspec.Meta:
     """A number from ``lo`` to ``hi``, refused in our words."""
 
     def check(value: float) -> float:
-        if not (math.isfinite(value) and lo <= value <= hi):
+        # Whole numbers compare exactly however large; only floats can be NaN or infinite.
+        if (isinstance(value, float) and not math.isfinite(value)) or not lo <= value <= hi:
             raise problem(f"must be between {lo:g} and {hi:g}, got {shown(value)}")
         return value
 
@@ -152,8 +155,12 @@ class BaseURL(Text):
     def check(cls, value: Any) -> Any:
         """The URL reduced to scheme and host."""
         url = Text.check(value)
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        try:
+            parts = urlsplit(url)
+        except ValueError:  # e.g. an unclosed IPv6 bracket
+            raise problem(f"must be a base URL like https://host[:port], got {shown(url)}") from None
+        odd = any(c in "?#" or c.isspace() for c in url)
+        if parts.scheme not in ("http", "https") or not parts.netloc or odd:
             raise problem(f"must be a base URL like https://host[:port], got {shown(url)}")
         if parts.path not in ("", "/"):
             raise problem(f"must be a base URL without a path, got {shown(url)}")
@@ -162,7 +169,10 @@ class BaseURL(Text):
     @classmethod
     def json_schema(cls) -> dict[str, Any]:
         """An http(s) URL without a path."""
-        return {"type": "string", "pattern": r"^\s*[Hh][Tt][Tt][Pp][Ss]?://[^/?#\s]+/?\s*$"}
+        return {
+            "type": "string",
+            "pattern": r"^\s*[Hh][Tt][Tt][Pp][Ss]?://[^/?#\s\[]+/?\s*$|^\s*[Hh][Tt][Tt][Pp][Ss]?://\[[0-9A-Fa-f:.]+\](:[0-9]+)?/?\s*$",
+        }
 
 
 def resolve(path: str) -> Path:
@@ -178,7 +188,7 @@ class FilePath(Text):
         """The resolved path of an existing file."""
         path = resolve(Text.check(value))
         if not path.is_file():
-            raise problem(f"file {path} does not exist")
+            raise problem(f"file {printable(str(path))} does not exist")
         return cls(str(path))
 
 
@@ -225,7 +235,9 @@ def validate(model: type[M], raw: Any, base: Path, *, single: bool = False, stri
     """``raw`` as ``model``, or a :class:`ConfigError` naming the first problem's key path."""
     token = CONTEXT.set({"base": base, "single": single})
     try:
-        _string_keys(raw, [], set())
+        bad = _string_keys(raw, [], set())
+        if bad is not None:
+            raise ConfigError(key_path(_stripped(bad, strip)), "unknown key")
         return msgspec.convert(raw, model, dec_hook=_decode)
     except msgspec.ValidationError as exc:
         raise explain(str(exc), raw, strip) from None
@@ -233,7 +245,7 @@ def validate(model: type[M], raw: Any, base: Path, *, single: bool = False, stri
         CONTEXT.reset(token)
 
 
-_AT = re.compile(r" - at (`key` in )?`\$([^`]*)`$")
+_AT = re.compile(r" - at (`key` in )?`\$([^`]*)`$", re.DOTALL)
 _PART = re.compile(r"\.([^.\[]+)|\[(\d+|\.\.\.)\]")
 _TYPES = {"int": "a whole number", "float": "a number"}
 _KINDS = {
@@ -247,7 +259,9 @@ _KINDS = {
 
 def explain(message: str, raw: Any, strip: tuple[Any, ...] = ()) -> ConfigError:
     """msgspec's ``problem - at `$.path``` as ``path: problem`` in our words."""
-    at = _AT.search(message)
+    whole = message
+    # The path is msgspec's last " - at `$...`" (a key may contain that text too).
+    at = _AT.match(message, max(message.rfind(" - at "), 0))
     loc: list[Any] = []
     if at:
         message = message[: at.start()]
@@ -256,33 +270,41 @@ def explain(message: str, raw: Any, strip: tuple[Any, ...] = ()) -> ConfigError:
         key, _, message = message[1:].partition(_KEY)
         loc += [int(part) if part.isdigit() else part for part in key.split(".")]
     elif m := re.match(r"Object (contains unknown|missing required) field `(.*)`$", message, re.DOTALL):
+        if m.group(1) == "contains unknown" and m.group(2) not in (_lookup(raw, loc) or {}):
+            # At the top msgspec adds no path, and the key itself may look like one.
+            m, loc = re.match(r"Object (contains unknown) field `(.*)`$", whole, re.DOTALL), []
+            assert m is not None  # noqa: S101  # nosec B101  # the same message, whole
         key, colon, _ = m.group(2).partition(":")
         # `secret_key:value` (no space after the colon) is one key to YAML: never show what follows the colon.
         loc.append(key + (":…" if colon else ""))
         message = "unknown key" if m.group(1) == "contains unknown" else "is required"
         message += " (a space missing after ':'?)" if colon else ""
+    elif message == "Number out of range":
+        message = f"is out of range, got {shown(_lookup(raw, loc))}"
     elif m := re.match(r"Expected `(.*?)`(, got `.*`)?$", message):
         kind = m.group(1).removesuffix(" | null")
         wrong = f"must be {_TYPES.get(kind)}, got {shown(_lookup(raw, loc))}"
         message = wrong if kind in _TYPES else _KINDS.get(kind, message)
-    if strip and tuple(loc[: len(strip)]) == strip:
-        loc = loc[len(strip) :]
-    return ConfigError(key_path(loc), message)
+    return ConfigError(key_path(_stripped(loc, strip)), message)
 
 
-def _string_keys(raw: Any, loc: list[Any], seen: set[int]) -> None:
-    # A key that is not a string (`1: x`) is no key of ours; each object once, as YAML aliases share them.
+def _string_keys(raw: Any, loc: list[Any], seen: set[int]) -> list[Any] | None:
+    """Where a key that is not a string (`1: x`) stands: no key of ours. Each object once (aliases share)."""
     if id(raw) in seen:
-        return
+        return None
     seen.add(id(raw))
-    if isinstance(raw, dict):
-        for key, value in raw.items():
-            if not isinstance(key, str):
-                raise ConfigError(key_path([*loc, str(key)]), "unknown key")
-            _string_keys(value, [*loc, key], seen)
-    elif isinstance(raw, list):
-        for i, value in enumerate(raw):
-            _string_keys(value, [*loc, i], seen)
+    items = raw.items() if isinstance(raw, dict) else enumerate(raw) if isinstance(raw, list) else ()
+    for key, value in items:
+        if isinstance(raw, dict) and not isinstance(key, str):
+            return [*loc, str(key)]
+        found = _string_keys(value, [*loc, key], seen)
+        if found is not None:
+            return found
+    return None
+
+
+def _stripped(loc: list[Any], strip: tuple[Any, ...]) -> list[Any]:
+    return loc[len(strip) :] if strip and tuple(loc[: len(strip)]) == strip else loc
 
 
 def _lookup(raw: Any, loc: list[Any]) -> Any:
@@ -294,13 +316,18 @@ def _lookup(raw: Any, loc: list[Any]) -> Any:
     return raw
 
 
+def printable(text: str) -> str:
+    """``text`` with control characters escaped (it goes into a log line), cut short."""
+    out = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return out if len(out) <= 200 else out[:200] + "…"
+
+
 def key_path(loc: list[Any]) -> str:
     """``["projects", 1, "auth", "sk"]`` as ``projects[1].auth.sk``."""
     out = ""
     for part in loc:
         if not isinstance(part, int):
-            # Keys come from the file: control characters would reach the log as they are.
-            part = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(part))
+            part = printable(str(part))  # keys come from the file
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
     return out
 

@@ -92,7 +92,7 @@ class SecretValue(Secret):
     @classmethod
     def json_schema(cls) -> dict[str, Any]:
         """A string that is written, never read back."""
-        return {"type": "string", "minLength": 1, "writeOnly": True}
+        return {"type": "string", "pattern": r"\S", "writeOnly": True}
 
 
 class SecretFile(Secret):
@@ -106,4 +106,4 @@ class SecretFile(Secret):
     @classmethod
     def json_schema(cls) -> dict[str, Any]:
         """A file path."""
-        return {"type": "string", "minLength": 1}
+        return {"type": "string", "pattern": r"\S"}

@@ -15,7 +15,7 @@ import bcrypt
 import msgspec
 from cachetools import LRUCache
 
-from .validation import ConfigError, FilePath, Model, doc, fields, load_yaml, one_of, problem, validate
+from .validation import ConfigError, FilePath, Model, doc, fields, key_path, load_yaml, one_of, problem, validate
 
 __all__ = ["ConfigError", "TLSConfig", "WebConfig", "load"]
 
@@ -27,6 +27,7 @@ CLIENT_AUTH_TYPES = {
     "RequireAndVerifyClientCert": ssl.CERT_REQUIRED,
 }
 TLS_VERSIONS = {"TLS12": ssl.TLSVersion.TLSv1_2, "TLS13": ssl.TLSVersion.TLSv1_3}
+BCRYPT_PREFIXES = ("$2a$", "$2b$", "$2y$")
 
 
 BcryptHash = Annotated[str, msgspec.Meta(extra_json_schema={"pattern": r"^\$2[aby]\$", "writeOnly": True})]
@@ -84,7 +85,7 @@ class WebConfig(Model, frozen=True):
     def __post_init__(self) -> None:
         super().__post_init__()
         for user, hashed in self.basic_auth_users.items():
-            if not hashed.startswith(("$2a$", "$2b$", "$2y$")):
+            if not hashed.startswith(BCRYPT_PREFIXES):
                 raise problem("must be a bcrypt hash ($2a$, $2b$ or $2y$)", f"basic_auth_users.{user}")
         self.__dict__["hashes"] = {user: hashed.encode() for user, hashed in self.basic_auth_users.items()}
         self.__dict__["verified"] = LRUCache(maxsize=64)
@@ -133,8 +134,14 @@ def load(path: str | Path) -> WebConfig:
         raise ConfigError("", "the web configuration must be a YAML mapping")
     # An empty (or false) section switches nothing on, as before; YAML reads user names like 123 as numbers.
     raw = {k: v for k, v in raw.items() if k not in FIELDS or v not in (None, {}, "", False)}
-    if isinstance(raw.get("basic_auth_users"), dict):
-        raw["basic_auth_users"] = {str(user): hashed for user, hashed in raw["basic_auth_users"].items()}
+    users = raw.get("basic_auth_users")
+    if isinstance(users, dict):
+        for user, hashed in users.items():
+            if not isinstance(hashed, str) or not hashed.startswith(BCRYPT_PREFIXES):
+                raise ConfigError(
+                    key_path(["basic_auth_users", str(user)]), "must be a bcrypt hash ($2a$, $2b$ or $2y$)"
+                )
+        raw["basic_auth_users"] = {str(user): hashed for user, hashed in users.items()}
     return validate(WebConfig, raw, Path(path).parent)
 
 

@@ -306,6 +306,15 @@ def test_a_secret_typed_without_a_space_is_not_shown(tmp_path: Path) -> None:
         (b(jobs=["j1\n"]), "jobs[0].id: must be letters, digits and '-' only"),
         (b(project_id="abc\n"), "project_id: must be letters and digits"),
         (b(cache_ttl=list(range(100_000))), "cache_ttl: must be a number, got [0, 1, 2, 3, ...]"),
+        (b(page_size=10**400), "page_size: must be between 1 and 1000, got 1000000000000"),
+        (b(cache_ttl=10**400), "cache_ttl: is out of range, got 1000000000000"),
+        (b(auth={"token": "abcdefgh", 7: "x"}), "auth.7: unknown key"),
+        (b(endpoint="https://x/#"), "endpoint: must be a base URL"),
+        (b(endpoint="https://a b"), "endpoint: must be a base URL"),
+        (b(endpoint="https://[::1"), "endpoint: must be a base URL"),
+        (b(ca_file="/x\x1b[31m"), "ca_file: file /x\\x1b[31m does not exist"),
+        (b(auth={"token_file": "/dev/zero"}), "auth.token_file: token: file /dev/zero is longer than a secret can be"),
+        ({**BASE, "x` - at `$.cache_ttl": 1}, "x` - at `$.cache_ttl: unknown key"),
         (b(discovery={}, jobs=DELETE), "discovery.job_types: is required: a list of migration, sync, cloudDataGuard"),
         (b(discovery={"job_types": ["sync"], "status": ["running"]}), "discovery.status: must be a list of DRS"),
     ],
@@ -316,6 +325,16 @@ def test_hostile_input_gets_a_short_printable_line(raw: Any, expected: str, tmp_
     message = str(caught.value)
     assert message.startswith(expected)
     assert message.isprintable() and len(message) < 300
+
+
+def test_a_secret_aliased_elsewhere_is_not_shown(tmp_path: Path) -> None:
+    path = tmp_path / "c.yml"
+    path.write_text(
+        f"region: ap-southeast-1\nproject_id: abc\nauth: {{token: &t {SECRET}}}\njobs: [j-1]\ncache_ttl: *t\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        config.load(path)
+    assert str(caught.value) == "cache_ttl: must be a number, got '<redacted>'"
 
 
 def test_region_with_spaces_is_stripped_as_before() -> None:

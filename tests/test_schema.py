@@ -22,6 +22,7 @@ from tests.test_config_rejections import REJECTED
 ROOT = Path(__file__).resolve().parent.parent
 MODELINE = "# yaml-language-server: $schema="
 CONFIG_SCHEMA = json.loads((ROOT / schema.CONFIG_SCHEMA_FILE).read_text())
+WEB_VALIDATOR = jsonschema.Draft7Validator(json.loads((ROOT / schema.WEB_SCHEMA_FILE).read_text()))
 
 # Rules the models apply that JSON Schema cannot say: the environment, files, regex syntax, duplicates.
 SCHEMA_CANNOT = {
@@ -300,6 +301,7 @@ def test_web_configurations_accepted_as_before(tmp_path: Path) -> None:
         path.write_text(text)
         web = webconfig.load(path)
         assert web.tls is None and not web.basic_auth_users
+        assert not list(WEB_VALIDATOR.iter_errors(yaml.safe_load(text) or {})), text
     (tmp_path / "web.yml").write_text(f"basic_auth_users:\n  123: '{hashed}'\n")
     assert set(webconfig.load(tmp_path / "web.yml").basic_auth_users) == {"123"}
 
