@@ -61,13 +61,15 @@ def _key(encoder: Callable[..., bytes]) -> tuple[str, ...] | None:
         return ("text", escaping)
     if func is om_exposition.generate_latest and set(kwargs) <= {"escaping", "version"}:
         # The OpenMetrics encoder uses its version only to leave out native histogram samples
-        # below 2.0.0, so every version (a client's free choice) falls in one of two classes.
+        # below 2.0.0, so every version (a client's free choice) falls in one of a few classes:
+        # one that cannot be compared with 2.0.0 ("2.x") is a class of its own, cached like the
+        # others (rendering it afresh per request let any client make every scrape a full encode).
         version = parse_version(kwargs.get("version", "1.0.0"))
         try:
-            modern = version >= (2, 0, 0)
-        except TypeError:  # a part that is not a number, as in "2.x": not classified, rendered fresh
-            return None
-        return ("openmetrics", escaping, "2" if modern else "1")
+            cls = "2" if version >= (2, 0, 0) else "1"
+        except TypeError:
+            cls = "?"
+        return ("openmetrics", escaping, cls)
     return None
 
 

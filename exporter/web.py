@@ -25,6 +25,26 @@ DEFAULT_SCRAPE_TIMEOUT = 10.0
 StartResponse = Callable[..., Any]
 
 
+def accepts_gzip(header: str) -> bool:
+    """prometheus_client's ``gzip_accepted``; ``gzip;q=0`` means not acceptable (RFC 9110, as Go reads it)."""
+    if not gzip_accepted(header):
+        return False
+    for entry in header.split(","):
+        coding, _, params = entry.partition(";")
+        if coding.strip().lower() == "gzip":
+            q = params.replace(" ", "").lower()
+            if q.startswith("q=") and _zero(q[2:]):
+                return False
+    return True
+
+
+def _zero(q: str) -> bool:
+    try:
+        return float(q) == 0
+    except ValueError:
+        return False
+
+
 def scrape_budget(header: str | None) -> float:
     """Seconds a scrape may spend: Prometheus's timeout header (default 10 s) minus a margin."""
     timeout = DEFAULT_SCRAPE_TIMEOUT
@@ -72,7 +92,7 @@ class WebApp:
                 fmt = choose(environ.get("HTTP_ACCEPT", ""))
             except (TypeError, ValueError):  # prometheus_client cannot compare the version asked for
                 return self._plain(start_response, "400 Bad Request", "Accept header: unusable version.\n")
-            compress = gzip_accepted(environ.get("HTTP_ACCEPT_ENCODING", ""))
+            compress = accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING", ""))
             if method == "HEAD":
                 # Headers only: no refresh, no rendering, so no Content-Length.
                 start_response("200 OK", self._metrics_headers(fmt, compress))

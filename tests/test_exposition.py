@@ -15,6 +15,7 @@ from exporter.gzipstream import HEADER
 from exporter.progress import CompactRows, ProgressData, ProgressRow
 from exporter.telemetry import ApiStats
 from exporter.transport import ApiCall
+from exporter.web import accepts_gzip
 
 from .accept import ACCEPTS, PROMETHEUS2
 from .procs import gunzip_whole
@@ -89,7 +90,17 @@ def test_choose() -> None:
     two = choose("application/openmetrics-text;version=2.0.0;escaping=allow-utf-8")
     assert two.cached and two.key == ("openmetrics", "allow-utf-8", "2")
     assert choose("application/openmetrics-text;version=7.1").key == ("openmetrics", "underscores", "2")
-    assert not choose("application/openmetrics-text;version=2.x").cached, "not classified: rendered fresh"
+    # A version that cannot be compared with 2.0.0 is a class of its own, cached like the others.
+    odd = choose("application/openmetrics-text;version=2.x")
+    assert odd.cached and odd.key == ("openmetrics", "underscores", "?")
+    assert choose("application/openmetrics-text;version=2.0.x").key == odd.key
+
+
+def test_gzip_q0_is_not_acceptable() -> None:
+    for header in ("gzip", "GZIP", "br, gzip", "gzip;q=0.5", "gzip; q=1"):
+        assert accepts_gzip(header), header
+    for header in ("", "identity", "gzip;q=0", "gzip; q=0.0, identity", "x-gzip", "*"):
+        assert not accepts_gzip(header), header
 
 
 def test_compact_rows_round_trip() -> None:
