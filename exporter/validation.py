@@ -57,15 +57,29 @@ def between(lo: float, hi: float, description: str) -> msgspec.Meta:
     return checked(description, check, {"minimum": lo, "maximum": hi})
 
 
-def one_of(choices: tuple[str, ...], description: str) -> msgspec.Meta:
-    """One of ``choices``."""
+def one_of(choices: tuple[str, ...], description: str, refused: dict[str, str] | None = None) -> msgspec.Meta:
+    """One of ``choices``; values in ``refused`` are known but not supported, and say why."""
 
     def check(value: str) -> str:
+        if refused and value in refused:
+            raise problem(f"{value} is not supported: {refused[value]}")
         if value not in choices:
             raise problem(f"must be one of {', '.join(choices)}, got {value!r}")
         return value
 
     return checked(description, check, {"enum": list(choices)})
+
+
+def each_of(choices: tuple[str, ...], description: str, refused: dict[str, str] | None = None) -> msgspec.Meta:
+    """A list whose items are each one of ``choices`` (and not in ``refused``)."""
+    item = one_of(choices, description, refused).extra["check"]  # type: ignore[index]
+
+    def check(values: tuple[str, ...]) -> tuple[str, ...]:
+        for value in values:
+            item(value)  # its message quotes the value
+        return values
+
+    return checked(description, check, {"items": {"enum": list(choices)}})
 
 
 def checked(description: str, check: Callable[[Any], Any], schema: dict[str, Any]) -> msgspec.Meta:
