@@ -96,26 +96,28 @@ class Model(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     """Frozen, refusing keys it does not know; fields with a ``check`` are checked in our words."""
 
     def __post_init__(self) -> None:
-        for name, check in _checks(type(self)):
+        for name, key, check in _checks(type(self)):
             value = getattr(self, name)
             if value is None:
                 continue
             try:
                 result = check(value)
             except ValueError as exc:
-                raise problem(str(exc), name) from None
+                raise problem(str(exc), key) from None
             if result is not value:
                 msgspec.structs.force_setattr(self, name, result)
 
 
 @cache
-def _checks(cls: type[Model]) -> tuple[tuple[str, Callable[[Any], Any]], ...]:
+def _checks(cls: type[Model]) -> tuple[tuple[str, str, Callable[[Any], Any]], ...]:
+    """(attribute, key as the file spells it, check) of the checked fields."""
+    keys = {field.name: field.encode_name for field in msgspec.structs.fields(cls)}
     found = []
     for name, hint in typing.get_type_hints(cls, include_extras=True).items():
         for arg in [hint, *typing.get_args(hint)]:
             for meta in getattr(arg, "__metadata__", ()):
                 if isinstance(meta, msgspec.Meta) and meta.extra and "check" in meta.extra:
-                    found.append((name, meta.extra["check"]))
+                    found.append((name, keys.get(name, name), meta.extra["check"]))
     return tuple(found)
 
 
