@@ -121,7 +121,7 @@ class TLSConfig(Model, frozen=True):
     min_version: Annotated[str, one_of(tuple(TLS_VERSIONS), "lowest TLS version", REFUSED_VERSIONS)] = "TLS12"
     max_version: Annotated[str, one_of(tuple(TLS_VERSIONS), "highest TLS version", REFUSED_VERSIONS)] = "TLS13"
     cipher_suites: Annotated[
-        tuple[str, ...],
+        tuple[Annotated[str, msgspec.Meta(extra_json_schema={"enum": [*TLS12_CIPHERS, *TLS13_CIPHERS]})], ...],
         each_of(
             (*TLS12_CIPHERS, *TLS13_CIPHERS),
             "TLS 1.2 cipher suites by Go's names, in preference order (TLS 1.3 suites are always on)",
@@ -131,7 +131,7 @@ class TLSConfig(Model, frozen=True):
         bool, doc("choose the cipher suite by the order of `cipher_suites` rather than the client's")
     ] = True
     curve_preferences: Annotated[
-        tuple[str, ...],
+        tuple[Annotated[str, msgspec.Meta(extra_json_schema={"enum": list(CURVES)})], ...],
         each_of(tuple(CURVES), "the one elliptic curve for key exchange (a list of several is refused)"),
     ] = ()
 
