@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import msgspec
 
-from .secrets import Secret, SecretError
+from .secrets import Secret, SecretError, register
 from .validation import (
     BaseURL,
     ConfigError,
@@ -176,10 +176,7 @@ class JobConfig(Model, frozen=True):
 class DiscoveryConfig(Model, frozen=True):
     """Which jobs of a project to find by listing them."""
 
-    job_types: Annotated[
-        tuple[JobType, ...],
-        job_types("job types to list (the list API requires them)"),
-    ]
+    job_types: Annotated[tuple[JobType, ...], job_types("job types to list (the list API requires them)")] = ()
     status: Annotated[
         tuple[Status, ...],
         statuses("only jobs in these statuses, e.g. `INCRE_TRANSFER_STARTED`"),
@@ -199,23 +196,34 @@ class DiscoveryConfig(Model, frozen=True):
         return not (self.exclude_regex is not None and self.exclude_regex.search(name))
 
 
+# A bare job id: a plain string to msgspec (a checked type cannot share a union with a struct), checked by
+# ProjectConfig in words; the pattern is for the JSON Schema.
+BareJobId = Annotated[str, msgspec.Meta(extra_json_schema={"pattern": JobId.json_schema()["pattern"]})]
+
+
 class ProjectConfig(Model, frozen=True):
     """One project of one region: where, with which credentials, and which jobs."""
 
     region: Annotated[
-        Region | None, doc("region such as `ap-southeast-1`; endpoint `https://drs.{region}.myhuaweicloud.com`")
+        Region | None,
+        doc(
+            "region such as `ap-southeast-1`; endpoint `https://drs.{region}.myhuaweicloud.com` "
+            "(`.eu` for `eu-west-101`)"
+        ),
     ] = None
     given_endpoint: Annotated[BaseURL | None, doc("base URL of the DRS API; default from `region`")] = msgspec.field(
         default=None, name="endpoint"
     )
     given_project_id: Annotated[
-        ProjectId | None, doc("project of the region; default `$HUAWEICLOUD_SDK_PROJECT_ID` (single-project form)")
+        ProjectId | None,
+        doc("project of the region; required (in the single-project form it may come from the environment)"),
     ] = msgspec.field(default=None, name="project_id")
     auth: Annotated[
         AuthConfig | None, doc("credentials; default AK/SK from `$HUAWEICLOUD_SDK_AK`/`_SK` (+`_SECURITY_TOKEN`)")
     ] = None
     entries: Annotated[
-        tuple[str | JobConfig, ...] | None, doc("jobs: ids, or `{id, object_types, aggregate_only}`")
+        tuple[BareJobId | JobConfig, ...] | None,
+        doc("jobs: ids, or `{id, object_types, aggregate_only}`; required unless `discovery` is set"),
     ] = msgspec.field(default=None, name="jobs")
     discovery: Annotated[DiscoveryConfig | None, doc("find jobs by listing them")] = None
 
@@ -425,10 +433,23 @@ class Config(Model, frozen=True):
 PROJECT_KEYS = frozenset(fields(ProjectConfig))
 
 
+def _register_secrets(projects: list[Any]) -> None:
+    # Before anything is checked: a secret can stand elsewhere too (a YAML alias), and an error about
+    # that other place must not show it.
+    for project in projects:
+        auth = project.get("auth") if isinstance(project, dict) else None
+        if not isinstance(auth, dict):
+            continue
+        for name in SECRETS:
+            if isinstance(value := auth.get(name), str) and value.strip():
+                register(value.strip())
+
+
 def parse(raw: Any, base: Path = Path()) -> Config:
     """Validate a parsed YAML document; relative file paths are resolved against ``base``."""
     if not isinstance(raw, dict):
         raise ConfigError("", "the configuration must be a YAML mapping")
+    _register_secrets(raw["projects"] if isinstance(raw.get("projects"), list) else [raw])
     if "projects" in raw:
         inside = sorted(str(k) for k in raw if k in PROJECT_KEYS)
         if inside:

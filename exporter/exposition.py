@@ -1,67 +1,87 @@
 """Exposition bytes rendered once per refresh and joined per scrape.
 
 Each key's families are encoded by prometheus_client's own encoders into sample lines when the
-key refreshes (OpenMetrics lazily, on the first request that wants it). A scrape joins the
-family headers and the cached sample lines in the order a fresh ``generate_latest`` would
-write them, plus a small live part with the exporter's own metrics. Large parts also keep a
-gzip member, so a compressed answer is mostly cached members too (a gzip stream may consist
-of several members; Prometheus and every gzip reader accept that).
+key refreshes (formats other than the text one lazily, on the first request that wants them).
+A scrape joins the family headers and the cached sample lines in the order a fresh
+``generate_latest`` would write them, plus a small live part with the exporter's own metrics.
+Large parts also keep a raw deflate block, so a compressed answer is one gzip member made
+mostly of cached blocks (see ``gzipstream``).
 """
 
 from __future__ import annotations
 
-import gzip
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from functools import partial
+from typing import Any, NamedTuple
 
+from prometheus_client import exposition as text_exposition
 from prometheus_client.core import Metric
 from prometheus_client.exposition import choose_encoder
-from prometheus_client.utils import floatToGoString
+from prometheus_client.openmetrics import exposition as om_exposition
+from prometheus_client.utils import floatToGoString, parse_version
 
+from . import gzipstream
 from .cache import Snapshot
 from .collector import Collects, progress_families
 
-GZIP_MEMBER_MIN = 4096  # parts at least this large keep a cached gzip member
+BLOCK_MIN = 4096  # parts at least this large keep a cached deflate block
 _EOF = b"# EOF\n"
+# A format not asked for in this long is no longer rendered ahead, and its last answer is let go.
+FORGET_SECONDS = 600.0
 
 
 class Format(NamedTuple):
-    """An exposition format: its encoder, content type, and whether its renderings are cached."""
+    """An exposition format as prometheus_client chose it for one request.
 
-    name: str
+    ``key`` names what the bytes depend on (the encoder and its arguments), so requests whose
+    headers differ only in what does not change the bytes share one cached rendering;
+    ``content_type`` is what prometheus_client answers that request's header with.
+    """
+
+    key: tuple[str, ...]
     encoder: Callable[..., bytes]
     content_type: str
     cached: bool = True
 
 
-def _format(name: str, accept: str) -> Format:
-    encoder, content_type = choose_encoder(accept)
-    return Format(name, encoder, content_type)
-
-
-TEXT = _format("text", "")
-OPENMETRICS = _format("openmetrics", "application/openmetrics-text; version=1.0.0")
-# What Prometheus and common clients ask for. Other variants (the Accept header is the
-# client's to choose) are rendered fresh, so that no client can make renderings pile up.
-_KNOWN = {
-    f.content_type: f
-    for f in (
-        TEXT,
-        OPENMETRICS,
-        _format("openmetrics", "application/openmetrics-text"),
-        _format("text", "text/plain; version=1.0.0"),
-    )
-}
+def _key(encoder: Callable[..., bytes]) -> tuple[str, ...] | None:
+    """What the output of one of prometheus_client's encoders depends on, or None for one not known here."""
+    func: Any = encoder
+    kwargs: dict[str, Any] = {}
+    if isinstance(encoder, partial):
+        if encoder.args:
+            return None
+        func, kwargs = encoder.func, encoder.keywords
+    escaping = kwargs.get("escaping", om_exposition.UNDERSCORES)
+    if func is text_exposition.generate_latest and set(kwargs) <= {"escaping"}:
+        return ("text", escaping)
+    if func is om_exposition.generate_latest and set(kwargs) <= {"escaping", "version"}:
+        # The OpenMetrics encoder uses its version only to leave out native histogram samples
+        # below 2.0.0, so every version (a client's free choice) falls in one of two classes.
+        version = parse_version(kwargs.get("version", "1.0.0"))
+        try:
+            modern = version >= (2, 0, 0)
+        except TypeError:  # a part that is not a number, as in "2.x": not classified, rendered fresh
+            return None
+        return ("openmetrics", escaping, "2" if modern else "1")
+    return None
 
 
 def choose(accept: str) -> Format:
     """The format prometheus_client would answer an ``Accept`` header with."""
     encoder, content_type = choose_encoder(accept)
-    known = _KNOWN.get(content_type)
-    return known if known is not None else Format(content_type, encoder, content_type, cached=False)
+    key = _key(encoder)
+    if key is None:
+        return Format(("fresh", content_type), encoder, content_type, cached=False)
+    return Format(key, encoder, content_type)
+
+
+TEXT = choose("")
+OPENMETRICS = choose("application/openmetrics-text; version=1.0.0")
 
 
 class _Families:
@@ -88,23 +108,36 @@ def _samples(blob: bytes) -> bytes:
 
 
 class Part:
-    """Exposition bytes and, once asked for and when large enough, their gzip member."""
+    """Exposition bytes and, once asked for and when large enough, their deflate block."""
 
-    __slots__ = ("_gz", "_lock", "plain")
+    __slots__ = ("_block", "_lock", "plain")
 
     def __init__(self, plain: bytes) -> None:
         self.plain = plain
-        self._gz: bytes | None = None
+        self._block: gzipstream.Block | None = None
         self._lock = threading.Lock()
 
-    def gz(self) -> bytes | None:
-        """A cached gzip member of the bytes, or None for parts too small to be worth one."""
-        if len(self.plain) < GZIP_MEMBER_MIN:
+    def block(self) -> gzipstream.Block | None:
+        """A cached deflate block of the bytes, or None for parts too small to be worth one."""
+        if len(self.plain) < BLOCK_MIN:
             return None
         with self._lock:
-            if self._gz is None:
-                self._gz = gzip.compress(self.plain, compresslevel=6, mtime=0)
-            return self._gz
+            if self._block is None:
+                self._block = gzipstream.deflate(self.plain)
+            return self._block
+
+
+def _shared(parts: list[Part], others: Iterable[list[Part]]) -> list[Part]:
+    """``parts`` with each one equal to the same family's part of another format replaced by that one.
+
+    Formats often agree for this data (escaping schemes change only names that need it), and
+    sharing keeps one copy of the bytes and of their deflate block.
+    """
+    for other in others:
+        for index, part in enumerate(parts):
+            if part is not other[index] and part.plain == other[index].plain:
+                parts[index] = other[index]
+    return parts
 
 
 class KeyRendering:
@@ -119,7 +152,7 @@ class KeyRendering:
         # Weak: the snapshot holds this rendering, and a cycle would outlive its refresh.
         self._snapshot = weakref.ref(snapshot)
         self._ttl = ttl
-        self._parts: dict[str, list[Part]] = {}
+        self._parts: dict[tuple[str, ...], list[Part]] = {}
         self._lock = threading.Lock()
         self._names = snapshot.data.rows.names if snapshot.data is not None else None
         if previous is not None and not previous.rendered():
@@ -129,19 +162,19 @@ class KeyRendering:
         )
         self._pending = set(self._previous.rendered()) if self._previous is not None else set()
 
-    def rendered(self) -> list[str]:
-        """Content types rendered so far."""
+    def rendered(self) -> list[tuple[str, ...]]:
+        """Keys of the formats rendered so far."""
         with self._lock:
             return list(self._parts)
 
     def _peek(self, fmt: Format) -> list[Part] | None:
         with self._lock:
-            return self._parts.get(fmt.content_type)
+            return self._parts.get(fmt.key)
 
     def parts(self, fmt: Format) -> list[Part]:
         """One part per progress family, in family order."""
         with self._lock:
-            parts = self._parts.get(fmt.content_type)
+            parts = self._parts.get(fmt.key)
             if parts is not None:
                 return parts
             snapshot = self._snapshot()
@@ -154,8 +187,8 @@ class KeyRendering:
                 parts[0] = Part(_with_values(reused[0].plain, snapshot.data.rows.progress))
             else:
                 parts = [Part(_samples(_encode(fmt, [f]))) for f in progress_families([snapshot], self._ttl)]
-            self._parts[fmt.content_type] = parts
-            self._pending.discard(fmt.content_type)
+            self._parts[fmt.key] = _shared(parts, self._parts.values())
+            self._pending.discard(fmt.key)
             if not self._pending:
                 self._previous = None  # nothing more to reuse: let it go
             return parts
@@ -201,7 +234,8 @@ class _Assembled:
     snapshots: tuple[Snapshot, ...]
     parts: list[Part]
     plain: list[bytes]
-    gz: list[bytes] | None = None
+    gz: list[bytes] | None = None  # the gzip header and deflate blocks of ``plain``, in chunks
+    gz_end: gzipstream.Block = gzipstream.EMPTY  # their CRC and length (its data left out)
 
 
 class Renderer:
@@ -209,24 +243,32 @@ class Renderer:
 
     def __init__(self, ttl: float) -> None:
         self.ttl = ttl
-        self._headers: dict[str, list[Part]] = {}
-        self._last: dict[str, _Assembled] = {}
-        self._wanted: dict[str, Format] = {TEXT.content_type: TEXT}  # formats to render ahead
+        self._headers: dict[tuple[str, ...], list[Part]] = {}
+        self._last: dict[tuple[str, ...], _Assembled] = {}
+        # Formats to render ahead, with when each was last asked for; the text format always.
+        self._wanted: dict[tuple[str, ...], tuple[Format, float]] = {TEXT.key: (TEXT, float("inf"))}
         self._lock = threading.Lock()
 
     def prepare(self, snapshot: Snapshot, previous: Snapshot | None) -> KeyRendering:
-        """Render a fresh snapshot in the refresh worker, in every format scrapes have asked for so far.
+        """Render a fresh snapshot in the refresh worker, in every format scrapes have asked for lately.
 
         ``previous`` is the key's last snapshot with data, whose rendering may be reused. Doing
         this in the worker keeps it inside the scrape budget a waiting scrape has.
         """
         earlier = previous.rendering if previous is not None else None
         rendering = KeyRendering(snapshot, self.ttl, earlier if isinstance(earlier, KeyRendering) else None)
-        with self._lock:
-            wanted = list(self._wanted.values())
-        for fmt in wanted:
+        for fmt in self._recent():
             rendering.parts(fmt)
         return rendering
+
+    def _recent(self) -> list[Format]:
+        """Formats asked for within FORGET_SECONDS; the others, and their last answers, are forgotten."""
+        now = time.monotonic()
+        with self._lock:
+            for key in [k for k, (_, asked) in self._wanted.items() if now - asked > FORGET_SECONDS]:
+                del self._wanted[key]
+                self._last.pop(key, None)
+            return [fmt for fmt, _ in self._wanted.values()]
 
     def _rendering(self, snapshot: Snapshot) -> KeyRendering:
         rendering = snapshot.rendering
@@ -236,56 +278,79 @@ class Renderer:
 
     def _header(self, fmt: Format) -> list[Part]:
         with self._lock:
-            headers = self._headers.get(fmt.content_type)
+            headers = self._headers.get(fmt.key)
             if headers is None:
                 headers = [Part(_encode(fmt, [family])) for family in progress_families([], self.ttl)]
-                self._headers[fmt.content_type] = headers
+                self._headers[fmt.key] = headers
             return headers
 
     def _assemble(self, snapshots: Sequence[Snapshot], fmt: Format) -> _Assembled:
         with self._lock:
-            last = self._last.get(fmt.content_type)
-        if (
-            last is not None
-            and len(last.snapshots) == len(snapshots)
-            and all(a is b for a, b in zip(last.snapshots, snapshots, strict=True))
-        ):
+            last = self._last.get(fmt.key)
+        if last is not None and _same(last.snapshots, snapshots):
             return last
         per_key = [self._rendering(s).parts(fmt) for s in snapshots]
         parts: list[Part] = []
         for index, header in enumerate(self._header(fmt)):
             parts.append(header)
             parts.extend(key_parts[index] for key_parts in per_key)
-        assembled = _Assembled(tuple(snapshots), parts, _chunks(p.plain for p in parts))
         with self._lock:
-            self._last[fmt.content_type] = assembled
+            # Another format whose parts are all the same ones (see _shared): one joined answer for both.
+            assembled = next(
+                (
+                    other
+                    for other in self._last.values()
+                    if _same(other.snapshots, snapshots) and _same(other.parts, parts)
+                ),
+                None,
+            )
+        if assembled is None:
+            assembled = _Assembled(tuple(snapshots), parts, _chunks(p.plain for p in parts))
+        with self._lock:
+            self._last[fmt.key] = assembled
         return assembled
 
     @staticmethod
-    def _gzip(parts: list[Part]) -> list[bytes]:
-        members: list[bytes] = []
+    def _deflate(parts: list[Part]) -> gzipstream.Block:
+        """The parts as one deflate block: cached blocks of the large ones, the small ones compressed now."""
+        blocks: list[gzipstream.Block] = []
         pending: list[bytes] = []
         for part in parts:
-            member = part.gz()
-            if member is None:
+            block = part.block()
+            if block is None:
                 pending.append(part.plain)
                 continue
             if pending:
-                members.append(gzip.compress(b"".join(pending), compresslevel=6, mtime=0))
+                blocks.append(gzipstream.deflate(b"".join(pending)))
                 pending = []
-            members.append(member)
+            blocks.append(block)
         if pending:
-            members.append(gzip.compress(b"".join(pending), compresslevel=6, mtime=0))
-        return _chunks(members)
+            blocks.append(gzipstream.deflate(b"".join(pending)))
+        return gzipstream.join(blocks)
 
     def render(self, snapshots: Sequence[Snapshot], fmt: Format, live: Collects, *, compress: bool) -> list[bytes]:
-        """The whole answer, in chunks: every key's families, then the live ``collect()`` of ``live``."""
+        """The whole answer, in chunks: every key's families, then the live ``collect()`` of ``live``.
+
+        Compressed, it is a single gzip member: the cached blocks, then the live part with the
+        final block and the trailer.
+        """
         with self._lock:
-            self._wanted.setdefault(fmt.content_type, fmt)
+            wanted = self._wanted.get(fmt.key)
+            # The first request of a format names it; TEXT stays wanted for ever.
+            self._wanted[fmt.key] = (
+                (fmt, time.monotonic()) if wanted is None else (wanted[0], max(wanted[1], time.monotonic()))
+            )
         assembled = self._assemble(snapshots, fmt)
         tail = fmt.encoder(live)
         if not compress:
             return [*assembled.plain, tail]
         if assembled.gz is None:
-            assembled.gz = self._gzip(assembled.parts)
-        return [*assembled.gz, gzip.compress(tail, compresslevel=6, mtime=0)]
+            joined = self._deflate(assembled.parts)
+            assembled.gz_end = joined._replace(data=b"")
+            assembled.gz = _chunks([gzipstream.HEADER, joined.data])
+        return [*assembled.gz, gzipstream.finish(assembled.gz_end, tail)]
+
+
+def _same(a: Sequence[object], b: Sequence[object]) -> bool:
+    """The same objects, in the same order."""
+    return len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True))

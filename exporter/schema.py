@@ -12,54 +12,70 @@ from .validation import schema_hook
 from .webconfig import Headers, HTTPServerConfig, RateLimit, TLSConfig, WebConfig
 
 DRAFT = "http://json-schema.org/draft-07/schema#"
-# Where editors find the schema of a released version (the examples' `yaml-language-server` line).
+# Where editors find the schema (the examples' `yaml-language-server` line): the main branch of the
+# project's repository, a placeholder until the project is published (like the runbook URLs).
 SCHEMA_URL = "https://raw.githubusercontent.com/huaweicloud-drs-exporter/huaweicloud-drs-exporter/main/"
 CONFIG_SCHEMA_FILE = "drs-exporter.schema.json"
 WEB_SCHEMA_FILE = "web-config.schema.json"
-
-
-def _either(*names: str) -> dict[str, Any]:
-    return {"anyOf": [{"required": [name]} for name in names]}
 
 
 def _with_files(*names: str) -> list[str]:
     return [key for name in names for key in (name, name + "_file")]
 
 
+def _set(*keys: str, kind: str = "string") -> dict[str, Any]:
+    """Any of ``keys`` is given, and not null."""
+    return {"anyOf": [{"required": [k], "properties": {k: {"type": kind}}} for k in keys]}
+
+
+def _implies(condition: dict[str, Any], *then: dict[str, Any]) -> dict[str, Any]:
+    return {"if": condition, "then": {"allOf": list(then)}}
+
+
+_AKSK = _set(*_with_files("access_key", "secret_key"))
+_TOKEN = _set(*_with_files("token"))
+_PASSWORD = _set("username", *_with_files("password"))
+AUTH_RULES: list[dict[str, Any]] = [
+    *({"not": {"allOf": [_set(s), _set(s + "_file")]}} for s in SECRETS),
+    {"not": {"allOf": [_AKSK, _TOKEN]}},
+    {"not": {"allOf": [_AKSK, _PASSWORD]}},
+    {"not": {"allOf": [_TOKEN, _PASSWORD]}},
+    _implies(_AKSK, _set(*_with_files("access_key")), _set(*_with_files("secret_key"))),
+    _implies(_set(*_with_files("security_token")), _AKSK),
+    _implies(_PASSWORD, _set("username"), _set("domain_name"), _set(*_with_files("password"))),
+    _implies(_set("domain_name", "iam_endpoint"), _PASSWORD),
+]
+
 # What the models check in __post_init__, said in JSON Schema where it can be, for editors and Helm.
 RULES: dict[str, dict[str, Any]] = {
-    "AuthConfig": {
-        "allOf": [{"not": {"required": [s, s + "_file"]}} for s in SECRETS],
-        "oneOf": [
-            {"maxProperties": 0},
-            {
-                "propertyNames": {"enum": _with_files("access_key", "secret_key", "security_token")},
-                "allOf": [_either(*_with_files("access_key")), _either(*_with_files("secret_key"))],
-            },
-            {"propertyNames": {"enum": _with_files("token")}, "minProperties": 1},
-            {
-                "propertyNames": {"enum": ["username", *_with_files("password"), "domain_name", "iam_endpoint"]},
-                "required": ["username", "domain_name"],
-                **_either(*_with_files("password")),
-            },
-        ],
-    },
+    "AuthConfig": {"allOf": AUTH_RULES},
     "ProjectConfig": {
         "required": ["project_id"],
+        # In projects[] the id cannot come from the environment (the single form takes only allOf below).
+        "not": {"required": ["project_id"], "properties": {"project_id": {"type": "null"}}},
         "allOf": [
-            _either("region", "endpoint"),
-            {"anyOf": [{"required": ["discovery"]}, {"required": ["jobs"], "properties": {"jobs": {"minItems": 1}}}]},
+            _set("region", "endpoint"),
+            {
+                "anyOf": [
+                    _set("discovery", kind="object"),
+                    {"required": ["jobs"], "properties": {"jobs": {"type": "array", "minItems": 1}}},
+                ]
+            },
         ],
     },
+    "DiscoveryConfig": {"required": ["job_types"]},
     "Config": {
         "not": {
             "required": ["ca_file", "insecure_skip_verify"],
-            "properties": {"insecure_skip_verify": {"const": True}},
+            "properties": {"ca_file": {"type": "string"}, "insecure_skip_verify": {"const": True}},
         }
     },
     "TLSConfig": {
-        "if": {"properties": {"client_auth_type": {"const": "RequireAndVerifyClientCert"}}},
-        "then": {"required": ["client_ca_file"]},
+        "if": {
+            "required": ["client_auth_type"],
+            "properties": {"client_auth_type": {"const": "RequireAndVerifyClientCert"}},
+        },
+        "then": {"required": ["client_ca_file"], "properties": {"client_ca_file": {"type": "string"}}},
     },
 }
 
@@ -102,6 +118,13 @@ def config_schema() -> dict[str, Any]:
 def web_config_schema() -> dict[str, Any]:
     """The schema of the ``--web.config.file``."""
     schema = _model_schema(WebConfig)
+    # An empty or false section switches nothing on (webconfig.load drops it).
+    off = [{"type": "null"}, {"const": False}, {"const": ""}, {"type": "object", "maxProperties": 0}]
+    for key in ("tls_server_config", "http_server_config", "basic_auth_users"):
+        field = schema["properties"][key]
+        given = field.get("anyOf") or [{k: v for k, v in field.items() if k not in ("description", "default")}]
+        on = [kind for kind in given if kind != {"type": "null"}]
+        schema["properties"][key] = {"description": field["description"], "anyOf": on + off}
     return {"$schema": DRAFT, "$id": SCHEMA_URL + WEB_SCHEMA_FILE, "title": "web configuration", **schema}
 
 
@@ -137,6 +160,8 @@ def _type(schema: dict[str, Any]) -> str:
     if "enum" in schema:
         return " \\| ".join(f"`{v}`" for v in schema["enum"])
     kind = schema.get("type", "")
+    if schema.get("format") == "regex":
+        return "regular expression"
     if kind == "array":
         return f"list of {_type(schema.get('items', {}))}"
     if kind == "integer" and "minimum" in schema:
@@ -148,7 +173,7 @@ def _type(schema: dict[str, Any]) -> str:
 
 def _default(model: type[msgspec.Struct], key: str, schema: dict[str, Any]) -> str:
     if key in ("endpoint", "project_id", "projects"):
-        return {"endpoint": "from `region`", "project_id": "required", "projects": ""}[key]
+        return {"endpoint": "from `region`", "project_id": "`$HUAWEICLOUD_SDK_PROJECT_ID`", "projects": ""}[key]
     if key in RULES.get(model.__name__, {}).get("required", ()) or key in schema.get("required", ()):
         return "required"
     value = schema["properties"][key].get("default")

@@ -14,6 +14,7 @@ _known_lock = threading.Lock()
 _pattern: re.Pattern[str] | None = None
 
 REDACTED = "<redacted>"
+MAX_SECRET_CHARS = 64 * 1024
 
 
 def register(value: str) -> None:
@@ -76,7 +77,9 @@ class Secret:
                 stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
                 if stamp != self._stamp or self._value is None:
                     with open(self.file, encoding="utf-8") as fh:
-                        value = fh.read().strip()
+                        value = fh.read(MAX_SECRET_CHARS + 1).strip()
+                    if len(value) > MAX_SECRET_CHARS:  # e.g. /dev/zero or the wrong file: never read it all
+                        raise SecretError(f"{self.name}: file {self.file} is longer than a secret can be")
                     if not value:
                         raise SecretError(f"{self.name}: file {self.file} is empty")
                     register(value)

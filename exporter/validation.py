@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextvars
 import math
 import re
+import reprlib
 import typing
 from collections.abc import Callable, Iterator
 from functools import cache
@@ -20,12 +21,14 @@ from urllib.parse import urlsplit
 import msgspec
 import yaml
 
+from .secrets import scrub
+
 
 class ConfigError(Exception):
-    """A configuration problem: ``key: what is wrong``."""
+    """A configuration problem: ``key: what is wrong`` (any secret known by then shown as redacted)."""
 
     def __init__(self, key: str, problem: str) -> None:
-        super().__init__(f"{key}: {problem}" if key else problem)
+        super().__init__(scrub(f"{key}: {problem}" if key else problem))
         self.key = key
 
 
@@ -46,12 +49,24 @@ def problem(message: str, key: str | None = None) -> ValueError:
     return ValueError(f"{_KEY}{key}{_KEY}{message}" if key else message)
 
 
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = 60
+_REPR.maxlist = _REPR.maxdict = _REPR.maxtuple = 4
+_REPR.maxlevel = 2
+
+
+def shown(value: Any) -> str:
+    """``repr(value)``, cut short: a value in an error message (YAML aliases can make it huge)."""
+    return _REPR.repr(value)
+
+
 def between(lo: float, hi: float, description: str) -> msgspec.Meta:
     """A number from ``lo`` to ``hi``, refused in our words."""
 
     def check(value: float) -> float:
-        if not (math.isfinite(value) and lo <= value <= hi):
-            raise problem(f"must be between {lo:g} and {hi:g}, got {value!r}")
+        # Whole numbers compare exactly however large; only floats can be NaN or infinite.
+        if (isinstance(value, float) and not math.isfinite(value)) or not lo <= value <= hi:
+            raise problem(f"must be between {lo:g} and {hi:g}, got {shown(value)}")
         return value
 
     return checked(description, check, {"minimum": lo, "maximum": hi})
@@ -64,7 +79,7 @@ def one_of(choices: tuple[str, ...], description: str, refused: dict[str, str] |
         if refused and value in refused:
             raise problem(f"{value} is not supported: {refused[value]}")
         if value not in choices:
-            raise problem(f"must be one of {', '.join(choices)}, got {value!r}")
+            raise problem(f"must be one of {', '.join(choices)}, got {shown(value)}")
         return value
 
     return checked(description, check, {"enum": list(choices)})
@@ -122,18 +137,20 @@ def _checks(cls: type[Model]) -> tuple[tuple[str, str, Callable[[Any], Any]], ..
 
 
 class Text(str):
-    """A non-empty string, stripped; subclasses may ask for a pattern."""
+    """A non-empty string, stripped; subclasses may ask for a pattern (whole match, unstripped unless told)."""
 
     pattern: ClassVar[re.Pattern[str] | None] = None
     what: ClassVar[str] = ""
+    strip_spaces: ClassVar[bool] = False
 
     @classmethod
     def check(cls, value: Any) -> Any:
         """The value as this type, or a ValueError in our words."""
         if cls.pattern is not None:
-            if not isinstance(value, str) or not cls.pattern.match(value):
-                raise problem(f"must be {cls.what}, got {value!r}")
-            return cls(value)
+            text = value.strip() if cls.strip_spaces and isinstance(value, str) else value
+            if not isinstance(text, str) or not cls.pattern.fullmatch(text):
+                raise problem(f"must be {cls.what}, got {shown(value)}")
+            return cls(text)
         if not isinstance(value, str) or not value.strip():
             raise problem("must be a non-empty string")
         return cls(value.strip())
@@ -142,7 +159,8 @@ class Text(str):
     def json_schema(cls) -> dict[str, Any]:
         """This type in JSON Schema."""
         if cls.pattern is not None:
-            return {"type": "string", "pattern": cls.pattern.pattern}
+            space = r"\s*" if cls.strip_spaces else ""
+            return {"type": "string", "pattern": f"^{space}{cls.pattern.pattern.strip('^$')}{space}$"}
         return {"type": "string", "minLength": 1, "pattern": r"\S"}
 
 
@@ -153,17 +171,24 @@ class BaseURL(Text):
     def check(cls, value: Any) -> Any:
         """The URL reduced to scheme and host."""
         url = Text.check(value)
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
-            raise problem(f"must be a base URL like https://host[:port], got {url!r}")
+        try:
+            parts = urlsplit(url)
+        except ValueError:  # e.g. an unclosed IPv6 bracket
+            raise problem(f"must be a base URL like https://host[:port], got {shown(url)}") from None
+        odd = any(c in "?#" or c.isspace() for c in url)
+        if parts.scheme not in ("http", "https") or not parts.netloc or odd:
+            raise problem(f"must be a base URL like https://host[:port], got {shown(url)}")
         if parts.path not in ("", "/"):
-            raise problem(f"must be a base URL without a path, got {url!r}")
+            raise problem(f"must be a base URL without a path, got {shown(url)}")
         return cls(f"{parts.scheme}://{parts.netloc}")
 
     @classmethod
     def json_schema(cls) -> dict[str, Any]:
         """An http(s) URL without a path."""
-        return {"type": "string", "pattern": "^https?://[^/?#]+/?$"}
+        return {
+            "type": "string",
+            "pattern": r"^\s*[Hh][Tt][Tt][Pp][Ss]?://[^/?#\s\[]+/?\s*$|^\s*[Hh][Tt][Tt][Pp][Ss]?://\[[0-9A-Fa-f:.]+\](:[0-9]+)?/?\s*$",
+        }
 
 
 def resolve(path: str) -> Path:
@@ -179,7 +204,7 @@ class FilePath(Text):
         """The resolved path of an existing file."""
         path = resolve(Text.check(value))
         if not path.is_file():
-            raise problem(f"file {path} does not exist")
+            raise problem(f"file {printable(str(path))} does not exist")
         return cls(str(path))
 
 
@@ -226,6 +251,9 @@ def validate(model: type[M], raw: Any, base: Path, *, single: bool = False, stri
     """``raw`` as ``model``, or a :class:`ConfigError` naming the first problem's key path."""
     token = CONTEXT.set({"base": base, "single": single})
     try:
+        bad = _string_keys(raw, [], set())
+        if bad is not None:
+            raise ConfigError(key_path(_stripped(bad, strip)), "unknown key")
         return msgspec.convert(raw, model, dec_hook=_decode)
     except msgspec.ValidationError as exc:
         raise explain(str(exc), raw, strip) from None
@@ -233,7 +261,7 @@ def validate(model: type[M], raw: Any, base: Path, *, single: bool = False, stri
         CONTEXT.reset(token)
 
 
-_AT = re.compile(r" - at (`key` in )?`\$([^`]*)`$")
+_AT = re.compile(r" - at (`key` in )?`\$([^`]*)`$", re.DOTALL)
 _PART = re.compile(r"\.([^.\[]+)|\[(\d+|\.\.\.)\]")
 _TYPES = {"int": "a whole number", "float": "a number"}
 _KINDS = {
@@ -247,7 +275,9 @@ _KINDS = {
 
 def explain(message: str, raw: Any, strip: tuple[Any, ...] = ()) -> ConfigError:
     """msgspec's ``problem - at `$.path``` as ``path: problem`` in our words."""
-    at = _AT.search(message)
+    whole = message
+    # The path is msgspec's last " - at `$...`" (a key may contain that text too).
+    at = _AT.match(message, max(message.rfind(" - at "), 0))
     loc: list[Any] = []
     if at:
         message = message[: at.start()]
@@ -255,16 +285,42 @@ def explain(message: str, raw: Any, strip: tuple[Any, ...] = ()) -> ConfigError:
     if message.startswith(_KEY):
         key, _, message = message[1:].partition(_KEY)
         loc += [int(part) if part.isdigit() else part for part in key.split(".")]
-    elif m := re.match(r"Object (contains unknown|missing required) field `(.*)`$", message):
-        loc.append(m.group(2))
+    elif m := re.match(r"Object (contains unknown|missing required) field `(.*)`$", message, re.DOTALL):
+        if m.group(1) == "contains unknown" and m.group(2) not in (_lookup(raw, loc) or {}):
+            # At the top msgspec adds no path, and the key itself may look like one.
+            m, loc = re.match(r"Object (contains unknown) field `(.*)`$", whole, re.DOTALL), []
+            assert m is not None  # noqa: S101  # nosec B101  # the same message, whole
+        key, colon, _ = m.group(2).partition(":")
+        # `secret_key:value` (no space after the colon) is one key to YAML: never show what follows the colon.
+        loc.append(key + (":…" if colon else ""))
         message = "unknown key" if m.group(1) == "contains unknown" else "is required"
+        message += " (a space missing after ':'?)" if colon else ""
+    elif message == "Number out of range":
+        message = f"is out of range, got {shown(_lookup(raw, loc))}"
     elif m := re.match(r"Expected `(.*?)`(, got `.*`)?$", message):
         kind = m.group(1).removesuffix(" | null")
-        wrong = f"must be {_TYPES.get(kind)}, got {_lookup(raw, loc)!r}"
+        wrong = f"must be {_TYPES.get(kind)}, got {shown(_lookup(raw, loc))}"
         message = wrong if kind in _TYPES else _KINDS.get(kind, message)
-    if strip and tuple(loc[: len(strip)]) == strip:
-        loc = loc[len(strip) :]
-    return ConfigError(key_path(loc), message)
+    return ConfigError(key_path(_stripped(loc, strip)), message)
+
+
+def _string_keys(raw: Any, loc: list[Any], seen: set[int]) -> list[Any] | None:
+    """Where a key that is not a string (`1: x`) stands: no key of ours. Each object once (aliases share)."""
+    if id(raw) in seen:
+        return None
+    seen.add(id(raw))
+    items = raw.items() if isinstance(raw, dict) else enumerate(raw) if isinstance(raw, list) else ()
+    for key, value in items:
+        if isinstance(raw, dict) and not isinstance(key, str):
+            return [*loc, str(key)]
+        found = _string_keys(value, [*loc, key], seen)
+        if found is not None:
+            return found
+    return None
+
+
+def _stripped(loc: list[Any], strip: tuple[Any, ...]) -> list[Any]:
+    return loc[len(strip) :] if strip and tuple(loc[: len(strip)]) == strip else loc
 
 
 def _lookup(raw: Any, loc: list[Any]) -> Any:
@@ -276,11 +332,19 @@ def _lookup(raw: Any, loc: list[Any]) -> Any:
     return raw
 
 
+def printable(text: str) -> str:
+    """``text`` with control characters escaped (it goes into a log line), cut short."""
+    out = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return out if len(out) <= 200 else out[:200] + "…"
+
+
 def key_path(loc: list[Any]) -> str:
     """``["projects", 1, "auth", "sk"]`` as ``projects[1].auth.sk``."""
     out = ""
     for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        if not isinstance(part, int):
+            part = printable(str(part))  # keys come from the file
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
     return out
 
 
@@ -299,6 +363,8 @@ def load_yaml(path: str | Path, what: str) -> Any:
         raise ConfigError("", f"cannot read {what} file {file}: {exc.__class__.__name__}") from None
     try:
         return yaml.safe_load(content)
+    except (ValueError, RecursionError) as exc:  # e.g. an integer past Python's digit limit, or nesting
+        raise ConfigError("", f"{what} file {file} is not valid YAML: {exc.__class__.__name__}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""

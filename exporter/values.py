@@ -9,7 +9,7 @@ import msgspec
 
 from .progress import OBJECT_TYPES
 from .secrets import Secret
-from .validation import Text, checked, problem, resolve
+from .validation import Text, checked, problem, resolve, shown
 
 JOB_TYPES = ("migration", "sync", "cloudDataGuard")
 
@@ -33,6 +33,7 @@ class Region(Text):
 
     pattern = re.compile(r"^[a-z0-9-]{2,40}$")
     what = "like ap-southeast-1"
+    strip_spaces = True
 
 
 def _object_types(value: tuple[str, ...]) -> tuple[str, ...]:
@@ -40,7 +41,7 @@ def _object_types(value: tuple[str, ...]) -> tuple[str, ...]:
         raise problem("must be a non-empty list")
     for item in value:
         if item not in OBJECT_TYPES:
-            raise problem(f"unknown object type {item!r}; known: {', '.join(OBJECT_TYPES)}")
+            raise problem(f"unknown object type {shown(item)}; known: {', '.join(OBJECT_TYPES)}")
     if len(set(value)) != len(value):
         raise problem("lists an object type twice")
     return value
@@ -54,7 +55,8 @@ def object_types(description: str) -> msgspec.Meta:
 # Item types whose JSON Schema lists what they take (the checks above say it in words).
 ObjectType = Annotated[str, msgspec.Meta(extra_json_schema={"enum": list(OBJECT_TYPES)})]
 JobType = Annotated[str, msgspec.Meta(extra_json_schema={"enum": list(JOB_TYPES)})]
-Status = Annotated[str, msgspec.Meta(extra_json_schema={"pattern": "^[A-Z_]+$"})]
+STATUS = re.compile(r"[A-Z][A-Z0-9_]*")
+Status = Annotated[str, msgspec.Meta(extra_json_schema={"pattern": f"^{STATUS.pattern}$"})]
 
 
 def _job_types(value: tuple[str, ...]) -> tuple[str, ...]:
@@ -64,7 +66,7 @@ def _job_types(value: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def _statuses(value: tuple[str, ...]) -> tuple[str, ...]:
-    if not all(x.isupper() for x in value):
+    if not all(STATUS.fullmatch(x) for x in value):
         raise problem("must be a list of DRS job statuses like INCRE_TRANSFER_STARTED")
     return value
 
@@ -90,7 +92,7 @@ class SecretValue(Secret):
     @classmethod
     def json_schema(cls) -> dict[str, Any]:
         """A string that is written, never read back."""
-        return {"type": "string", "minLength": 1, "writeOnly": True}
+        return {"type": "string", "pattern": r"\S", "writeOnly": True}
 
 
 class SecretFile(Secret):
@@ -104,4 +106,4 @@ class SecretFile(Secret):
     @classmethod
     def json_schema(cls) -> dict[str, Any]:
         """A file path."""
-        return {"type": "string", "minLength": 1}
+        return {"type": "string", "pattern": r"\S"}

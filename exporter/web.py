@@ -11,10 +11,11 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from cheroot import wsgi
+from prometheus_client.exposition import gzip_accepted
 
 from . import __version__
 from .app import Exporter
-from .exposition import choose
+from .exposition import Format, choose
 from .tlsserver import TLSAdapter
 from .webconfig import WebConfig
 
@@ -48,6 +49,11 @@ class WebApp:
         self.ready = threading.Event()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        body = self._respond(environ, start_response)
+        # HEAD: the headers GET would have, no body (cheroot sends what the application returns).
+        return [] if environ.get("REQUEST_METHOD") == "HEAD" else body
+
+    def _respond(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
         path = environ.get("PATH_INFO", "/")
         start_response = self.web.with_headers(start_response)
@@ -65,7 +71,16 @@ class WebApp:
                 start_response, "405 Method Not Allowed", "Only GET and HEAD are supported.\n", [("Allow", "GET, HEAD")]
             )
         if path == self.telemetry_path:
-            return self._metrics(environ, start_response)
+            try:
+                fmt = choose(environ.get("HTTP_ACCEPT", ""))
+            except (TypeError, ValueError):  # prometheus_client cannot compare the version asked for
+                return self._plain(start_response, "400 Bad Request", "Accept header: unusable version.\n")
+            compress = gzip_accepted(environ.get("HTTP_ACCEPT_ENCODING", ""))
+            if method == "HEAD":
+                # Headers only: no refresh, no rendering, so no Content-Length.
+                start_response("200 OK", self._metrics_headers(fmt, compress))
+                return []
+            return self._metrics(environ, start_response, fmt, compress)
         if path == "/":
             return self._landing(start_response)
         if path == "/-/healthy":
@@ -86,22 +101,33 @@ class WebApp:
         )
         return [body]
 
-    def _metrics(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+    @staticmethod
+    def _metrics_headers(fmt: Format, compress: bool) -> list[tuple[str, str]]:
+        headers = [("Content-Type", fmt.content_type), ("Vary", "Accept-Encoding, Accept")]
+        if compress:
+            headers.append(("Content-Encoding", "gzip"))
+        return headers
+
+    def _metrics(
+        self, environ: dict[str, Any], start_response: StartResponse, fmt: Format, compress: bool
+    ) -> list[bytes]:
         budget = scrape_budget(environ.get("HTTP_X_PROMETHEUS_SCRAPE_TIMEOUT_SECONDS"))
-        fmt = choose(environ.get("HTTP_ACCEPT", ""))
-        compress = "gzip" in environ.get("HTTP_ACCEPT_ENCODING", "")
         started = time.monotonic()
         try:
             chunks = self.exporter.scrape(budget, fmt, compress=compress)
         except Exception:
             log.exception("rendering metrics failed")
             return self._plain(start_response, "500 Internal Server Error", "Rendering metrics failed.\n")
-        headers = [("Content-Type", fmt.content_type), ("Vary", "Accept-Encoding, Accept")]
-        if compress:
-            headers.append(("Content-Encoding", "gzip"))
+        headers = self._metrics_headers(fmt, compress)
         size = sum(len(chunk) for chunk in chunks)
         headers.append(("Content-Length", str(size)))
-        log.debug("scrape answered in %.3fs: %d bytes, %s", time.monotonic() - started, size, fmt.content_type)
+        log.debug(
+            "scrape answered in %.3fs: %d bytes, %s%s",
+            time.monotonic() - started,
+            size,
+            fmt.content_type,
+            ", gzip" if compress else "",
+        )
         start_response("200 OK", headers)
         # In chunks: cheroot copies what is left of a write on every partial send.
         return chunks

@@ -31,9 +31,11 @@ from .validation import (
     doc,
     each_of,
     fields,
+    key_path,
     load_yaml,
     one_of,
     problem,
+    shown,
     validate,
 )
 
@@ -277,7 +279,7 @@ class Duration(float):
         if value in (0, "0") and not isinstance(value, bool):
             return cls(0.0)
         if not isinstance(value, str) or not _WHOLE.fullmatch(value):
-            raise problem(f"must be a duration with a unit like 1s or 500ms, got {value!r}")
+            raise problem(f"must be a duration with a unit like 1s or 500ms, got {shown(value)}")
         return cls(sum(float(number) * _UNITS[unit] for number, unit in _PART.findall(value)))
 
     @classmethod
@@ -299,6 +301,7 @@ class RateLimit(Model, frozen=True):
 
 
 BCRYPT = re.compile(r"^\$2[aby]\$(0[4-9]|[12]\d|3[01])\$[./A-Za-z0-9]{53}$")
+NOT_BCRYPT = "must be a bcrypt hash ($2a$, $2b$ or $2y$, cost 4 to 31)"
 BcryptHash = Annotated[str, msgspec.Meta(extra_json_schema={"pattern": BCRYPT.pattern, "writeOnly": True})]
 # A well-formed hash no password is known to match (OpenBSD's test vector); only its cost is changed.
 _DUMMY = "$2b${cost:02d}$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy"
@@ -332,7 +335,7 @@ class WebConfig(Model, frozen=True):
         super().__post_init__()
         for user, hashed in self.basic_auth_users.items():
             if not BCRYPT.match(hashed):
-                raise problem("must be a bcrypt hash ($2a$, $2b$ or $2y$, cost 4 to 31)", f"basic_auth_users.{user}")
+                raise problem(NOT_BCRYPT, f"basic_auth_users.{user}")
         state = self.__dict__
         state["hashes"] = {user.encode(): hashed.encode() for user, hashed in self.basic_auth_users.items()}
         state["dummy"] = _DUMMY.format(cost=self.dummy_cost()).encode()
@@ -433,8 +436,14 @@ def load(path: str | Path) -> WebConfig:
     raw = load_yaml(path, "web config") or {}
     if not isinstance(raw, dict):
         raise ConfigError("", "the web configuration must be a YAML mapping")
-    # As in exporter-toolkit, an empty section switches nothing on.
-    raw = {k: v for k, v in raw.items() if k not in FIELDS or v not in (None, {})}
+    # An empty (or false) section switches nothing on, as before; YAML reads user names like 123 as numbers.
+    raw = {k: v for k, v in raw.items() if k not in FIELDS or v not in (None, {}, "", False)}
+    users = raw.get("basic_auth_users")
+    if isinstance(users, dict):
+        for user, hashed in users.items():
+            if not isinstance(hashed, str) or not BCRYPT.match(hashed):
+                raise ConfigError(key_path(["basic_auth_users", str(user)]), NOT_BCRYPT)
+        raw["basic_auth_users"] = {str(user): hashed for user, hashed in users.items()}
     return validate(WebConfig, raw, Path(path).parent)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import queue
@@ -11,6 +12,7 @@ import sys
 import tempfile
 import threading
 import time
+import zlib
 from pathlib import Path
 from typing import IO, Any
 
@@ -199,3 +201,13 @@ def sim_config(sim: Simulator, jobs: list[Any], **extra: Any) -> dict[str, Any]:
         "jobs": jobs,
         **extra,
     }
+
+
+def gunzip_whole(body: bytes) -> bytes:
+    """``body`` decompressed, asserting it is one gzip member with nothing after it (what
+    single-member readers such as curl and browsers decode) and that ``gzip`` reads the same."""
+    reader = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    plain = reader.decompress(body) + reader.flush()
+    assert reader.eof and reader.unused_data == b"", "not one whole gzip member"
+    assert gzip.decompress(body) == plain
+    return plain

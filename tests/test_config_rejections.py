@@ -284,3 +284,80 @@ def test_parsed_secrets_never_print(tmp_path: Path) -> None:
         assert SECRET not in text
     assert isinstance(cfg.credentials, config.AkSkCredentials)
     assert cfg.credentials.secret_key.get() == SECRET
+
+
+INT_KEY: dict[Any, Any] = {**BASE, 1: "x"}
+
+
+def test_a_secret_typed_without_a_space_is_not_shown(tmp_path: Path) -> None:
+    """`secret_key:value` is one YAML key; its value must not reach the log as part of the key."""
+    with pytest.raises(ConfigError) as caught:
+        config.parse(b(auth={"access_key": "AKVALUE0001", f"secret_key:{SECRET}": None}), tmp_path)
+    assert SECRET not in str(caught.value)
+    assert str(caught.value).startswith("auth.secret_key:…: unknown key (a space missing after ':'?)")
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (INT_KEY, "1: unknown key"),
+        ({"projects": [{**INT_KEY, 1: None, 7: 1}]}, "projects[0].1: unknown key"),
+        ({**BASE, "x\x1b[31m": 1}, "x\\x1b[31m: unknown key"),
+        (b(jobs=["j1\n"]), "jobs[0].id: must be letters, digits and '-' only"),
+        (b(project_id="abc\n"), "project_id: must be letters and digits"),
+        (b(cache_ttl=list(range(100_000))), "cache_ttl: must be a number, got [0, 1, 2, 3, ...]"),
+        (b(page_size=10**400), "page_size: must be between 1 and 1000, got 1000000000000"),
+        (b(cache_ttl=10**400), "cache_ttl: is out of range, got 1000000000000"),
+        (b(auth={"token": "abcdefgh", 7: "x"}), "auth.7: unknown key"),
+        (b(endpoint="https://x/#"), "endpoint: must be a base URL"),
+        (b(endpoint="https://a b"), "endpoint: must be a base URL"),
+        (b(endpoint="https://[::1"), "endpoint: must be a base URL"),
+        (b(ca_file="/x\x1b[31m"), "ca_file: file /x\\x1b[31m does not exist"),
+        (b(auth={"token_file": "/dev/zero"}), "auth.token_file: token: file /dev/zero is longer than a secret can be"),
+        ({**BASE, "x` - at `$.cache_ttl": 1}, "x` - at `$.cache_ttl: unknown key"),
+        (b(discovery={}, jobs=DELETE), "discovery.job_types: is required: a list of migration, sync, cloudDataGuard"),
+        (b(discovery={"job_types": ["sync"], "status": ["running"]}), "discovery.status: must be a list of DRS"),
+    ],
+)
+def test_hostile_input_gets_a_short_printable_line(raw: Any, expected: str, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        config.parse(raw, tmp_path)
+    message = str(caught.value)
+    assert message.startswith(expected)
+    assert message.isprintable() and len(message) < 300
+
+
+def test_a_secret_aliased_elsewhere_is_not_shown(tmp_path: Path) -> None:
+    path = tmp_path / "c.yml"
+    path.write_text(
+        f"region: ap-southeast-1\nproject_id: abc\nauth: {{token: &t {SECRET}}}\njobs: [j-1]\ncache_ttl: *t\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        config.load(path)
+    assert str(caught.value) == "cache_ttl: must be a number, got '<redacted>'"
+
+
+def test_region_with_spaces_is_stripped_as_before() -> None:
+    assert config.parse(b(region=" ap-southeast-1 ")).endpoint == "https://drs.ap-southeast-1.myhuaweicloud.com"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("region: ap-southeast-1\nproject_id: abc\njobs: [a]\npage_size: " + "9" * 5000 + "\n", "is not valid YAML"),
+        (
+            "region: ap-southeast-1\nproject_id: abc\njobs: [j]\ncache_ttl: [&a [x, x, x, x, x, x, x, x, x],\n"
+            "  &b [*a, *a, *a, *a, *a, *a, *a, *a, *a], &c [*b, *b, *b, *b, *b, *b, *b, *b, *b],\n"
+            "  &d [*c, *c, *c, *c, *c, *c, *c, *c, *c], &e [*d, *d, *d, *d, *d, *d, *d, *d, *d],\n"
+            "  &f [*e, *e, *e, *e, *e, *e, *e, *e, *e], [*f, *f, *f, *f, *f, *f, *f, *f, *f]]\n",
+            "cache_ttl: must be a number, got [[",
+        ),
+    ],
+    ids=["huge-integer", "alias-bomb"],
+)
+def test_hostile_files_fail_fast_with_one_short_line(tmp_path: Path, text: str, expected: str) -> None:
+    path = tmp_path / "c.yml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        config.load(path)
+    assert expected in str(caught.value) and len(str(caught.value)) < 300

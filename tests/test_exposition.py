@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import time
 from collections.abc import Sequence
 
@@ -12,9 +11,13 @@ from exporter import exposition
 from exporter.cache import SCRAPE_TIMEOUT, Snapshot
 from exporter.collector import ScrapeView, SelfMetrics
 from exporter.exposition import OPENMETRICS, TEXT, Format, Renderer, choose
+from exporter.gzipstream import HEADER
 from exporter.progress import CompactRows, ProgressData, ProgressRow
 from exporter.telemetry import ApiStats
 from exporter.transport import ApiCall
+
+from .accept import ACCEPTS, PROMETHEUS2
+from .procs import gunzip_whole
 
 ODD = ['q"uote', "back\\slash", "new\nline", "数据表", "tab\there", "", "sp ace", "\x01ctl"]
 
@@ -49,7 +52,7 @@ def live() -> SelfMetrics:
 
 @pytest.mark.parametrize("fmt", [TEXT, OPENMETRICS], ids=["text", "openmetrics"])
 def test_cached_rendering_equals_generate_latest(fmt: Format, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(exposition, "GZIP_MEMBER_MIN", 64)  # many gzip members, to test their joining
+    monkeypatch.setattr(exposition, "BLOCK_MIN", 64)  # many cached blocks, to test their joining
     renderer = Renderer(ttl=30)
     snaps = snapshots(renderer)
     metrics = live()
@@ -58,8 +61,9 @@ def test_cached_rendering_equals_generate_latest(fmt: Format, monkeypatch: pytes
     assert first == expected
     assert b"".join(renderer.render(snaps, fmt, metrics, compress=False)) == expected, "the warm path too"
     zipped = b"".join(renderer.render(snaps, fmt, metrics, compress=True))
-    assert gzip.decompress(zipped) == expected
-    assert zipped.count(b"\x1f\x8b\x08") > 3, "several gzip members"
+    assert zipped.startswith(HEADER) and gunzip_whole(zipped) == expected
+    again = b"".join(renderer.render(snaps, fmt, metrics, compress=True))
+    assert gunzip_whole(again) == expected, "the warm path, compressed"
 
 
 def test_a_changed_key_is_picked_up() -> None:
@@ -73,18 +77,19 @@ def test_a_changed_key_is_picked_up() -> None:
     snaps[1] = changed
     expected = TEXT.encoder(ScrapeView(snaps, 30, metrics))
     assert b"".join(renderer.render(snaps, TEXT, metrics, compress=False)) == expected
-    assert gzip.decompress(b"".join(renderer.render(snaps, TEXT, metrics, compress=True))) == expected
+    assert gunzip_whole(b"".join(renderer.render(snaps, TEXT, metrics, compress=True))) == expected
 
 
 def test_choose() -> None:
-    prometheus = (
-        "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,"
-        "text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
-    )
+    prometheus = PROMETHEUS2
     assert choose(prometheus).cached and choose(prometheus).content_type.startswith("application/openmetrics-text")
-    assert choose("") is TEXT
-    odd = choose("application/openmetrics-text;version=2.0.0;escaping=allow-utf-8")
-    assert not odd.cached, "client-chosen variants are rendered fresh, not cached"
+    assert choose("") == TEXT
+    same = choose("text/plain;version=1.0.0;escaping=underscores")
+    assert same.key == TEXT.key and same.content_type != TEXT.content_type, "the same bytes: one rendering"
+    two = choose("application/openmetrics-text;version=2.0.0;escaping=allow-utf-8")
+    assert two.cached and two.key == ("openmetrics", "allow-utf-8", "2")
+    assert choose("application/openmetrics-text;version=7.1").key == ("openmetrics", "underscores", "2")
+    assert not choose("application/openmetrics-text;version=2.x").cached, "not classified: rendered fresh"
 
 
 def test_compact_rows_round_trip() -> None:
@@ -137,3 +142,17 @@ def test_same_objects_new_values_reuse_the_labels(fmt: Format, monkeypatch: pyte
         ScrapeView([third], 30, metrics)
     )
     assert len(reused) == count, "different objects: rendered afresh"
+
+
+@pytest.mark.parametrize("accept", list(ACCEPTS.values()), ids=list(ACCEPTS))
+def test_every_header_is_served_from_cached_bytes(accept: str | None) -> None:
+    renderer = Renderer(ttl=30)
+    snaps = snapshots(renderer)
+    metrics = live()
+    fmt = choose(accept or "")
+    assert fmt.cached
+    for compress in (False, True):
+        first = renderer.render(snaps, fmt, metrics, compress=compress)
+        second = renderer.render(snaps, fmt, metrics, compress=compress)
+        assert all(a is b for a, b in zip(first[:-1], second[:-1], strict=True)), "the same cached chunks"
+        assert len(first) > 1, "only the live part is made per scrape"

@@ -220,6 +220,7 @@ def test_service_monitor(chart: helm.Chart) -> None:
         {"config": {"project_id": "abc", "jobs": ["a"], "cache_ttl": "soon"}},
         {"config": {"project_id": "abc", "jobs": ["a"], "auth": {"token": "abcdefgh"}}},
         {"config": {"project_id": "abc", "jobs": [{"id": "a", "object_types": ["tables"]}]}},
+        {"config": {"project_id": "abc", "jobs": ["bad id!"]}},
         {"config": {"project_id": "abc", "discovery": {"job_types": ["copy"]}}},
         {"config": {"project_id": "abc", "jobs": ["a"], "object_filters": {"include_db": "x"}}},
         {"credentials": {"type": "kerberos"}},
@@ -236,6 +237,7 @@ def test_service_monitor(chart: helm.Chart) -> None:
         "ttl-type",
         "auth-in-config",
         "object-type",
+        "bare-job-id",
         "job-type",
         "unknown-filter-key",
         "credential-type",
@@ -253,6 +255,9 @@ def test_bad_values_are_refused_by_the_schema(chart: helm.Chart, values: dict[st
 def test_good_values_pass_the_schema(chart: helm.Chart) -> None:
     chart.validate_schema(ALL_VALUES)
     chart.validate_schema({"config": {"project_id": "abc", "discovery": {"job_types": ["migration", "sync"]}}})
+    # Helm merges user values into the defaults; a null unsets a key, as the exporter reads it.
+    chart.validate_schema({"config": {"project_id": "abc", "jobs": None, "discovery": {"job_types": ["sync"]}}})
+    chart.validate_schema({"config": {"project_id": "abc", "jobs": ["a"], "endpoint": " HTTPS://drs.example.com "}})
 
 
 def test_a_bad_config_fails_lint_and_template_naming_the_key() -> None:

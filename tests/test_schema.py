@@ -22,6 +22,7 @@ from tests.test_config_rejections import REJECTED
 ROOT = Path(__file__).resolve().parent.parent
 MODELINE = "# yaml-language-server: $schema="
 CONFIG_SCHEMA = json.loads((ROOT / schema.CONFIG_SCHEMA_FILE).read_text())
+WEB_VALIDATOR = jsonschema.Draft7Validator(json.loads((ROOT / schema.WEB_SCHEMA_FILE).read_text()))
 
 # Rules the models apply that JSON Schema cannot say: the environment, files, regex syntax, duplicates.
 SCHEMA_CANNOT = {
@@ -102,6 +103,96 @@ def test_schema_is_valid_draft_7_and_agrees_with_the_models() -> None:
             accepted.append(name)
     assert not accepted, f"the models refuse these but the schema accepts them: {accepted}"
     assert set(SCHEMA_CANNOT) <= {name for name, _, _ in REJECTED}
+
+
+FILE = __file__  # any file that exists, for the *_file keys
+BASE: dict[str, Any] = {"region": "ap-southeast-1", "project_id": "abc", "jobs": ["j-1"]}
+ACCEPTED: list[tuple[str, dict[str, Any]]] = [
+    ("minimal", BASE),
+    ("jobs null beside discovery", {**BASE, "jobs": None, "discovery": {"job_types": ["sync"]}}),
+    ("endpoint null beside region", {**BASE, "endpoint": None}),
+    ("endpoint in capitals, spaces", {**BASE, "endpoint": " HTTPS://drs.example.com/ "}),
+    ("region with spaces", {**BASE, "region": " ap-southeast-1 "}),
+    ("token with a null file", {**BASE, "auth": {"token": "tok123456", "token_file": None}}),
+    (
+        "ak/sk and token file",
+        {**BASE, "auth": {"access_key": "AK0001", "secret_key_file": FILE, "security_token": "st"}},
+    ),
+    ("empty auth (environment)", {**BASE, "auth": {}}),
+    ("password login", {**BASE, "auth": {"username": "u", "password_file": FILE, "domain_name": "d"}}),
+    (
+        "password login, IAM endpoint, nulls",
+        {
+            **BASE,
+            "auth": {
+                "username": "u",
+                "password": "p",
+                "domain_name": "d",
+                "iam_endpoint": "http://127.0.0.1:1",
+                "token": None,
+            },
+        },
+    ),
+    (
+        "mixed job entries",
+        {**BASE, "jobs": ["a", {"id": "b", "object_types": ["table", "view"], "aggregate_only": True}]},
+    ),
+    (
+        "discovery in full",
+        {
+            **BASE,
+            "discovery": {
+                "job_types": ["migration", "sync"],
+                "status": ["FULL_TRANSFER_STARTED", "INCRE_TRANSFER_STARTED"],
+                "name_regex": "^prod-",
+                "exclude_regex": "test",
+                "object_types": ["table"],
+                "refresh_interval": 60,
+                "aggregate_only": False,
+            },
+        },
+    ),
+    (
+        "every setting",
+        {
+            **BASE,
+            "cache_ttl": 0,
+            "page_size": 1,
+            "request_timeout": 0.1,
+            "refresh_timeout": 3600,
+            "max_concurrency": 64,
+            "max_pages": 100000,
+            "retries": 0,
+            "language": "zh-cn",
+            "ca_file": FILE,
+            "max_response_bytes": 1024,
+            "max_objects_per_key": 0,
+            "object_filters": {"include_src_db": "^a", "exclude_src_tb": "tmp$"},
+            "max_staleness": 0,
+        },
+    ),
+    ("insecure without a CA file", {**BASE, "insecure_skip_verify": True, "ca_file": None}),
+    (
+        "several projects",
+        {
+            "projects": [
+                {**BASE, "auth": {"token": "tok123456"}},
+                {"endpoint": "http://127.0.0.1:1", "project_id": "p2", "discovery": {"job_types": ["sync"]}},
+            ],
+            "cache_ttl": 15,
+        },
+    ),
+]
+
+
+@pytest.mark.parametrize("raw", [c[1] for c in ACCEPTED], ids=[c[0] for c in ACCEPTED])
+def test_accepted_configurations_pass_the_schema_too(raw: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the exporter accepts, editors and Helm must not flag."""
+    monkeypatch.setenv("HUAWEICLOUD_SDK_AK", "EXAMPLEAK01")
+    monkeypatch.setenv("HUAWEICLOUD_SDK_SK", "example-secret-key")
+    config.parse(raw)
+    errors = [e.message for e in jsonschema.Draft7Validator(CONFIG_SCHEMA).iter_errors(raw)]
+    assert not errors
 
 
 def yaml_blocks(text: str) -> list[str]:
@@ -195,6 +286,24 @@ def test_bad_web_configurations_name_the_key(tmp_path: Path, raw: dict[str, Any]
     with pytest.raises(config.ConfigError) as caught:
         webconfig.load(path)
     assert str(caught.value).startswith(expected)
+
+
+def test_web_configurations_accepted_as_before(tmp_path: Path) -> None:
+    """Empty or false sections switch nothing on; YAML's numeric user names are names."""
+    hashed = "$2b$04$" + "a" * 53
+    for text in (
+        "",
+        "tls_server_config: {}\n",
+        "tls_server_config: false\nhttp_server_config:\n",
+        "basic_auth_users:\n",
+    ):
+        path = tmp_path / "web.yml"
+        path.write_text(text)
+        web = webconfig.load(path)
+        assert web.tls is None and not web.basic_auth_users
+        assert not list(WEB_VALIDATOR.iter_errors(yaml.safe_load(text) or {})), text
+    (tmp_path / "web.yml").write_text(f"basic_auth_users:\n  123: '{hashed}'\n")
+    assert set(webconfig.load(tmp_path / "web.yml").basic_auth_users) == {"123"}
 
 
 def test_tls_choices_are_refused_in_words(tmp_path: Path) -> None:
