@@ -9,7 +9,7 @@ import msgspec
 
 from .config import SECRETS, AuthConfig, Config, DiscoveryConfig, JobConfig, ObjectFilter, ProjectConfig
 from .validation import schema_hook
-from .webconfig import HTTPServerConfig, TLSConfig, WebConfig
+from .webconfig import Headers, HTTPServerConfig, RateLimit, TLSConfig, WebConfig
 
 DRAFT = "http://json-schema.org/draft-07/schema#"
 # Where editors find the schema (the examples' `yaml-language-server` line): the main branch of the
@@ -155,6 +155,8 @@ def _type(schema: dict[str, Any]) -> str:
         return " or ".join(_type(s) for s in schema["anyOf"] if s.get("type") != "null")
     if "$ref" in schema:
         return "mapping"
+    if "const" in schema:
+        return f"`{schema['const']}`"
     if "enum" in schema:
         return " \\| ".join(f"`{v}`" for v in schema["enum"])
     kind = schema.get("type", "")
@@ -203,7 +205,11 @@ def reference_tables() -> str:
         ("`object_filters:`", _rows(ObjectFilter, "object_filters.")),
         (
             "Web configuration (`--web.config.file`)",
-            _rows(WebConfig) + _rows(TLSConfig, "tls_server_config.") + _rows(HTTPServerConfig, "http_server_config."),
+            _rows(WebConfig)
+            + _rows(TLSConfig, "tls_server_config.")
+            + _rows(HTTPServerConfig, "http_server_config.")
+            + _rows(Headers, "http_server_config.headers.")
+            + _rows(RateLimit, "rate_limit."),
         ),
     ]
     keys = ", ".join(f"`{k}`" for k in _model_schema(ProjectConfig)["properties"])

@@ -72,15 +72,29 @@ def between(lo: float, hi: float, description: str) -> msgspec.Meta:
     return checked(description, check, {"minimum": lo, "maximum": hi})
 
 
-def one_of(choices: tuple[str, ...], description: str) -> msgspec.Meta:
-    """One of ``choices``."""
+def one_of(choices: tuple[str, ...], description: str, refused: dict[str, str] | None = None) -> msgspec.Meta:
+    """One of ``choices``; values in ``refused`` are known but not supported, and say why."""
 
     def check(value: str) -> str:
+        if refused and value in refused:
+            raise problem(f"{value} is not supported: {refused[value]}")
         if value not in choices:
             raise problem(f"must be one of {', '.join(choices)}, got {shown(value)}")
         return value
 
     return checked(description, check, {"enum": list(choices)})
+
+
+def each_of(choices: tuple[str, ...], description: str, refused: dict[str, str] | None = None) -> msgspec.Meta:
+    """A list whose items are each one of ``choices`` (and not in ``refused``)."""
+    item = one_of(choices, description, refused).extra["check"]  # type: ignore[index]
+
+    def check(values: tuple[str, ...]) -> tuple[str, ...]:
+        for value in values:
+            item(value)  # its message quotes the value
+        return values
+
+    return checked(description, check, {})  # the item type carries the enum for the schema
 
 
 def checked(description: str, check: Callable[[Any], Any], schema: dict[str, Any]) -> msgspec.Meta:
@@ -97,26 +111,28 @@ class Model(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     """Frozen, refusing keys it does not know; fields with a ``check`` are checked in our words."""
 
     def __post_init__(self) -> None:
-        for name, check in _checks(type(self)):
+        for name, key, check in _checks(type(self)):
             value = getattr(self, name)
             if value is None:
                 continue
             try:
                 result = check(value)
             except ValueError as exc:
-                raise problem(str(exc), name) from None
+                raise problem(str(exc), key) from None
             if result is not value:
                 msgspec.structs.force_setattr(self, name, result)
 
 
 @cache
-def _checks(cls: type[Model]) -> tuple[tuple[str, Callable[[Any], Any]], ...]:
+def _checks(cls: type[Model]) -> tuple[tuple[str, str, Callable[[Any], Any]], ...]:
+    """(attribute, key as the file spells it, check) of the checked fields."""
+    keys = {field.name: field.encode_name for field in msgspec.structs.fields(cls)}
     found = []
     for name, hint in typing.get_type_hints(cls, include_extras=True).items():
         for arg in [hint, *typing.get_args(hint)]:
             for meta in getattr(arg, "__metadata__", ()):
                 if isinstance(meta, msgspec.Meta) and meta.extra and "check" in meta.extra:
-                    found.append((name, meta.extra["check"]))
+                    found.append((name, keys.get(name, name), meta.extra["check"]))
     return tuple(found)
 
 

@@ -11,12 +11,12 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from cheroot import wsgi
-from cheroot.ssl.builtin import BuiltinSSLAdapter
 from prometheus_client.exposition import gzip_accepted
 
 from . import __version__
 from .app import Exporter
 from .exposition import Format, choose
+from .tlsserver import TLSAdapter
 from .webconfig import WebConfig
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,9 @@ class WebApp:
     def _respond(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
         path = environ.get("PATH_INFO", "/")
+        start_response = self.web.with_headers(start_response)
+        if not self.web.allow():
+            return self._plain(start_response, "429 Too Many Requests", "Too many requests.\n")
         if not self.web.authorized(environ.get("HTTP_AUTHORIZATION")):
             return self._plain(
                 start_response,
@@ -226,8 +229,6 @@ def serve(app: WebApp, address: str, web: WebConfig | None = None) -> wsgi.Serve
     server.max_request_header_size = MAX_HEADER_BYTES
     server.max_request_body_size = MAX_BODY_BYTES
     if web is not None and web.tls is not None:
-        adapter = BuiltinSSLAdapter(str(web.tls.cert_file), str(web.tls.key_file))
-        adapter.context = web.tls.context()
-        server.ssl_adapter = adapter
+        server.ssl_adapter = TLSAdapter(web.tls.context(), web.tls.client_allowed_sans)
     server.prepare()
     return server

@@ -1,76 +1,324 @@
-"""The Prometheus exporter-toolkit web configuration (``--web.config.file``) as typed models: TLS and basic auth."""
+"""The Prometheus exporter-toolkit web configuration (``--web.config.file``) as typed models.
+
+Every key exporter-toolkit knows is here: supported, or refused at start-up saying why (never ignored).
+"""
 
 from __future__ import annotations
 
 import base64
-import binascii
+import collections
 import hashlib
 import hmac
+import re
 import ssl
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import bcrypt
 import msgspec
 from cachetools import LRUCache
 
-from .validation import ConfigError, FilePath, Model, doc, fields, key_path, load_yaml, one_of, problem, validate
+from . import secrets
+from .tlsserver import load_chain
+from .validation import (
+    ConfigError,
+    FilePath,
+    Model,
+    Text,
+    doc,
+    each_of,
+    fields,
+    key_path,
+    load_yaml,
+    one_of,
+    problem,
+    shown,
+    validate,
+)
 
 __all__ = ["ConfigError", "TLSConfig", "WebConfig", "load"]
 
-CLIENT_AUTH_TYPES = {
+VERIFY_MODES = {
     "NoClientCert": ssl.CERT_NONE,
-    "RequestClientCert": ssl.CERT_OPTIONAL,
-    "RequireAnyClientCert": ssl.CERT_REQUIRED,
     "VerifyClientCertIfGiven": ssl.CERT_OPTIONAL,
     "RequireAndVerifyClientCert": ssl.CERT_REQUIRED,
 }
+UNVERIFIED = (
+    "Python's ssl module verifies every client certificate it asks for, so it cannot ask for one without "
+    "verifying it; use VerifyClientCertIfGiven or RequireAndVerifyClientCert with client_ca_file"
+)
+REFUSED_AUTH = {"RequestClientCert": UNVERIFIED, "RequireAnyClientCert": UNVERIFIED, "RequireClientCert": UNVERIFIED}
+
 TLS_VERSIONS = {"TLS12": ssl.TLSVersion.TLSv1_2, "TLS13": ssl.TLSVersion.TLSv1_3}
-BCRYPT_PREFIXES = ("$2a$", "$2b$", "$2y$")
+OLD_TLS = "TLS 1.0 and 1.1 are deprecated (RFC 8996) and disabled in this OpenSSL; use TLS12 or TLS13"
+REFUSED_VERSIONS = {"TLS10": OLD_TLS, "TLS11": OLD_TLS}
+
+# Go's tls.CipherSuites() (the secure ones, as exporter-toolkit accepts) and their OpenSSL names.
+# Go and OpenSSL both always enable the TLS 1.3 suites: naming them changes nothing, in either.
+TLS12_CIPHERS = {
+    "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA": "ECDHE-ECDSA-AES128-SHA",
+    "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA": "ECDHE-ECDSA-AES256-SHA",
+    "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA": "ECDHE-RSA-AES128-SHA",
+    "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA": "ECDHE-RSA-AES256-SHA",
+    "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256": "ECDHE-ECDSA-AES128-GCM-SHA256",
+    "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384": "ECDHE-ECDSA-AES256-GCM-SHA384",
+    "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256": "ECDHE-RSA-AES128-GCM-SHA256",
+    "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384": "ECDHE-RSA-AES256-GCM-SHA384",
+    "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256": "ECDHE-ECDSA-CHACHA20-POLY1305",
+    "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256": "ECDHE-RSA-CHACHA20-POLY1305",
+}
+TLS13_CIPHERS = ("TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256")
+CURVES = {"CurveP256": "prime256v1", "CurveP384": "secp384r1", "CurveP521": "secp521r1", "X25519": "X25519"}
 
 
-BcryptHash = Annotated[str, msgspec.Meta(extra_json_schema={"pattern": r"^\$2[aby]\$", "writeOnly": True})]
+class PEM(Text):
+    """PEM text given inline."""
+
+    @classmethod
+    def check(cls, value: Any) -> Any:
+        """Non-empty text with a PEM header."""
+        text = Text.check(value)
+        if "-----BEGIN " not in text:
+            raise problem("must be PEM text (-----BEGIN ...)")
+        return cls(text)
+
+
+class PrivateKeyPEM(PEM):
+    """A private key given inline: a secret, never shown."""
+
+    def __repr__(self) -> str:
+        return secrets.REDACTED
+
+    @classmethod
+    def json_schema(cls) -> dict[str, Any]:
+        """Write-only text."""
+        return {**super().json_schema(), "writeOnly": True}
 
 
 class TLSConfig(Model, frozen=True):
     """``tls_server_config``: serve HTTPS, optionally asking for client certificates."""
 
-    cert_file: Annotated[FilePath, doc("server certificate (PEM), with any intermediates")]
-    key_file: Annotated[FilePath, doc("private key of the server certificate (PEM)")]
+    cert_file: Annotated[FilePath | None, doc("server certificate (PEM), with any intermediates")] = None
+    key_file: Annotated[FilePath | None, doc("private key of the server certificate (PEM)")] = None
+    cert: Annotated[PEM | None, doc("the server certificate as PEM text, instead of `cert_file`")] = None
+    key: Annotated[PrivateKeyPEM | None, doc("the private key as PEM text, instead of `key_file` (a secret)")] = None
     client_auth_type: Annotated[
-        str, one_of(tuple(CLIENT_AUTH_TYPES), "whether and how client certificates are asked for and verified")
+        str,
+        one_of(
+            tuple(VERIFY_MODES),
+            "whether client certificates are asked for (and verified); `RequestClientCert` and "
+            "`RequireAnyClientCert` are refused: Python cannot ask for a certificate without verifying it",
+            REFUSED_AUTH,
+        ),
     ] = "NoClientCert"
     client_ca_file: Annotated[FilePath | None, doc("CA certificates (PEM) that sign client certificates")] = None
-    min_version: Annotated[str, one_of(tuple(TLS_VERSIONS), "lowest TLS version")] = "TLS12"
-    max_version: Annotated[str | None, one_of(tuple(TLS_VERSIONS), "highest TLS version")] = None
+    client_ca: Annotated[PEM | None, doc("the client CA certificates as PEM text, instead of `client_ca_file`")] = None
+    client_allowed_sans: Annotated[
+        tuple[str, ...] | None,
+        doc("the client certificate must carry one of these SANs (DNS, IP, e-mail or URI), else it is dropped"),
+    ] = None
+    min_version: Annotated[str, one_of(tuple(TLS_VERSIONS), "lowest TLS version", REFUSED_VERSIONS)] = "TLS12"
+    max_version: Annotated[str, one_of(tuple(TLS_VERSIONS), "highest TLS version", REFUSED_VERSIONS)] = "TLS13"
+    cipher_suites: Annotated[
+        tuple[Annotated[str, msgspec.Meta(extra_json_schema={"enum": [*TLS12_CIPHERS, *TLS13_CIPHERS]})], ...],
+        each_of(
+            (*TLS12_CIPHERS, *TLS13_CIPHERS),
+            "TLS 1.2 cipher suites by Go's names, in preference order (TLS 1.3 suites are always on)",
+        ),
+    ] = ()
+    prefer_server_cipher_suites: Annotated[
+        bool, doc("choose the cipher suite by the order of `cipher_suites` rather than the client's")
+    ] = True
+    curve_preferences: Annotated[
+        tuple[Annotated[str, msgspec.Meta(extra_json_schema={"enum": list(CURVES)})], ...],
+        each_of(tuple(CURVES), "the one elliptic curve for key exchange (a list of several is refused)"),
+    ] = ()
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.client_auth_type == "RequireAndVerifyClientCert" and self.client_ca_file is None:
+        for inline, file in (("cert", "cert_file"), ("key", "key_file"), ("client_ca", "client_ca_file")):
+            if getattr(self, inline) is not None and getattr(self, file) is not None:
+                raise problem(f"give {inline} or {file}, not both", inline)
+        if self.cert is None and self.cert_file is None:
+            raise problem("is required (or cert)", "cert_file")
+        if self.key is None and self.key_file is None:
+            raise problem("is required (or key)", "key_file")
+        if self.key is not None:
+            secrets.register(self.key)
+        has_ca = self.client_ca_file is not None or self.client_ca is not None
+        if has_ca and self.client_auth_type == "NoClientCert":
+            raise problem("is set but client_auth_type is NoClientCert", "client_ca_file")
+        if self.client_auth_type == "RequireAndVerifyClientCert" and not has_ca:
+            # Go would trust the system's CAs here: anyone with a public certificate could connect.
             raise problem("is required with RequireAndVerifyClientCert", "client_ca_file")
+        if self.client_allowed_sans is not None:
+            if self.client_auth_type != "RequireAndVerifyClientCert":
+                raise problem("needs client_auth_type RequireAndVerifyClientCert", "client_allowed_sans")
+            if not self.client_allowed_sans:
+                raise problem("must list at least one SAN", "client_allowed_sans")
+        if TLS_VERSIONS[self.min_version] > TLS_VERSIONS[self.max_version]:
+            raise problem(f"is above max_version {self.max_version}", "min_version")
+        if len(self.curve_preferences) > 1:
+            raise problem(
+                "lists of several curves are not supported (Python's ssl module sets one); name one curve",
+                "curve_preferences",
+            )
+        if self.cipher_suites and not self.tls12_ciphers and self.max_version == "TLS12":
+            raise problem("names no TLS 1.2 suite while max_version is TLS12", "cipher_suites")
         try:
             self.context()
-        except (ssl.SSLError, OSError) as exc:
-            raise problem(f"cannot load the certificate or key: {exc.__class__.__name__}") from None
+        except (ssl.SSLError, OSError, ValueError) as exc:
+            raise problem(f"cannot load the certificate, key or CAs: {exc.__class__.__name__}") from None
+
+    @property
+    def tls12_ciphers(self) -> list[str]:
+        """The OpenSSL names of the TLS 1.2 suites of ``cipher_suites``."""
+        return [TLS12_CIPHERS[name] for name in self.cipher_suites if name in TLS12_CIPHERS]
 
     def context(self) -> ssl.SSLContext:
         """A server-side SSL context for this configuration."""
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.minimum_version = TLS_VERSIONS[self.min_version]
-        if self.max_version:
-            ctx.maximum_version = TLS_VERSIONS[self.max_version]
-        ctx.load_cert_chain(self.cert_file, self.key_file)
-        ctx.verify_mode = CLIENT_AUTH_TYPES[self.client_auth_type]
+        ctx.maximum_version = TLS_VERSIONS[self.max_version]
+        load_chain(
+            ctx,
+            str(self.cert if self.cert is not None else self.cert_file),
+            str(self.key if self.key is not None else self.key_file),
+            inline_cert=self.cert is not None,
+            inline_key=self.key is not None,
+        )
+        if self.cipher_suites:
+            if self.tls12_ciphers:
+                ctx.set_ciphers(":".join(self.tls12_ciphers))
+            else:  # only TLS 1.3 suites named: no TLS 1.2 suite is left, as in Go
+                ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+        if not self.prefer_server_cipher_suites:
+            ctx.options &= ~ssl.OP_CIPHER_SERVER_PREFERENCE
+        if self.curve_preferences:
+            ctx.set_ecdh_curve(CURVES[self.curve_preferences[0]])
+        ctx.verify_mode = VERIFY_MODES[self.client_auth_type]
         if self.client_ca_file is not None:
             ctx.load_verify_locations(cafile=self.client_ca_file)
+        elif self.client_ca is not None:
+            ctx.load_verify_locations(cadata=str(self.client_ca))
+        elif ctx.verify_mode != ssl.CERT_NONE:
+            ctx.load_default_certs(ssl.Purpose.CLIENT_AUTH)  # as Go: no client CAs means the system's
         return ctx
+
+
+class HeaderValue(Text):
+    """A response header's value: text or a number (YAML reads ``1`` as one); blank leaves it unset."""
+
+    @classmethod
+    def check(cls, value: Any) -> Any:
+        """The value as text, without line breaks."""
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise problem("must be text")
+        text = str(value).strip()
+        if "\r" in text or "\n" in text:
+            raise problem("must be one line")
+        return cls(text)
+
+    @classmethod
+    def json_schema(cls) -> dict[str, Any]:
+        """Text or a number."""
+        return {"anyOf": [{"type": "string"}, {"type": "number"}]}
+
+
+class Headers(Model, frozen=True):
+    """``http_server_config.headers``: the response headers exporter-toolkit lets one set (and no others)."""
+
+    content_security_policy: Annotated[HeaderValue | None, doc("`Content-Security-Policy`")] = msgspec.field(
+        default=None, name="Content-Security-Policy"
+    )
+    x_frame_options: Annotated[str | None, one_of(("deny", "sameorigin"), "`deny` or `sameorigin`")] = msgspec.field(
+        default=None, name="X-Frame-Options"
+    )
+    x_content_type_options: Annotated[str | None, one_of(("nosniff",), "`nosniff`")] = msgspec.field(
+        default=None, name="X-Content-Type-Options"
+    )
+    x_xss_protection: Annotated[HeaderValue | None, doc("`X-XSS-Protection`")] = msgspec.field(
+        default=None, name="X-XSS-Protection"
+    )
+    strict_transport_security: Annotated[HeaderValue | None, doc("`Strict-Transport-Security`")] = msgspec.field(
+        default=None, name="Strict-Transport-Security"
+    )
+
+    def items(self) -> list[tuple[str, str]]:
+        """(name, value) of every header set, blank ones left out."""
+        return [
+            (field.encode_name, str(value))
+            for field in msgspec.structs.fields(self)
+            if (value := getattr(self, field.name))
+        ]
 
 
 class HTTPServerConfig(Model, frozen=True):
     """``http_server_config``."""
 
-    http2: Annotated[bool, doc("accepted for compatibility; the exporter serves HTTP/1.1")] = True
+    http2: Annotated[bool, doc("accepted; HTTP/2 is not offered, clients speak HTTP/1.1 (the server is cheroot)")] = (
+        True
+    )
+    headers: Annotated[Headers | None, doc("headers added to every response")] = None
+
+
+_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+_WHOLE = re.compile(f"(?:{_PART.pattern})+")
+_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+class Duration(float):
+    """A Go duration such as ``1s``, ``250ms`` or ``1m30s``, in seconds; ``0`` alone needs no unit."""
+
+    @classmethod
+    def check(cls, value: Any) -> Any:
+        """Seconds."""
+        if value in (0, "0") and not isinstance(value, bool):
+            return cls(0.0)
+        if not isinstance(value, str) or not _WHOLE.fullmatch(value):
+            raise problem(f"must be a duration with a unit like 1s or 500ms, got {shown(value)}")
+        return cls(sum(float(number) * _UNITS[unit] for number, unit in _PART.findall(value)))
+
+    @classmethod
+    def json_schema(cls) -> dict[str, Any]:
+        """A Go duration, or 0."""
+        return {"anyOf": [{"const": 0}, {"type": "string", "pattern": f"^{_WHOLE.pattern}$"}]}
+
+
+class RateLimit(Model, frozen=True):
+    """``rate_limit``: a token bucket for every request; over it, 429."""
+
+    interval: Annotated[Duration, doc("time for one more request to be allowed (a Go duration); 0 turns it off")] = 0.0  # type: ignore[assignment]  # a plain float, so that the schema can show it
+    burst: Annotated[int, doc("requests allowed at once; 0 refuses every request while the limit is on")] = 0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.burst < 0:
+            raise problem(f"must not be negative, got {self.burst}", "burst")
+
+
+BCRYPT = re.compile(r"^\$2[aby]\$(0[4-9]|[12]\d|3[01])\$[./A-Za-z0-9]{53}$")
+NOT_BCRYPT = "must be a bcrypt hash ($2a$, $2b$ or $2y$, cost 4 to 31)"
+BcryptHash = Annotated[str, msgspec.Meta(extra_json_schema={"pattern": BCRYPT.pattern, "writeOnly": True})]
+# A well-formed hash no password is known to match (OpenBSD's test vector); only its cost is changed.
+_DUMMY = "$2b${cost:02d}$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy"
+MAX_PASSWORD_BYTES = 72  # bcrypt's limit; Go's bcrypt refuses longer passwords, and so does bcrypt 5
+
+
+def parse_basic(header: str | None) -> tuple[bytes, bytes] | None:
+    """(user, password) of a ``Basic`` Authorization header, as Go's ``Request.BasicAuth`` reads it."""
+    # The scheme is case-insensitive; user and password are bytes (Go does not ask for UTF-8).
+    if not header or header[:6].lower() != "basic ":
+        return None
+    try:
+        raw = base64.b64decode(header[6:], validate=True)
+    except ValueError:  # bad base64, or characters outside ASCII
+        return None
+    user, sep, password = raw.partition(b":")
+    return (user, password) if sep else None
 
 
 class WebConfig(Model, frozen=True):
@@ -81,50 +329,106 @@ class WebConfig(Model, frozen=True):
         msgspec.field(default_factory=dict)
     )
     http_server_config: Annotated[HTTPServerConfig | None, doc("HTTP server settings")] = None
+    rate_limit: Annotated[RateLimit | None, doc("limit the rate of requests (answered 429 over it)")] = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
         for user, hashed in self.basic_auth_users.items():
-            if not hashed.startswith(BCRYPT_PREFIXES):
-                raise problem("must be a bcrypt hash ($2a$, $2b$ or $2y$)", f"basic_auth_users.{user}")
-        self.__dict__["hashes"] = {user: hashed.encode() for user, hashed in self.basic_auth_users.items()}
-        self.__dict__["verified"] = LRUCache(maxsize=64)
-        self.__dict__["lock"] = threading.Lock()
+            if not BCRYPT.match(hashed):
+                raise problem(NOT_BCRYPT, f"basic_auth_users.{user}")
+        state = self.__dict__
+        state["hashes"] = {user.encode(): hashed.encode() for user, hashed in self.basic_auth_users.items()}
+        state["dummy"] = _DUMMY.format(cost=self.dummy_cost()).encode()
+        state["verified"] = LRUCache(maxsize=64)
+        state["lock"] = threading.Lock()
+        limit = self.rate_limit
+        state["bucket"] = Bucket(limit.interval, limit.burst) if limit is not None and limit.interval > 0 else None
+        headers = self.http_server_config.headers if self.http_server_config else None
+        state["headers"] = headers.items() if headers is not None else []
 
     @property
     def tls(self) -> TLSConfig | None:
         """The TLS settings, or None for plain HTTP."""
         return self.tls_server_config
 
+    def dummy_cost(self) -> int:
+        """The bcrypt cost spent on unknown users: the most common cost of the users (the higher on a tie)."""
+        costs = collections.Counter(int(hashed[4:6]) for hashed in self.basic_auth_users.values())
+        if not costs:
+            return 10
+        return max(costs, key=lambda cost: (costs[cost], cost))
+
     def authorized(self, header: str | None) -> bool:
         """True when basic auth is off, or ``header`` carries a configured user and password."""
         if not self.basic_auth_users:
             return True
-        if not header or not header.startswith("Basic "):
+        credentials = parse_basic(header)
+        if credentials is None:
             return False
-        try:
-            user, sep, password = base64.b64decode(header[6:], validate=True).decode("utf-8").partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            return False
+        user, password = credentials
+        if len(password) > MAX_PASSWORD_BYTES:
+            return False  # for known and unknown users alike, before any lookup
         hashed: bytes | None = self.__dict__["hashes"].get(user)
-        if not sep or hashed is None:
-            # Spend the time a check would, so that timing does not tell which users exist.
-            bcrypt.checkpw(b"x", _DUMMY_HASH)
+        if hashed is None:
+            # Spend the time a check of a real user would, so that timing does not tell which users exist.
+            _checkpw(password, self.__dict__["dummy"])
             return False
         # bcrypt is slow on purpose; remember successful checks (by a digest, never the password).
-        key = (user, hmac.new(hashed, password.encode(), hashlib.sha256).digest())
-        verified: LRUCache[tuple[str, bytes], bool] = self.__dict__["verified"]
+        key = (user, hmac.new(hashed, password, hashlib.sha256).digest())
+        verified: LRUCache[tuple[bytes, bytes], bool] = self.__dict__["verified"]
         with self.__dict__["lock"]:
             if verified.get(key):
                 return True
-        if not bcrypt.checkpw(password.encode(), hashed):
+        if not _checkpw(password, hashed):
             return False
         with self.__dict__["lock"]:
             verified[key] = True
         return True
 
+    def allow(self) -> bool:
+        """False when the rate limit says no to one more request now."""
+        bucket: Bucket | None = self.__dict__["bucket"]
+        return bucket is None or bucket.take()
 
-_DUMMY_HASH = bcrypt.hashpw(b"dummy", bcrypt.gensalt(rounds=4))
+    def with_headers(self, start_response: Callable[..., Any]) -> Callable[..., Any]:
+        """``start_response`` adding the configured ``http_server_config.headers``."""
+        extra: list[tuple[str, str]] = self.__dict__["headers"]
+        if not extra:
+            return start_response
+
+        def wrapped(status: str, headers: list[tuple[str, str]], *args: Any) -> Any:
+            return start_response(status, [*headers, *extra], *args)
+
+        return wrapped
+
+
+def _checkpw(password: bytes, hashed: bytes) -> bool:
+    try:
+        return bcrypt.checkpw(password, hashed)
+    except ValueError:  # e.g. a NUL byte: not a password anyone has
+        return False
+
+
+class Bucket:
+    """A token bucket like Go's ``rate.Limiter``: ``burst`` tokens, one more every ``interval`` seconds."""
+
+    def __init__(self, interval: float, burst: int) -> None:
+        self.interval = interval
+        self.burst = burst
+        self.tokens = float(burst)
+        self.last = time.monotonic()
+        self.lock = threading.Lock()
+
+    def take(self) -> bool:
+        """Take a token if there is one."""
+        with self.lock:
+            now = time.monotonic()
+            self.tokens = min(float(self.burst), self.tokens + (now - self.last) / self.interval)
+            self.last = now
+            if self.tokens >= 1:
+                self.tokens -= 1
+                return True
+            return False
 
 
 def load(path: str | Path) -> WebConfig:
@@ -137,10 +441,8 @@ def load(path: str | Path) -> WebConfig:
     users = raw.get("basic_auth_users")
     if isinstance(users, dict):
         for user, hashed in users.items():
-            if not isinstance(hashed, str) or not hashed.startswith(BCRYPT_PREFIXES):
-                raise ConfigError(
-                    key_path(["basic_auth_users", str(user)]), "must be a bcrypt hash ($2a$, $2b$ or $2y$)"
-                )
+            if not isinstance(hashed, str) or not BCRYPT.match(hashed):
+                raise ConfigError(key_path(["basic_auth_users", str(user)]), NOT_BCRYPT)
         raw["basic_auth_users"] = {str(user): hashed for user, hashed in users.items()}
     return validate(WebConfig, raw, Path(path).parent)
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 
 from .procs import Exporter
 
@@ -26,3 +27,9 @@ def start(tmp_path: Path) -> Iterator[Any]:
     yield run
     for exp in started:
         exp.stop()
+
+
+@pytest.fixture(scope="module")
+def ca() -> trustme.CA:
+    """A certificate authority for test certificates (one per test module)."""
+    return trustme.CA()

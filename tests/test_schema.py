@@ -82,7 +82,7 @@ def all_keys(model: type[msgspec.Struct], prefix: str = "") -> list[str]:
 def test_readme_documents_every_key_and_no_unknown_one() -> None:
     docs = load_script()
     readme = (ROOT / "README.md").read_text().partition(docs.BEGIN)[2].partition(docs.END)[0]
-    documented = set(re.findall(r"^\| `([a-z0-9_.\[\]]+)` \|", readme, re.MULTILINE))
+    documented = set(re.findall(r"^\| `([A-Za-z0-9_.\[\]-]+)` \|", readme, re.MULTILINE))
     expected = set(all_keys(config.ProjectConfig)) | set(all_keys(config.Config))
     expected |= set(all_keys(config.AuthConfig, "auth."))
     expected |= set(all_keys(config.JobConfig, "jobs[]."))
@@ -311,7 +311,8 @@ def test_tls_choices_are_refused_in_words(tmp_path: Path) -> None:
     pem.write_text("not a certificate")
     cases = {
         "client_auth_type": ("Sometimes", "tls_server_config.client_auth_type: must be one of NoClientCert"),
-        "min_version": ("TLS11", "tls_server_config.min_version: must be one of TLS12, TLS13"),
+        "min_version": ("TLS111", "tls_server_config.min_version: must be one of TLS12, TLS13"),
+        "min_version ": ("TLS11", "tls_server_config.min_version: TLS11 is not supported: TLS 1.0 and 1.1"),
         "client_auth_type ": ("RequireAndVerifyClientCert", "tls_server_config.client_ca_file: is required with"),
     }
     for key, (value, expected) in cases.items():
@@ -322,5 +323,5 @@ def test_tls_choices_are_refused_in_words(tmp_path: Path) -> None:
             webconfig.load(path)
     raw = {"tls_server_config": {"cert_file": str(pem), "key_file": str(pem)}}
     (tmp_path / "web.yml").write_text(yaml.safe_dump(raw))
-    with pytest.raises(config.ConfigError, match="tls_server_config: cannot load the certificate or key"):
+    with pytest.raises(config.ConfigError, match="tls_server_config: cannot load the certificate, key or CAs"):
         webconfig.load(tmp_path / "web.yml")

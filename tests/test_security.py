@@ -22,11 +22,6 @@ from .procs import Simulator, command, sim_config, value
 
 
 @pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
-@pytest.fixture(scope="module")
 def sim() -> Iterator[Simulator]:
     s = Simulator("--jobs", "1", "--objects", "20")
     yield s
