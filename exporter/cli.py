@@ -120,6 +120,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     if web.basic_auth_users:
         log.info("basic auth required (%d users)", len(web.basic_auth_users))
+        costs = web.costs()
+        if len(costs) > 1:
+            log.warning(
+                "basic auth users have different bcrypt costs (%s): unknown users are answered at cost %d, "
+                "so response times tell the others apart; give every user the same cost",
+                "; ".join(f"cost {cost}: {', '.join(users)}" for cost, users in sorted(costs.items())),
+                web.dummy_cost(),
+            )
     try:
         server.serve()
     finally:

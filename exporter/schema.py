@@ -120,7 +120,7 @@ def web_config_schema() -> dict[str, Any]:
     schema = _model_schema(WebConfig)
     # An empty or false section switches nothing on (webconfig.load drops it).
     off = [{"type": "null"}, {"const": False}, {"const": ""}, {"type": "object", "maxProperties": 0}]
-    for key in ("tls_server_config", "http_server_config", "basic_auth_users"):
+    for key in ("tls_server_config", "http_server_config", "basic_auth_users", "rate_limit"):
         field = schema["properties"][key]
         given = field.get("anyOf") or [{k: v for k, v in field.items() if k not in ("description", "default")}]
         on = [kind for kind in given if kind != {"type": "null"}]
@@ -164,10 +164,10 @@ def _type(schema: dict[str, Any]) -> str:
         return "regular expression"
     if kind == "array":
         return f"list of {_type(schema.get('items', {}))}"
-    if kind == "integer" and "minimum" in schema:
-        return f"whole number, {schema['minimum']:d}–{schema['maximum']:d}"
-    if kind == "number" and "minimum" in schema:
-        return f"number, {schema['minimum']:g}–{schema['maximum']:g}"
+    if kind in ("integer", "number") and "minimum" in schema:
+        word, form = ("whole number", "d") if kind == "integer" else ("number", "g")
+        low = format(schema["minimum"], form)
+        return f"{word}, {low}–{format(schema['maximum'], form)}" if "maximum" in schema else f"{word}, ≥ {low}"
     return str({"object": "mapping", "boolean": "`true` \\| `false`"}.get(kind, kind))
 
 
@@ -181,7 +181,7 @@ def _default(model: type[msgspec.Struct], key: str, schema: dict[str, Any]) -> s
         return ""
     if isinstance(value, bool):
         return f"`{str(value).lower()}`"
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         return f"`[{', '.join(value)}]`"
     return f"`{value:g}`" if isinstance(value, float) else f"`{value}`"
 

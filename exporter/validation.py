@@ -85,7 +85,12 @@ def one_of(choices: tuple[str, ...], description: str, refused: dict[str, str] |
     return checked(description, check, {"enum": list(choices)})
 
 
-def each_of(choices: tuple[str, ...], description: str, refused: dict[str, str] | None = None) -> msgspec.Meta:
+def each_of(
+    choices: tuple[str, ...],
+    description: str,
+    refused: dict[str, str] | None = None,
+    schema: dict[str, Any] | None = None,
+) -> msgspec.Meta:
     """A list whose items are each one of ``choices`` (and not in ``refused``)."""
     item = one_of(choices, description, refused).extra["check"]  # type: ignore[index]
 
@@ -94,7 +99,7 @@ def each_of(choices: tuple[str, ...], description: str, refused: dict[str, str] 
             item(value)  # its message quotes the value
         return values
 
-    return checked(description, check, {})  # the item type carries the enum for the schema
+    return checked(description, check, schema or {})  # the item type carries the enum for the schema
 
 
 def checked(description: str, check: Callable[[Any], Any], schema: dict[str, Any]) -> msgspec.Meta:
@@ -354,7 +359,22 @@ def fields(model: type[msgspec.Struct]) -> Iterator[str]:
         yield field.encode_name
 
 
-def load_yaml(path: str | Path, what: str) -> Any:
+class StrictKeysLoader(yaml.SafeLoader):
+    """Keys as Go reads them into string maps: their text as written (``007``, ``yes``), each key once."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        """The mapping, with scalar keys as written and a repeated key refused."""
+        mapping: dict[Any, Any] = {}
+        self.flatten_mapping(node)
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else self.construct_object(key_node, deep)
+            if key in mapping:
+                raise yaml.constructor.ConstructorError(None, None, "a key is given twice", key_node.start_mark)
+            mapping[key] = self.construct_object(value_node, deep=deep)
+        return mapping
+
+
+def load_yaml(path: str | Path, what: str, loader: type[yaml.SafeLoader] = yaml.SafeLoader) -> Any:
     """The parsed YAML of a file, or a ConfigError saying why not (never quoting the content)."""
     file = Path(path)
     try:
@@ -362,10 +382,12 @@ def load_yaml(path: str | Path, what: str) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError("", f"cannot read {what} file {file}: {exc.__class__.__name__}") from None
     try:
-        return yaml.safe_load(content)
+        return yaml.load(content, Loader=loader)  # noqa: S506  # nosec B506  # a SafeLoader
     except (ValueError, RecursionError) as exc:  # e.g. an integer past Python's digit limit, or nesting
         raise ConfigError("", f"{what} file {file} is not valid YAML: {exc.__class__.__name__}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError("", f"{what} file {file} is not valid YAML{where}") from None
+        problem_text = getattr(exc, "problem", None)
+        why = f": {problem_text}" if problem_text == "a key is given twice" else ""
+        raise ConfigError("", f"{what} file {file} is not valid YAML{where}{why}") from None

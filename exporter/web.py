@@ -214,6 +214,13 @@ MAX_HEADER_BYTES = 16 * 1024
 MAX_BODY_BYTES = 64 * 1024
 
 
+def _error_log(msg: str = "", level: int = logging.INFO, traceback: bool = False) -> None:
+    """cheroot's error log through ours (it writes to stderr otherwise, outside the log format)."""
+    # A failed TLS handshake is the client's business, and anyone can cause one: debug, not warning.
+    quiet = "handshake" in msg or "TLS" in msg or "SSL" in msg
+    log.log(logging.DEBUG if quiet else max(level, logging.WARNING), "server: %s", msg, exc_info=traceback)
+
+
 def serve(app: WebApp, address: str, web: WebConfig | None = None) -> wsgi.Server:
     """Bind ``address`` with cheroot (a production WSGI server; TLS when configured); not yet serving."""
     host, port = parse_listen_address(address)
@@ -226,6 +233,7 @@ def serve(app: WebApp, address: str, web: WebConfig | None = None) -> wsgi.Serve
         shutdown_timeout=5,
         server_name="drs-exporter",
     )
+    server.error_log = _error_log  # type: ignore[method-assign]
     server.max_request_header_size = MAX_HEADER_BYTES
     server.max_request_body_size = MAX_BODY_BYTES
     if web is not None and web.tls is not None:

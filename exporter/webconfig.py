@@ -27,6 +27,7 @@ from .validation import (
     ConfigError,
     FilePath,
     Model,
+    StrictKeysLoader,
     Text,
     doc,
     each_of,
@@ -118,7 +119,11 @@ class TLSConfig(Model, frozen=True):
     client_ca: Annotated[PEM | None, doc("the client CA certificates as PEM text, instead of `client_ca_file`")] = None
     client_allowed_sans: Annotated[
         tuple[str, ...] | None,
-        doc("the client certificate must carry one of these SANs (DNS, IP, e-mail or URI), else it is dropped"),
+        msgspec.Meta(
+            description="the client certificate must carry one of these SANs (DNS, IP, e-mail or URI), "
+            "else it is dropped",
+            extra_json_schema={"minItems": 1},
+        ),
     ] = None
     min_version: Annotated[str, one_of(tuple(TLS_VERSIONS), "lowest TLS version", REFUSED_VERSIONS)] = "TLS12"
     max_version: Annotated[str, one_of(tuple(TLS_VERSIONS), "highest TLS version", REFUSED_VERSIONS)] = "TLS13"
@@ -134,7 +139,12 @@ class TLSConfig(Model, frozen=True):
     ] = True
     curve_preferences: Annotated[
         tuple[Annotated[str, msgspec.Meta(extra_json_schema={"enum": list(CURVES)})], ...],
-        each_of(tuple(CURVES), "the one elliptic curve for key exchange (a list of several is refused)"),
+        each_of(
+            tuple(CURVES),
+            "the one elliptic curve for key exchange (a list of several is refused)",
+            None,
+            {"maxItems": 1},
+        ),
     ] = ()
 
     def __post_init__(self) -> None:
@@ -209,23 +219,31 @@ class TLSConfig(Model, frozen=True):
         return ctx
 
 
+FIELD_VALUE = re.compile(r"[\t\x20-\x7e]*")
+
+
 class HeaderValue(Text):
     """A response header's value: text or a number (YAML reads ``1`` as one); blank leaves it unset."""
 
     @classmethod
     def check(cls, value: Any) -> Any:
-        """The value as text, without line breaks."""
+        """The value as text: visible ASCII, spaces and tabs (RFC 9110), on one line."""
         if isinstance(value, bool) or not isinstance(value, str | int | float):
             raise problem("must be text")
         text = str(value).strip()
         if "\r" in text or "\n" in text:
             raise problem("must be one line")
+        if not FIELD_VALUE.fullmatch(text):
+            # Anything else would fail every answer (cheroot encodes headers as Latin-1) or reach clients raw.
+            raise problem(f"must be visible ASCII text (RFC 9110), got {shown(text)}")
         return cls(text)
 
     @classmethod
     def json_schema(cls) -> dict[str, Any]:
         """Text or a number."""
-        return {"anyOf": [{"type": "string"}, {"type": "number"}]}
+        return {
+            "anyOf": [{"type": "string", "pattern": f"^{FIELD_VALUE.pattern}$"}, {"type": "number"}, {"type": "null"}]
+        }
 
 
 class Headers(Model, frozen=True):
@@ -292,7 +310,13 @@ class RateLimit(Model, frozen=True):
     """``rate_limit``: a token bucket for every request; over it, 429."""
 
     interval: Annotated[Duration, doc("time for one more request to be allowed (a Go duration); 0 turns it off")] = 0.0  # type: ignore[assignment]  # a plain float, so that the schema can show it
-    burst: Annotated[int, doc("requests allowed at once; 0 refuses every request while the limit is on")] = 0
+    burst: Annotated[
+        int,
+        msgspec.Meta(
+            description="requests allowed at once; 0 refuses every request while the limit is on",
+            extra_json_schema={"minimum": 0},
+        ),
+    ] = 0
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -300,12 +324,14 @@ class RateLimit(Model, frozen=True):
             raise problem(f"must not be negative, got {self.burst}", "burst")
 
 
-BCRYPT = re.compile(r"^\$2[aby]\$(0[4-9]|[12]\d|3[01])\$[./A-Za-z0-9]{53}$")
+BCRYPT = re.compile(r"\$2[aby]\$(0[4-9]|[12]\d|3[01])\$[./A-Za-z0-9]{53}")
 NOT_BCRYPT = "must be a bcrypt hash ($2a$, $2b$ or $2y$, cost 4 to 31)"
-BcryptHash = Annotated[str, msgspec.Meta(extra_json_schema={"pattern": BCRYPT.pattern, "writeOnly": True})]
+BcryptHash = Annotated[str, msgspec.Meta(extra_json_schema={"pattern": f"^{BCRYPT.pattern}$", "writeOnly": True})]
 # A well-formed hash no password is known to match (OpenBSD's test vector); only its cost is changed.
 _DUMMY = "$2b${cost:02d}$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy"
-MAX_PASSWORD_BYTES = 72  # bcrypt's limit; Go's bcrypt refuses longer passwords, and so does bcrypt 5
+# bcrypt reads the first 72 bytes of a password. Go's CompareHashAndPassword checks a longer one by
+# those (only hashing refuses it); bcrypt 5 raises instead, so the password is cut here as Go's cipher does.
+MAX_PASSWORD_BYTES = 72
 
 
 def parse_basic(header: str | None) -> tuple[bytes, bytes] | None:
@@ -334,7 +360,7 @@ class WebConfig(Model, frozen=True):
     def __post_init__(self) -> None:
         super().__post_init__()
         for user, hashed in self.basic_auth_users.items():
-            if not BCRYPT.match(hashed):
+            if not BCRYPT.fullmatch(hashed):
                 raise problem(NOT_BCRYPT, f"basic_auth_users.{user}")
         state = self.__dict__
         state["hashes"] = {user.encode(): hashed.encode() for user, hashed in self.basic_auth_users.items()}
@@ -351,6 +377,13 @@ class WebConfig(Model, frozen=True):
         """The TLS settings, or None for plain HTTP."""
         return self.tls_server_config
 
+    def costs(self) -> dict[int, list[str]]:
+        """The users of each bcrypt cost."""
+        by_cost: dict[int, list[str]] = {}
+        for user, hashed in self.basic_auth_users.items():
+            by_cost.setdefault(int(hashed[4:6]), []).append(user)
+        return by_cost
+
     def dummy_cost(self) -> int:
         """The bcrypt cost spent on unknown users: the most common cost of the users (the higher on a tie)."""
         costs = collections.Counter(int(hashed[4:6]) for hashed in self.basic_auth_users.values())
@@ -366,8 +399,7 @@ class WebConfig(Model, frozen=True):
         if credentials is None:
             return False
         user, password = credentials
-        if len(password) > MAX_PASSWORD_BYTES:
-            return False  # for known and unknown users alike, before any lookup
+        password = password[:MAX_PASSWORD_BYTES]
         hashed: bytes | None = self.__dict__["hashes"].get(user)
         if hashed is None:
             # Spend the time a check of a real user would, so that timing does not tell which users exist.
@@ -433,17 +465,16 @@ class Bucket:
 
 def load(path: str | Path) -> WebConfig:
     """Read and validate a web configuration file."""
-    raw = load_yaml(path, "web config") or {}
+    raw = load_yaml(path, "web config", StrictKeysLoader) or {}
     if not isinstance(raw, dict):
         raise ConfigError("", "the web configuration must be a YAML mapping")
-    # An empty (or false) section switches nothing on, as before; YAML reads user names like 123 as numbers.
+    # An empty (or false) section switches nothing on, as before.
     raw = {k: v for k, v in raw.items() if k not in FIELDS or v not in (None, {}, "", False)}
     users = raw.get("basic_auth_users")
     if isinstance(users, dict):
         for user, hashed in users.items():
-            if not isinstance(hashed, str) or not BCRYPT.match(hashed):
+            if not isinstance(hashed, str) or not BCRYPT.fullmatch(hashed):
                 raise ConfigError(key_path(["basic_auth_users", str(user)]), NOT_BCRYPT)
-        raw["basic_auth_users"] = {str(user): hashed for user, hashed in users.items()}
     return validate(WebConfig, raw, Path(path).parent)
 
 

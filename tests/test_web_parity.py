@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import http.client
+import json
 import shutil
 import socket
 import ssl
@@ -157,6 +158,16 @@ def test_unsupported_tls_settings_exit_2_naming_the_key(
         ({"rate_limit": {"interval": "1s", "burst": -1}}, "rate_limit.burst: must not be negative"),
         ({"rate_limit": {"every": "1s"}}, "rate_limit.every: unknown key"),
         ({"basic_auth_users": {"u": "$2y$03$" + "a" * 53}}, "basic_auth_users.u: must be a bcrypt hash"),
+        ({"basic_auth_users": {"u": "$2b$04$" + "a" * 53 + "\n"}}, "basic_auth_users.u: must be a bcrypt hash"),
+        (
+            {"http_server_config": {"headers": {"Content-Security-Policy": "default-src \u2018self\u2019"}}},
+            "headers.Content-Security-Policy: must be visible ASCII text (RFC 9110)",
+        ),
+        (
+            {"http_server_config": {"headers": {"X-XSS-Protection": "1; mode=block\u0000\u007f"}}},
+            "headers.X-XSS-Protection: must be visible ASCII text",
+        ),
+        ("basic_auth_users:\n  u: x\n  u: y\n", "web config file"),
     ],
 )
 def test_bad_http_settings_exit_2_naming_the_key(tmp_path: Path, content: dict[str, Any], expected: str) -> None:
@@ -164,6 +175,48 @@ def test_bad_http_settings_exit_2_naming_the_key(tmp_path: Path, content: dict[s
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and expected in lines[0], lines
+
+
+def test_user_names_are_read_as_written_and_mixed_costs_are_warned(sim: Simulator, start: Any, tmp_path: Path) -> None:
+    """YAML would read `yes` as true and `007` as 7; Go reads map keys as written. Mixed costs leak timing."""
+    four = bcrypt.hashpw(b"pw-four", bcrypt.gensalt(rounds=4)).decode()
+    five = bcrypt.hashpw(b"pw-five", bcrypt.gensalt(rounds=5)).decode()
+    text = f"basic_auth_users:\n  yes: '{four}'\n  on: '{four}'\n  007: '{five}'\n"
+    (tmp_path / "web.yml").write_text(text)
+    exp = start(sim_config(sim, sim.info["jobs"]), "--web.config.file", str(tmp_path / "web.yml"))
+    assert raw_get(exp.url, basic(b"yes:pw-four"))[0] == 200
+    assert raw_get(exp.url, basic(b"on:pw-four"))[0] == 200
+    assert raw_get(exp.url, basic(b"007:pw-five"))[0] == 200
+    assert raw_get(exp.url, basic(b"True:pw-four"))[0] == 401
+    assert raw_get(exp.url, basic(b"7:pw-five"))[0] == 401
+    assert "basic auth required (3 users)" in exp.log()
+    assert "different bcrypt costs (cost 4: yes, on; cost 5: 007)" in exp.log()
+
+
+def test_failed_tls_handshakes_go_through_the_log_format(
+    sim: Simulator, start: Any, ca: trustme.CA, tmp_path: Path
+) -> None:
+    tls = {
+        **server_cert(ca, tmp_path),
+        "client_auth_type": "RequireAndVerifyClientCert",
+        "client_ca_file": str(tmp_path / "ca.crt"),
+    }
+    exp = start(
+        sim_config(sim, sim.info["jobs"]),
+        "--web.config.file",
+        web_config(tmp_path, {"tls_server_config": tls}),
+        "--log.format",
+        "json",
+        "--log.level",
+        "debug",
+    )
+    url = exp.url.replace("http://", "https://") + "/-/healthy"
+    for _ in range(3):
+        assert curl_status(url, str(tmp_path / "ca.crt")) == "refused"
+    assert exp.proc.poll() is None
+    lines = [line for line in exp.log().splitlines() if line.strip()]
+    assert lines and all(json.loads(line) for line in lines), "every line is a JSON log record"
+    assert any("handshake" in json.loads(line)["msg"] for line in lines)
 
 
 # exporter-toolkit's own fixtures (prometheus/exporter-toolkit web/testdata/, by name), with its verdict
@@ -476,9 +529,11 @@ def test_basic_auth_answers_401_for_bad_input(sim: Simulator, start: Any, tmp_pa
         "upper-case scheme": basic(b"prometheus:s3cret-pass", b"BASIC"),
         "colon in password": basic(b"colon:pa:ss:word"),
         "72-byte password": basic(b"long:" + b"x" * 72),
+        # Go's CompareHashAndPassword reads the first 72 bytes, as bcrypt does (only hashing refuses more).
+        "73-byte password, first 72 right": basic(b"long:" + b"x" * 73),
     }
     bad = {
-        "73-byte password, first 72 right": basic(b"long:" + b"x" * 73),
+        "73-byte password, first 72 wrong": basic(b"long:" + b"x" * 71 + b"yx"),
         "long password of a known user": basic(b"prometheus:" + b"s3cret-pass" * 10),
         "long password of an unknown user": basic(b"nobody:" + b"y" * 100),
         "bad base64": b"Basic !!!notbase64",
