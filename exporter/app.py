@@ -182,6 +182,7 @@ class Exporter:
             body = fmt.encoder(self.view(budget))
             return [gzip.compress(body, compresslevel=6) if compress else body]
         deadline = time.monotonic() + budget
+        self.renderer.want(fmt)  # before waiting: the refreshes this scrape waits for render its format
         snapshots = self.snapshots(budget)
         live = LiveMetrics(self.job_metrics(deadline), self.self_metrics())
         return self.renderer.render(snapshots, fmt, live, compress=compress)

@@ -247,8 +247,9 @@ class Renderer:
         self.ttl = ttl
         self._headers: dict[tuple[str, ...], list[Part]] = {}
         self._last: dict[tuple[str, ...], _Assembled] = {}
-        # Formats to render ahead, with when each was last asked for; the text format always.
-        self._wanted: dict[tuple[str, ...], tuple[Format, float]] = {TEXT.key: (TEXT, float("inf"))}
+        # Formats to render ahead, with when each was last asked for: only those scrapes ask for (a
+        # Prometheus never asks for the text format, and rendering it ahead made its first scrape wait).
+        self._wanted: dict[tuple[str, ...], tuple[Format, float]] = {}
         self._lock = threading.Lock()
 
     def prepare(self, snapshot: Snapshot, previous: Snapshot | None) -> KeyRendering:
@@ -330,18 +331,19 @@ class Renderer:
             blocks.append(gzipstream.deflate(b"".join(pending)))
         return gzipstream.join(blocks)
 
+    def want(self, fmt: Format) -> None:
+        """Note that a scrape asks for ``fmt``: refreshes render it ahead (called before waiting for them)."""
+        with self._lock:
+            wanted = self._wanted.get(fmt.key)
+            self._wanted[fmt.key] = (fmt, time.monotonic()) if wanted is None else (wanted[0], time.monotonic())
+
     def render(self, snapshots: Sequence[Snapshot], fmt: Format, live: Collects, *, compress: bool) -> list[bytes]:
         """The whole answer, in chunks: every key's families, then the live ``collect()`` of ``live``.
 
         Compressed, it is a single gzip member: the cached blocks, then the live part with the
         final block and the trailer.
         """
-        with self._lock:
-            wanted = self._wanted.get(fmt.key)
-            # The first request of a format names it; TEXT stays wanted for ever.
-            self._wanted[fmt.key] = (
-                (fmt, time.monotonic()) if wanted is None else (wanted[0], max(wanted[1], time.monotonic()))
-            )
+        self.want(fmt)
         assembled = self._assemble(snapshots, fmt)
         tail = fmt.encoder(live)
         if not compress:
