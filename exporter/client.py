@@ -150,6 +150,17 @@ class DRSClient:
             count = pages[max(pages)].count
         data = merge([pages[offset] for offset in sorted(pages)])
         data.count = pages[max(pages)].count if len(pages) > 1 else first.count
+        if data.ended_early:
+            offset = min(o for o, p in pages.items() if p.short)
+            log.warning(
+                "job %s type %s: the page at offset %d was empty or short before count %d, twice: %d of the "
+                "objects listed",
+                job_id,
+                object_type,
+                offset,
+                data.count,
+                data.listed,
+            )
         return data
 
     def _page_checked(
@@ -168,15 +179,6 @@ class DRSClient:
                 return page
             if attempt == 0:
                 page = self.fetch_page(job_id, object_type, offset, deadline=deadline, search_name=search_name)
-        log.warning(
-            "job %s type %s: page at offset %d has %d items of %d expected before count %d, twice: listing ends",
-            job_id,
-            object_type,
-            offset,
-            page.items,
-            stride,
-            page.count,
-        )
         page.short = True
         return page
 

@@ -71,6 +71,7 @@ TOP_KEYS = frozenset(
         "ca_file",
         "insecure_skip_verify",
         "max_response_bytes",
+        "max_staleness",
     }
 )
 
@@ -199,6 +200,7 @@ class Config:
     insecure_skip_verify: bool = False
     max_response_bytes: int = 64 * 1024 * 1024
     max_objects_per_key: int | None = None
+    max_staleness: float | None = None  # None: 2 × cache_ttl + refresh_timeout
     object_filter: ObjectFilter = field(default_factory=ObjectFilter)
     keys: tuple[tuple[str, str], ...] = field(init=False)
     keys_by_job: frozenset[str] = field(init=False)
@@ -510,6 +512,11 @@ def parse(raw: Any, base: Path = Path()) -> Config:
             raw, "max_response_bytes", 64 * 1024 * 1024, minimum=1024, maximum=2**31, integer=True
         ),
         max_objects_per_key=max_objects,
+        max_staleness=(
+            float(_number(raw, "max_staleness", 0, minimum=0, maximum=86400, integer=False))
+            if raw.get("max_staleness") is not None
+            else None
+        ),
         object_filter=ObjectFilter(**{k: _regex(filters, k, "object_filters.") for k in FILTER_KEYS}),
     )
 
