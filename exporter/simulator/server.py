@@ -73,6 +73,7 @@ class Credentials:
         self.iam_password = iam_password
         self.token_ttl = token_ttl
         self.issued: dict[str, float] = {}  # token -> expiry (Unix seconds)
+        self.revoked: set[str] = set()  # tokens DRS itself rejects (403 DRS.M00100)
         self.lock = threading.Lock()
 
 
@@ -269,6 +270,10 @@ class Handler(BaseHTTPRequestHandler):
         elif path == "/_sim/order" and method == "GET":
             with sim.lock:
                 self._json(200, {"order": list(sim.order)})
+        elif path == "/_sim/tokens/revoke" and method == "POST":
+            with sim.creds.lock:
+                sim.creds.revoked.update(sim.creds.issued)
+            self._json(200, {})
         elif path == "/_sim/tokens/expire" and method == "POST":
             with sim.creds.lock:
                 for token in sim.creds.issued:
@@ -418,6 +423,9 @@ class Handler(BaseHTTPRequestHandler):
                 return
             with creds.lock:
                 expiry = creds.issued.get(token)
+                revoked = token in creds.revoked
+            if revoked:
+                raise ApiError(403, "DRS.M00100", "Invalid token.")
             if expiry is None:
                 raise ApiError(401, "APIGW.0301", "Incorrect IAM authentication information: token invalid")
             if expiry <= time.time():
