@@ -73,7 +73,7 @@ def errors_of(text: str, job: str) -> dict[str, float]:
 
 def test_1a_waiting_for_a_slot_is_neither_timeout_nor_latency(run: Any) -> None:
     simulator, exporter = run
-    jobs = [{"id": f"q{i}", "objects": {"table": 30}, "latency_ms": 600} for i in range(3)]
+    jobs: list[dict[str, Any]] = [{"id": f"q{i}", "objects": {"table": 30}, "latency_ms": 600} for i in range(3)]
     sim = simulator(jobs)
     # Two slots, four threads asking (two refreshing first pages, two fetching later pages):
     # requests queue for a slot, then answer in 0.6 s, well within their own 1.5 s.
@@ -187,7 +187,7 @@ def test_3_failed_renewal_keeps_the_valid_token_and_backs_off(run: Any) -> None:
 
 def test_3_a_rejected_token_is_fetched_again_once_for_all_requests(run: Any) -> None:
     simulator, exporter = run
-    jobs = [{"id": f"r{i}", "objects": {"table": 5}} for i in range(6)]
+    jobs: list[dict[str, Any]] = [{"id": f"r{i}", "objects": {"table": 5}} for i in range(6)]
     sim = simulator(jobs)
     exp = exporter(iam_config(sim, [j["id"] for j in jobs], cache_ttl=0, max_concurrency=6))
     assert value(exp.metrics(), "huaweicloud_drs_api_requests_total", operation="iam_token") == 1
@@ -232,7 +232,7 @@ def sim_get(sim: Simulator, path: str) -> Any:
 
 def test_5_paging_trusts_items_not_the_first_page(run: Any) -> None:
     simulator, exporter = run
-    jobs = [
+    jobs: list[dict[str, Any]] = [
         {"id": "invalid-first", "objects": {"table": 250}, "fault": "first_page_invalid"},
         {"id": "grows", "objects": {"table": 2500}, "fault": "count_grows"},
         {"id": "blip", "objects": {"table": 250}, "fault": "empty_page_once"},
@@ -262,7 +262,7 @@ def test_5_paging_trusts_items_not_the_first_page(run: Any) -> None:
 
 def test_6_a_small_key_is_not_queued_behind_a_big_one(run: Any) -> None:
     simulator, exporter = run
-    jobs = [
+    jobs: list[dict[str, Any]] = [
         {"id": "big", "objects": {"table": 4000}, "latency_ms": 50},
         {"id": "small", "objects": {"table": 200}, "latency_ms": 300},
     ]
@@ -283,7 +283,7 @@ def test_6_a_small_key_is_not_queued_behind_a_big_one(run: Any) -> None:
 
 def test_7_a_429_holds_back_every_worker_of_the_project(run: Any) -> None:
     simulator, exporter = run
-    jobs = [{"id": f"t{i:02d}", "objects": {"table": 5}, "latency_ms": 50} for i in range(16)]
+    jobs: list[dict[str, Any]] = [{"id": f"t{i:02d}", "objects": {"table": 5}, "latency_ms": 50} for i in range(16)]
     sim = simulator(jobs, "--retry-after", "2")
     exp = exporter(sim_config(sim, [j["id"] for j in jobs], max_concurrency=4, refresh_timeout=20))
     sim.admin("faults", {"throttle_next": 1})
@@ -302,7 +302,7 @@ def test_7_a_429_holds_back_every_worker_of_the_project(run: Any) -> None:
 
 def test_8_state_of_a_gone_job_is_dropped_and_codes_are_checked(run: Any) -> None:
     simulator, exporter = run
-    jobs = [
+    jobs: list[dict[str, Any]] = [
         {"id": "stays", "objects": {"table": 5}},
         {"id": "goes", "objects": {"table": 5}, "error": "DRS.M00004"},
         {"id": "garbage", "objects": {"table": 5}, "fault": "garbage_error_code"},
