@@ -8,6 +8,7 @@ token must be renewed between attempts. urllib3 still parses ``Retry-After`` for
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import random
@@ -361,6 +362,8 @@ class Transport:
         sock = getattr(connection, "sock", None)
         chunks: list[bytes] = []
         size = 0
+        # Restored afterwards: a pooled connection must not carry this read's last, short timeout.
+        previous = sock.gettimeout() if sock is not None else None
         try:
             while True:
                 left = deadline.remaining()
@@ -387,6 +390,10 @@ class Transport:
             raise requests.Timeout() from None
         except (ProtocolError, DecodeError, OSError) as exc:
             raise requests.ConnectionError(exc) from None
+        finally:
+            if sock is not None:
+                with contextlib.suppress(OSError):  # closed meanwhile: the pool will not reuse it
+                    sock.settimeout(previous)
         return b"".join(chunks)
 
     @staticmethod
