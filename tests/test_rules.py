@@ -28,7 +28,7 @@ def test_promtool_check_rules() -> None:
         timeout=60,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 9 rules found" in result.stdout
+    assert "SUCCESS: 10 rules found" in result.stdout
     assert "SUCCESS: 5 rules found" in result.stdout
 
 
