@@ -178,7 +178,7 @@ class Exporter:
 
     def self_metrics(self) -> SelfMetrics:
         """The exporter's own metrics as of now."""
-        return SelfMetrics(self.stats, self.cache.refreshes, self.cache.timeouts)
+        return SelfMetrics(self.stats, self.cache.refreshes, self.cache.timeouts, self.cache.stale_served)
 
     def view(self, budget: float) -> ScrapeView:
         """What a scrape with ``budget`` seconds exposes, as fresh metric families."""

@@ -184,6 +184,7 @@ class SelfMetrics:
     stats: ApiStats
     refreshes: int
     timeouts: int
+    stale_serves: int = 0
 
     def collect(self) -> Iterator[Metric]:
         """API counters, refresh counters and build info."""
@@ -199,6 +200,13 @@ class SelfMetrics:
         )
         timeouts.add_metric([], self.timeouts)
         yield timeouts
+        stale = CounterMetricFamily(
+            "huaweicloud_drs_stale_serves",
+            "Job and type pairs served with their last good result because a refresh outlasted a scrape's budget "
+            "(within max_staleness).",
+        )
+        stale.add_metric([], self.stale_serves)
+        yield stale
         info = InfoMetricFamily("huaweicloud_drs_exporter_build", "Version of the exporter.")
         info.add_metric([], {"version": __version__})
         yield info

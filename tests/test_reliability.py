@@ -143,7 +143,10 @@ def test_2_a_slow_key_keeps_its_series_across_three_ttl_expiries(run: Any) -> No
         assert value(text, "huaweicloud_drs_refresh_error_info", job_id="slow") is None
         successes.add(value(text, "huaweicloud_drs_last_success_timestamp_seconds", job_id="slow"))
     assert len(successes) >= 4, "three refreshes after the first were seen, each served stale meanwhile"
-    assert value(exp.metrics(headers=BUDGET_1S), "huaweicloud_drs_scrape_timeouts_total") == 0
+    last = exp.metrics(headers=BUDGET_1S)
+    assert value(last, "huaweicloud_drs_scrape_timeouts_total") == 0
+    stale = value(last, "huaweicloud_drs_stale_serves_total")
+    assert stale is not None and stale >= 3
 
 
 def test_2_past_max_staleness_the_key_goes_down(run: Any) -> None:
