@@ -201,4 +201,5 @@ class Exporter:
         """Stop background work and close connections."""
         self.cache.close()
         for project in self.projects:
+            project.progress.close()
             project.client.close()

@@ -6,7 +6,7 @@ import logging
 import math
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
@@ -199,6 +199,14 @@ class JobProgressReader:
         self._ids: tuple[str, ...] = ()
         self._running: threading.Event | None = None  # set when the read in flight ends
         self._lock = threading.Lock()
+        # Kept for the reader's life: a thread per read would make the thread count churn.
+        self._reader = ThreadPoolExecutor(1, thread_name_prefix="drs-job-progress")
+        self._per_job = ThreadPoolExecutor(self.PER_JOB_WORKERS, thread_name_prefix="drs-job")
+
+    def close(self) -> None:
+        """Stop the background reads."""
+        self._reader.shutdown(wait=False, cancel_futures=True)
+        self._per_job.shutdown(wait=False, cancel_futures=True)
 
     def read(self, job_ids: list[str], deadline: Deadline) -> dict[str, JobProgress]:
         """Progress of ``job_ids`` as last read; jobs without a recent value are left out."""
@@ -208,9 +216,10 @@ class JobProgressReader:
             if due and self._running is None:
                 self._read_at, self._ids = time.monotonic(), ids
                 self._running = threading.Event()
-                threading.Thread(
-                    target=self._refresh, args=(list(ids), self._running), name="drs-job-progress", daemon=True
-                ).start()
+                try:
+                    self._reader.submit(self._refresh, list(ids), self._running)
+                except RuntimeError:  # closed
+                    self._running = None
             running = self._running
             known = any(i in self._values for i in ids)
         if running is not None and not known:
@@ -269,11 +278,13 @@ class JobProgressReader:
                         if isinstance(item, dict) and item.get("job_id") in chunk and not item.get("error_code"):
                             out[item["job_id"]] = _progress(item["job_id"], item, "incre_trans_delay")
                     continue
-            with ThreadPoolExecutor(self.PER_JOB_WORKERS, thread_name_prefix="drs-job") as pool:
-                # One call per job, a few at a time rather than one after the other.
-                for job_id, progress in zip(chunk, pool.map(lambda j: self._one(j, deadline), chunk), strict=True):
-                    if progress is not None:
-                        out[job_id] = progress
+            # One call per job, a few at a time rather than one after the other.
+            calls = [self._per_job.submit(self._one, job_id, deadline) for job_id in chunk]
+            wait(calls, timeout=deadline.remaining())
+            for job_id, call in zip(chunk, calls, strict=True):
+                progress = call.result() if call.done() and not call.cancelled() else None
+                if progress is not None:
+                    out[job_id] = progress
         return out
 
     def _one(self, job_id: str, deadline: Deadline) -> JobProgress | None:
