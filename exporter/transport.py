@@ -386,6 +386,8 @@ class Transport:
                         operation=operation,
                     )
                 chunks.append(chunk)
+        except requests.RequestException:
+            raise  # the deadline's own Timeout (an OSError too): not a connection error
         except (ReadTimeoutError, TimeoutError):
             raise requests.Timeout() from None
         except (ProtocolError, DecodeError, OSError) as exc:
