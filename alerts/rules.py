@@ -40,6 +40,7 @@ class Settings:
     stall_window: str = "30m"
     stall_for: str = "5m"
     no_data_for: str = "15m"
+    listed_short_for: str = "15m"
     delay_seconds: int = 300
     delay_for: str = "10m"
     completion_window: str = "30m"
@@ -202,6 +203,18 @@ def alerting_rules(s: Settings = DEFAULT) -> dict[str, Any]:
             f"for {s.no_data_for}: the job may not support progress data, or it lists no objects yet.",
             s,
         ),
+        _alert(
+            "HuaweiCloudDRSObjectsListedShort",
+            "huaweicloud_drs_objects_listed < huaweicloud_drs_objects",
+            s.listed_short_for,
+            "warning",
+            "The exporter receives fewer DRS objects than the API counts.",
+            "The listing of {{ $labels.object_type }} objects of DRS job {{ $labels.job_id }} on "
+            "{{ $labels.instance }} has ended early for "
+            f"{s.listed_short_for}: {{{{ $value }}}} objects received, fewer than the API's count; "
+            "objects are missing from the per-object series.",
+            s,
+        ),
     ]
     return {"groups": [{"name": "huaweicloud-drs.alerts", "rules": rules}]}
 
@@ -244,6 +257,7 @@ def fast(seconds: int = 20) -> Settings:
         stall_window=short,
         stall_for="5s",
         no_data_for=short,
+        listed_short_for=short,
         delay_for=short,
         completion_window=short,
         rate_window="30s",

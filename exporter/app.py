@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import logging
-import time
 
 import requests
 import urllib3
@@ -15,6 +14,7 @@ from .cache import Key, Snapshot, SnapshotCache
 from .client import DRSClient
 from .collector import JobMetrics, LiveMetrics, ScrapeView, SelfMetrics
 from .config import AkSkCredentials, Config, PasswordCredentials, ProjectConfig, TokenCredentials
+from .deadline import Deadline
 from .exposition import Format, Renderer
 from .jobs import JobDirectory, JobMeta, JobProgress, JobProgressReader
 from .progress import ProgressData
@@ -45,6 +45,13 @@ def build_auth(config: Config, transport: Transport, project: ProjectConfig | No
     raise TypeError(f"unsupported credentials {type(creds).__name__}")
 
 
+def max_staleness(config: Config) -> float:
+    """How old a last good result may get while its successor is fetched."""
+    if config.max_staleness is not None:
+        return config.max_staleness
+    return 2 * config.cache_ttl + config.refresh_timeout
+
+
 class Project:
     """One configured project: its client, job directory (with discovery) and job progress reader."""
 
@@ -60,7 +67,9 @@ class Project:
             page_workers=config.max_concurrency,
         )
         self.directory = JobDirectory(self.client, project.discovery) if project.discovery is not None else None
-        self.progress = JobProgressReader(self.client, config.cache_ttl)
+        self.progress = JobProgressReader(
+            self.client, config.cache_ttl, refresh_timeout=config.refresh_timeout, max_staleness=max_staleness(config)
+        )
 
     def discovered(self) -> list[JobMeta]:
         """The jobs the last successful listing found (none without discovery)."""
@@ -88,6 +97,7 @@ class Exporter:
             language=config.language,
             max_concurrency=config.max_concurrency,
             observer=self.stats,
+            throttle_observer=self.stats.throttled,
         )
         self.projects = [Project(config, project, self.transport) for project in config.projects]
         # job_id -> (project, aggregate_only); discovered jobs are added as they are found.
@@ -102,9 +112,10 @@ class Exporter:
             max_concurrency=config.max_concurrency,
             refresh_timeout=config.refresh_timeout,
             prepare=self.renderer.prepare,
+            max_staleness=max_staleness(config),
         )
 
-    def _fetch(self, job_id: str, object_type: str, deadline: float) -> ProgressData:
+    def _fetch(self, job_id: str, object_type: str, deadline: Deadline) -> ProgressData:
         project, aggregate_only = self._owners[job_id]
         data = project.client.progress_data(job_id, object_type, deadline=deadline)
         guards.apply(
@@ -131,19 +142,19 @@ class Exporter:
                     keys.extend((job.job_id, t) for t in discovery.object_types)
         return tuple(dict.fromkeys(keys))
 
-    def snapshots(self, budget: float) -> list[Snapshot]:
-        """Snapshots of every key, waiting at most ``budget`` seconds (job listings first, when due)."""
-        deadline = time.monotonic() + budget
+    def snapshots(self, deadline: Deadline) -> list[Snapshot]:
+        """Snapshots of every key, waiting at most until ``deadline`` (job listings first, when due)."""
         for project in self.projects:
             if project.directory is not None:
                 project.directory.refresh_if_due(deadline)
         keys = self.keys
-        if keys != self._keys:  # jobs came or went: what the cache keeps for gone ones is dropped
+        if keys != self._keys:  # jobs came or went: what is kept for gone ones is dropped
             self.cache.retain(keys)
+            self.stats.retain_jobs({job_id for job_id, _ in keys})
             self._keys = keys
         return self.cache.get_many(keys, deadline)
 
-    def job_metrics(self, deadline: float) -> JobMetrics:
+    def job_metrics(self, deadline: Deadline) -> JobMetrics:
         """Job info, DRS's job-level progress and discovery health, as of now."""
         infos: list[tuple[JobMeta, str, str]] = []
         progress: list[JobProgress] = []
@@ -167,12 +178,12 @@ class Exporter:
 
     def self_metrics(self) -> SelfMetrics:
         """The exporter's own metrics as of now."""
-        return SelfMetrics(self.stats, self.cache.refreshes, self.cache.timeouts)
+        return SelfMetrics(self.stats, self.cache.refreshes, self.cache.timeouts, self.cache.stale_served)
 
     def view(self, budget: float) -> ScrapeView:
         """What a scrape with ``budget`` seconds exposes, as fresh metric families."""
-        deadline = time.monotonic() + budget
-        snapshots = self.snapshots(budget)
+        deadline = Deadline.after(budget)  # one for the whole scrape
+        snapshots = self.snapshots(deadline)
         live = LiveMetrics(self.job_metrics(deadline), self.self_metrics())
         return ScrapeView(snapshots, self.config.cache_ttl, live)
 
@@ -181,9 +192,9 @@ class Exporter:
         if not fmt.cached:
             body = fmt.encoder(self.view(budget))
             return [gzip.compress(body, compresslevel=6) if compress else body]
-        deadline = time.monotonic() + budget
+        deadline = Deadline.after(budget)  # one for the whole scrape
         self.renderer.want(fmt)  # before waiting: the refreshes this scrape waits for render its format
-        snapshots = self.snapshots(budget)
+        snapshots = self.snapshots(deadline)
         live = LiveMetrics(self.job_metrics(deadline), self.self_metrics())
         return self.renderer.render(snapshots, fmt, live, compress=compress)
 
@@ -191,4 +202,5 @@ class Exporter:
         """Stop background work and close connections."""
         self.cache.close()
         for project in self.projects:
+            project.progress.close()
             project.client.close()

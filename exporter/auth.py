@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime
 
 import requests
 
 from . import signer
-from .errors import INVALID_RESPONSE, DRSAPIError
-from .secrets import Secret, register
+from .deadline import Deadline
+from .errors import CREDENTIALS_UNAVAILABLE, DEADLINE_EXCEEDED, INVALID_RESPONSE, DRSAPIError
+from .secrets import Secret, SecretError, register, unregister
+from .timeparse import parse_iso8601
 from .transport import Transport
 
 log = logging.getLogger(__name__)
@@ -72,24 +74,21 @@ class StaticTokenAuth(requests.auth.AuthBase):
 
 def parse_expiry(value: object) -> float | None:
     """Unix seconds from an IAM ``expires_at`` like ``2020-01-04T09:05:22.701000Z``."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        return None
-    return parsed.timestamp()
+    return parse_iso8601(value) if isinstance(value, str) else None
 
 
 class IamPasswordAuth(requests.auth.AuthBase):
     """Logs in to IAM with a password and sends the project-scoped token.
 
     The token is renewed when less than a quarter of its lifetime (at most an hour) is left,
-    and once at once when the gateway rejects it. One login runs at a time, however many
-    threads ask for the token.
+    in one background login while every request keeps using the still-valid token. A failed
+    login is retried with exponential backoff and jitter; requests fail only once no valid
+    token is left. A token the gateway rejects is dropped once and fetched again once, however
+    many requests carried it. Callers wait for a login only as long as their own deadline.
     """
+
+    BACKOFF = 1.0
+    BACKOFF_MAX = 300.0
 
     def __init__(
         self,
@@ -114,27 +113,99 @@ class IamPasswordAuth(requests.auth.AuthBase):
         self._lock = threading.Lock()
         self._token: str | None = None
         self._renew_at = 0.0
+        self._usable_until = 0.0  # clock time after which the token is not sent any more
+        self._login_done: threading.Event | None = None  # set when the login in flight ends
+        self._retry_at = 0.0  # monotonic: no login before this after a failure
+        self._failures = 0
+        self._last_error: DRSAPIError | None = None
         self.logins = 0
 
-    def token(self) -> str:
-        """A valid token, logging in first when there is none or it is due for renewal."""
-        with self._lock:
-            token = self._token
-            if token is None or self._clock() >= self._renew_at:
-                token = self._login()
-            return token
+    def _valid(self) -> bool:
+        return self._token is not None and self._clock() < self._usable_until
 
-    def renew_rejected(self, request: requests.PreparedRequest) -> bool:
-        """Drop the token ``request`` was sent with (unless another thread already did) and log in."""
+    def _start_login(self, *, force: bool = False) -> threading.Event | None:
+        """Start the one background login unless one runs or a failure's backoff holds (lock held)."""
+        if self._login_done is None and (force or time.monotonic() >= self._retry_at):
+            self._login_done = threading.Event()
+            threading.Thread(target=self._run_login, args=(self._login_done,), name="iam-login", daemon=True).start()
+        return self._login_done
+
+    def ready(self, deadline: Deadline) -> None:
+        """Return once a valid token is at hand, waiting for a login at most until ``deadline``."""
+        with self._lock:
+            if self._valid():
+                if self._clock() >= self._renew_at:
+                    self._start_login()  # ahead of expiry: the current token goes on serving meanwhile
+                return
+            done = self._start_login()
+            if done is None:
+                raise self._unavailable()
+        if not done.wait(timeout=deadline.remaining()):
+            raise DRSAPIError(DEADLINE_EXCEEDED, "IAM login not done before the deadline", operation="iam_token")
+        with self._lock:
+            if not self._valid():
+                raise self._unavailable()
+
+    def _unavailable(self) -> DRSAPIError:
+        err = self._last_error
+        if err is None:
+            return DRSAPIError(CREDENTIALS_UNAVAILABLE, "no valid IAM token", operation="iam_token")
+        # The last login's failure, without starting another one before its backoff ends.
+        return DRSAPIError(
+            err.error_code, err.error_msg, status=err.status, request_id=err.request_id, operation="iam_token"
+        )
+
+    def token(self, deadline: Deadline | None = None) -> str:
+        """A valid token, logging in first when there is none."""
+        self.ready(deadline or Deadline.after(self.login_timeout))
+        with self._lock:
+            if self._token is None:
+                raise self._unavailable()
+            return self._token
+
+    def renew_rejected(self, request: requests.PreparedRequest, deadline: Deadline | None = None) -> bool:
+        """Drop the token ``request`` was sent with (unless already done) and wait for the next one."""
         sent = request.headers.get(TOKEN_HEADER)
         with self._lock:
             if sent is not None and sent == self._token:
                 log.info("IAM token rejected by the gateway, logging in again")
                 self._token = None
-                self._login()
+                self._start_login(force=True)
+        self.ready(deadline or Deadline.after(self.login_timeout))
         return True
 
-    def _login(self) -> str:
+    def _run_login(self, done: threading.Event) -> None:
+        try:
+            token, lifetime = self._login()
+        except DRSAPIError as err:
+            with self._lock:
+                self._failures += 1
+                self._last_error = err
+                ceiling = min(self.BACKOFF_MAX, self.BACKOFF * 2 ** (self._failures - 1))
+                # Jitter spreads the logins of many exporters; it protects nothing.
+                self._retry_at = time.monotonic() + random.uniform(ceiling / 2, ceiling)  # noqa: S311  # nosec B311
+            log.warning("IAM login failed (%d in a row): %s", self._failures, err)
+        except Exception:  # a bug must not leave waiters hanging
+            log.exception("IAM login failed unexpectedly")
+        else:
+            now = self._clock()
+            register(token)
+            with self._lock:
+                old, self._token = self._token, token
+                self._usable_until = now + lifetime - min(30.0, lifetime / 10)
+                self._renew_at = now + lifetime - min(3600.0, lifetime / 4)
+                self._failures = 0
+                self._last_error = None
+                self.logins += 1
+            if old is not None and old != token:
+                unregister(old)
+            log.info("IAM token obtained, valid for %ds", round(lifetime))
+        finally:
+            with self._lock:
+                self._login_done = None
+            done.set()
+
+    def _login(self) -> tuple[str, float]:
         body = {
             "auth": {
                 "identity": {
@@ -154,33 +225,31 @@ class IamPasswordAuth(requests.auth.AuthBase):
             "POST",
             self.url,
             operation="iam_token",
+            project=self.project_id,
             json_body=body,
-            deadline=time.monotonic() + self.login_timeout,
+            deadline=Deadline.after(self.login_timeout),
             expect=(201, 200),
         )
         token = reply.headers.get("X-Subject-Token")
         if not token:
             raise DRSAPIError(INVALID_RESPONSE, "IAM answer has no X-Subject-Token", operation="iam_token")
-        now = self._clock()
         info = reply.body.get("token") if isinstance(reply.body, dict) else None
         expires = parse_expiry(info.get("expires_at")) if isinstance(info, dict) else None
         issued = parse_expiry(info.get("issued_at")) if isinstance(info, dict) else None
         # Lifetime from IAM's own two timestamps, so a skewed local clock does not matter.
         if expires is None:
-            lifetime = 24 * 3600.0  # IAM's documented lifetime
-        elif issued is not None:
-            lifetime = max(0.0, expires - issued)
-        else:
-            lifetime = max(0.0, expires - now)
-        register(token)
-        self._token = token
-        self._renew_at = now + lifetime - min(3600.0, lifetime / 4)
-        self.logins += 1
-        log.info("IAM token obtained, valid for %ds", round(lifetime))
-        return token
+            return token, 24 * 3600.0  # IAM's documented lifetime
+        if issued is not None:
+            return token, max(0.0, expires - issued)
+        return token, max(0.0, expires - self._clock())
 
     def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
-        r.headers[TOKEN_HEADER] = self.token()
+        with self._lock:
+            token = self._token
+        if token is None:
+            # Normally ready() ran first; a token dropped since then cannot be sent.
+            raise SecretError("no IAM token at hand")
+        r.headers[TOKEN_HEADER] = token
         return r
 
     def __repr__(self) -> str:

@@ -13,13 +13,14 @@ from typing import Any
 
 from cachetools import TTLCache
 
+from .deadline import Deadline
 from .errors import DRSAPIError
 from .progress import ProgressData
 
 log = logging.getLogger(__name__)
 
 Key = tuple[str, str]  # (job_id, object_type)
-Fetch = Callable[[str, str, float], ProgressData]  # job_id, object_type, deadline -> data
+Fetch = Callable[[str, str, Deadline], ProgressData]  # job_id, object_type, deadline -> data
 # Called once per refresh with the new snapshot and the key's previous one with data.
 Prepare = Callable[["Snapshot", "Snapshot | None"], Any]
 
@@ -48,7 +49,9 @@ class SnapshotCache:
     """Refreshes keys in a bounded pool and caches each outcome (success or failure) for ``ttl`` seconds.
 
     Failures are cached too, so a broken job does not cost an API call per scrape. Callers
-    that ask for a key while its refresh is running wait for that same refresh.
+    that ask for a key while its refresh is running wait for that same refresh, until their
+    deadline; then the key's last snapshot is served if it succeeded and is younger than
+    ``max_staleness`` (stale-while-revalidate), else a ``scrape_timeout`` failure.
 
     A refresh has two stages: fetching, in the pool of ``max_concurrency`` threads, and
     ``prepare`` (rendering), in one thread of its own that holds back while half or more of the
@@ -68,11 +71,13 @@ class SnapshotCache:
         max_concurrency: int,
         refresh_timeout: float,
         prepare: Prepare | None = None,
+        max_staleness: float | None = None,
     ) -> None:
         self._fetch = fetch
         self._prepare = prepare
         self.ttl = ttl
         self.refresh_timeout = refresh_timeout
+        self.max_staleness = 2 * ttl + refresh_timeout if max_staleness is None else max_staleness
         self._lock = threading.Lock()
         self._fetch_slot_free = threading.Condition(self._lock)
         self._fetching = 0
@@ -82,10 +87,13 @@ class SnapshotCache:
         self._inflight: dict[Key, Future[Snapshot]] = {}
         self._last_success: dict[Key, float] = {}
         self._last_data: dict[Key, Snapshot] = {}
+        self._latest: dict[Key, Snapshot] = {}  # the last stored snapshot, failed or not
+        self._wanted: frozenset[Key] | None = None  # set by retain(): keys outside it are not stored
         self._pool = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="drs-refresh")
         self._prepare_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="drs-render")
         self.refreshes = 0
         self.timeouts = 0
+        self.stale_served = 0
 
     def close(self) -> None:
         """Stop accepting refreshes; running ones are abandoned."""
@@ -94,21 +102,25 @@ class SnapshotCache:
 
     def retain(self, keys: Sequence[Key]) -> None:
         """Forget every key not in ``keys`` (a job no longer listed): its snapshots and rendered bytes go."""
-        wanted = set(keys)
+        wanted = frozenset(keys)
         with self._lock:
-            for store in (self._last_data, self._last_success):
+            # A refresh running for a dropped key does not write it back when it ends.
+            self._wanted = wanted
+            for store in (self._last_data, self._last_success, self._latest):
                 for key in [k for k in store if k not in wanted]:
                     del store[key]
             if self._cache is not None:
                 for key in [k for k in self._cache if k not in wanted]:
                     del self._cache[key]
 
-    def get_many(self, keys: Sequence[Key], deadline: float) -> list[Snapshot]:
-        """A snapshot for every key, waiting for refreshes until ``deadline`` (monotonic).
+    def get_many(self, keys: Sequence[Key], deadline: Deadline | float) -> list[Snapshot]:
+        """A snapshot for every key, waiting for refreshes until ``deadline``.
 
-        A key whose refresh is not done by then is reported as failed with ``scrape_timeout``;
-        its refresh goes on and its result serves the next scrape.
+        A key whose refresh is not done by then keeps its last snapshot while that succeeded
+        and is younger than ``max_staleness``; otherwise it is reported as failed with
+        ``scrape_timeout``. Its refresh goes on and its result serves the next scrape.
         """
+        deadline = Deadline.of(deadline)
         started = time.monotonic()
         ready: dict[Key, Snapshot] = {}
         waiting: dict[Key, Future[Snapshot]] = {}
@@ -125,7 +137,7 @@ class SnapshotCache:
                     self._pool.submit(self._refresh, key, future)
                 waiting[key] = future
         if waiting:
-            wait_all(list(waiting.values()), timeout=max(0.0, deadline - time.monotonic()))
+            wait_all(list(waiting.values()), timeout=deadline.remaining())
         out: list[Snapshot] = []
         for key in keys:
             if key in ready:
@@ -134,11 +146,17 @@ class SnapshotCache:
             future = waiting[key]
             if future.done() and not future.cancelled() and future.exception() is None:
                 out.append(future.result())
-            else:
-                with self._lock:
-                    self.timeouts += 1
-                waited = time.monotonic() - started
-                out.append(Snapshot(key, None, SCRAPE_TIMEOUT, time.time(), waited, self._last_success.get(key)))
+                continue
+            with self._lock:
+                stale = self._latest.get(key)
+                if stale is not None and stale.up and time.time() - stale.refreshed_at <= self.max_staleness:
+                    self.stale_served += 1
+                    out.append(stale)  # the same object: its rendering and timestamps tell its age
+                    continue
+                self.timeouts += 1
+                last_success = self._last_success.get(key)
+            waited = time.monotonic() - started
+            out.append(Snapshot(key, None, SCRAPE_TIMEOUT, time.time(), waited, last_success))
         return out
 
     def _refresh(self, key: Key, done: Future[Snapshot]) -> None:
@@ -150,7 +168,7 @@ class SnapshotCache:
         data: ProgressData | None = None
         code: str | None = None
         try:
-            data = self._fetch(job_id, object_type, started + self.refresh_timeout)
+            data = self._fetch(job_id, object_type, Deadline(started + self.refresh_timeout))
         except DRSAPIError as err:
             code = err.error_code
             log.warning("refresh of job %s type %s failed: %s", job_id, object_type, err)
@@ -173,9 +191,9 @@ class SnapshotCache:
             )
         now = time.time()
         with self._lock:
-            if data is not None:
+            if data is not None and self._keeps(key):
                 self._last_success[key] = now
-            last_success = self._last_success.get(key)
+            last_success = now if data is not None else self._last_success.get(key)
         snapshot = Snapshot(key, data, code, now, duration, last_success)
         if self._prepare is None:
             self._store(key, snapshot, done)
@@ -199,12 +217,18 @@ class SnapshotCache:
                 log.exception("preparing job %s type %s failed", *key)
         self._store(key, snapshot, done)
 
+    def _keeps(self, key: Key) -> bool:
+        """False for a key retain() dropped (lock held)."""
+        return self._wanted is None or key in self._wanted
+
     def _store(self, key: Key, snapshot: Snapshot, done: Future[Snapshot]) -> None:
         with self._lock:
-            if snapshot.data is not None:
-                self._last_data[key] = snapshot
-            if self._cache is not None:
-                self._cache[key] = snapshot
+            if self._keeps(key):
+                if snapshot.data is not None:
+                    self._last_data[key] = snapshot
+                self._latest[key] = snapshot
+                if self._cache is not None:
+                    self._cache[key] = snapshot
             self._inflight.pop(key, None)
             self.refreshes += 1
         done.set_result(snapshot)

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
-import time
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_EXCEPTION, wait
 from operator import itemgetter
 from typing import Any
 
 import requests
 
+from .deadline import Deadline
 from .errors import DEADLINE_EXCEEDED, PAGE_CAP_EXCEEDED, DRSAPIError
+from .fairpool import FairPool
 from .progress import OBJECT_TYPES, CompactRows, Page, ProgressData, parse_page
 from .transport import Transport
+
+log = logging.getLogger(__name__)
 
 MAX_PAGE_SIZE = 1000
 _NAMES = itemgetter(0, 1, 2, 3)
@@ -49,11 +53,11 @@ class DRSClient:
         self.project_id = project_id
         self.page_size = page_size
         self.max_pages = max_pages
-        self._pool = ThreadPoolExecutor(max_workers=page_workers, thread_name_prefix="drs-page")
+        self._pool = FairPool(page_workers, "drs-page")
 
     def close(self) -> None:
         """Stop the page pool and close connections."""
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool.shutdown()
         self.transport.close()
 
     def call(
@@ -62,7 +66,7 @@ class DRSClient:
         path: str,
         *,
         operation: str,
-        deadline: float,
+        deadline: Deadline | float,
         version: str = "v5",
         job_id: str = "",
         params: dict[str, Any] | None = None,
@@ -78,6 +82,7 @@ class DRSClient:
             json_body=json_body,
             auth=self.auth,
             deadline=deadline,
+            project=self.project_id,
         )
         return reply.body
 
@@ -85,7 +90,7 @@ class DRSClient:
         return f"{self.endpoint}/v5/{self.project_id}/jobs/{job_id}/progress-data/{object_type}"
 
     def fetch_page(
-        self, job_id: str, object_type: str, offset: int, *, deadline: float, search_name: str | None = None
+        self, job_id: str, object_type: str, offset: int, *, deadline: Deadline | float, search_name: str | None = None
     ) -> Page:
         """One page at item ``offset``."""
         params: dict[str, str | int] = {"offset": offset, "limit": self.page_size}
@@ -99,55 +104,108 @@ class DRSClient:
             params=params,
             auth=self.auth,
             deadline=deadline,
+            project=self.project_id,
             parse=parse_page,
         )
         page: Page = reply.body
         return page
 
     def progress_data(
-        self, job_id: str, object_type: str, *, deadline: float, search_name: str | None = None
+        self, job_id: str, object_type: str, *, deadline: Deadline | float, search_name: str | None = None
     ) -> ProgressData:
         """Every object of the job and type, all pages merged and de-duplicated.
 
-        Pages after the first are fetched concurrently once the first has told ``count``.
-        Paging stops at ``count`` or at the first empty page; more than ``max_pages`` pages
-        is an error rather than a partial answer.
+        Pages after the first are fetched concurrently once the first has told ``count``,
+        stepping by the items the first page held (valid or not). When a page reports a
+        larger ``count``, paging goes on to it. An empty or short page before ``count`` is asked
+        again once; if it stays short the listing ends there (``ended_early``), and
+        ``objects_listed`` falls short of ``objects``. More than ``max_pages`` pages is an
+        error rather than a partial answer.
         """
         if object_type not in OBJECT_TYPES:
             raise ValueError(f"unknown object type {object_type!r}")
-        first = self.fetch_page(job_id, object_type, 0, deadline=deadline, search_name=search_name)
-        pages: list[Page] = [first]
-        if first.rows and first.count > len(first.rows) + first.skipped_rows:
-            # A server that caps the page below our limit would make fixed strides skip items,
-            # so step by what the first page really held (as Huawei's Terraform provider does).
-            stride = min(self.page_size, len(first.rows) + first.skipped_rows)
-            total = math.ceil(first.count / stride)
+        deadline = Deadline.of(deadline)
+        # The first page sets the stride, so only an empty one is short.
+        first = self._page_checked(job_id, object_type, 0, 1, deadline, search_name)
+        pages: dict[int, Page] = {0: first}
+        # A server that caps the page below our limit would make fixed strides skip items, so
+        # step by what the first page really held (as Huawei's Terraform provider does).
+        stride = min(self.page_size, first.items) if first.items else self.page_size
+        count = first.count
+        while not first.short:  # bounded: every round fetches new offsets, at most max_pages in all
+            total = math.ceil(count / stride)
             if total > self.max_pages:
                 raise DRSAPIError(
                     PAGE_CAP_EXCEEDED,
-                    f"{first.count} objects need {total} pages, over the cap of {self.max_pages}",
+                    f"{count} objects need {total} pages, over the cap of {self.max_pages}",
                     operation=OPERATION,
                 )
-            offsets = [stride * i for i in range(1, total)]
-            pages.extend(self._fetch_rest(job_id, object_type, offsets, deadline, search_name))
-        return merge(pages)
+            offsets = [stride * i for i in range(1, total) if stride * i not in pages]
+            if not offsets:
+                break
+            pages.update(self._fetch_rest(job_id, object_type, offsets, stride, deadline, search_name))
+            if any(p.short for p in pages.values()):
+                break
+            # The page furthest in has the latest word on count (objects may come while paging).
+            count = pages[max(pages)].count
+        data = merge([pages[offset] for offset in sorted(pages)])
+        data.count = pages[max(pages)].count if len(pages) > 1 else first.count
+        if data.ended_early:
+            offset = min(o for o, p in pages.items() if p.short)
+            log.warning(
+                "job %s type %s: the page at offset %d was empty or short before count %d, twice: %d of the "
+                "objects listed",
+                job_id,
+                object_type,
+                offset,
+                data.count,
+                data.listed,
+            )
+        return data
+
+    def _page_checked(
+        self,
+        job_id: str,
+        object_type: str,
+        offset: int,
+        stride: int,
+        deadline: Deadline,
+        search_name: str | None,
+    ) -> Page:
+        """The page at ``offset``, asked twice when it is empty or short before its ``count``."""
+        page = self.fetch_page(job_id, object_type, offset, deadline=deadline, search_name=search_name)
+        for attempt in range(2):
+            if page.items >= stride or offset + page.items >= page.count:
+                return page
+            if attempt == 0:
+                page = self.fetch_page(job_id, object_type, offset, deadline=deadline, search_name=search_name)
+        page.short = True
+        return page
 
     def _fetch_rest(
-        self, job_id: str, object_type: str, offsets: list[int], deadline: float, search_name: str | None
-    ) -> list[Page]:
-        ended = threading.Event()  # set by the first empty page: nothing lies beyond it
+        self,
+        job_id: str,
+        object_type: str,
+        offsets: list[int],
+        stride: int,
+        deadline: Deadline,
+        search_name: str | None,
+    ) -> dict[int, Page]:
+        ended = threading.Event()  # set by a page that stayed short: nothing is asked beyond it
 
         def one(offset: int) -> Page | None:
             if ended.is_set():
                 return None
-            page = self.fetch_page(job_id, object_type, offset, deadline=deadline, search_name=search_name)
-            if not page.rows and not page.skipped_rows:
+            page = self._page_checked(job_id, object_type, offset, stride, deadline, search_name)
+            if page.short:
                 ended.set()
             return page
 
-        futures: list[Future[Page | None]] = [self._pool.submit(one, offset) for offset in offsets]
+        # Queued per key: pages of different keys take turns for the pool's threads.
+        key = (job_id, object_type, search_name)
+        futures = {offset: self._pool.submit(key, one, offset) for offset in offsets}
         try:
-            done, pending = wait(futures, timeout=max(0.0, deadline - time.monotonic()), return_when=FIRST_EXCEPTION)
+            done, pending = wait(list(futures.values()), timeout=deadline.remaining(), return_when=FIRST_EXCEPTION)
             for future in done:
                 exc = future.exception()
                 if exc is not None:
@@ -156,25 +214,32 @@ class DRSClient:
                 raise DRSAPIError(DEADLINE_EXCEEDED, "pages not fetched in time", operation=OPERATION)
         finally:
             ended.set()
-            for future in futures:
+            for future in futures.values():
                 future.cancel()
-        return [page for page in (f.result() for f in futures) if page is not None]
+            # Pages already running end before the refresh does (bounded by its deadline), so
+            # that no request of a finished refresh is still holding a transport slot.
+            wait(list(futures.values()), timeout=deadline.remaining())
+        return {offset: page for offset, future in futures.items() if (page := future.result()) is not None}
 
 
 def merge(pages: list[Page]) -> ProgressData:
     """Join pages in offset order; a row seen twice (rows shift while paging) keeps its latest value."""
     by_name: dict[tuple[str, str, str, str], float] = {}
     seen = 0
+    skipped = 0
     for page in pages:
         # A row is (src_db, src_tb, dst_db, dst_tb, progress): its first four fields name it.
         by_name.update(zip(map(_NAMES, page.rows), map(_PROGRESS, page.rows), strict=True))
         seen += len(page.rows)
+        skipped += page.skipped_rows
     first = pages[0]
     return ProgressData(
         count=first.count,
         create_time=first.create_time,
         rows=CompactRows.from_names(by_name),
-        skipped_rows=sum(p.skipped_rows for p in pages),
+        skipped_rows=skipped,
         duplicate_rows=seen - len(by_name),
         pages=len(pages),
+        listed=len(by_name) + skipped,
+        ended_early=any(p.short for p in pages),
     )

@@ -35,6 +35,12 @@ def progress_families(snapshots: Iterable[Snapshot], ttl: float, *, objects_rows
     objects = GaugeMetricFamily(
         "huaweicloud_drs_objects", "Objects of the job and type, the API's count field." + note, labels=KEY_LABELS
     )
+    listed = GaugeMetricFamily(
+        "huaweicloud_drs_objects_listed",
+        "Objects of the job and type received in the last listing (distinct rows, invalid ones included); "
+        "below huaweicloud_drs_objects when paging ended early." + note,
+        labels=KEY_LABELS,
+    )
     completed = GaugeMetricFamily(
         "huaweicloud_drs_objects_completed", "Listed objects whose progress is 100 percent." + note, labels=KEY_LABELS
     )
@@ -97,6 +103,7 @@ def progress_families(snapshots: Iterable[Snapshot], ttl: float, *, objects_rows
         for row in data.rows if objects_rows else ():
             ratio.add_metric([job_id, object_type, row.src_db, row.src_tb, row.dst_db, row.dst_tb], row.progress / 100)
         objects.add_metric(key, data.count)
+        listed.add_metric(key, data.listed if data.listed is not None else len(data.rows) + data.skipped_rows)
         completed.add_metric(key, data.completed if data.completed is not None else data.rows.completed())
         not_exported.add_metric(key, data.not_exported)
         for db, (n, done) in sorted((data.databases or {}).items()):
@@ -105,7 +112,7 @@ def progress_families(snapshots: Iterable[Snapshot], ttl: float, *, objects_rows
         skipped.add_metric(key, data.skipped_rows)
         if data.create_time is not None:
             data_ts.add_metric(key, data.create_time)
-    yield from (ratio, objects, completed, skipped, data_ts, up, last_success, duration, error, not_exported)
+    yield from (ratio, objects, listed, completed, skipped, data_ts, up, last_success, duration, error, not_exported)
     yield from (db_objects, db_completed)
 
 
@@ -177,6 +184,7 @@ class SelfMetrics:
     stats: ApiStats
     refreshes: int
     timeouts: int
+    stale_serves: int = 0
 
     def collect(self) -> Iterator[Metric]:
         """API counters, refresh counters and build info."""
@@ -192,6 +200,13 @@ class SelfMetrics:
         )
         timeouts.add_metric([], self.timeouts)
         yield timeouts
+        stale = CounterMetricFamily(
+            "huaweicloud_drs_stale_serves",
+            "Job and type pairs served with their last good result because a refresh outlasted a scrape's budget "
+            "(within max_staleness).",
+        )
+        stale.add_metric([], self.stale_serves)
+        yield stale
         info = InfoMetricFamily("huaweicloud_drs_exporter_build", "Version of the exporter.")
         info.add_metric([], {"version": __version__})
         yield info

@@ -366,7 +366,8 @@ class Config(Model, frozen=True):
         between(
             0,
             86400,
-            "seconds the last good data of a key is served while a slow refresh runs; "
+            "while a refresh is slower than the scrape, the last good result of a job and type is served until "
+            "it is this many seconds old (`huaweicloud_drs_last_success_timestamp_seconds` tells its age); "
             "default `2 × cache_ttl + refresh_timeout`",
         ),
     ] = None

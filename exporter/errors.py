@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from .secrets import scrub
@@ -14,9 +15,16 @@ RESPONSE_TOO_LARGE = "response_too_large"
 PAGE_CAP_EXCEEDED = "page_cap_exceeded"
 CREDENTIALS_UNAVAILABLE = "credentials_unavailable"
 DEADLINE_EXCEEDED = "deadline_exceeded"
+HTTP_3XX = "http_3xx"  # a redirect, never followed
+THROTTLED = "throttled"  # held back by the project's 429 backoff beyond the deadline
+INVALID_ERROR_CODE = "invalid_error_code"  # the API's code did not look like one
 
 # Token rejected as invalid or expired: get a new one and try once more.
-TOKEN_REJECTED = frozenset({"APIGW.0301", "APIGW.0307", "APIG.0301", "APIG.0307"})
+TOKEN_REJECTED = frozenset({"APIGW.0301", "APIGW.0307", "APIG.0301", "APIG.0307", "DRS.M00100"})
+
+# The API's codes: a service prefix, a dot, a number or a short word (DRS.M05003, APIGW.0301, IAM.0001).
+# Anything else becomes INVALID_ERROR_CODE, so that server text cannot grow label values without bound.
+API_CODE = re.compile(r"[A-Za-z][A-Za-z0-9]{0,15}\.[A-Za-z0-9]{1,16}")
 
 _MAX_MESSAGE = 300
 
@@ -74,9 +82,14 @@ def error_from_body(body: Any) -> tuple[str, str] | None:
         inner = body["error"]
         code, msg = inner.get("code"), inner.get("message", "")
         if code is not None and not isinstance(code, int | float):
-            return str(code), str(msg or "")
+            return api_code(str(code)), str(msg or "")
     for code_key, msg_key in (("error_code", "error_msg"), ("errorCode", "errorMsg"), ("code", "message")):
         code = body.get(code_key)
         if isinstance(code, str) and code.strip():
-            return code.strip()[:64], str(body.get(msg_key) or "")
+            return api_code(code.strip()), str(body.get(msg_key) or "")
     return None
+
+
+def api_code(text: str) -> str:
+    """``text`` if it has the shape of an API error code, else ``invalid_error_code``."""
+    return text if API_CODE.fullmatch(text) else INVALID_ERROR_CODE

@@ -6,11 +6,13 @@ import logging
 import math
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
 from .client import DRSClient
 from .config import DiscoveryConfig
+from .deadline import Deadline
 from .errors import INVALID_RESPONSE, DRSAPIError
 
 log = logging.getLogger(__name__)
@@ -90,7 +92,7 @@ class JobDirectory:
         self.fallback = False  # the v5 list is not available: v3 is used
         self._lock = threading.Lock()
 
-    def refresh_if_due(self, deadline: float) -> None:
+    def refresh_if_due(self, deadline: Deadline) -> None:
         """List the jobs again when the interval has passed (or never listed), within ``deadline``."""
         if not self._lock.acquire(blocking=False):
             return  # another scrape is listing: use what is known
@@ -117,7 +119,7 @@ class JobDirectory:
         finally:
             self._lock.release()
 
-    def _list(self, deadline: float) -> list[JobMeta]:
+    def _list(self, deadline: Deadline) -> list[JobMeta]:
         jobs: dict[str, JobMeta] = {}
         for job_type in self.config.job_types:
             listed = self._list_v3(job_type, deadline) if self.fallback else None
@@ -138,7 +140,7 @@ class JobDirectory:
                 jobs.setdefault(job.job_id, job)
         return list(jobs.values())
 
-    def _list_v5(self, job_type: str, deadline: float) -> list[JobMeta]:
+    def _list_v5(self, job_type: str, deadline: Deadline) -> list[JobMeta]:
         out: list[JobMeta] = []
         offset = 0
         for _ in range(1000):  # bounded: 100,000 jobs
@@ -155,7 +157,7 @@ class JobDirectory:
                 break
         return out
 
-    def _list_v3(self, job_type: str, deadline: float) -> list[JobMeta]:
+    def _list_v3(self, job_type: str, deadline: Deadline) -> list[JobMeta]:
         out: list[JobMeta] = []
         for page in range(1, 1001):
             body = self.client.call(
@@ -176,32 +178,77 @@ class JobDirectory:
 
 
 class JobProgressReader:
-    """Job-level progress of one project's jobs: batch progress, or one call per job where it is missing."""
+    """Job-level progress of one project's jobs: batch progress, or one call per job where it is missing.
 
-    def __init__(self, client: DRSClient, ttl: float) -> None:
+    Read in the background, at most once per TTL: a scrape gets the last good value of each job
+    while it is younger than ``max_staleness`` and waits (until its deadline) only when there is
+    none yet. A job whose call failed keeps its last value within that bound; a job no longer
+    asked for is dropped.
+    """
+
+    PER_JOB_WORKERS = 4
+
+    def __init__(self, client: DRSClient, ttl: float, *, refresh_timeout: float = 60.0, max_staleness: float) -> None:
         self.client = client
         self.ttl = ttl
+        self.refresh_timeout = refresh_timeout
+        self.max_staleness = max_staleness
         self.batch = True
-        self._cache: dict[str, JobProgress] = {}
-        self._read_at: float | None = None
+        self._values: dict[str, tuple[JobProgress, float]] = {}  # job_id -> (progress, Unix time read)
+        self._read_at: float | None = None  # monotonic start of the last read
         self._ids: tuple[str, ...] = ()
+        self._running: threading.Event | None = None  # set when the read in flight ends
         self._lock = threading.Lock()
+        # Kept for the reader's life: a thread per read would make the thread count churn.
+        self._reader = ThreadPoolExecutor(1, thread_name_prefix="drs-job-progress")
+        self._per_job = ThreadPoolExecutor(self.PER_JOB_WORKERS, thread_name_prefix="drs-job")
 
-    def read(self, job_ids: list[str], deadline: float) -> dict[str, JobProgress]:
-        """Progress of ``job_ids`` (cached for the TTL); jobs that could not be read are left out."""
+    def close(self) -> None:
+        """Stop the background reads."""
+        self._reader.shutdown(wait=False, cancel_futures=True)
+        self._per_job.shutdown(wait=False, cancel_futures=True)
+
+    def read(self, job_ids: list[str], deadline: Deadline) -> dict[str, JobProgress]:
+        """Progress of ``job_ids`` as last read; jobs without a recent value are left out."""
         ids = tuple(sorted(job_ids))
-        if not self._lock.acquire(blocking=False):
-            return dict(self._cache)
-        try:
-            fresh = self._read_at is not None and time.monotonic() - self._read_at < self.ttl and ids == self._ids
-            if not fresh:
-                self._cache = self._fetch(list(ids), deadline)
+        with self._lock:
+            due = self._read_at is None or time.monotonic() - self._read_at >= self.ttl or ids != self._ids
+            if due and self._running is None:
                 self._read_at, self._ids = time.monotonic(), ids
-            return dict(self._cache)
-        finally:
-            self._lock.release()
+                self._running = threading.Event()
+                try:
+                    self._reader.submit(self._refresh, list(ids), self._running)
+                except RuntimeError:  # closed
+                    self._running = None
+            running = self._running
+            known = any(i in self._values for i in ids)
+        if running is not None and not known:
+            running.wait(timeout=deadline.remaining())  # nothing to show yet: wait, within the scrape's deadline
+        now = time.time()
+        out: dict[str, JobProgress] = {}
+        with self._lock:
+            for i in ids:
+                entry = self._values.get(i)
+                if entry is not None and now - entry[1] <= self.max_staleness:
+                    out[i] = entry[0]
+        return out
 
-    def _fetch(self, ids: list[str], deadline: float) -> dict[str, JobProgress]:
+    def _refresh(self, ids: list[str], done: threading.Event) -> None:
+        try:
+            fresh = self._fetch(ids, Deadline.after(self.refresh_timeout))
+        except Exception:  # a bug must not stop later reads
+            log.exception("job progress in project %s failed unexpectedly", self.client.project_id)
+            fresh = {}
+        now = time.time()
+        wanted = set(ids)
+        with self._lock:
+            # Per-job state goes with the job; a failed call keeps the job's last value.
+            self._values = {i: v for i, v in self._values.items() if i in wanted}
+            self._values.update((i, (p, now)) for i, p in fresh.items())
+            self._running = None
+        done.set()
+
+    def _fetch(self, ids: list[str], deadline: Deadline) -> dict[str, JobProgress]:
         out: dict[str, JobProgress] = {}
         for start in range(0, len(ids), BATCH):
             chunk = ids[start : start + BATCH]
@@ -231,24 +278,31 @@ class JobProgressReader:
                         if isinstance(item, dict) and item.get("job_id") in chunk and not item.get("error_code"):
                             out[item["job_id"]] = _progress(item["job_id"], item, "incre_trans_delay")
                     continue
-            for job_id in chunk:
-                try:
-                    body = self.client.call(
-                        "GET",
-                        f"/jobs/{job_id}",
-                        operation="show_job_progress",
-                        job_id=job_id,
-                        params={"type": "progress"},
-                        deadline=deadline,
-                    )
-                except DRSAPIError as err:
-                    log.warning("progress of job %s failed: %s", job_id, err)
-                    continue
-                job = body.get("job") if isinstance(body, dict) else None
-                info = job.get("progress_info") if isinstance(job, dict) else None
-                if isinstance(info, dict):
-                    out[job_id] = _progress(job_id, info, "incr_trans_delay")
+            # One call per job, a few at a time rather than one after the other.
+            calls = [self._per_job.submit(self._one, job_id, deadline) for job_id in chunk]
+            wait(calls, timeout=deadline.remaining())
+            for job_id, call in zip(chunk, calls, strict=True):
+                progress = call.result() if call.done() and not call.cancelled() else None
+                if progress is not None:
+                    out[job_id] = progress
         return out
+
+    def _one(self, job_id: str, deadline: Deadline) -> JobProgress | None:
+        try:
+            body = self.client.call(
+                "GET",
+                f"/jobs/{job_id}",
+                operation="show_job_progress",
+                job_id=job_id,
+                params={"type": "progress"},
+                deadline=deadline,
+            )
+        except DRSAPIError as err:
+            log.warning("progress of job %s failed: %s", job_id, err)
+            return None
+        job = body.get("job") if isinstance(body, dict) else None
+        info = job.get("progress_info") if isinstance(job, dict) else None
+        return _progress(job_id, info, "incr_trans_delay") if isinstance(info, dict) else None
 
 
 def _progress(job_id: str, item: dict[str, Any], delay_key: str) -> JobProgress:

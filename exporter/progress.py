@@ -6,7 +6,6 @@ import math
 from array import array
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from itertools import chain
 from operator import itemgetter
 from typing import Any, NamedTuple
@@ -14,6 +13,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from .errors import INVALID_RESPONSE, DRSAPIError
+from .timeparse import parse_iso8601
 
 OBJECT_TYPES = (
     "table",
@@ -106,6 +106,12 @@ class Page:
     rows: list[ProgressRow]
     skipped_rows: int = 0
     bad_create_time: bool = False
+    short: bool = False  # empty or short before count, twice: the listing ended here
+
+    @property
+    def items(self) -> int:
+        """Items the page held, valid or not."""
+        return len(self.rows) + self.skipped_rows
 
 
 @dataclass
@@ -118,6 +124,8 @@ class ProgressData:
     skipped_rows: int = 0
     duplicate_rows: int = 0
     pages: int = 1
+    listed: int | None = None  # distinct rows received, skipped ones included (None: not paged by the client)
+    ended_early: bool = False  # a page stayed empty or short before count
     # Set by the cardinality guards: aggregates over every object, whatever gets a series.
     completed: int | None = None
     not_exported: int = 0
@@ -136,13 +144,7 @@ def parse_create_time(value: Any) -> float | None:
         try:
             number = float(text)
         except ValueError:
-            try:
-                parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-            except ValueError:
-                return None
-            if parsed.tzinfo is None:
-                return None
-            return parsed.timestamp()
+            return parse_iso8601(text)
     if number is None or not math.isfinite(number) or number <= 0:
         return None
     return number / 1000.0 if number >= _MILLIS_THRESHOLD else number

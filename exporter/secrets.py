@@ -19,7 +19,6 @@ MAX_SECRET_CHARS = 64 * 1024
 
 def register(value: str) -> None:
     """Remember a secret so that :func:`scrub` removes it from any text."""
-    global _pattern
     # Very short values would redact ordinary words; such secrets are rejected by config anyway.
     if len(value) < 4:
         return
@@ -27,8 +26,21 @@ def register(value: str) -> None:
         if value in _known:
             return
         _known.add(value)
-        alternatives = sorted(_known, key=len, reverse=True)
-        _pattern = re.compile("|".join(re.escape(v) for v in alternatives))
+        _compile()
+
+
+def unregister(value: str) -> None:
+    """Forget a secret that is no longer in use (a replaced token), so that the redactor stays small."""
+    with _known_lock:
+        if value in _known:
+            _known.discard(value)
+            _compile()
+
+
+def _compile() -> None:
+    global _pattern
+    alternatives = sorted(_known, key=len, reverse=True)
+    _pattern = re.compile("|".join(re.escape(v) for v in alternatives)) if alternatives else None
 
 
 def scrub(text: str) -> str:
@@ -84,6 +96,7 @@ class Secret:
                         raise SecretError(f"{self.name}: file {self.file} is empty")
                     register(value)
                     if self._value is not None and value != self._value:
+                        unregister(self._value)
                         log.info("secret %s: file changed, using the new value", self.name)
                     self._value, self._stamp = value, stamp
             except (OSError, UnicodeDecodeError) as exc:

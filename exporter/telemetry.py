@@ -23,6 +23,7 @@ class ApiStats:
         self.errors: Counter[tuple[str, str, str]] = Counter()
         self._buckets: dict[str, list[int]] = {}
         self._sums: dict[str, float] = {}
+        self.throttled_seconds: dict[str, float] = {}  # project_id -> seconds of 429 backoff
 
     def __call__(self, call: ApiCall) -> None:
         with self._lock:
@@ -32,6 +33,17 @@ class ApiStats:
             counts = self._buckets.setdefault(call.operation, [0] * (len(BUCKETS) + 1))
             counts[bisect.bisect_left(BUCKETS, call.duration)] += 1
             self._sums[call.operation] = self._sums.get(call.operation, 0.0) + call.duration
+
+    def throttled(self, project_id: str, seconds: float) -> None:
+        """Count ``seconds`` added to a project's backoff after a 429."""
+        with self._lock:
+            self.throttled_seconds[project_id] = self.throttled_seconds.get(project_id, 0.0) + seconds
+
+    def retain_jobs(self, job_ids: set[str]) -> None:
+        """Forget the error counts of jobs no longer collected (calls not about a job are kept)."""
+        with self._lock:
+            for key in [k for k in self.errors if k[1] and k[1] not in job_ids]:
+                del self.errors[key]
 
     def collect(self) -> Iterator[Metric]:
         """Fresh metric families from the counts so far."""
@@ -48,8 +60,15 @@ class ApiStats:
         )
         latency = HistogramMetricFamily(
             "huaweicloud_drs_api_request_duration_seconds",
-            "Duration of API requests, one per attempt.",
+            "Duration of API requests, one per attempt, from the request's start to the end of its answer "
+            "(waiting for a free connection slot is not included).",
             labels=["operation"],
+        )
+        throttled = CounterMetricFamily(
+            "huaweicloud_drs_api_throttled_seconds",
+            "Seconds during which no request was sent to a project's API because it answered 429 (Retry-After "
+            "or backoff), for every worker of that project.",
+            labels=["project_id"],
         )
         with self._lock:
             for operation, n in sorted(self.requests.items()):
@@ -63,9 +82,12 @@ class ApiStats:
                     cumulative += count
                     buckets.append((_bound(bound), cumulative))
                 latency.add_metric([operation], buckets, self._sums[operation])
+            for project_id, seconds in sorted(self.throttled_seconds.items()):
+                throttled.add_metric([project_id], seconds)
         yield requests
         yield errors
         yield latency
+        yield throttled
 
 
 def _bound(value: float) -> str:

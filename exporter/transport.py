@@ -8,6 +8,7 @@ token must be renewed between attempts. urllib3 still parses ``Retry-After`` for
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import random
@@ -21,16 +22,19 @@ from urllib.parse import urlencode, urlsplit
 import orjson
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import InvalidHeader, ReadTimeoutError
+from urllib3.exceptions import DecodeError, InvalidHeader, ProtocolError, ReadTimeoutError
 from urllib3.util.retry import Retry
 
 from . import __version__
+from .deadline import Deadline
 from .errors import (
     CONNECTION_ERROR,
     CREDENTIALS_UNAVAILABLE,
     DEADLINE_EXCEEDED,
+    HTTP_3XX,
     INVALID_RESPONSE,
     RESPONSE_TOO_LARGE,
+    THROTTLED,
     TIMEOUT,
     TLS_ERROR,
     TOKEN_REJECTED,
@@ -43,6 +47,7 @@ log = logging.getLogger(__name__)
 
 USER_AGENT = f"huaweicloud-drs-exporter/{__version__}"
 DEFAULT_MAX_BODY = 64 * 1024 * 1024
+READ_SIZE = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -57,14 +62,23 @@ class ApiCall:
 
 
 ApiObserver = Callable[[ApiCall], None]
+ThrottleObserver = Callable[[str, float], None]  # project, seconds added to its backoff
 
 
 @runtime_checkable
 class RenewableAuth(Protocol):
     """An auth that can get a new credential after the gateway rejected the current one."""
 
-    def renew_rejected(self, request: requests.PreparedRequest) -> bool:
+    def renew_rejected(self, request: requests.PreparedRequest, deadline: Deadline) -> bool:
         """Renew if ``request`` carried the current credential; True when a retry makes sense."""
+
+
+@runtime_checkable
+class ReadyAuth(Protocol):
+    """An auth that may have to fetch its credential first (within the caller's deadline)."""
+
+    def ready(self, deadline: Deadline) -> None:
+        """Return once a credential is at hand; raise :class:`DRSAPIError` when none can be had in time."""
 
 
 @dataclass(frozen=True)
@@ -133,6 +147,7 @@ class Transport:
         verify: bool | str = True,
         max_concurrency: int = 8,
         observer: ApiObserver | None = None,
+        throttle_observer: ThrottleObserver | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.timeout = timeout
@@ -140,8 +155,12 @@ class Transport:
         self.max_body_bytes = max_body_bytes
         self.verify = verify
         self.observer = observer
+        self.throttle_observer = throttle_observer
         self._sleep = sleep
         self._slots = threading.BoundedSemaphore(max_concurrency)
+        # project -> monotonic time until which no request of that project is sent (after a 429).
+        self._throttled_until: dict[str, float] = {}
+        self._throttle_lock = threading.Lock()
         self.session = requests.Session()
         # Proxy settings (HTTPS_PROXY, NO_PROXY, ...) are read per request by requests, which
         # walks the whole environment each time; they are resolved once per host instead.
@@ -162,8 +181,9 @@ class Transport:
         url: str,
         *,
         operation: str,
-        deadline: float,
+        deadline: Deadline | float,
         job_id: str = "",
+        project: str = "",
         params: dict[str, Any] | None = None,
         json_body: Any = None,
         auth: requests.auth.AuthBase | None = None,
@@ -172,41 +192,76 @@ class Transport:
     ) -> Reply:
         """Send a request with retries until it succeeds, fails for good or ``deadline`` passes.
 
-        ``deadline`` is a ``time.monotonic()`` value; ``parse`` validates the JSON body within
-        the attempt, so that an answer of the wrong shape counts as a failed call. Raises
-        :class:`DRSAPIError`.
+        ``deadline`` bounds every wait: a 429 backoff of the ``project``, a transport slot,
+        the credential, the connection and each read of the body. ``parse`` validates the JSON
+        body within the attempt, so that an answer of the wrong shape counts as a failed call.
+        Raises :class:`DRSAPIError`.
         """
+        deadline = Deadline.of(deadline)
         attempt = 0
         renewed = False
         while True:
             attempt += 1
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if deadline.expired:
                 raise DRSAPIError(DEADLINE_EXCEEDED, "no time left for the request", operation=operation)
+            self._wait_throttle(project, operation, deadline)
+            renewable: object = auth  # widened so the protocol checks below type-check
+            if isinstance(renewable, ReadyAuth):
+                renewable.ready(deadline)
             prepared = self._prepare(method, url, operation, params, json_body, auth)
-            renewable: object = auth  # widened so the protocol check below type-checks
             try:
-                return self._attempt(prepared, operation, job_id, expect, min(self.timeout, remaining), parse)
+                return self._attempt(prepared, operation, job_id, expect, deadline, parse)
             except DRSAPIError as err:
+                if err.status == 429:
+                    self._throttle(project, max(self.retry.delay(attempt), err.retry_after or 0.0))
                 if (
                     not renewed
                     and err.error_code in TOKEN_REJECTED
                     and isinstance(renewable, RenewableAuth)
-                    and renewable.renew_rejected(prepared)
+                    and renewable.renew_rejected(prepared, deadline)
                 ):
                     renewed = True
                     attempt -= 1
                     continue
                 if not err.retryable or attempt >= self.retry.attempts:
                     raise
+                if err.status == 429:
+                    if self._throttled_for(project) >= deadline.remaining():
+                        raise  # the backoff outlasts the deadline: report the real failure now
+                    continue  # the project-wide backoff is the wait
                 wait = self.retry.delay(attempt)
                 if err.retry_after is not None:
                     wait = max(wait, err.retry_after)
-                if time.monotonic() + wait >= deadline:
+                if wait >= deadline.remaining():
                     # Waiting would run past the deadline: report the real failure now.
                     raise
                 log.debug("retrying %s after %s in %.2fs", operation, err.error_code, wait)
                 self._sleep(wait)
+
+    def _throttled_for(self, project: str) -> float:
+        with self._throttle_lock:
+            return max(0.0, self._throttled_until.get(project, 0.0) - time.monotonic())
+
+    def _throttle(self, project: str, seconds: float) -> None:
+        """Hold back every request of ``project`` for ``seconds`` (a 429 was answered)."""
+        now = time.monotonic()
+        with self._throttle_lock:
+            until = self._throttled_until.get(project, 0.0)
+            added = max(0.0, now + seconds - max(until, now))
+            if added > 0:
+                self._throttled_until[project] = now + seconds
+        if added > 0 and self.throttle_observer is not None:
+            self.throttle_observer(project, added)
+
+    def _wait_throttle(self, project: str, operation: str, deadline: Deadline) -> None:
+        wait = self._throttled_for(project)
+        if wait <= 0:
+            return
+        if wait >= deadline.remaining():
+            raise DRSAPIError(
+                THROTTLED, f"the project is backing off after a 429 for {wait:.1f}s more", operation=operation
+            )
+        self._sleep(wait)
 
     def _prepare(
         self,
@@ -235,26 +290,40 @@ class Transport:
         operation: str,
         job_id: str,
         expect: tuple[int, ...],
-        timeout: float,
+        deadline: Deadline,
         parse: Callable[[Any], Any] | None = None,
     ) -> Reply:
+        if not self._slots.acquire(timeout=deadline.remaining()):
+            raise DRSAPIError(DEADLINE_EXCEEDED, "no transport slot free before the deadline", operation=operation)
+        # Timed from here: the queue before the slot is not the API's latency, nor its timeout.
         started = time.monotonic()
+        timeout = deadline.bound(self.timeout)
         status: int | None = None
         try:
-            with self._slots:
+            try:
+                if timeout <= 0:
+                    raise DRSAPIError(DEADLINE_EXCEEDED, "no time left for the request", operation=operation)
                 response = self.session.send(
-                    prepared, timeout=timeout, stream=True, verify=self.verify, proxies=self._proxies_for(prepared.url)
+                    prepared,
+                    timeout=timeout,
+                    stream=True,
+                    verify=self.verify,
+                    allow_redirects=False,  # credentials must never follow a redirect
+                    proxies=self._proxies_for(prepared.url),
                 )
                 try:
                     status = response.status_code
-                    raw = self._read(response, operation, deadline=started + timeout)
+                    raw = self._read(response, operation, deadline.earlier(timeout))
                 finally:
                     response.close()
+            finally:
+                self._slots.release()
             reply = self._interpret(response, raw, operation, expect)
             if parse is not None:
                 reply.body = parse(reply.body)
         except DRSAPIError as err:
-            self._report(operation, job_id, err.error_code, started, status)
+            if err.error_code != DEADLINE_EXCEEDED or status is not None:
+                self._report(operation, job_id, err.error_code, started, status)
             raise
         except requests.exceptions.SSLError:
             # Not retried: a certificate does not get valid by asking again.
@@ -279,7 +348,7 @@ class Transport:
             self._proxies[netloc] = proxies
         return proxies
 
-    def _read(self, response: requests.Response, operation: str, deadline: float) -> bytes:
+    def _read(self, response: requests.Response, operation: str, deadline: Deadline) -> bytes:
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > self.max_body_bytes:
             raise DRSAPIError(
@@ -288,21 +357,45 @@ class Transport:
                 status=response.status_code,
                 operation=operation,
             )
+        raw = response.raw
+        connection = getattr(raw, "connection", None)
+        sock = getattr(connection, "sock", None)
         chunks: list[bytes] = []
         size = 0
-        for chunk in response.iter_content(chunk_size=256 * 1024):
-            size += len(chunk)
-            if size > self.max_body_bytes:
-                raise DRSAPIError(
-                    RESPONSE_TOO_LARGE,
-                    f"body is over the {self.max_body_bytes} byte cap",
-                    status=response.status_code,
-                    operation=operation,
-                )
-            if time.monotonic() > deadline:
-                # A body trickling in slowly would otherwise defeat the per-read timeout.
-                raise requests.Timeout()
-            chunks.append(chunk)
+        # Restored afterwards: a pooled connection must not carry this read's last, short timeout.
+        previous = sock.gettimeout() if sock is not None else None
+        try:
+            while True:
+                left = deadline.remaining()
+                if left <= 0:
+                    # A body trickling in byte by byte is cut here, at the deadline.
+                    raise requests.Timeout()
+                if sock is not None:
+                    # Each socket read waits at most until the deadline, not a full timeout.
+                    sock.settimeout(left)
+                # read1: what has arrived, up to the size, with at most one read of the socket.
+                chunk = raw.read1(READ_SIZE, decode_content=True)
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > self.max_body_bytes:
+                    raise DRSAPIError(
+                        RESPONSE_TOO_LARGE,
+                        f"body is over the {self.max_body_bytes} byte cap",
+                        status=response.status_code,
+                        operation=operation,
+                    )
+                chunks.append(chunk)
+        except requests.RequestException:
+            raise  # the deadline's own Timeout (an OSError too): not a connection error
+        except (ReadTimeoutError, TimeoutError):
+            raise requests.Timeout() from None
+        except (ProtocolError, DecodeError, OSError) as exc:
+            raise requests.ConnectionError(exc) from None
+        finally:
+            if sock is not None:
+                with contextlib.suppress(OSError):  # closed meanwhile: the pool will not reuse it
+                    sock.settimeout(previous)
         return b"".join(chunks)
 
     @staticmethod
@@ -325,6 +418,9 @@ class Transport:
             return Reply(status, response.headers, body)
         found = error_from_body(body) if parsed else None
         code, msg = found if found else (f"http_{status}", response.reason or "")
+        if 300 <= status < 400:
+            # Never followed: the target would get the credentials. Named by class, whatever the body says.
+            code, msg = HTTP_3XX, f"redirect to {response.headers.get('Location', '?')[:100]} not followed"
         if isinstance(body, dict) and not request_id and isinstance(body.get("request_id"), str):
             request_id = body["request_id"]
         retry_after = parse_retry_after(response.headers.get("Retry-After")) if status in (429, 503) else None

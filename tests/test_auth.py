@@ -22,6 +22,8 @@ from exporter.errors import DRSAPIError
 from exporter.secrets import Secret, SecretError, scrub
 from exporter.transport import ApiCall, RetryPolicy, Transport
 
+from .procs import wait_for
+
 BASE = "https://drs.ap-southeast-1.myhuaweicloud.com"
 IAM = "https://iam.ap-southeast-1.myhuaweicloud.com"
 PROJECT = "5237e10fe9aa4ad5b16b6a5245248314"
@@ -168,7 +170,9 @@ def test_token_renewed_before_expiry() -> None:
     assert auth.token() == "token-number-1"
     now[0] += 2 * 3600
     assert auth.token() == "token-number-1"
-    now[0] += 3600 + 60  # under an hour (a quarter of the lifetime) left: renew
+    now[0] += 3600 + 60  # under an hour (a quarter of the lifetime) left: renew in the background
+    assert auth.token() == "token-number-1", "the still-valid token serves while renewal runs"
+    wait_for(lambda: auth.logins == 2, timeout=5)
     assert auth.token() == "token-number-2"
     assert iam.logins == 2
 

@@ -44,6 +44,13 @@ FAULTS = (
     "create_time_garbage",
     "expire_token_mid_paging",  # every IAM token expires when the second page is asked for
     "skew",  # 401 APIGW.0303 as for a skewed X-Sdk-Date
+    "trickle",  # 200 whose body arrives one byte every 0.25 s
+    "redirect",  # 302 to another loopback port, which records the credential headers it gets
+    "count_grows",  # the first page reports count 500 less than the later pages (objects added while paging)
+    "empty_page_once",  # every page after the first is empty when first asked, whole when asked again
+    "short_page",  # every page after the first is empty, however often asked (count unchanged)
+    "first_page_invalid",  # every row of the first page has progress null
+    "garbage_error_code",  # 400 with an error_code that is no API code (free text)
 )
 ODD_PROGRESS: tuple[Any, ...] = (-5, 150, 55.5, "42", None, "missing", "abc")
 
@@ -59,6 +66,8 @@ class Faults:
     rate_malformed: float = 0.0
     throttle_next: int = 0  # the next N API requests get 429, whatever the rate
     rate_list_error: float = 0.0  # share of job-list requests answered 500
+    iam_error_next: int = 0  # the next N IAM logins get 503 APIGW.0613
+    job_progress_error: bool = False  # batch progress and job progress answer 500
 
 
 @dataclass
@@ -242,9 +251,11 @@ def apply_faults(faults: Faults, changes: dict[str, Any]) -> Faults:
             raise ValueError(f"unknown fault {key!r}")
     merged = {**faults.__dict__, **changes}
     merged["retry_after"] = str(merged["retry_after"])
-    merged["throttle_next"] = int(merged["throttle_next"])
-    if merged["throttle_next"] < 0:
-        raise ValueError("fault throttle_next must be >= 0")
+    for key in ("throttle_next", "iam_error_next"):
+        merged[key] = int(merged[key])
+        if merged[key] < 0:
+            raise ValueError(f"fault {key} must be >= 0")
+    merged["job_progress_error"] = bool(merged["job_progress_error"])
     for key in ("latency_ms", "rate_429", "rate_5xx", "rate_malformed", "rate_list_error"):
         merged[key] = float(merged[key])
         if not math.isfinite(merged[key]) or merged[key] < 0:

@@ -73,7 +73,47 @@ class Credentials:
         self.iam_password = iam_password
         self.token_ttl = token_ttl
         self.issued: dict[str, float] = {}  # token -> expiry (Unix seconds)
+        self.revoked: set[str] = set()  # tokens DRS itself rejects (403 DRS.M00100)
         self.lock = threading.Lock()
+
+
+class RedirectTarget(ThreadingHTTPServer):
+    """Where the ``redirect`` fault points: another loopback port that records which credentials arrive."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), RecordingHandler)
+        self.seen: list[dict[str, bool]] = []
+        self.lock = threading.Lock()
+        threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+
+class RecordingHandler(BaseHTTPRequestHandler):
+    """Records the credential headers of each request and answers an empty progress page."""
+
+    protocol_version = "HTTP/1.1"
+    server: RedirectTarget
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        log.debug("redirect target: " + format, *args)
+
+    def do_GET(self) -> None:
+        with self.server.lock:
+            self.server.seen.append(
+                {name: name in self.headers for name in ("X-Auth-Token", "X-Security-Token", "Authorization")}
+            )
+        payload = b'{"count": 0, "flow_compare_data": []}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
 
 
 class Simulator(ThreadingHTTPServer):
@@ -91,6 +131,17 @@ class Simulator(ThreadingHTTPServer):
         self.lock = threading.Lock()
         self.stats: Counter[str] = Counter()
         self.key_stats: Counter[str] = Counter()
+        self.throttled_until = 0.0  # Unix time the last 429's Retry-After ends
+        self.page_asks: Counter[str] = Counter()  # job/type/offset -> times asked (empty_page_once)
+        self.order: list[str] = []  # job/offset of progress-data requests in arrival order (first 5000)
+        self._redirect_target: RedirectTarget | None = None
+
+    def redirect_target(self) -> RedirectTarget:
+        """The recording server the ``redirect`` fault points to, started on first use."""
+        with self.lock:
+            if self._redirect_target is None:
+                self._redirect_target = RedirectTarget()
+            return self._redirect_target
 
     tls = False
 
@@ -100,11 +151,31 @@ class Simulator(ThreadingHTTPServer):
         return f"{'https' if self.tls else 'http'}://{host!s}:{port}"
 
     def take_throttle(self) -> bool:
-        """True (and one fewer left) while ``throttle_next`` requests remain to be throttled."""
+        """True (and one fewer left) while ``throttle_next`` requests remain to be throttled.
+
+        Requests that arrive while an earlier 429's Retry-After runs are counted
+        (``during_throttle``): a client honouring it for every worker sends almost none.
+        """
         with self.lock:
+            if time.time() < self.throttled_until:
+                self.stats["during_throttle"] += 1
             faults = self.scenario.faults
             if faults.throttle_next > 0:
                 faults.throttle_next -= 1
+                try:
+                    wait = float(faults.retry_after)
+                except ValueError:
+                    wait = 0.0
+                self.throttled_until = max(self.throttled_until, time.time() + wait)
+                return True
+            return False
+
+    def take_iam_error(self) -> bool:
+        """True (and one fewer left) while ``iam_error_next`` logins remain to be failed."""
+        with self.lock:
+            faults = self.scenario.faults
+            if faults.iam_error_next > 0:
+                faults.iam_error_next -= 1
                 return True
             return False
 
@@ -192,6 +263,17 @@ class Handler(BaseHTTPRequestHandler):
             except (ValueError, TypeError) as exc:
                 raise ApiError(400, "SIM.BADFAULT", str(exc)) from None
             self._json(200, sim.scenario.faults.__dict__)
+        elif path == "/_sim/redirected" and method == "GET":
+            target = sim.redirect_target()
+            with target.lock:
+                self._json(200, {"seen": list(target.seen)})
+        elif path == "/_sim/order" and method == "GET":
+            with sim.lock:
+                self._json(200, {"order": list(sim.order)})
+        elif path == "/_sim/tokens/revoke" and method == "POST":
+            with sim.creds.lock:
+                sim.creds.revoked.update(sim.creds.issued)
+            self._json(200, {})
         elif path == "/_sim/tokens/expire" and method == "POST":
             with sim.creds.lock:
                 for token in sim.creds.issued:
@@ -227,6 +309,8 @@ class Handler(BaseHTTPRequestHandler):
         if faults.latency_ms:
             time.sleep(faults.latency_ms / 1000.0)
         if operation == "iam_token" and method == "POST":
+            if sim.take_iam_error():
+                raise ApiError(503, "APIGW.0613", "IAM is unavailable.")
             self._iam_login(body)
             return
         if match and "offset=0" not in query:
@@ -250,7 +334,9 @@ class Handler(BaseHTTPRequestHandler):
             payload = self._progress(match.group(1), match.group(2), match.group(3), query)
         elif path.rstrip("/") == "/v3/projects" and method == "GET":
             payload = self._projects(query)
-        elif operation.startswith("list_jobs") and sim.chance(faults.rate_list_error):
+        elif (operation.startswith("list_jobs") and sim.chance(faults.rate_list_error)) or (
+            faults.job_progress_error and (V3_BATCH.match(path) or (V5_JOB.match(path) and "type=progress" in query))
+        ):
             raise ApiError(500, "DRS.M00004", "Service abnormal.")
         elif (m := V5_JOBS.match(path)) and method == "GET":
             payload = self._v5_list(m.group(1), query)
@@ -266,6 +352,9 @@ class Handler(BaseHTTPRequestHandler):
         if sim.chance(faults.rate_malformed) or fault == "malformed":
             self._send(200, payload[: max(1, len(payload) // 2)])
             return
+        if fault == "trickle":
+            self._trickle(payload)
+            return
         if fault == "truncated":
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
@@ -275,6 +364,19 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         self._send(200, payload)
+
+    def _trickle(self, payload: bytes) -> None:
+        """Send ``payload`` one byte every 0.25 s (for at most 60 s), as a stalling proxy might."""
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.flush()
+        for i in range(min(len(payload), 240)):
+            self.wfile.write(payload[i : i + 1])
+            self.wfile.flush()
+            time.sleep(0.25)
+        self.close_connection = True
 
     def _transport_fault(self, fault: str) -> bool:
         """Misbehave below the JSON level; True when the answer (or its absence) is done."""
@@ -302,6 +404,15 @@ class Handler(BaseHTTPRequestHandler):
             return True
         if fault == "skew":
             raise ApiError(401, "APIGW.0303", "Incorrect app authentication information: X-Sdk-Date skewed")
+        if fault == "redirect":
+            target = self.server.redirect_target()
+            self.send_response(302)
+            self.send_header("Location", target.url + self.path)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return True
+        if fault == "garbage_error_code":
+            raise ApiError(400, "Something went wrong <b>" + uuid.uuid4().hex + "</b>", "Free text as a code.")
         return False
 
     def _check_auth(self, method: str, path: str, query: str, body: bytes) -> None:
@@ -312,6 +423,9 @@ class Handler(BaseHTTPRequestHandler):
                 return
             with creds.lock:
                 expiry = creds.issued.get(token)
+                revoked = token in creds.revoked
+            if revoked:
+                raise ApiError(403, "DRS.M00100", "Invalid token.")
             if expiry is None:
                 raise ApiError(401, "APIGW.0301", "Incorrect IAM authentication information: token invalid")
             if expiry <= time.time():
@@ -481,6 +595,8 @@ class Handler(BaseHTTPRequestHandler):
             raise ApiError(400, "DRS.M05004", "The task has been deleted or its resources released.")
         with sim.lock:
             sim.key_stats[f"{job_id}/{object_type}"] += 1
+            if len(sim.order) < 5000:
+                sim.order.append(f"{job_id}/{parse_qs(query).get('offset', ['0'])[0]}")
         if job.latency_ms:
             time.sleep(job.latency_ms / 1000.0)
         if job.error:
@@ -526,7 +642,20 @@ class Handler(BaseHTTPRequestHandler):
             job.row(object_type, i, elapsed) for i in range(start, min(total, offset + limit))
         ]
         answer: dict[str, Any] = {"count": count, "create_time": job.create_time(time.time())}
-        if fault == "count_larger":
+        if fault == "empty_page_once" and offset > 0:
+            with self.server.lock:
+                self.server.page_asks[f"{job.id}/{object_type}/{offset}"] += 1
+                asks = self.server.page_asks[f"{job.id}/{object_type}/{offset}"]
+            if asks % 2 == 1:
+                rows = []
+        elif fault == "short_page" and offset > 0:
+            rows = []
+        elif fault == "first_page_invalid" and offset == 0:
+            for row in rows:
+                row["progress"] = None
+        elif fault == "count_grows" and offset == 0:
+            answer["count"] = max(0, total - 500)
+        elif fault == "count_larger":
             answer["count"] = total * 3
         elif fault == "count_smaller":
             answer["count"] = 1
