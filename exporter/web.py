@@ -16,7 +16,6 @@ from prometheus_client.exposition import gzip_accepted
 from . import __version__
 from .app import Exporter
 from .exposition import Format, choose
-from .tlsserver import TLSAdapter
 from .webconfig import WebConfig
 
 log = logging.getLogger(__name__)
@@ -237,6 +236,6 @@ def serve(app: WebApp, address: str, web: WebConfig | None = None) -> wsgi.Serve
     server.max_request_header_size = MAX_HEADER_BYTES
     server.max_request_body_size = MAX_BODY_BYTES
     if web is not None and web.tls is not None:
-        server.ssl_adapter = TLSAdapter(web.tls.context(), web.tls.client_allowed_sans)
+        server.ssl_adapter = web.tls.adapter(TIMEOUT)
     server.prepare()
     return server

@@ -20,9 +20,10 @@ from typing import Annotated, Any
 import bcrypt
 import msgspec
 from cachetools import LRUCache
+from cheroot.ssl import Adapter
 
 from . import secrets
-from .tlsserver import load_chain
+from .tlsserver import TLSAdapter, load_chain
 from .validation import (
     ConfigError,
     FilePath,
@@ -47,11 +48,10 @@ VERIFY_MODES = {
     "VerifyClientCertIfGiven": ssl.CERT_OPTIONAL,
     "RequireAndVerifyClientCert": ssl.CERT_REQUIRED,
 }
-UNVERIFIED = (
-    "Python's ssl module verifies every client certificate it asks for, so it cannot ask for one without "
-    "verifying it; use VerifyClientCertIfGiven or RequireAndVerifyClientCert with client_ca_file"
-)
-REFUSED_AUTH = {"RequestClientCert": UNVERIFIED, "RequireAnyClientCert": UNVERIFIED, "RequireClientCert": UNVERIFIED}
+# Asked for and never verified (Go's crypto/tls): served on pyOpenSSL, whose verify callback can accept any
+# certificate; the value is whether a certificate is required. RequireClientCert is exporter-toolkit's old alias.
+UNVERIFIED_MODES = {"RequestClientCert": False, "RequireAnyClientCert": True, "RequireClientCert": True}
+SAN_MODES = ("RequireAnyClientCert", "RequireClientCert", "RequireAndVerifyClientCert")
 
 TLS_VERSIONS = {"TLS12": ssl.TLSVersion.TLSv1_2, "TLS13": ssl.TLSVersion.TLSv1_3}
 OLD_TLS = "TLS 1.0 and 1.1 are deprecated (RFC 8996) and disabled in this OpenSSL; use TLS12 or TLS13"
@@ -109,13 +109,15 @@ class TLSConfig(Model, frozen=True):
     client_auth_type: Annotated[
         str,
         one_of(
-            tuple(VERIFY_MODES),
-            "whether client certificates are asked for (and verified); `RequestClientCert` and "
-            "`RequireAnyClientCert` are refused: Python cannot ask for a certificate without verifying it",
-            REFUSED_AUTH,
+            (*VERIFY_MODES, *UNVERIFIED_MODES),
+            "whether client certificates are asked for, required and verified, as Go's crypto/tls: "
+            "`RequestClientCert` and `RequireAnyClientCert` (old name `RequireClientCert`) never verify them",
         ),
     ] = "NoClientCert"
-    client_ca_file: Annotated[FilePath | None, doc("CA certificates (PEM) that sign client certificates")] = None
+    client_ca_file: Annotated[
+        FilePath | None,
+        doc("CA certificates (PEM) that sign client certificates (with the unverified modes: only named to clients)"),
+    ] = None
     client_ca: Annotated[PEM | None, doc("the client CA certificates as PEM text, instead of `client_ca_file`")] = None
     client_allowed_sans: Annotated[
         tuple[str, ...] | None,
@@ -165,8 +167,10 @@ class TLSConfig(Model, frozen=True):
             # Go would trust the system's CAs here: anyone with a public certificate could connect.
             raise problem("is required with RequireAndVerifyClientCert", "client_ca_file")
         if self.client_allowed_sans is not None:
-            if self.client_auth_type != "RequireAndVerifyClientCert":
-                raise problem("needs client_auth_type RequireAndVerifyClientCert", "client_allowed_sans")
+            if self.client_auth_type not in SAN_MODES:
+                raise problem(
+                    "needs client_auth_type RequireAnyClientCert or RequireAndVerifyClientCert", "client_allowed_sans"
+                )
             if not self.client_allowed_sans:
                 raise problem("must list at least one SAN", "client_allowed_sans")
         if TLS_VERSIONS[self.min_version] > TLS_VERSIONS[self.max_version]:
@@ -178,8 +182,14 @@ class TLSConfig(Model, frozen=True):
             )
         if self.cipher_suites and not self.tls12_ciphers and self.max_version == "TLS12":
             raise problem("names no TLS 1.2 suite while max_version is TLS12", "cipher_suites")
+        if self.client_auth_type in UNVERIFIED_MODES and self.curve_preferences[:1] == ("X25519",):
+            raise problem(
+                f"{self.curve_preferences[0]} is not supported with {self.client_auth_type} "
+                "(pyOpenSSL, which serves that mode, cannot select it); name a CurveP curve",
+                "curve_preferences",
+            )
         try:
-            self.context()
+            self.adapter()  # builds every context: what OpenSSL refuses is found at start-up
         except (ssl.SSLError, OSError, ValueError) as exc:
             raise problem(f"cannot load the certificate, key or CAs: {exc.__class__.__name__}") from None
 
@@ -188,18 +198,19 @@ class TLSConfig(Model, frozen=True):
         """The OpenSSL names of the TLS 1.2 suites of ``cipher_suites``."""
         return [TLS12_CIPHERS[name] for name in self.cipher_suites if name in TLS12_CIPHERS]
 
+    @property
+    def chain(self) -> tuple[str, str]:
+        """The certificate and key: PEM text when given inline (``inline_cert``/``inline_key``), else paths."""
+        return str(self.cert if self.cert is not None else self.cert_file), str(
+            self.key if self.key is not None else self.key_file
+        )
+
     def context(self) -> ssl.SSLContext:
         """A server-side SSL context for this configuration."""
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.minimum_version = TLS_VERSIONS[self.min_version]
         ctx.maximum_version = TLS_VERSIONS[self.max_version]
-        load_chain(
-            ctx,
-            str(self.cert if self.cert is not None else self.cert_file),
-            str(self.key if self.key is not None else self.key_file),
-            inline_cert=self.cert is not None,
-            inline_key=self.key is not None,
-        )
+        load_chain(ctx, *self.chain, inline_cert=self.cert is not None, inline_key=self.key is not None)
         if self.cipher_suites:
             if self.tls12_ciphers:
                 ctx.set_ciphers(":".join(self.tls12_ciphers))
@@ -209,7 +220,7 @@ class TLSConfig(Model, frozen=True):
             ctx.options &= ~ssl.OP_CIPHER_SERVER_PREFERENCE
         if self.curve_preferences:
             ctx.set_ecdh_curve(CURVES[self.curve_preferences[0]])
-        ctx.verify_mode = VERIFY_MODES[self.client_auth_type]
+        ctx.verify_mode = VERIFY_MODES.get(self.client_auth_type, ssl.CERT_NONE)
         if self.client_ca_file is not None:
             ctx.load_verify_locations(cafile=self.client_ca_file)
         elif self.client_ca is not None:
@@ -217,6 +228,27 @@ class TLSConfig(Model, frozen=True):
         elif ctx.verify_mode != ssl.CERT_NONE:
             ctx.load_default_certs(ssl.Purpose.CLIENT_AUTH)  # as Go: no client CAs means the system's
         return ctx
+
+    def adapter(self, timeout: float = 10.0) -> Adapter:
+        """cheroot's TLS adapter: the stdlib's, or pyOpenSSL's for the modes that do not verify certificates."""
+        base = self.context()
+        if self.client_auth_type not in UNVERIFIED_MODES:
+            return TLSAdapter(base, self.client_allowed_sans)
+        from . import anycert  # pyOpenSSL takes 150 ms to import: only for the modes that need it
+
+        ca = self.client_ca if self.client_ca is not None else self.client_ca_file
+        ctx = anycert.context(
+            base,
+            *self.chain,
+            inline_cert=self.cert is not None,
+            inline_key=self.key is not None,
+            curve=CURVES[self.curve_preferences[0]] if self.curve_preferences else None,
+            require=UNVERIFIED_MODES[self.client_auth_type],
+            client_ca=str(ca) if ca is not None else None,
+            inline_ca=self.client_ca is not None,
+            allowed_sans=self.client_allowed_sans,
+        )
+        return anycert.AnyCertAdapter(ctx, timeout)
 
 
 FIELD_VALUE = re.compile(r"[\t\x20-\x7e]*")

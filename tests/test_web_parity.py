@@ -13,6 +13,7 @@ import shutil
 import socket
 import ssl
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -112,9 +113,15 @@ def test_every_supported_key_is_accepted(ca: trustme.CA, tmp_path: Path) -> None
 
 
 REFUSED = [
-    ({"client_auth_type": "RequestClientCert"}, "tls_server_config.client_auth_type: RequestClientCert is not supp"),
-    ({"client_auth_type": "RequireAnyClientCert"}, "tls_server_config.client_auth_type: RequireAnyClientCert is not"),
-    ({"client_auth_type": "RequireClientCert"}, "tls_server_config.client_auth_type: RequireClientCert is not supp"),
+    ({"client_auth_type": "RequireAnyCert"}, "tls_server_config.client_auth_type: must be one of"),
+    (
+        {"client_auth_type": "RequireAnyClientCert", "curve_preferences": ["X25519"]},
+        "tls_server_config.curve_preferences: X25519 is not supported with RequireAnyClientCert",
+    ),
+    (
+        {"client_auth_type": "RequestClientCert", "client_allowed_sans": ["x"]},
+        "tls_server_config.client_allowed_sans: needs client_auth_type RequireAnyClientCert or",
+    ),
     ({"min_version": "TLS10"}, "tls_server_config.min_version: TLS10 is not supported"),
     ({"max_version": "TLS11"}, "tls_server_config.max_version: TLS11 is not supported"),
     ({"min_version": "TLS13", "max_version": "TLS12"}, "tls_server_config.min_version: is above max_version"),
@@ -229,10 +236,10 @@ TOOLKIT_FIXTURES: list[tuple[str, str, str, str]] = [
      "good", "good"),
     ("tls_config_noAuth.requireanyclientcert.good.yml", "tls_server_config:\n  cert_file: server.crt\n"
      "  key_file: server.key\n  client_auth_type: RequireAnyClientCert\n",
-     "good", "bad: the stdlib cannot ask for a certificate without verifying it"),
+     "good", "good"),
     ("tls_config_noAuth.requireanyclientcertkeyinline.good.yml", "tls_server_config:\n  cert_file: server.crt\n"
      "  key: |\n    KEY\n  client_auth_type: RequireAnyClientCert\n",
-     "good", "bad: the stdlib cannot ask for a certificate without verifying it"),
+     "good", "good"),
     ("web_config_auth_clientCAs_invalid.bad.yml", "tls_server_config:\n  cert_file: server.crt\n"
      "  key_file: server.key\n  client_ca_file: somefile\n", "bad", "bad"),
     ("web_config_auth_clientCAs_missing.bad.yml", "tls_server_config:\n  cert_file: server.crt\n"
@@ -385,6 +392,10 @@ EXPECTED_AUTH = {
     "NoClientCert": (200, 200, 200),
     "VerifyClientCertIfGiven": (200, "refused", 200),
     "RequireAndVerifyClientCert": ("refused", "refused", 200),
+    # Asked for, never verified (served on pyOpenSSL): any certificate will do, no client CA is needed.
+    "RequestClientCert": (200, 200, 200),
+    "RequireAnyClientCert": ("refused", 200, 200),
+    "RequireClientCert": ("refused", 200, 200),  # exporter-toolkit's old name of RequireAnyClientCert
 }
 
 
@@ -393,7 +404,7 @@ def test_client_auth_types_behave_as_go(
     sim: Simulator, start: Any, ca: trustme.CA, tmp_path: Path, auth_type: str
 ) -> None:
     tls: dict[str, Any] = {**server_cert(ca, tmp_path), "client_auth_type": auth_type}
-    if auth_type != "NoClientCert":
+    if "Verify" in auth_type:
         tls["client_ca_file"] = str(tmp_path / "ca.crt")
     exp = start(
         sim_config(sim, sim.info["jobs"]), "--web.config.file", web_config(tmp_path, {"tls_server_config": tls})
@@ -433,19 +444,31 @@ def test_client_allowed_sans(sim: Simulator, start: Any, ca: trustme.CA, tmp_pat
     assert exp.proc.poll() is None
 
 
-def handshake(port: int, ca_file: str, ciphers: str | None = None, curve: str | None = None) -> tuple[str, str] | str:
-    """(TLS version, cipher) of a handshake with Python's ssl module, or "refused"."""
+def handshake(
+    port: int,
+    ca_file: str,
+    ciphers: str | None = None,
+    curve: str | None = None,
+    cert: tuple[str, str] | None = None,
+) -> tuple[str, str] | str:
+    """(TLS version, cipher) of a handshake (and one request) with Python's ssl module, or "refused"."""
     ctx = ssl.create_default_context(cafile=ca_file)
     if ciphers is not None:
         ctx.maximum_version = ssl.TLSVersion.TLSv1_2
         ctx.set_ciphers(ciphers)
     if curve is not None:
         ctx.set_ecdh_curve(curve)
+    if cert is not None:
+        ctx.load_cert_chain(*cert)
     try:
         with (
             socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
             ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
         ):
+            # A TLS 1.3 server refuses a client certificate after the client's handshake ends: ask something.
+            tls.sendall(b"GET /-/healthy HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            if not tls.recv(64).startswith(b"HTTP/1.1 "):
+                return "refused"
             cipher = tls.cipher()
             return (str(tls.version()), cipher[0] if cipher else "")
     except (ssl.SSLError, OSError):
@@ -493,6 +516,106 @@ def test_inline_certificate_and_key(sim: Simulator, start: Any, ca: trustme.CA, 
     assert curl_status(url, str(tmp_path / "ca.crt")) == 200
     body = key.splitlines()[1]
     assert body not in exp.log()
+
+
+def test_unverified_client_certificates_keep_every_tls_feature(
+    sim: Simulator, start: Any, ca: trustme.CA, tmp_path: Path
+) -> None:
+    """RequireAnyClientCert (on pyOpenSSL) with SANs, suites, curve, version, inline PEM, basic auth, headers."""
+    files = server_cert(ca, tmp_path)
+    key = Path(files["key_file"]).read_text()
+    tls = {
+        "cert": Path(files["cert_file"]).read_text(),
+        "key": key,
+        "client_auth_type": "RequireAnyClientCert",
+        "client_ca": (tmp_path / "ca.crt").read_text(),  # only named to clients in this mode, as in Go
+        "client_allowed_sans": ["prometheus.example"],
+        "cipher_suites": ["TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"],
+        "max_version": "TLS12",
+    }
+    hashed = bcrypt.hashpw(b"pw", bcrypt.gensalt(rounds=4)).decode()
+    content = {
+        "tls_server_config": tls,
+        "basic_auth_users": {"p": hashed},
+        "http_server_config": {"headers": {"X-Frame-Options": "deny"}},
+    }
+    exp = start(sim_config(sim, sim.info["jobs"]), "--web.config.file", web_config(tmp_path, content))
+    url = exp.url.replace("http://", "https://") + "/metrics"
+    port = int(exp.url.rsplit(":", 1)[1])
+    ca_file = str(tmp_path / "ca.crt")
+    # Self-signed by CAs the exporter has never seen: not verified, but their SANs are checked.
+    stranger = client_files(trustme.CA(), tmp_path, "stranger", "prometheus.example")
+    wrong = client_files(trustme.CA(), tmp_path, "wrong", "grafana.example", "10.0.0.8")
+    answer = requests.get(url, verify=ca_file, cert=stranger, auth=("p", "pw"), timeout=10)
+    assert answer.status_code == 200 and "huaweicloud_drs_" in answer.text
+    assert answer.headers["X-Frame-Options"] == "deny"
+    for client in (https_status, curl_status):
+        assert client(url, ca_file, stranger) == 401, client.__name__  # TLS accepted, basic auth still asked
+        assert client(url, ca_file, wrong) == "refused", client.__name__
+        assert client(url, ca_file) == "refused", client.__name__
+    both = "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-GCM-SHA256"
+    assert handshake(port, ca_file, both, cert=stranger) == ("TLSv1.2", "ECDHE-ECDSA-AES128-GCM-SHA256")
+    assert handshake(port, ca_file, "ECDHE-ECDSA-AES256-SHA", cert=stranger) == "refused", "no common suite"
+    assert key.splitlines()[1] not in exp.log()
+    assert exp.proc.poll() is None
+    # TLS 1.3 here: under TLS 1.2 OpenSSL also holds a client's EC certificate to the one curve (both paths).
+    _, port = tls_exporter(
+        start,
+        sim,
+        ca,
+        tmp_path,
+        client_auth_type="RequireAnyClientCert",
+        min_version="TLS13",
+        curve_preferences=["CurveP521"],
+    )
+    assert handshake(port, ca_file, curve="secp521r1", cert=stranger) == ("TLSv1.3", "TLS_AES_256_GCM_SHA384")
+    assert handshake(port, ca_file, curve="secp384r1", cert=stranger) == "refused", "not the configured curve"
+    assert handshake(port, ca_file, ciphers="ECDHE-ECDSA-AES128-GCM-SHA256", cert=stranger) == "refused", "TLS 1.2"
+    assert handshake(port, ca_file, curve="secp521r1") == "refused", "no certificate"
+
+
+def test_unverified_mode_serves_large_answers_on_kept_connections(start: Any, ca: trustme.CA, tmp_path: Path) -> None:
+    """The pyOpenSSL path: megabytes to fast and slow readers, keep-alive, gzip, plain HTTP answered 400."""
+    big = Simulator("--jobs", "1", "--objects", "20000")
+    try:
+        tls = {**server_cert(ca, tmp_path), "client_auth_type": "RequestClientCert"}
+        exp = start(
+            sim_config(big, big.info["jobs"]), "--web.config.file", web_config(tmp_path, {"tls_server_config": tls})
+        )
+        url = exp.url.replace("http://", "https://") + "/metrics"
+        ca_file = str(tmp_path / "ca.crt")
+        with requests.Session() as session:
+            plain = session.get(url, verify=ca_file, headers={"Accept-Encoding": "identity"}, timeout=60)
+            packed = session.get(url, verify=ca_file, headers={"Accept-Encoding": "gzip"}, timeout=60)
+            again = session.get(url, verify=ca_file, headers={"Accept-Encoding": "identity"}, timeout=60)
+        assert plain.status_code == 200 and len(plain.content) > 2_000_000
+        assert len(plain.content) == int(plain.headers["Content-Length"])
+        assert packed.headers["Content-Encoding"] == "gzip" and packed.content == plain.content
+        assert again.content == plain.content
+        assert slow_read(exp.url, ca_file).endswith(plain.content), "a reader slower than the server"
+        assert requests.get(exp.url + "/-/healthy", timeout=10).status_code == 400, "plain HTTP on the TLS port"
+        assert exp.proc.poll() is None
+    finally:
+        big.stop()
+
+
+def slow_read(http_url: str, ca_file: str) -> bytes:
+    """GET /metrics over TLS, reading 16 KiB at a time with pauses, so that the server's sends must wait."""
+    host, port = http_url.removeprefix("http://").split(":")
+    ctx = ssl.create_default_context(cafile=ca_file)
+    received = bytearray()
+    with (
+        socket.create_connection((host, int(port)), timeout=10) as raw,
+        ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+    ):
+        tls.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nAccept-Encoding: identity\r\nConnection: close\r\n\r\n")
+        for _ in range(10_000):  # far more reads than the answer needs; each waits at most 10 s
+            chunk = tls.recv(16384)
+            if not chunk:
+                break
+            received += chunk
+            time.sleep(0.002)
+    return bytes(received)
 
 
 # --- basic auth: 401 for any bad input, never 500
