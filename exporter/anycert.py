@@ -88,7 +88,7 @@ def context(
             return True
         try:
             return bool(cert_sans(cert.to_cryptography()) & allowed)
-        except ValueError:  # an unreadable SAN extension
+        except Exception:  # an unreadable or unsupported SAN (cryptography has several errors): refused
             return False
 
     mode = SSL.VERIFY_PEER | (SSL.VERIFY_FAIL_IF_NO_PEER_CERT if require else 0)
@@ -238,7 +238,7 @@ class AnyCertAdapter(Adapter):
                 raise errors.NoSSLError from None  # cheroot answers 400 in plain text, as the stdlib path does
             sock.close()
             raise errors.FatalSSLAlert(f"TLS handshake failed: {exc}") from None
-        except OSError as exc:
+        except Exception as exc:  # OSError, or one a verify callback raised: the client's problem, not ours
             sock.close()
             raise errors.FatalSSLAlert(f"TLS handshake failed: {exc.__class__.__name__}") from None
         return tls, self.get_environ(conn)

@@ -207,6 +207,8 @@ def parse_listen_address(address: str) -> tuple[str, int]:
 # cheroot gives a connection a worker thread as soon as it sends anything, and the worker waits
 # for the rest of the request: enough workers that dozens of slow or stuck clients cannot hold
 # up a scrape (each is dropped after TIMEOUT seconds of silence); requests are capped in size.
+# With TLS, though, cheroot does the handshake on its one accept thread: a client that connects
+# and sends nothing delays every other client by up to TIMEOUT (cheroot issue 748).
 THREADS = 64
 TIMEOUT = 10
 MAX_HEADER_BYTES = 16 * 1024
@@ -215,9 +217,12 @@ MAX_BODY_BYTES = 64 * 1024
 
 def _error_log(msg: str = "", level: int = logging.INFO, traceback: bool = False) -> None:
     """cheroot's error log through ours (it writes to stderr otherwise, outside the log format)."""
-    # A failed TLS handshake is the client's business, and anyone can cause one: debug, not warning.
-    quiet = "handshake" in msg or "TLS" in msg or "SSL" in msg
-    log.log(logging.DEBUG if quiet else max(level, logging.WARNING), "server: %s", msg, exc_info=traceback)
+    # A failed TLS handshake, a reset or a timed-out write is the client's business, and anyone can
+    # cause one: debug without a traceback, not a warning.
+    quiet = any(word in msg for word in ("handshake", "TLS", "SSL", "socket.error", "timed out"))
+    log.log(
+        logging.DEBUG if quiet else max(level, logging.WARNING), "server: %s", msg, exc_info=traceback and not quiet
+    )
 
 
 def serve(app: WebApp, address: str, web: WebConfig | None = None) -> wsgi.Server:

@@ -743,3 +743,65 @@ def test_rate_limit(sim: Simulator, start: Any, tmp_path: Path) -> None:
         web_config(tmp_path, {"rate_limit": {"interval": 0, "burst": 0}}),
     )
     assert [off.get("/-/healthy").status_code for _ in range(5)] == [200] * 5
+
+
+def odd_san_certificate(tmp_path: Path) -> tuple[str, str]:
+    """A self-signed client certificate whose SAN holds the allowed name and an empty x400Address.
+
+    cryptography refuses to read such a SAN with an error that is no ValueError; anyone can make one.
+    """
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtensionOID, NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    dns = b"prometheus.example"
+    names = b"\x82" + bytes([len(dns)]) + dns + b"\xa3\x00"
+    now = datetime.datetime.now(datetime.timezone.utc)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "odd")])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.UnrecognizedExtension(ExtensionOID.SUBJECT_ALTERNATIVE_NAME, b"\x30" + bytes([len(names)]) + names),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    (tmp_path / "odd.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "odd.key").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return str(tmp_path / "odd.crt"), str(tmp_path / "odd.key")
+
+
+def test_an_unreadable_client_san_is_refused_quietly(
+    sim: Simulator, start: Any, ca: trustme.CA, tmp_path: Path
+) -> None:
+    tls = {
+        **server_cert(ca, tmp_path),
+        "client_auth_type": "RequireAnyClientCert",
+        "client_allowed_sans": ["prometheus.example"],
+    }
+    exp = start(
+        sim_config(sim, sim.info["jobs"]),
+        "--web.config.file",
+        web_config(tmp_path, {"tls_server_config": tls}),
+        "--log.format",
+        "json",
+    )
+    url = exp.url.replace("http://", "https://") + "/-/healthy"
+    for _ in range(3):
+        assert curl_status(url, str(tmp_path / "ca.crt"), odd_san_certificate(tmp_path)) == "refused"
+    good = client_files(ca, tmp_path, "good", "prometheus.example")
+    assert curl_status(url, str(tmp_path / "ca.crt"), good) == 200
+    records = [json.loads(line) for line in exp.log().splitlines() if line.strip()]
+    assert not [r for r in records if r["level"] in ("error", "warn")], records
