@@ -14,6 +14,7 @@ import logging
 import random
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
@@ -22,7 +23,9 @@ from urllib.parse import urlencode, urlsplit
 import orjson
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import DecodeError, InvalidHeader, ProtocolError, ReadTimeoutError
+from urllib3.poolmanager import PoolManager
 from urllib3.util.retry import Retry
 
 from . import __version__
@@ -42,6 +45,7 @@ from .errors import (
     error_from_body,
 )
 from .secrets import SecretError
+from .watchdog import Watch, Watchdog
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +133,40 @@ def parse_retry_after(value: str | None) -> float | None:
         return None
 
 
+# The exchange of the calling thread, handed to the connection pool so that the watchdog can
+# reach the socket it uses (requests offers no hook between taking a connection and reading).
+_current = threading.local()
+
+
+class _WatchedHTTPPool(HTTPConnectionPool):
+    def _get_conn(self, timeout: float | None = None) -> Any:
+        conn = super()._get_conn(timeout)
+        watch: Watch | None = getattr(_current, "watch", None)
+        if watch is not None:
+            watch.conn = conn
+        return conn
+
+
+class _WatchedHTTPSPool(HTTPSConnectionPool, _WatchedHTTPPool):
+    pass
+
+
+_WATCHED_POOLS = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
+
+
+class _WatchedAdapter(HTTPAdapter):
+    """An adapter whose pools tell the current exchange's watch which connection it got."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _WATCHED_POOLS
+
+    def proxy_manager_for(self, proxy: str, **kwargs: Any) -> PoolManager:
+        manager: PoolManager = super().proxy_manager_for(proxy, **kwargs)
+        manager.pool_classes_by_scheme = _WATCHED_POOLS
+        return manager
+
+
 def _is_timeout(exc: requests.RequestException) -> bool:
     # requests wraps a read timeout during body streaming in a ConnectionError.
     return isinstance(exc, requests.Timeout) or any(isinstance(arg, ReadTimeoutError) for arg in exc.args)
@@ -166,10 +204,13 @@ class Transport:
         # walks the whole environment each time; they are resolved once per host instead.
         self.session.trust_env = False
         self._proxies: dict[str, dict[str, str]] = {}
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max_concurrency + 2, max_retries=0)
+        self._watchdog = Watchdog()
+        adapter = _WatchedAdapter(pool_connections=4, pool_maxsize=max_concurrency + 2, max_retries=0)
         self.session.mount("https://", adapter)
         self.session.mount("http://", adapter)
         self.session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json", "X-Language": language})
+        # Only gzip is asked for: bodies are decoded here, within the deadline and the size cap.
+        self.session.headers["Accept-Encoding"] = "gzip"
 
     def close(self) -> None:
         """Close pooled connections."""
@@ -299,6 +340,9 @@ class Transport:
         started = time.monotonic()
         timeout = deadline.bound(self.timeout)
         status: int | None = None
+        # The whole exchange (connect, status line, headers, body) ends by this wall-clock time.
+        watch = self._watchdog.watch(deadline.earlier(timeout))
+        _current.watch = watch
         try:
             try:
                 if timeout <= 0:
@@ -311,12 +355,15 @@ class Transport:
                     allow_redirects=False,  # credentials must never follow a redirect
                     proxies=self._proxies_for(prepared.url),
                 )
+                _current.watch = None
                 try:
                     status = response.status_code
-                    raw = self._read(response, operation, deadline.earlier(timeout))
+                    raw = self._read(response, operation, deadline.earlier(timeout), watch)
                 finally:
                     response.close()
             finally:
+                _current.watch = None
+                self._watchdog.release(watch)
                 self._slots.release()
             reply = self._interpret(response, raw, operation, expect)
             if parse is not None:
@@ -326,13 +373,16 @@ class Transport:
                 self._report(operation, job_id, err.error_code, started, status)
             raise
         except requests.exceptions.SSLError:
+            if watch.fired:
+                self._report(operation, job_id, TIMEOUT, started, status)
+                raise DRSAPIError(TIMEOUT, f"no answer within {timeout:.1f}s", operation=operation) from None
             # Not retried: a certificate does not get valid by asking again.
             self._report(operation, job_id, TLS_ERROR, started, status)
             raise DRSAPIError(
                 TLS_ERROR, "TLS handshake or certificate verification failed", operation=operation
             ) from None
         except requests.RequestException as exc:
-            if _is_timeout(exc):
+            if watch.fired or _is_timeout(exc):
                 self._report(operation, job_id, TIMEOUT, started, status)
                 raise DRSAPIError(TIMEOUT, f"no answer within {timeout:.1f}s", operation=operation) from None
             self._report(operation, job_id, CONNECTION_ERROR, started, status)
@@ -348,7 +398,7 @@ class Transport:
             self._proxies[netloc] = proxies
         return proxies
 
-    def _read(self, response: requests.Response, operation: str, deadline: Deadline) -> bytes:
+    def _read(self, response: requests.Response, operation: str, deadline: Deadline, watch: Watch) -> bytes:
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > self.max_body_bytes:
             raise DRSAPIError(
@@ -357,6 +407,7 @@ class Transport:
                 status=response.status_code,
                 operation=operation,
             )
+        decoder = self._decoder(response, operation)
         raw = response.raw
         connection = getattr(raw, "connection", None)
         sock = getattr(connection, "sock", None)
@@ -373,10 +424,14 @@ class Transport:
                 if sock is not None:
                     # Each socket read waits at most until the deadline, not a full timeout.
                     sock.settimeout(left)
-                # read1: what has arrived, up to the size, with at most one read of the socket.
-                chunk = raw.read1(READ_SIZE, decode_content=True)
+                # read1: what has arrived, with at most one read of the socket. Not decoded by
+                # urllib3, which would read on until a gzip body yields output (empty blocks never do).
+                chunk = raw.read1(READ_SIZE, decode_content=False)
                 if not chunk:
                     break
+                if decoder is not None:
+                    # At most one byte over the cap is inflated: a decompression bomb stops there.
+                    chunk = decoder.decompress(chunk, self.max_body_bytes - size + 1)
                 size += len(chunk)
                 if size > self.max_body_bytes:
                     raise DRSAPIError(
@@ -386,17 +441,38 @@ class Transport:
                         operation=operation,
                     )
                 chunks.append(chunk)
+            if watch.fired:
+                raise requests.Timeout()  # the end was the watchdog's shutdown, not the body's
+            if decoder is not None and not decoder.eof:
+                raise requests.ConnectionError("gzip body ends early")
         except requests.RequestException:
             raise  # the deadline's own Timeout (an OSError too): not a connection error
         except (ReadTimeoutError, TimeoutError):
             raise requests.Timeout() from None
-        except (ProtocolError, DecodeError, OSError) as exc:
+        except (ProtocolError, DecodeError, OSError, zlib.error) as exc:
+            if watch.fired:
+                raise requests.Timeout() from None
             raise requests.ConnectionError(exc) from None
         finally:
             if sock is not None:
                 with contextlib.suppress(OSError):  # closed meanwhile: the pool will not reuse it
                     sock.settimeout(previous)
         return b"".join(chunks)
+
+    @staticmethod
+    def _decoder(response: requests.Response, operation: str) -> Any:
+        """A gzip decoder when the body is gzip, None when it is plain; any other coding is refused."""
+        coding = response.headers.get("Content-Encoding", "").strip().lower()
+        if coding in ("", "identity"):
+            return None
+        if coding in ("gzip", "x-gzip"):
+            return zlib.decompressobj(16 + zlib.MAX_WBITS)
+        raise DRSAPIError(
+            INVALID_RESPONSE,
+            f"unsupported Content-Encoding {coding[:40]!r}",
+            status=response.status_code,
+            operation=operation,
+        )
 
     @staticmethod
     def _interpret(response: requests.Response, raw: bytes, operation: str, expect: tuple[int, ...]) -> Reply:

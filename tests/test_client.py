@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import threading
 import time
@@ -325,3 +326,33 @@ def test_search_name_is_sent() -> None:
     responses.add_callback(responses.GET, URL, callback=paged(1))
     make_client().progress_data(JOB, "table", deadline=soon(), search_name="orders")
     assert "search_name=orders" in (responses.calls[0].request.url or "")
+
+
+def _progress_json(total: int) -> bytes:
+    return json.dumps({"count": total, "create_time": "1686038576882", "flow_compare_data": [row(0)] * total}).encode()
+
+
+@responses.activate
+def test_a_gzip_body_is_decoded_by_the_transport() -> None:
+    responses.add(responses.GET, URL, body=gzip.compress(_progress_json(1)), headers={"Content-Encoding": "gzip"})
+    page = make_client().progress_data(JOB, "table", deadline=soon())
+    assert page.count == 1 and len(page.rows) == 1
+
+
+@responses.activate
+def test_a_gzip_bomb_stops_at_the_size_cap() -> None:
+    # 64 MiB of zeros compress to about 64 KiB: the decoded size is what the cap bounds.
+    bomb = gzip.compress(b"0" * (64 * 1024 * 1024 + 10))
+    responses.add(responses.GET, URL, body=bomb, headers={"Content-Encoding": "gzip"})
+    with pytest.raises(DRSAPIError) as info:
+        make_client(attempts=1).progress_data(JOB, "table", deadline=soon())
+    assert info.value.error_code == errors.RESPONSE_TOO_LARGE
+
+
+@responses.activate
+def test_an_unrequested_content_encoding_is_refused() -> None:
+    responses.add(responses.GET, URL, body=b"\x28\xb5\x2f\xfd", headers={"Content-Encoding": "zstd"})
+    with pytest.raises(DRSAPIError) as info:
+        make_client(attempts=1).progress_data(JOB, "table", deadline=soon())
+    assert info.value.error_code == errors.INVALID_RESPONSE
+    assert responses.calls[0].request.headers["Accept-Encoding"] == "gzip"
