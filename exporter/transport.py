@@ -76,6 +76,9 @@ class RenewableAuth(Protocol):
     def renew_rejected(self, request: requests.PreparedRequest, deadline: Deadline) -> bool:
         """Renew if ``request`` carried the current credential; True when a retry makes sense."""
 
+    def accepted(self, request: requests.PreparedRequest) -> None:
+        """``request`` succeeded: the credential it carried is good."""
+
 
 @runtime_checkable
 class ReadyAuth(Protocol):
@@ -251,7 +254,7 @@ class Transport:
                 renewable.ready(deadline)
             prepared = self._prepare(method, url, operation, params, json_body, auth)
             try:
-                return self._attempt(prepared, operation, job_id, expect, deadline, parse)
+                reply = self._attempt(prepared, operation, job_id, expect, deadline, parse)
             except DRSAPIError as err:
                 if err.status == 429:
                     self._throttle(project, max(self.retry.delay(attempt), err.retry_after or 0.0))
@@ -278,6 +281,10 @@ class Transport:
                     raise
                 log.debug("retrying %s after %s in %.2fs", operation, err.error_code, wait)
                 self._sleep(wait)
+            else:
+                if isinstance(renewable, RenewableAuth):
+                    renewable.accepted(prepared)
+                return reply
 
     def _throttled_for(self, project: str) -> float:
         with self._throttle_lock:

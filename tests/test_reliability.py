@@ -417,3 +417,33 @@ def test_1e_discovery_against_dripping_headers_answers_within_the_budget(run: An
     assert seconds is not None and seconds < 10
     errors = samples(text, "huaweicloud_drs_api_errors_total")
     assert {dict(k)["error_code"] for k in errors} == {"timeout"}
+
+
+def test_3_a_gateway_rejecting_every_token_gets_logins_with_backoff_not_a_storm(run: Any) -> None:
+    simulator, exporter = run
+    jobs: list[dict[str, Any]] = [{"id": f"x{i}", "objects": {"table": 5}} for i in range(5)]
+    sim = simulator(jobs, faults={"reject_tokens": True})
+    exp = exporter(
+        iam_config(sim, [j["id"] for j in jobs], request_timeout=2, retries=0, refresh_timeout=5, cache_ttl=1)
+    )
+    scrapes = 0
+    started = time.monotonic()
+    # About eight seconds of scrapes, each refreshing every key with a rejected token.
+    while time.monotonic() - started < 8 and scrapes < 20:
+        scrapes += 1
+        text = exp.metrics(headers={"X-Prometheus-Scrape-Timeout-Seconds": "3"})
+        assert value(text, "huaweicloud_drs_up", job_id="x0") == 0
+        time.sleep(1)
+    logins = sim.stats()["requests"].get("iam_token", 0)
+    # One login, one at once after the first rejection, then 0.5-1 s, 1-2 s, 2-4 s, ... apart.
+    assert 2 <= logins <= 8, f"{logins} logins in {scrapes} scrapes: a login storm"
+    assert "IAM tokens in a row rejected by the gateway" in exp.log()
+    # Once the gateway accepts tokens again, the next login after the backoff brings the keys back.
+    sim.admin("faults", {"reject_tokens": False})
+    text = wait_for(
+        lambda: (t := exp.metrics(headers=BUDGET_1S)) and value(t, "huaweicloud_drs_up", job_id="x0") == 1 and t,
+        timeout=40,
+        interval=0.5,
+    )
+    for job in jobs:
+        assert value(text, "huaweicloud_drs_up", job_id=job["id"]) == 1
