@@ -189,6 +189,7 @@ class Transport:
         max_concurrency: int = 8,
         observer: ApiObserver | None = None,
         throttle_observer: ThrottleObserver | None = None,
+        max_throttle: float = 300.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.timeout = timeout
@@ -197,6 +198,9 @@ class Transport:
         self.verify = verify
         self.observer = observer
         self.throttle_observer = throttle_observer
+        # A project-wide backoff holds every request of the project, IAM logins included: one
+        # Retry-After of a day must not stop it for a day.
+        self.max_throttle = max_throttle
         self._sleep = sleep
         self._slots = threading.BoundedSemaphore(max_concurrency)
         # project -> monotonic time until which no request of that project is sent (after a 429).
@@ -291,7 +295,15 @@ class Transport:
             return max(0.0, self._throttled_until.get(project, 0.0) - time.monotonic())
 
     def _throttle(self, project: str, seconds: float) -> None:
-        """Hold back every request of ``project`` for ``seconds`` (a 429 was answered)."""
+        """Hold back every request of ``project`` for ``seconds`` (a 429 was answered), at most ``max_throttle``."""
+        if seconds > self.max_throttle:
+            log.warning(
+                "Retry-After of %.0fs from project %s cut to %.0fs (the longest project-wide backoff)",
+                seconds,
+                project,
+                self.max_throttle,
+            )
+            seconds = self.max_throttle
         now = time.monotonic()
         with self._throttle_lock:
             until = self._throttled_until.get(project, 0.0)

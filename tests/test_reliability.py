@@ -447,3 +447,25 @@ def test_3_a_gateway_rejecting_every_token_gets_logins_with_backoff_not_a_storm(
     )
     for job in jobs:
         assert value(text, "huaweicloud_drs_up", job_id=job["id"]) == 1
+
+
+def test_7_a_huge_retry_after_is_cut_to_the_longest_project_backoff(run: Any) -> None:
+    simulator, exporter = run
+    jobs: list[dict[str, Any]] = [{"id": f"h{i}", "objects": {"table": 5}} for i in range(4)]
+    sim = simulator(jobs, faults={"throttle_next": 1, "retry_after": "100000"})
+    # The cap is max(refresh_timeout, cache_ttl): 3 s here, instead of urllib3's 6 hours.
+    config = sim_config(sim, [j["id"] for j in jobs], cache_ttl=1, refresh_timeout=3, request_timeout=2, retries=0)
+    exp = exporter(config)
+    text = wait_for(
+        lambda: (
+            (t := exp.metrics(headers={"X-Prometheus-Scrape-Timeout-Seconds": "3"}))
+            and all(value(t, "huaweicloud_drs_up", job_id=j["id"]) == 1 for j in jobs)
+            and t
+        ),
+        timeout=40,
+        interval=0.5,
+    )
+    throttled = value(text, "huaweicloud_drs_api_throttled_seconds_total", project_id=sim.info["project_id"])
+    assert throttled is not None and 0 < throttled <= 3
+    # urllib3 reads at most 21600 s from the header; the exporter cuts that to its cap and says so.
+    assert "Retry-After of 21600s from project" in exp.log() and "cut to 3s" in exp.log()
