@@ -50,7 +50,8 @@ class Watchdog:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="http-watchdog", daemon=True)
                 self._thread.start()
-            self._cond.notify()
+            elif self._heap[0][2] is watch:
+                self._cond.notify()  # due before whatever the thread sleeps until
         return watch
 
     def release(self, watch: Watch) -> None:
