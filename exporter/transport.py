@@ -170,6 +170,45 @@ class _WatchedAdapter(HTTPAdapter):
         return manager
 
 
+class _Gunzip:
+    """A gzip body inflated piece by piece, each piece within a size limit.
+
+    Several members follow each other as one body (RFC 1952); bytes after the last member
+    that are no gzip member are ignored, as urllib3 and other gzip readers do.
+    """
+
+    def __init__(self) -> None:
+        self._member = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self._done = 0  # members complete
+        self._fresh = True  # the current member has given no output yet
+        self._trailing = False  # bytes after a complete member that are no member: swallowed
+
+    @property
+    def eof(self) -> bool:
+        """True once the body's last member is complete."""
+        return self._trailing or self._member.eof
+
+    def feed(self, data: bytes, limit: int) -> bytes:
+        """Inflate ``data``, at most ``limit`` bytes of output (input beyond that is dropped)."""
+        out = b""
+        while data and not self._trailing and len(out) < limit:
+            if self._member.eof:
+                self._member = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                self._done += 1
+                self._fresh = True
+            try:
+                piece = self._member.decompress(data, limit - len(out))
+            except zlib.error:
+                if not (self._done and self._fresh):
+                    raise
+                self._trailing = True
+                break
+            self._fresh = self._fresh and not piece
+            out += piece
+            data = self._member.unused_data if self._member.eof else b""
+        return out
+
+
 def _is_timeout(exc: requests.RequestException) -> bool:
     # requests wraps a read timeout during body streaming in a ConnectionError.
     return isinstance(exc, requests.Timeout) or any(isinstance(arg, ReadTimeoutError) for arg in exc.args)
@@ -450,7 +489,7 @@ class Transport:
                     break
                 if decoder is not None:
                     # At most one byte over the cap is inflated: a decompression bomb stops there.
-                    chunk = decoder.decompress(chunk, self.max_body_bytes - size + 1)
+                    chunk = decoder.feed(chunk, self.max_body_bytes - size + 1)
                 size += len(chunk)
                 if size > self.max_body_bytes:
                     raise DRSAPIError(
@@ -479,13 +518,13 @@ class Transport:
         return b"".join(chunks)
 
     @staticmethod
-    def _decoder(response: requests.Response, operation: str) -> Any:
+    def _decoder(response: requests.Response, operation: str) -> _Gunzip | None:
         """A gzip decoder when the body is gzip, None when it is plain; any other coding is refused."""
         coding = response.headers.get("Content-Encoding", "").strip().lower()
         if coding in ("", "identity"):
             return None
         if coding in ("gzip", "x-gzip"):
-            return zlib.decompressobj(16 + zlib.MAX_WBITS)
+            return _Gunzip()
         raise DRSAPIError(
             INVALID_RESPONSE,
             f"unsupported Content-Encoding {coding[:40]!r}",

@@ -356,3 +356,26 @@ def test_an_unrequested_content_encoding_is_refused() -> None:
         make_client(attempts=1).progress_data(JOB, "table", deadline=soon())
     assert info.value.error_code == errors.INVALID_RESPONSE
     assert responses.calls[0].request.headers["Accept-Encoding"] == "gzip"
+
+
+@pytest.mark.parametrize("trailer", [b"", b"\x00\x00garbage"], ids=["members", "members-then-garbage"])
+@responses.activate
+def test_gzip_members_follow_each_other_and_trailing_garbage_is_ignored(trailer: bytes) -> None:
+    body = _progress_json(3)
+    half = len(body) // 2
+    responses.add(
+        responses.GET,
+        URL,
+        body=gzip.compress(body[:half]) + gzip.compress(body[half:]) + trailer,
+        headers={"Content-Encoding": "gzip"},
+    )
+    page = make_client().progress_data(JOB, "table", deadline=soon())
+    assert page.count == 3
+
+
+@responses.activate
+def test_a_corrupt_gzip_body_is_a_failed_call() -> None:
+    responses.add(responses.GET, URL, body=b"\x1f\x8b\x08\x00garbage-not-deflate", headers={"Content-Encoding": "gzip"})
+    with pytest.raises(DRSAPIError) as info:
+        make_client(attempts=1).progress_data(JOB, "table", deadline=soon())
+    assert info.value.error_code == errors.CONNECTION_ERROR
