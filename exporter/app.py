@@ -98,6 +98,9 @@ class Exporter:
             max_concurrency=config.max_concurrency,
             observer=self.stats,
             throttle_observer=self.stats.throttled,
+            # Long enough to honour any sensible Retry-After, short enough that the project is
+            # asked again within one refresh cycle.
+            max_throttle=max(config.refresh_timeout, config.cache_ttl),
         )
         self.projects = [Project(config, project, self.transport) for project in config.projects]
         # job_id -> (project, aggregate_only); discovered jobs are added as they are found.

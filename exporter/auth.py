@@ -118,14 +118,18 @@ class IamPasswordAuth(requests.auth.AuthBase):
         self._retry_at = 0.0  # monotonic: no login before this after a failure
         self._failures = 0
         self._last_error: DRSAPIError | None = None
+        # Rejections in a row of tokens that no request succeeded with: a gateway refusing
+        # every token must not get a login per rejection.
+        self._rejections = 0
+        self._proven = False  # a request succeeded with the current token
         self.logins = 0
 
     def _valid(self) -> bool:
         return self._token is not None and self._clock() < self._usable_until
 
-    def _start_login(self, *, force: bool = False) -> threading.Event | None:
+    def _start_login(self) -> threading.Event | None:
         """Start the one background login unless one runs or a failure's backoff holds (lock held)."""
-        if self._login_done is None and (force or time.monotonic() >= self._retry_at):
+        if self._login_done is None and time.monotonic() >= self._retry_at:
             self._login_done = threading.Event()
             threading.Thread(target=self._run_login, args=(self._login_done,), name="iam-login", daemon=True).start()
         return self._login_done
@@ -164,15 +168,43 @@ class IamPasswordAuth(requests.auth.AuthBase):
             return self._token
 
     def renew_rejected(self, request: requests.PreparedRequest, deadline: Deadline | None = None) -> bool:
-        """Drop the token ``request`` was sent with (unless already done) and wait for the next one."""
+        """Drop the token ``request`` was sent with (unless already done) and wait for the next one.
+
+        The first rejection logs in again at once. A rejection of a token that no request
+        succeeded with counts as a failed login: the next one waits an exponential backoff
+        (no login is forced past it), and False says the rejection stands meanwhile.
+        """
         sent = request.headers.get(TOKEN_HEADER)
         with self._lock:
             if sent is not None and sent == self._token:
-                log.info("IAM token rejected by the gateway, logging in again")
+                self._rejections = 1 if self._proven else self._rejections + 1
                 self._token = None
-                self._start_login(force=True)
+                if self._rejections > 1:
+                    ceiling = min(self.BACKOFF_MAX, self.BACKOFF * 2 ** (self._rejections - 2))
+                    # Jitter spreads the logins of many exporters; it protects nothing.
+                    wait = random.uniform(ceiling / 2, ceiling)  # noqa: S311  # nosec B311
+                    self._retry_at = max(self._retry_at, time.monotonic() + wait)
+                    self._last_error = DRSAPIError(
+                        CREDENTIALS_UNAVAILABLE,
+                        f"{self._rejections} IAM tokens in a row rejected by the gateway, next login in {wait:.1f}s",
+                        operation="iam_token",
+                    )
+                    log.warning("%s", self._last_error.error_msg)
+                else:
+                    log.info("IAM token rejected by the gateway, logging in again")
+                self._start_login()
+            if self._token is None and self._login_done is None and time.monotonic() < self._retry_at:
+                return False  # backing off: the rejection stands
         self.ready(deadline or Deadline.after(self.login_timeout))
         return True
+
+    def accepted(self, request: requests.PreparedRequest) -> None:
+        """A request succeeded with the token it carried: a later rejection of it is a plain expiry."""
+        if not self._proven and request.headers.get(TOKEN_HEADER) == self._token:
+            with self._lock:
+                if request.headers.get(TOKEN_HEADER) == self._token:
+                    self._proven = True
+                    self._rejections = 0
 
     def _run_login(self, done: threading.Event) -> None:
         try:
@@ -192,6 +224,7 @@ class IamPasswordAuth(requests.auth.AuthBase):
             register(token)
             with self._lock:
                 old, self._token = self._token, token
+                self._proven = False
                 self._usable_until = now + lifetime - min(30.0, lifetime / 10)
                 self._renew_at = now + lifetime - min(3600.0, lifetime / 4)
                 self._failures = 0

@@ -14,6 +14,7 @@ import logging
 import random
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
@@ -22,7 +23,9 @@ from urllib.parse import urlencode, urlsplit
 import orjson
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import DecodeError, InvalidHeader, ProtocolError, ReadTimeoutError
+from urllib3.poolmanager import PoolManager
 from urllib3.util.retry import Retry
 
 from . import __version__
@@ -42,6 +45,7 @@ from .errors import (
     error_from_body,
 )
 from .secrets import SecretError
+from .watchdog import Watch, Watchdog
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +75,9 @@ class RenewableAuth(Protocol):
 
     def renew_rejected(self, request: requests.PreparedRequest, deadline: Deadline) -> bool:
         """Renew if ``request`` carried the current credential; True when a retry makes sense."""
+
+    def accepted(self, request: requests.PreparedRequest) -> None:
+        """``request`` succeeded: the credential it carried is good."""
 
 
 @runtime_checkable
@@ -129,6 +136,79 @@ def parse_retry_after(value: str | None) -> float | None:
         return None
 
 
+# The exchange of the calling thread, handed to the connection pool so that the watchdog can
+# reach the socket it uses (requests offers no hook between taking a connection and reading).
+_current = threading.local()
+
+
+class _WatchedHTTPPool(HTTPConnectionPool):
+    def _get_conn(self, timeout: float | None = None) -> Any:
+        conn = super()._get_conn(timeout)
+        watch: Watch | None = getattr(_current, "watch", None)
+        if watch is not None:
+            watch.conn = conn
+        return conn
+
+
+class _WatchedHTTPSPool(HTTPSConnectionPool, _WatchedHTTPPool):
+    pass
+
+
+_WATCHED_POOLS = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
+
+
+class _WatchedAdapter(HTTPAdapter):
+    """An adapter whose pools tell the current exchange's watch which connection it got."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _WATCHED_POOLS
+
+    def proxy_manager_for(self, proxy: str, **kwargs: Any) -> PoolManager:
+        manager: PoolManager = super().proxy_manager_for(proxy, **kwargs)
+        manager.pool_classes_by_scheme = _WATCHED_POOLS
+        return manager
+
+
+class _Gunzip:
+    """A gzip body inflated piece by piece, each piece within a size limit.
+
+    Several members follow each other as one body (RFC 1952); bytes after the last member
+    that are no gzip member are ignored, as urllib3 and other gzip readers do.
+    """
+
+    def __init__(self) -> None:
+        self._member = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self._done = 0  # members complete
+        self._fresh = True  # the current member has given no output yet
+        self._trailing = False  # bytes after a complete member that are no member: swallowed
+
+    @property
+    def eof(self) -> bool:
+        """True once the body's last member is complete."""
+        return self._trailing or self._member.eof
+
+    def feed(self, data: bytes, limit: int) -> bytes:
+        """Inflate ``data``, at most ``limit`` bytes of output (input beyond that is dropped)."""
+        out = b""
+        while data and not self._trailing and len(out) < limit:
+            if self._member.eof:
+                self._member = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                self._done += 1
+                self._fresh = True
+            try:
+                piece = self._member.decompress(data, limit - len(out))
+            except zlib.error:
+                if not (self._done and self._fresh):
+                    raise
+                self._trailing = True
+                break
+            self._fresh = self._fresh and not piece
+            out += piece
+            data = self._member.unused_data if self._member.eof else b""
+        return out
+
+
 def _is_timeout(exc: requests.RequestException) -> bool:
     # requests wraps a read timeout during body streaming in a ConnectionError.
     return isinstance(exc, requests.Timeout) or any(isinstance(arg, ReadTimeoutError) for arg in exc.args)
@@ -148,6 +228,7 @@ class Transport:
         max_concurrency: int = 8,
         observer: ApiObserver | None = None,
         throttle_observer: ThrottleObserver | None = None,
+        max_throttle: float = 300.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.timeout = timeout
@@ -156,6 +237,9 @@ class Transport:
         self.verify = verify
         self.observer = observer
         self.throttle_observer = throttle_observer
+        # A project-wide backoff holds every request of the project, IAM logins included: one
+        # Retry-After of a day must not stop it for a day.
+        self.max_throttle = max_throttle
         self._sleep = sleep
         self._slots = threading.BoundedSemaphore(max_concurrency)
         # project -> monotonic time until which no request of that project is sent (after a 429).
@@ -166,10 +250,13 @@ class Transport:
         # walks the whole environment each time; they are resolved once per host instead.
         self.session.trust_env = False
         self._proxies: dict[str, dict[str, str]] = {}
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max_concurrency + 2, max_retries=0)
+        self._watchdog = Watchdog()
+        adapter = _WatchedAdapter(pool_connections=4, pool_maxsize=max_concurrency + 2, max_retries=0)
         self.session.mount("https://", adapter)
         self.session.mount("http://", adapter)
         self.session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json", "X-Language": language})
+        # Only gzip is asked for: bodies are decoded here, within the deadline and the size cap.
+        self.session.headers["Accept-Encoding"] = "gzip"
 
     def close(self) -> None:
         """Close pooled connections."""
@@ -210,7 +297,7 @@ class Transport:
                 renewable.ready(deadline)
             prepared = self._prepare(method, url, operation, params, json_body, auth)
             try:
-                return self._attempt(prepared, operation, job_id, expect, deadline, parse)
+                reply = self._attempt(prepared, operation, job_id, expect, deadline, parse)
             except DRSAPIError as err:
                 if err.status == 429:
                     self._throttle(project, max(self.retry.delay(attempt), err.retry_after or 0.0))
@@ -237,13 +324,25 @@ class Transport:
                     raise
                 log.debug("retrying %s after %s in %.2fs", operation, err.error_code, wait)
                 self._sleep(wait)
+            else:
+                if isinstance(renewable, RenewableAuth):
+                    renewable.accepted(prepared)
+                return reply
 
     def _throttled_for(self, project: str) -> float:
         with self._throttle_lock:
             return max(0.0, self._throttled_until.get(project, 0.0) - time.monotonic())
 
     def _throttle(self, project: str, seconds: float) -> None:
-        """Hold back every request of ``project`` for ``seconds`` (a 429 was answered)."""
+        """Hold back every request of ``project`` for ``seconds`` (a 429 was answered), at most ``max_throttle``."""
+        if seconds > self.max_throttle:
+            log.warning(
+                "Retry-After of %.0fs from project %s cut to %.0fs (the longest project-wide backoff)",
+                seconds,
+                project,
+                self.max_throttle,
+            )
+            seconds = self.max_throttle
         now = time.monotonic()
         with self._throttle_lock:
             until = self._throttled_until.get(project, 0.0)
@@ -299,6 +398,9 @@ class Transport:
         started = time.monotonic()
         timeout = deadline.bound(self.timeout)
         status: int | None = None
+        # The whole exchange (connect, status line, headers, body) ends by this wall-clock time.
+        watch = self._watchdog.watch(deadline.earlier(timeout))
+        _current.watch = watch
         try:
             try:
                 if timeout <= 0:
@@ -311,12 +413,15 @@ class Transport:
                     allow_redirects=False,  # credentials must never follow a redirect
                     proxies=self._proxies_for(prepared.url),
                 )
+                _current.watch = None
                 try:
                     status = response.status_code
-                    raw = self._read(response, operation, deadline.earlier(timeout))
+                    raw = self._read(response, operation, deadline.earlier(timeout), watch)
                 finally:
                     response.close()
             finally:
+                _current.watch = None
+                self._watchdog.release(watch)
                 self._slots.release()
             reply = self._interpret(response, raw, operation, expect)
             if parse is not None:
@@ -326,13 +431,16 @@ class Transport:
                 self._report(operation, job_id, err.error_code, started, status)
             raise
         except requests.exceptions.SSLError:
+            if watch.fired:
+                self._report(operation, job_id, TIMEOUT, started, status)
+                raise DRSAPIError(TIMEOUT, f"no answer within {timeout:.1f}s", operation=operation) from None
             # Not retried: a certificate does not get valid by asking again.
             self._report(operation, job_id, TLS_ERROR, started, status)
             raise DRSAPIError(
                 TLS_ERROR, "TLS handshake or certificate verification failed", operation=operation
             ) from None
         except requests.RequestException as exc:
-            if _is_timeout(exc):
+            if watch.fired or _is_timeout(exc):
                 self._report(operation, job_id, TIMEOUT, started, status)
                 raise DRSAPIError(TIMEOUT, f"no answer within {timeout:.1f}s", operation=operation) from None
             self._report(operation, job_id, CONNECTION_ERROR, started, status)
@@ -348,7 +456,7 @@ class Transport:
             self._proxies[netloc] = proxies
         return proxies
 
-    def _read(self, response: requests.Response, operation: str, deadline: Deadline) -> bytes:
+    def _read(self, response: requests.Response, operation: str, deadline: Deadline, watch: Watch) -> bytes:
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > self.max_body_bytes:
             raise DRSAPIError(
@@ -357,6 +465,7 @@ class Transport:
                 status=response.status_code,
                 operation=operation,
             )
+        decoder = self._decoder(response, operation)
         raw = response.raw
         connection = getattr(raw, "connection", None)
         sock = getattr(connection, "sock", None)
@@ -373,10 +482,14 @@ class Transport:
                 if sock is not None:
                     # Each socket read waits at most until the deadline, not a full timeout.
                     sock.settimeout(left)
-                # read1: what has arrived, up to the size, with at most one read of the socket.
-                chunk = raw.read1(READ_SIZE, decode_content=True)
+                # read1: what has arrived, with at most one read of the socket. Not decoded by
+                # urllib3, which would read on until a gzip body yields output (empty blocks never do).
+                chunk = raw.read1(READ_SIZE, decode_content=False)
                 if not chunk:
                     break
+                if decoder is not None:
+                    # At most one byte over the cap is inflated: a decompression bomb stops there.
+                    chunk = decoder.feed(chunk, self.max_body_bytes - size + 1)
                 size += len(chunk)
                 if size > self.max_body_bytes:
                     raise DRSAPIError(
@@ -386,17 +499,38 @@ class Transport:
                         operation=operation,
                     )
                 chunks.append(chunk)
+            if watch.fired:
+                raise requests.Timeout()  # the end was the watchdog's shutdown, not the body's
+            if decoder is not None and not decoder.eof:
+                raise requests.ConnectionError("gzip body ends early")
         except requests.RequestException:
             raise  # the deadline's own Timeout (an OSError too): not a connection error
         except (ReadTimeoutError, TimeoutError):
             raise requests.Timeout() from None
-        except (ProtocolError, DecodeError, OSError) as exc:
+        except (ProtocolError, DecodeError, OSError, zlib.error) as exc:
+            if watch.fired:
+                raise requests.Timeout() from None
             raise requests.ConnectionError(exc) from None
         finally:
             if sock is not None:
                 with contextlib.suppress(OSError):  # closed meanwhile: the pool will not reuse it
                     sock.settimeout(previous)
         return b"".join(chunks)
+
+    @staticmethod
+    def _decoder(response: requests.Response, operation: str) -> _Gunzip | None:
+        """A gzip decoder when the body is gzip, None when it is plain; any other coding is refused."""
+        coding = response.headers.get("Content-Encoding", "").strip().lower()
+        if coding in ("", "identity"):
+            return None
+        if coding in ("gzip", "x-gzip"):
+            return _Gunzip()
+        raise DRSAPIError(
+            INVALID_RESPONSE,
+            f"unsupported Content-Encoding {coding[:40]!r}",
+            status=response.status_code,
+            operation=operation,
+        )
 
     @staticmethod
     def _interpret(response: requests.Response, raw: bytes, operation: str, expect: tuple[int, ...]) -> Reply:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import threading
 import time
@@ -325,3 +326,48 @@ def test_search_name_is_sent() -> None:
     responses.add_callback(responses.GET, URL, callback=paged(1))
     make_client().progress_data(JOB, "table", deadline=soon(), search_name="orders")
     assert "search_name=orders" in (responses.calls[0].request.url or "")
+
+
+def _progress_json(total: int) -> bytes:
+    return json.dumps({"count": total, "create_time": "1686038576882", "flow_compare_data": [row(0)] * total}).encode()
+
+
+@responses.activate
+def test_a_gzip_body_is_decoded_by_the_transport() -> None:
+    responses.add(responses.GET, URL, body=gzip.compress(_progress_json(1)), headers={"Content-Encoding": "gzip"})
+    page = make_client().progress_data(JOB, "table", deadline=soon())
+    assert page.count == 1 and len(page.rows) == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "coding", "code"),
+    [
+        # 64 MiB of zeros compress to about 64 KiB: the decoded size is what the cap bounds.
+        (gzip.compress(b"0" * (64 * 1024 * 1024 + 10)), "gzip", errors.RESPONSE_TOO_LARGE),
+        (b"\x28\xb5\x2f\xfd", "zstd", errors.INVALID_RESPONSE),  # never asked for: only gzip is
+        (b"\x1f\x8b\x08\x00garbage-not-deflate", "gzip", errors.CONNECTION_ERROR),
+    ],
+    ids=["bomb", "unrequested-coding", "corrupt"],
+)
+@responses.activate
+def test_coded_bodies_that_fail(body: bytes, coding: str, code: str) -> None:
+    responses.add(responses.GET, URL, body=body, headers={"Content-Encoding": coding})
+    with pytest.raises(DRSAPIError) as info:
+        make_client(attempts=1).progress_data(JOB, "table", deadline=soon())
+    assert info.value.error_code == code
+    assert responses.calls[0].request.headers["Accept-Encoding"] == "gzip"
+
+
+@pytest.mark.parametrize("trailer", [b"", b"\x00\x00garbage"], ids=["members", "members-then-garbage"])
+@responses.activate
+def test_gzip_members_follow_each_other_and_trailing_garbage_is_ignored(trailer: bytes) -> None:
+    body = _progress_json(3)
+    half = len(body) // 2
+    responses.add(
+        responses.GET,
+        URL,
+        body=gzip.compress(body[:half]) + gzip.compress(body[half:]) + trailer,
+        headers={"Content-Encoding": "gzip"},
+    )
+    page = make_client().progress_data(JOB, "table", deadline=soon())
+    assert page.count == 3

@@ -6,6 +6,7 @@ fairness, project-wide 429 backoff and bounded state.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -177,7 +178,7 @@ def test_3_failed_renewal_keeps_the_valid_token_and_backs_off(run: Any) -> None:
     sim.admin("faults", {"iam_error_next": 1000})
     # Scrape until the renewal has been tried (and failed), then on while the old token is valid.
     wait_for(
-        lambda: value(exp.metrics(), "huaweicloud_drs_api_requests_total", operation="iam_token") == 2,
+        lambda: (value(exp.metrics(), "huaweicloud_drs_api_requests_total", operation="iam_token") or 0) >= 2,
         timeout=20,
         interval=0.25,
     )
@@ -328,3 +329,143 @@ def test_8_state_of_a_gone_job_is_dropped_and_codes_are_checked(run: Any) -> Non
     )
     assert errors_of(text, "goes") == {}, "the error counts of a job no longer listed stay forever"
     assert value(text, "huaweicloud_drs_up", job_id="stays") == 1
+
+
+# --- review of issue 12: the deadline bounds the whole exchange, not each read -------------
+
+
+def test_1e_iam_dripping_headers_is_cut_and_recovers_when_iam_is_healthy(run: Any) -> None:
+    simulator, exporter = run
+    sim = simulator([{"id": "j", "objects": {"table": 5}}], faults={"iam_slow_headers": True})
+    exp = exporter(iam_config(sim, ["j"], request_timeout=1, retries=0, refresh_timeout=3, cache_ttl=1))
+    text = exp.metrics(headers={"X-Prometheus-Scrape-Timeout-Seconds": "2"})
+    assert value(text, "huaweicloud_drs_up", job_id="j") == 0
+    # The login was cut at its deadline as a timeout, so the login thread is free for the next one.
+    wait_for(
+        lambda: (
+            (
+                value(
+                    exp.metrics(headers=BUDGET_1S),
+                    "huaweicloud_drs_api_errors_total",
+                    error_code="timeout",
+                    job_id="",
+                    operation="iam_token",
+                )
+                or 0
+            )
+            >= 1
+        ),
+        timeout=20,
+        interval=0.5,
+    )
+    sim.admin("faults", {"iam_slow_headers": False})
+    text = wait_for(
+        lambda: (t := exp.metrics(headers=BUDGET_1S)) and value(t, "huaweicloud_drs_up", job_id="j") == 1 and t,
+        timeout=40,
+        interval=0.5,
+    )
+    assert series(text, "j") == 5
+
+
+def test_1e_a_healthy_project_stays_up_while_another_drips(run: Any) -> None:
+    simulator, exporter = run
+    good = simulator([{"id": "good", "objects": {"table": 10}}])
+    bad_jobs: list[dict[str, Any]] = [
+        {"id": "hdr1", "objects": {"table": 5}, "fault": "slow_headers"},
+        {"id": "hdr2", "objects": {"table": 5}, "fault": "slow_headers"},
+        {"id": "gz", "objects": {"table": 5}, "fault": "gzip_empty_blocks"},
+    ]
+    bad = simulator(bad_jobs, "--project-id", "b" * 32)
+    keys = ("endpoint", "project_id", "auth", "jobs")
+    config = {
+        "projects": [
+            {k: v for k, v in sim_config(bad, [j["id"] for j in bad_jobs]).items() if k in keys},
+            {k: v for k, v in sim_config(good, ["good"]).items() if k in keys},
+        ],
+        "request_timeout": 1,
+        "retries": 0,
+        "refresh_timeout": 2,
+        "cache_ttl": 1,
+        "max_concurrency": 2,
+    }
+    exp = exporter(config)
+    for _ in range(5):
+        text = exp.metrics(headers={"X-Prometheus-Scrape-Timeout-Seconds": "3"})
+        assert value(text, "huaweicloud_drs_up", job_id="good") == 1, "stuck exchanges held every slot"
+        time.sleep(1.5)  # the next scrape after the cache TTL
+    text = exp.metrics(headers={"X-Prometheus-Scrape-Timeout-Seconds": "3"})
+    for job in bad_jobs:
+        assert value(text, "huaweicloud_drs_up", job_id=job["id"]) == 0
+        codes = errors_of(text, job["id"])
+        assert set(codes) == {"timeout"}, codes
+        assert value(text, "huaweicloud_drs_refresh_error_info", job_id=job["id"], error_code="timeout") == 1
+
+
+def test_1e_discovery_against_dripping_headers_answers_within_the_budget(run: Any) -> None:
+    simulator, exporter = run
+    sim = simulator([{"id": "a", "objects": {"table": 5}}], faults={"list_slow_headers": True})
+    config = sim_config(sim, [], request_timeout=1, retries=0)
+    del config["jobs"]
+    config["discovery"] = {"job_types": ["migration"], "refresh_interval": 60}
+    exp = exporter(config)
+    # The reader has its own, much longer timeout: an exchange cut per read only would take 60 s.
+    text = exp.metrics(headers={"X-Prometheus-Scrape-Timeout-Seconds": "2"}, timeout=30)
+    project = sim.info["project_id"]
+    assert value(text, "huaweicloud_drs_discovery_up", project_id=project) == 0
+    seconds = value(text, "huaweicloud_drs_discovery_duration_seconds", project_id=project)
+    # Cut at the 1 s request timeout, not read for the minute the headers would drip (generous bound).
+    assert seconds is not None and seconds < 10
+    errors = samples(text, "huaweicloud_drs_api_errors_total")
+    assert {dict(k)["error_code"] for k in errors} == {"timeout"}
+
+
+def test_3_a_gateway_rejecting_every_token_gets_logins_with_backoff_not_a_storm(run: Any) -> None:
+    simulator, exporter = run
+    jobs: list[dict[str, Any]] = [{"id": f"x{i}", "objects": {"table": 5}} for i in range(5)]
+    sim = simulator(jobs, faults={"reject_tokens": True})
+    exp = exporter(
+        iam_config(sim, [j["id"] for j in jobs], request_timeout=2, retries=0, refresh_timeout=5, cache_ttl=1)
+    )
+    scrapes = 0
+    started = time.monotonic()
+    # About eight seconds of scrapes, each refreshing every key with a rejected token.
+    while time.monotonic() - started < 8 and scrapes < 20:
+        scrapes += 1
+        text = exp.metrics(headers={"X-Prometheus-Scrape-Timeout-Seconds": "3"})
+        assert value(text, "huaweicloud_drs_up", job_id="x0") == 0
+        time.sleep(1)
+    logins = sim.stats()["requests"].get("iam_token", 0)
+    # One login, one at once after the first rejection, then 0.5-1 s, 1-2 s, 2-4 s, ... apart.
+    assert 2 <= logins <= 8, f"{logins} logins in {scrapes} scrapes: a login storm"
+    assert "IAM tokens in a row rejected by the gateway" in exp.log()
+    # Once the gateway accepts tokens again, the next login after the backoff brings the keys back.
+    sim.admin("faults", {"reject_tokens": False})
+    text = wait_for(
+        lambda: (t := exp.metrics(headers=BUDGET_1S)) and value(t, "huaweicloud_drs_up", job_id="x0") == 1 and t,
+        timeout=40,
+        interval=0.5,
+    )
+    for job in jobs:
+        assert value(text, "huaweicloud_drs_up", job_id=job["id"]) == 1
+
+
+def test_7_a_huge_retry_after_is_cut_to_the_longest_project_backoff(run: Any) -> None:
+    simulator, exporter = run
+    jobs: list[dict[str, Any]] = [{"id": f"h{i}", "objects": {"table": 5}} for i in range(4)]
+    sim = simulator(jobs, faults={"throttle_next": 1, "retry_after": "100000"})
+    # The cap is max(refresh_timeout, cache_ttl): 3 s here, instead of urllib3's 6 hours.
+    config = sim_config(sim, [j["id"] for j in jobs], cache_ttl=1, refresh_timeout=3, request_timeout=2, retries=0)
+    exp = exporter(config)
+    text = wait_for(
+        lambda: (
+            (t := exp.metrics(headers={"X-Prometheus-Scrape-Timeout-Seconds": "3"}))
+            and all(value(t, "huaweicloud_drs_up", job_id=j["id"]) == 1 for j in jobs)
+            and t
+        ),
+        timeout=40,
+        interval=0.5,
+    )
+    throttled = value(text, "huaweicloud_drs_api_throttled_seconds_total", project_id=sim.info["project_id"])
+    assert throttled is not None and 0 < throttled <= 3
+    # urllib3 reads at most 21600 s from the header; the exporter cuts that to its cap and says so.
+    assert "Retry-After of 21600s from project" in exp.log() and "cut to 3s" in exp.log()

@@ -45,6 +45,8 @@ FAULTS = (
     "expire_token_mid_paging",  # every IAM token expires when the second page is asked for
     "skew",  # 401 APIGW.0303 as for a skewed X-Sdk-Date
     "trickle",  # 200 whose body arrives one byte every 0.25 s
+    "slow_headers",  # the status line, then one header byte every 0.25 s (never a whole header)
+    "gzip_empty_blocks",  # 200, gzip, then an empty deflate block every 0.25 s (never any output)
     "redirect",  # 302 to another loopback port, which records the credential headers it gets
     "count_grows",  # the first page reports count 500 less than the later pages (objects added while paging)
     "empty_page_once",  # every page after the first is empty when first asked, whole when asked again
@@ -68,6 +70,9 @@ class Faults:
     rate_list_error: float = 0.0  # share of job-list requests answered 500
     iam_error_next: int = 0  # the next N IAM logins get 503 APIGW.0613
     job_progress_error: bool = False  # batch progress and job progress answer 500
+    iam_slow_headers: bool = False  # IAM logins send the status line, then one header byte every 0.25 s
+    list_slow_headers: bool = False  # job-list requests send the status line, then one header byte every 0.25 s
+    reject_tokens: bool = False  # every DRS request with an IAM token gets 403 DRS.M00100 (logins still work)
 
 
 @dataclass
@@ -255,7 +260,8 @@ def apply_faults(faults: Faults, changes: dict[str, Any]) -> Faults:
         merged[key] = int(merged[key])
         if merged[key] < 0:
             raise ValueError(f"fault {key} must be >= 0")
-    merged["job_progress_error"] = bool(merged["job_progress_error"])
+    for key in ("job_progress_error", "iam_slow_headers", "list_slow_headers", "reject_tokens"):
+        merged[key] = bool(merged[key])
     for key in ("latency_ms", "rate_429", "rate_5xx", "rate_malformed", "rate_list_error"):
         merged[key] = float(merged[key])
         if not math.isfinite(merged[key]) or merged[key] < 0:

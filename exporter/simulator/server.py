@@ -309,6 +309,9 @@ class Handler(BaseHTTPRequestHandler):
         if faults.latency_ms:
             time.sleep(faults.latency_ms / 1000.0)
         if operation == "iam_token" and method == "POST":
+            if faults.iam_slow_headers:
+                self._slow_headers()
+                return
             if sim.take_iam_error():
                 raise ApiError(503, "APIGW.0613", "IAM is unavailable.")
             self._iam_login(body)
@@ -334,6 +337,9 @@ class Handler(BaseHTTPRequestHandler):
             payload = self._progress(match.group(1), match.group(2), match.group(3), query)
         elif path.rstrip("/") == "/v3/projects" and method == "GET":
             payload = self._projects(query)
+        elif operation.startswith("list_jobs") and faults.list_slow_headers:
+            self._slow_headers()
+            return
         elif (operation.startswith("list_jobs") and sim.chance(faults.rate_list_error)) or (
             faults.job_progress_error and (V3_BATCH.match(path) or (V5_JOB.match(path) and "type=progress" in query))
         ):
@@ -378,8 +384,38 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(0.25)
         self.close_connection = True
 
+    def _slow_headers(self) -> None:
+        """The status line, then a header byte every 0.25 s (at most 60 s): each read is quick, headers never end."""
+        self.close_connection = True
+        self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+        self.wfile.flush()
+        for _ in range(240):
+            self.wfile.write(b"X")
+            self.wfile.flush()
+            time.sleep(0.25)
+
+    def _gzip_empty_blocks(self) -> None:
+        """A gzip body of empty deflate blocks, one every 0.25 s (for at most 60 s): bytes arrive, no data ever."""
+        self.close_connection = True
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Encoding", "gzip")
+        self.end_headers()
+        self.wfile.write(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff")
+        self.wfile.flush()
+        for _ in range(240):
+            self.wfile.write(b"\x00\x00\x00\xff\xff")  # a stored block of length 0, not final
+            self.wfile.flush()
+            time.sleep(0.25)
+
     def _transport_fault(self, fault: str) -> bool:
         """Misbehave below the JSON level; True when the answer (or its absence) is done."""
+        if fault == "slow_headers":
+            self._slow_headers()
+            return True
+        if fault == "gzip_empty_blocks":
+            self._gzip_empty_blocks()
+            return True
         if fault == "timeout":
             time.sleep(5)
             return False
@@ -424,7 +460,7 @@ class Handler(BaseHTTPRequestHandler):
             with creds.lock:
                 expiry = creds.issued.get(token)
                 revoked = token in creds.revoked
-            if revoked:
+            if revoked or self.server.scenario.faults.reject_tokens:
                 raise ApiError(403, "DRS.M00100", "Invalid token.")
             if expiry is None:
                 raise ApiError(401, "APIGW.0301", "Incorrect IAM authentication information: token invalid")
