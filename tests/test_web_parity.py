@@ -203,19 +203,14 @@ def test_user_names_are_read_as_written_and_mixed_costs_are_warned(sim: Simulato
 def test_failed_tls_handshakes_go_through_the_log_format(
     sim: Simulator, start: Any, ca: trustme.CA, tmp_path: Path
 ) -> None:
-    tls = {
-        **server_cert(ca, tmp_path),
-        "client_auth_type": "RequireAndVerifyClientCert",
-        "client_ca_file": str(tmp_path / "ca.crt"),
-    }
-    exp = start(
-        sim_config(sim, sim.info["jobs"]),
-        "--web.config.file",
-        web_config(tmp_path, {"tls_server_config": tls}),
-        "--log.format",
-        "json",
-        "--log.level",
-        "debug",
+    exp, _ = tls_exporter(
+        start,
+        sim,
+        ca,
+        tmp_path,
+        *("--log.format", "json", "--log.level", "debug"),
+        client_auth_type="RequireAndVerifyClientCert",
+        client_ca_file=str(tmp_path / "ca.crt"),
     )
     url = exp.url.replace("http://", "https://") + "/-/healthy"
     for _ in range(3):
@@ -475,9 +470,12 @@ def handshake(
         return "refused"
 
 
-def tls_exporter(start: Any, sim: Simulator, ca: trustme.CA, tmp_path: Path, **tls: Any) -> tuple[Exporter, int]:
+def tls_exporter(
+    start: Any, sim: Simulator, ca: trustme.CA, tmp_path: Path, *flags: str, **tls: Any
+) -> tuple[Exporter, int]:
+    """An exporter serving TLS with ``tls`` over the test server certificate, started with ``flags``."""
     config = {"tls_server_config": {**server_cert(ca, tmp_path), **tls}}
-    exp = start(sim_config(sim, sim.info["jobs"]), "--web.config.file", web_config(tmp_path, config))
+    exp = start(sim_config(sim, sim.info["jobs"]), "--web.config.file", web_config(tmp_path, config), *flags)
     return exp, int(exp.url.rsplit(":", 1)[1])
 
 
@@ -786,17 +784,14 @@ def odd_san_certificate(tmp_path: Path) -> tuple[str, str]:
 def test_an_unreadable_client_san_is_refused_quietly(
     sim: Simulator, start: Any, ca: trustme.CA, tmp_path: Path
 ) -> None:
-    tls = {
-        **server_cert(ca, tmp_path),
-        "client_auth_type": "RequireAnyClientCert",
-        "client_allowed_sans": ["prometheus.example"],
-    }
-    exp = start(
-        sim_config(sim, sim.info["jobs"]),
-        "--web.config.file",
-        web_config(tmp_path, {"tls_server_config": tls}),
-        "--log.format",
-        "json",
+    exp, _ = tls_exporter(
+        start,
+        sim,
+        ca,
+        tmp_path,
+        *("--log.format", "json"),
+        client_auth_type="RequireAnyClientCert",
+        client_allowed_sans=["prometheus.example"],
     )
     url = exp.url.replace("http://", "https://") + "/-/healthy"
     for _ in range(3):
