@@ -14,7 +14,7 @@ import requests
 from .deadline import Deadline
 from .errors import DEADLINE_EXCEEDED, PAGE_CAP_EXCEEDED, DRSAPIError
 from .fairpool import FairPool
-from .progress import OBJECT_TYPES, CompactRows, Page, ProgressData, parse_page
+from .progress import OBJECT_TYPES, CompactRows, Page, ProgressData, parse_page, parse_page_bytes
 from .transport import Transport
 
 log = logging.getLogger(__name__)
@@ -106,6 +106,7 @@ class DRSClient:
             deadline=deadline,
             project=self.project_id,
             parse=parse_page,
+            parse_bytes=parse_page_bytes,
         )
         page: Page = reply.body
         return page

@@ -17,7 +17,7 @@ import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 from urllib.parse import urlencode, urlsplit
 
 import orjson
@@ -86,6 +86,21 @@ class ReadyAuth(Protocol):
 
     def ready(self, deadline: Deadline) -> None:
         """Return once a credential is at hand; raise :class:`DRSAPIError` when none can be had in time."""
+
+
+_AUTH_KINDS: dict[type, tuple[bool, bool]] = {}  # a handful of auth classes at most
+
+
+def _auth_kinds(auth: object) -> tuple[bool, bool]:
+    """Whether ``auth`` is a (ReadyAuth, RenewableAuth).
+
+    A runtime-checkable isinstance walks the protocol's members on every call, which showed in
+    the profile of a request; the answer depends on the class only.
+    """
+    kinds = _AUTH_KINDS.get(type(auth))
+    if kinds is None:
+        kinds = _AUTH_KINDS[type(auth)] = (isinstance(auth, ReadyAuth), isinstance(auth, RenewableAuth))
+    return kinds
 
 
 @dataclass(frozen=True)
@@ -276,12 +291,15 @@ class Transport:
         auth: requests.auth.AuthBase | None = None,
         expect: tuple[int, ...] = (200,),
         parse: Callable[[Any], Any] | None = None,
+        parse_bytes: Callable[[bytes], Any] | None = None,
     ) -> Reply:
         """Send a request with retries until it succeeds, fails for good or ``deadline`` passes.
 
         ``deadline`` bounds every wait: a 429 backoff of the ``project``, a transport slot,
         the credential, the connection and each read of the body. ``parse`` validates the JSON
-        body within the attempt, so that an answer of the wrong shape counts as a failed call.
+        body within the attempt, so that an answer of the wrong shape counts as a failed call;
+        ``parse_bytes``, when given, is tried first on the raw body of an expected status and
+        stands for both when it returns a value (a typed fast path), else None.
         Raises :class:`DRSAPIError`.
         """
         deadline = Deadline.of(deadline)
@@ -292,20 +310,20 @@ class Transport:
             if deadline.expired:
                 raise DRSAPIError(DEADLINE_EXCEEDED, "no time left for the request", operation=operation)
             self._wait_throttle(project, operation, deadline)
-            renewable: object = auth  # widened so the protocol checks below type-check
-            if isinstance(renewable, ReadyAuth):
-                renewable.ready(deadline)
+            ready, renews = _auth_kinds(auth)
+            if ready:
+                cast(ReadyAuth, auth).ready(deadline)
             prepared = self._prepare(method, url, operation, params, json_body, auth)
             try:
-                reply = self._attempt(prepared, operation, job_id, expect, deadline, parse)
+                reply = self._attempt(prepared, operation, job_id, expect, deadline, parse, parse_bytes)
             except DRSAPIError as err:
                 if err.status == 429:
                     self._throttle(project, max(self.retry.delay(attempt), err.retry_after or 0.0))
                 if (
                     not renewed
                     and err.error_code in TOKEN_REJECTED
-                    and isinstance(renewable, RenewableAuth)
-                    and renewable.renew_rejected(prepared, deadline)
+                    and renews
+                    and cast(RenewableAuth, auth).renew_rejected(prepared, deadline)
                 ):
                     renewed = True
                     attempt -= 1
@@ -325,8 +343,8 @@ class Transport:
                 log.debug("retrying %s after %s in %.2fs", operation, err.error_code, wait)
                 self._sleep(wait)
             else:
-                if isinstance(renewable, RenewableAuth):
-                    renewable.accepted(prepared)
+                if renews:
+                    cast(RenewableAuth, auth).accepted(prepared)
                 return reply
 
     def _throttled_for(self, project: str) -> float:
@@ -391,6 +409,7 @@ class Transport:
         expect: tuple[int, ...],
         deadline: Deadline,
         parse: Callable[[Any], Any] | None = None,
+        parse_bytes: Callable[[bytes], Any] | None = None,
     ) -> Reply:
         if not self._slots.acquire(timeout=deadline.remaining()):
             raise DRSAPIError(DEADLINE_EXCEEDED, "no transport slot free before the deadline", operation=operation)
@@ -423,9 +442,13 @@ class Transport:
                 _current.watch = None
                 self._watchdog.release(watch)
                 self._slots.release()
-            reply = self._interpret(response, raw, operation, expect)
-            if parse is not None:
-                reply.body = parse(reply.body)
+            fast = parse_bytes(raw) if parse_bytes is not None and status in expect else None
+            if fast is not None:
+                reply = Reply(response.status_code, response.headers, fast)
+            else:
+                reply = self._interpret(response, raw, operation, expect)
+                if parse is not None:
+                    reply.body = parse(reply.body)
         except DRSAPIError as err:
             if err.error_code != DEADLINE_EXCEEDED or status is not None:
                 self._report(operation, job_id, err.error_code, started, status)

@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
+import orjson
 import pytest
 
 from exporter.errors import DRSAPIError
-from exporter.progress import parse_create_time, parse_page, parse_row
+from exporter.progress import Page, parse_create_time, parse_page, parse_page_bytes, parse_row
+from exporter.transport import decode_json
 
 TS = datetime(2023, 6, 6, 8, 2, 56, 882000, timezone.utc).timestamp()
 
@@ -100,3 +102,55 @@ def test_page_invalid(body: Any) -> None:
     with pytest.raises(DRSAPIError) as info:
         parse_page(body)
     assert info.value.error_code == "invalid_response"
+
+
+def _row(progress: Any = 5, **names: Any) -> dict[str, Any]:
+    return {"src_db": "a", "src_tb": "b", "dst_db": "a", "dst_tb": "b", "progress": progress, **names}
+
+
+# (body, whether the typed fast path takes it); every body must parse the same both ways.
+FAST_PATH_CASES = [
+    ({"count": 2, "create_time": "1686038576882", "flow_compare_data": [_row(0), _row(100, src_tb="c")]}, True),
+    ({"count": 2, "create_time": 1686038576882, "flow_compare_data": [_row(37)], "extra": [1]}, True),
+    ({"count": 1, "create_time": "2023-06-06T08:02:56.882Z", "flow_compare_data": [_row(extra="x")]}, True),
+    ({"count": 0, "flow_compare_data": []}, True),
+    ({"count": 0}, True),
+    ({"count": 0, "flow_compare_data": None, "create_time": None}, True),
+    ({"count": 1, "create_time": "bad", "flow_compare_data": [_row()]}, True),
+    ({"count": "2", "flow_compare_data": [_row()]}, False),  # numbers as strings
+    ({"count": 2.0, "flow_compare_data": [_row()]}, False),
+    ({"count": 1, "flow_compare_data": [_row(37.5)]}, False),
+    ({"count": 1, "flow_compare_data": [_row(True)]}, False),
+    ({"count": 1, "flow_compare_data": [_row(101)]}, False),
+    ({"count": 1, "flow_compare_data": [_row(-1)]}, False),
+    ({"count": 1, "flow_compare_data": [_row(None)]}, False),
+    ({"count": 1, "flow_compare_data": [_row(src_db=None)]}, False),
+    ({"count": 1, "flow_compare_data": [_row(dst_tb=7)]}, False),
+    ({"count": 1, "flow_compare_data": [{"src_db": "a", "progress": 1}]}, False),
+    ({"count": 1, "flow_compare_data": [_row(src_tb="表")]}, False),
+    ({"count": 2, "flow_compare_data": [_row(), 17]}, False),
+    ({"count": 1, "create_time": [1], "flow_compare_data": [_row()]}, False),
+    ({"count": -1, "flow_compare_data": []}, False),
+    ({"count": True}, False),
+    ([], False),
+]
+
+
+@pytest.mark.parametrize(("body", "fast"), FAST_PATH_CASES)
+def test_typed_fast_path_agrees_with_the_general_parser(body: Any, fast: bool) -> None:
+    raw = orjson.dumps(body)
+    quick = parse_page_bytes(raw)
+    assert (quick is not None) == fast
+    try:
+        general: Page | DRSAPIError = parse_page(decode_json(raw))
+    except DRSAPIError as exc:
+        general = exc
+    if quick is not None:
+        assert quick == general
+
+
+def test_typed_fast_path_refuses_what_json_cannot_carry() -> None:
+    # Invalid UTF-8 and NaN: the general path reads them (replacing bytes), the fast path declines.
+    assert parse_page_bytes(b'{"count": 1, "flow_compare_data": [{"src_db": "\xff"}]}') is None
+    assert parse_page_bytes(b'{"count": NaN}') is None
+    assert parse_page_bytes(b"") is None
