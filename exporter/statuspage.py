@@ -56,6 +56,9 @@ td.name{overflow-wrap:anywhere;width:100%}td code{white-space:nowrap}
 .state::before{content:"\\25CF\\00A0"}
 .ok{color:var(--ok)}.failing{color:var(--failing)}.stale{color:var(--stale)}.pending{color:var(--pending)}
 p.error{color:var(--failing);margin:.4rem .5rem;overflow-wrap:anywhere}
+.job-body h4{margin-top:.6rem}
+@media (min-width:960px){.job-body{display:grid;grid-template-columns:1fr 1fr;gap:0 1.5rem}
+.job-body h4{margin-top:0}}
 @media (max-width:560px){body{padding:.6rem}.job{padding:.6rem}th,td{padding:.3rem .3rem}.wide{display:none}}
 """
 
@@ -127,10 +130,17 @@ def _object_row(o: ObjectStatus) -> str:
     )
 
 
+_RANK = {FAILING: 0, STALE: 1, PENDING: 2, OK: 3}
+
+
+def _worst(job: JobStatus) -> str:
+    return next((s for s in (FAILING, STALE, PENDING) if any(k.state == s for k in job.keys)), OK)
+
+
 def _job(job: JobStatus) -> str:
     title = f"<h3><code>{escape(job.job_id)}</code>{' — ' + escape(job.name) if job.name else ''}</h3>"
     about = " · ".join(escape(x) for x in (job.status, job.job_type, job.engine_type) if x)
-    worst = next((s for s in (FAILING, STALE, PENDING) if any(k.state == s for k in job.keys)), OK)
+    worst = _worst(job)
     ratio = job.completion_ratio
     bar = (
         f'<div class="bar" role="img" aria-label="{_percent(ratio)} of objects complete">'
@@ -164,9 +174,10 @@ def _job(job: JobStatus) -> str:
         f'<article class="job" data-job-id="{escape(job.job_id)}" data-state="{worst}">'
         f'<div class="job-head">{title}<span class="muted">{about}</span></div>{bar}'
         f'<div class="facts">{" ".join(facts)}</div>'
-        '<div class="scroll"><table class="keys"><thead><tr><th>Type</th><th>State</th><th class="n">Objects</th>'
-        '<th class="n">Done</th><th class="n">Last success</th><th class="n wide">Refresh took</th></tr></thead>'
-        f"<tbody>{keys}</tbody></table></div>{errors}{least_table}</article>"
+        '<div class="job-body"><div><div class="scroll"><table class="keys"><thead><tr><th>Type</th><th>State</th>'
+        '<th class="n">Objects</th><th class="n">Done</th><th class="n">Last success</th>'
+        '<th class="n wide">Refresh took</th></tr></thead>'
+        f"<tbody>{keys}</tbody></table></div>{errors}</div><div>{least_table}</div></div></article>"
     )
 
 
@@ -185,7 +196,9 @@ def _project(p: ProjectStatus) -> str:
             )
         )
     facts = "".join(f"<dt>{name}</dt><dd>{value}</dd>" for name, value in rows)
-    jobs = "".join(_job(j) for j in p.jobs) or '<p class="muted">No jobs yet.</p>'
+    # Jobs that need attention first; the order of the configuration otherwise.
+    ordered = sorted(p.jobs, key=lambda j: _RANK[_worst(j)])
+    jobs = "".join(_job(j) for j in ordered) or '<p class="muted">No jobs yet.</p>'
     head = f"<h2>Project <code>{escape(p.project_id)}</code></h2>"
     return f'<section class="project">{head}<dl>{facts}</dl>{jobs}</section>'
 
