@@ -64,13 +64,7 @@ p.error{color:var(--failing);margin:.4rem .5rem;overflow-wrap:anywhere}
 
 
 def _age(seconds: float | None) -> str:
-    if seconds is None:
-        return "never"
-    if seconds < 90:
-        return f"{seconds:.0f} s ago"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min ago"
-    return f"{seconds / 3600:.1f} h ago"
+    return "never" if seconds is None else f"{_span(seconds)} ago"
 
 
 def _span(seconds: float | None) -> str:

@@ -32,7 +32,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("output", type=Path)
     p.add_argument("--width", type=int, default=1200)
-    p.add_argument("--height", type=int, default=1900)
+    p.add_argument("--height", type=int, default=1950)
     p.add_argument("--dark", action="store_true", help="as Chromium shows it in dark mode")
     p.add_argument("--settle", type=float, default=25, help="seconds of progress before the picture")
     args = p.parse_args()
