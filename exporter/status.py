@@ -191,12 +191,11 @@ class StatusBuilder:
         with self._lock:
             return self._build()
 
-    def _summary(self, key: Key, snap: Snapshot) -> _Summary:
+    def _summary(self, key: Key, snap: Snapshot, data: ProgressData) -> _Summary:
         kept = self._summaries.get(key)
         if kept is not None and kept[0] is snap:
             return kept[1]
-        assert snap.data is not None  # noqa: S101 - callers pass snapshots with data
-        summary = summarize(key[1], snap.data)
+        summary = summarize(key[1], data)
         self._summaries[key] = (snap, summary)
         return summary
 
@@ -260,7 +259,7 @@ class StatusBuilder:
     def _key(self, key: Key, snap: Snapshot | None, refreshing: bool, now: float) -> tuple[KeyStatus, _Summary | None]:
         if snap is None:
             return KeyStatus(key[1], PENDING, None, None, None, None, None, None, refreshing, None, None), None
-        summary = self._summary(key, snap) if snap.data is not None else None
+        summary = self._summary(key, snap, snap.data) if snap.data is not None else None
         if summary is None:
             state = FAILING
         else:
