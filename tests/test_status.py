@@ -21,6 +21,8 @@ import pytest
 import requests
 import yaml
 
+from exporter.status import JobStatus, KeyStatus, ProjectStatus, Status
+
 from .procs import Exporter, Simulator, samples, sim_config, wait_for
 from .test_clients import HEADLESS
 from .test_exporter import ODD_NAMES
@@ -270,3 +272,11 @@ def test_a_key_without_a_recent_success_is_stale(sim: Simulator, start: Any) -> 
     assert {k["object_type"] for k in stale} == {"table", "view"}
     assert all(k["last_success_age_seconds"] > 1 for k in stale)
     assert 'data-state="stale"' in exp.get("/").text
+
+
+def test_status_json_stays_valid_json_with_text_orjson_refuses() -> None:
+    key = KeyStatus("table", "failing", None, None, 1.0, None, None, 0.1, False, "DRS.M05004", "bad \ud800 byte")
+    job = JobStatus("j", "name \udfff", "", "", "", 0, 0, None, None, None, None, [key], [])
+    status = Status(1, "0", 1.0, 10, 80, [ProjectStatus("p", "", "http://127.0.0.1", "AK/SK", None, [job])])
+    parsed = json.loads(status.to_json())
+    assert parsed["projects"][0]["jobs"][0]["keys"][0]["error_message"] == "bad \ud800 byte"
