@@ -203,6 +203,12 @@ def render_html(status: Status, telemetry_path: str) -> str:
     counts = {s: sum(1 for k in keys if k.state == s) for s in (OK, FAILING, STALE, PENDING)}
     jobs = sum(len(p.jobs) for p in status.projects)
     summary = "".join(f'<span class="state {s}">{n} {s}</span>' for s, n in counts.items() if n or s in (OK, FAILING))
+    pending = (
+        f'<p class="muted">Pending keys have not been refreshed yet: the exporter refreshes them when '
+        f'<a href="{escape(telemetry_path)}">{escape(telemetry_path)}</a> is scraped.</p>'
+        if counts[PENDING]
+        else ""
+    )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="color-scheme" content="light dark"><title>Huawei Cloud DRS Exporter</title><style>{CSS}</style></head>
@@ -213,7 +219,7 @@ def render_html(status: Status, telemetry_path: str) -> str:
 Data Replication Service jobs. As of {_utc(status.generated_timestamp_seconds)}, from the exporter's cache (TTL \
 {status.cache_ttl_seconds:g} s, a key is stale after {status.max_staleness_seconds:g} s without a successful refresh); \
 this page never calls the DRS API.</p>
-<p class="summary"><span>{jobs} jobs, {len(keys)} job and type pairs:</span>{summary}</p></header>
+<p class="summary"><span>{jobs} jobs, {len(keys)} job and type pairs:</span>{summary}</p>{pending}</header>
 <main>{"".join(_project(p) for p in status.projects)}</main></body></html>
 """
 
