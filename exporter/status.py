@@ -12,6 +12,7 @@ import heapq
 import json
 import threading
 import time
+import weakref
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -174,7 +175,8 @@ class StatusBuilder:
 
     def __init__(self, exporter: Exporter) -> None:
         self.exporter = exporter
-        self._summaries: dict[Key, tuple[Snapshot, _Summary]] = {}
+        # Weakly: a summary must not keep a replaced snapshot (its rows and rendered bytes) alive.
+        self._summaries: dict[Key, tuple[weakref.ref[Snapshot], _Summary]] = {}
         self._lock = threading.Lock()
 
     def generation(self) -> tuple[Any, ...]:
@@ -193,10 +195,10 @@ class StatusBuilder:
 
     def _summary(self, key: Key, snap: Snapshot, data: ProgressData) -> _Summary:
         kept = self._summaries.get(key)
-        if kept is not None and kept[0] is snap:
+        if kept is not None and kept[0]() is snap:
             return kept[1]
         summary = summarize(key[1], data)
-        self._summaries[key] = (snap, summary)
+        self._summaries[key] = (weakref.ref(snap), summary)
         return summary
 
     def _build(self) -> Status:
