@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: all venv debian-deps lint format typecheck test demo dashboards rules config-docs bench soak clean
+.PHONY: all venv debian-deps lint format typecheck test demo screenshots dashboards rules config-docs bench soak clean
 
 all: test
 
@@ -49,12 +49,17 @@ rules: venv
 demo: venv
 	$(BIN)/python scripts/demo.py $(DEMO_ARGS)
 
+# The README's picture of the status page, from the demo's data (needs Debian's chromium).
+screenshots: venv
+	$(BIN)/python scripts/screenshots.py docs/images/status.png
+
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache *.egg-info
 
 bench: venv
 	$(BIN)/python -m benchmarks.bench --write docs/performance.md
 	$(BIN)/python -m benchmarks.startup --write docs/performance.md
+	$(BIN)/python -m benchmarks.statuspage --write docs/performance.md
 
 soak: venv
 	$(BIN)/python -m benchmarks.soak --write docs/reliability.md

@@ -145,6 +145,10 @@ class Exporter:
                     keys.extend((job.job_id, t) for t in discovery.object_types)
         return tuple(dict.fromkeys(keys))
 
+    def owner(self, job_id: str) -> Project:
+        """The project a job of :attr:`keys` belongs to."""
+        return self._owners[job_id][0]
+
     def snapshots(self, deadline: Deadline) -> list[Snapshot]:
         """Snapshots of every key, waiting at most until ``deadline`` (job listings first, when due)."""
         for project in self.projects:

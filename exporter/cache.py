@@ -25,11 +25,12 @@ Fetch = Callable[[str, str, Deadline], ProgressData]  # job_id, object_type, dea
 Prepare = Callable[["Snapshot", "Snapshot | None"], Any]
 
 SCRAPE_TIMEOUT = "scrape_timeout"
+TIMEOUT_MESSAGE = "the refresh did not finish within the scrape's budget"
 
 
 @dataclass(frozen=True)
 class Snapshot:
-    """The outcome of one refresh of one key: data on success, an error code otherwise."""
+    """The outcome of one refresh of one key: data on success, an error code (and message) otherwise."""
 
     key: Key
     data: ProgressData | None
@@ -37,6 +38,8 @@ class Snapshot:
     refreshed_at: float  # Unix seconds
     duration: float
     last_success: float | None  # Unix seconds of the latest successful refresh, this one or earlier
+    # What explains a failure: the API's message, already scrubbed of secrets and capped (errors._clean).
+    error_message: str = ""
     rendering: Any = field(default=None, compare=False, repr=False)  # what ``prepare`` made of it
 
     @property
@@ -113,6 +116,16 @@ class SnapshotCache:
                 for key in [k for k in self._cache if k not in wanted]:
                     del self._cache[key]
 
+    def latest(self, keys: Sequence[Key]) -> list[Snapshot | None]:
+        """The last stored snapshot of each key (None: never refreshed), without refreshing anything."""
+        with self._lock:
+            return [self._latest.get(key) for key in keys]
+
+    def refreshing(self, keys: Sequence[Key]) -> set[Key]:
+        """Those of ``keys`` whose refresh is running now."""
+        with self._lock:
+            return {key for key in keys if key in self._inflight}
+
     def get_many(self, keys: Sequence[Key], deadline: Deadline | float) -> list[Snapshot]:
         """A snapshot for every key, waiting for refreshes until ``deadline``.
 
@@ -156,7 +169,7 @@ class SnapshotCache:
                 self.timeouts += 1
                 last_success = self._last_success.get(key)
             waited = time.monotonic() - started
-            out.append(Snapshot(key, None, SCRAPE_TIMEOUT, time.time(), waited, last_success))
+            out.append(Snapshot(key, None, SCRAPE_TIMEOUT, time.time(), waited, last_success, TIMEOUT_MESSAGE))
         return out
 
     def _refresh(self, key: Key, done: Future[Snapshot]) -> None:
@@ -167,13 +180,14 @@ class SnapshotCache:
         started = time.monotonic()
         data: ProgressData | None = None
         code: str | None = None
+        message = ""
         try:
             data = self._fetch(job_id, object_type, Deadline(started + self.refresh_timeout))
         except DRSAPIError as err:
-            code = err.error_code
+            code, message = err.error_code, err.error_msg
             log.warning("refresh of job %s type %s failed: %s", job_id, object_type, err)
         except Exception:
-            code = "internal_error"
+            code, message = "internal_error", "unexpected error in the exporter; see its log"
             log.exception("refresh of job %s type %s failed unexpectedly", job_id, object_type)
         finally:
             with self._lock:
@@ -194,7 +208,7 @@ class SnapshotCache:
             if data is not None and self._keeps(key):
                 self._last_success[key] = now
             last_success = now if data is not None else self._last_success.get(key)
-        snapshot = Snapshot(key, data, code, now, duration, last_success)
+        snapshot = Snapshot(key, data, code, now, duration, last_success, message)
         if self._prepare is None:
             self._store(key, snapshot, done)
         else:

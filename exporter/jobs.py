@@ -194,6 +194,7 @@ class JobProgressReader:
         self.refresh_timeout = refresh_timeout
         self.max_staleness = max_staleness
         self.batch = True
+        self.reads = 0  # completed reads: what the status page's cache goes by
         self._values: dict[str, tuple[JobProgress, float]] = {}  # job_id -> (progress, Unix time read)
         self._read_at: float | None = None  # monotonic start of the last read
         self._ids: tuple[str, ...] = ()
@@ -224,14 +225,14 @@ class JobProgressReader:
             known = any(i in self._values for i in ids)
         if running is not None and not known:
             running.wait(timeout=deadline.remaining())  # nothing to show yet: wait, within the scrape's deadline
+        return self.known(list(ids))
+
+    def known(self, job_ids: list[str]) -> dict[str, JobProgress]:
+        """Progress of ``job_ids`` as last read, younger than ``max_staleness``; never starts a read."""
         now = time.time()
-        out: dict[str, JobProgress] = {}
         with self._lock:
-            for i in ids:
-                entry = self._values.get(i)
-                if entry is not None and now - entry[1] <= self.max_staleness:
-                    out[i] = entry[0]
-        return out
+            entries = [(i, self._values.get(i)) for i in job_ids]
+        return {i: e[0] for i, e in entries if e is not None and now - e[1] <= self.max_staleness}
 
     def _refresh(self, ids: list[str], done: threading.Event) -> None:
         try:
@@ -246,6 +247,7 @@ class JobProgressReader:
             self._values = {i: v for i, v in self._values.items() if i in wanted}
             self._values.update((i, (p, now)) for i, p in fresh.items())
             self._running = None
+            self.reads += 1
         done.set()
 
     def _fetch(self, ids: list[str], deadline: Deadline) -> dict[str, JobProgress]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import logging
 import math
 import threading
@@ -13,9 +12,9 @@ from typing import Any
 from cheroot import wsgi
 from prometheus_client.exposition import gzip_accepted
 
-from . import __version__
 from .app import Exporter
 from .exposition import Format, choose
+from .statuspage import StatusPages
 from .webconfig import WebConfig
 
 log = logging.getLogger(__name__)
@@ -66,6 +65,7 @@ class WebApp:
         self.telemetry_path = telemetry_path
         self.web = web or WebConfig()
         self.ready = threading.Event()
+        self.pages = StatusPages(exporter, telemetry_path)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         body = self._respond(environ, start_response)
@@ -101,7 +101,9 @@ class WebApp:
                 return []
             return self._metrics(environ, start_response, fmt, compress)
         if path == "/":
-            return self._landing(start_response)
+            return self._status(start_response, "html", environ)
+        if path == "/status.json":
+            return self._status(start_response, "json", environ)
         if path == "/-/healthy":
             return self._plain(start_response, "200 OK", "Healthy\n")
         if path == "/-/ready":
@@ -151,46 +153,19 @@ class WebApp:
         # In chunks: cheroot copies what is left of a write on every partial send.
         return chunks
 
-    def _landing(self, start_response: StartResponse) -> list[bytes]:
-        config = self.exporter.config
-        sections = []
-        for project in self.exporter.projects:
-            p = project.config
-            jobs: dict[str, tuple[str, ...]] = {job.id: job.object_types for job in p.jobs}
-            if p.discovery is not None:
-                for meta in project.discovered():
-                    jobs.setdefault(meta.job_id, p.discovery.object_types)
-            rows = "".join(
-                f"<tr><td><code>{html.escape(job_id)}</code></td><td>{html.escape(', '.join(types))}</td></tr>"
-                for job_id, types in jobs.items()
-            )
-            found = (
-                f" Discovery: {html.escape(', '.join(p.discovery.job_types))} jobs, listed every "
-                f"{p.discovery.refresh_interval:g}s."
-                if p.discovery is not None
-                else ""
-            )
-            sections.append(
-                f"<h3>Project <code>{html.escape(p.project_id)}</code></h3>\n"
-                f"<p>Endpoint <code>{html.escape(p.endpoint)}</code>.{found}</p>\n"
-                f"<table><tr><th>Job</th><th>Object types</th></tr>{rows}</table>"
-            )
-        page = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>Huawei Cloud DRS Exporter</title></head>
-<body>
-<h1>Huawei Cloud DRS Exporter</h1>
-<p>Version {html.escape(__version__)}. Per-object migration progress of Huawei Cloud Data Replication Service jobs.</p>
-<ul>
-<li><a href="{html.escape(self.telemetry_path)}">Metrics</a></li>
-<li><a href="/-/healthy">Health</a> and <a href="/-/ready">readiness</a></li>
-</ul>
-<h2>Configuration</h2>
-<p>Cache TTL {config.cache_ttl:g}s, page size {config.page_size}, max concurrency {config.max_concurrency}.</p>
-{"".join(sections)}
-</body></html>
-"""
-        body = page.encode()
-        start_response("200 OK", [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(body)))])
+    def _status(self, start_response: StartResponse, kind: str, environ: dict[str, Any]) -> list[bytes]:
+        """The status page or its JSON, from cached state only: never a refresh or an API call."""
+        compress = accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING", ""))
+        try:
+            body = self.pages.body(kind, compress=compress)
+        except Exception:
+            log.exception("rendering the status page failed")
+            return self._plain(start_response, "500 Internal Server Error", "Rendering the status page failed.\n")
+        content_type = "application/json" if kind == "json" else "text/html; charset=utf-8"
+        headers = [("Content-Type", content_type), ("Content-Length", str(len(body))), ("Vary", "Accept-Encoding")]
+        if compress:
+            headers.append(("Content-Encoding", "gzip"))
+        start_response("200 OK", headers)
         return [body]
 
 

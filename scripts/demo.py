@@ -1,94 +1,307 @@
-"""`make demo`: the DRS simulator and the exporter side by side on loopback."""
+"""`make demo`: the DRS simulator and the exporter on loopback, with Prometheus and Alertmanager when installed.
+
+The simulated project has healthy jobs, one stalled job and one failing key. When Debian's
+`prometheus` and `prometheus-alertmanager` are on PATH, Prometheus scrapes the exporter with the
+project's rules -- built by `alerts.rules.fast()`, every window shortened to --rule-seconds, so
+that the stalled job's and the failing key's alerts fire within minutes instead of half an hour --
+and sends alerts to Alertmanager. Ctrl-C (or SIGTERM) stops every process the demo started.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import requests
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # for alerts.rules when run as a script
+
+from alerts import rules  # noqa: E402
 
 BIN = Path(sys.executable).parent
-ROOT = Path(__file__).resolve().parent.parent
+STALLED, FAILING = "stalled-job", "failing-job"
+READY_SECONDS = 60
+HINT = (
+    "Prometheus and Alertmanager are not installed, so the demo runs without them. Install Debian's\n"
+    "`prometheus` and `prometheus-alertmanager` (`make test` does, through scripts/ensure-debian-packages.sh)\n"
+    "and run `make demo` again to see the alerts fire and graph the progress."
+)
+
+
+class StopRequested(Exception):  # noqa: N818 - a request, not an error
+    """SIGTERM, handled like Ctrl-C."""
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise StopRequested
+
+
+def port_or_free(preferred: int) -> int:
+    """``preferred`` if it can be bound on 127.0.0.1, else a free port."""
+    for port in (preferred, 0):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            bound: int = s.getsockname()[1]
+            return bound
+    raise OSError("no free port on 127.0.0.1")
+
+
+def scenario(jobs: int, objects: int) -> dict[str, Any]:
+    """Healthy jobs job-0001…, a stalled job and a job whose one key fails."""
+    healthy = [
+        {
+            "id": f"job-{n:04d}",
+            "name": f"orders-migration-{n}",
+            "objects": {"table": objects, "view": max(1, objects // 20)},
+            "speed": 0.2,
+            "time_format": ("epoch_ms", "iso")[n % 2],
+        }
+        for n in range(1, jobs + 1)
+    ]
+    return {
+        "jobs": [
+            *healthy,
+            {"id": STALLED, "name": "billing-sync", "objects": {"table": 40}, "stalled": True},
+            {
+                "id": FAILING,
+                "name": "archive-migration",
+                "objects": {"table": 50},
+                "error": "DRS.M05004",
+                "error_msg": "The task has been deleted or its resources have been released.",
+            },
+        ]
+    }
+
+
+class Demo:
+    """The processes the demo started, stopped in reverse order by :meth:`stop`."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.procs: list[tuple[str, subprocess.Popen[Any], IO[Any]]] = []
+
+    def start(self, name: str, args: list[str], **kwargs: Any) -> subprocess.Popen[Any]:
+        log = (self.workdir / f"{name}.log").open("w")
+        proc = subprocess.Popen(args, stderr=log, **{"stdout": log, **kwargs})
+        self.procs.append((name, proc, log))
+        return proc
+
+    def wait_ready(self, name: str, url: str) -> None:
+        """Until ``url`` answers 200 (at most READY_SECONDS), or the process has exited."""
+        proc = next(p for n, p, _ in self.procs if n == name)
+        deadline = time.monotonic() + READY_SECONDS
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{name} exited with {proc.returncode}; see {self.workdir / (name + '.log')}")
+            try:
+                if requests.get(url, timeout=2).ok:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"{name} was not ready within {READY_SECONDS} s; see {self.workdir / (name + '.log')}")
+
+    def exited(self) -> str | None:
+        """The name of a process that has exited, if any."""
+        return next((name for name, proc, _ in self.procs if proc.poll() is not None), None)
+
+    def stop(self) -> None:
+        """SIGTERM to every process, newest first; SIGKILL to any still there after 10 s."""
+        for _, proc, _ in reversed(self.procs):
+            if proc.poll() is None:
+                proc.terminate()
+        for _, proc, log in reversed(self.procs):
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+            log.close()
+
+
+def write_monitoring(workdir: Path, exporter: str, alertmanager: str, interval: int, seconds: int) -> Path:
+    """Prometheus's and Alertmanager's configs and the fast rules; returns Prometheus's config."""
+    rule_dir = workdir / "rules"
+    rule_dir.mkdir(exist_ok=True)
+    for name, text in rules.files(rules.fast(seconds)).items():
+        (rule_dir / name).write_text(text)
+    (workdir / "alertmanager.yml").write_text(
+        "# Written by `make demo`: alerts are only shown in the UI, not sent anywhere.\n"
+        + yaml.safe_dump(
+            {
+                "route": {"receiver": "ui-only", "group_wait": "5s", "group_interval": "10s", "repeat_interval": "1h"},
+                "receivers": [{"name": "ui-only"}],
+            }
+        )
+    )
+    prometheus = workdir / "prometheus.yml"
+    prometheus.write_text(
+        f"# Written by `make demo`: rules with windows of {seconds} s (alerts.rules.fast), not the real ones.\n"
+        + yaml.safe_dump(
+            {
+                "global": {
+                    "scrape_interval": f"{interval}s",
+                    "scrape_timeout": f"{interval}s",
+                    "evaluation_interval": f"{interval}s",
+                },
+                "rule_files": [str(rule_dir / name) for name in sorted(rules.files())],
+                "alerting": {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]},
+                "scrape_configs": [
+                    {"job_name": "huaweicloud-drs-exporter", "static_configs": [{"targets": [exporter]}]}
+                ],
+            }
+        )
+    )
+    return prometheus
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--port", type=int, default=10370, help="exporter port on 127.0.0.1 (default 10370)")
-    p.add_argument("--jobs", type=int, default=3)
-    p.add_argument("--objects", type=int, default=2000)
+    p.add_argument("--prometheus-port", type=int, default=19090, help="Prometheus port (default 19090)")
+    p.add_argument("--alertmanager-port", type=int, default=19093, help="Alertmanager port (default 19093)")
+    p.add_argument("--jobs", type=int, default=3, help="healthy jobs (besides the stalled and the failing one)")
+    p.add_argument("--objects", type=int, default=2000, help="tables per healthy job")
+    p.add_argument("--rule-seconds", type=int, default=60, help="window of every alerting rule (default 60)")
+    p.add_argument("--scrape-interval", type=int, default=5, help="Prometheus scrape interval in seconds")
+    p.add_argument("--no-prometheus", action="store_true", help="do not start Prometheus and Alertmanager")
+    p.add_argument("--workdir", type=Path, default=ROOT / ".demo", help="configs, logs and data (default .demo)")
     p.add_argument("--duration", type=float, default=0, help="stop after this many seconds (default: run until Ctrl-C)")
     args = p.parse_args()
 
-    workdir = ROOT / ".demo"
-    workdir.mkdir(exist_ok=True)
-    sim = subprocess.Popen(
-        [
-            str(BIN / "drs-simulator"),
-            "--jobs",
-            str(args.jobs),
-            "--objects",
-            str(args.objects),
-            "--types",
-            "table,view",
-            "--speed",
-            "0.1",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert sim.stdout is not None
-    info = json.loads(sim.stdout.readline())
-    config = workdir / "drs-exporter.yml"
-    jobs = "\n".join(f"  - id: {job}\n    object_types: [table, view]" for job in info["jobs"])
-    config.write_text(
-        f"# Written by `make demo` for the bundled simulator at {info['url']}.\n"
-        f"endpoint: {info['url']}\nproject_id: {info['project_id']}\n"
-        f"auth:\n  access_key: {info['access_key']}\n  secret_key: {info['secret_key']}\n"
-        f"jobs:\n{jobs}\ncache_ttl: 10\n"
-    )
-    exporter = subprocess.Popen(
-        [str(BIN / "drs-exporter"), "--config.file", str(config), "--web.listen-address", f"127.0.0.1:{args.port}"]
-    )
-    procs: list[subprocess.Popen[Any]] = [exporter, sim]
-
-    def stop(*_: object) -> None:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.terminate()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    url = f"http://127.0.0.1:{args.port}"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and exporter.poll() is None:
-        try:
-            if requests.get(f"{url}/-/ready", timeout=1).ok:
+    signal.signal(signal.SIGTERM, _stop)
+    # Even when started with SIGINT ignored (in the background of a script): Ctrl-C must stop the demo.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    workdir: Path = args.workdir
+    workdir.mkdir(parents=True, exist_ok=True)
+    demo = Demo(workdir)
+    prometheus_bin = shutil.which("prometheus")
+    alertmanager_bin = shutil.which("prometheus-alertmanager")
+    monitoring = not args.no_prometheus and prometheus_bin is not None and alertmanager_bin is not None
+    try:
+        scenario_file = workdir / "scenario.yaml"
+        scenario_file.write_text(yaml.safe_dump(scenario(args.jobs, args.objects)))
+        sim = demo.start(
+            "simulator",
+            [str(BIN / "drs-simulator"), "--scenario", str(scenario_file)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert sim.stdout is not None
+        info = json.loads(sim.stdout.readline() or "{}")
+        if "url" not in info:
+            raise RuntimeError(f"the simulator did not start; see {workdir / 'simulator.log'}")
+        config = workdir / "drs-exporter.yml"
+        jobs = [{"id": f"job-{n:04d}", "object_types": ["table", "view"]} for n in range(1, args.jobs + 1)]
+        jobs += [{"id": STALLED, "object_types": ["table"]}, {"id": FAILING, "object_types": ["table"]}]
+        config.write_text(
+            f"# Written by `make demo` for the bundled simulator at {info['url']}.\n"
+            + yaml.safe_dump(
+                {
+                    "endpoint": info["url"],
+                    "project_id": info["project_id"],
+                    "auth": {"access_key": info["access_key"], "secret_key": info["secret_key"]},
+                    "jobs": jobs,
+                    "cache_ttl": 10,
+                },
+                sort_keys=False,
+            )
+        )
+        port = port_or_free(args.port)
+        url = f"http://127.0.0.1:{port}"
+        demo.start(
+            "exporter",
+            [str(BIN / "drs-exporter"), "--config.file", str(config), "--web.listen-address", f"127.0.0.1:{port}"],
+        )
+        demo.wait_ready("exporter", f"{url}/-/ready")
+        lines = [
+            f"DRS simulator:  {info['url']} (project {info['project_id']})",
+            f"Status page:    {url}/",
+            f"Status JSON:    {url}/status.json",
+            f"Metrics:        {url}/metrics",
+            f"Exporter config: {config}",
+        ]
+        if monitoring:
+            assert prometheus_bin is not None and alertmanager_bin is not None
+            am_port = port_or_free(args.alertmanager_port)
+            prom_port = port_or_free(args.prometheus_port)
+            am_url, prom_url = f"http://127.0.0.1:{am_port}", f"http://127.0.0.1:{prom_port}"
+            prom_config = write_monitoring(
+                workdir, f"127.0.0.1:{port}", f"127.0.0.1:{am_port}", args.scrape_interval, args.rule_seconds
+            )
+            demo.start(
+                "alertmanager",
+                [
+                    alertmanager_bin,
+                    f"--config.file={workdir / 'alertmanager.yml'}",
+                    f"--storage.path={workdir / 'alertmanager-data'}",
+                    f"--web.listen-address=127.0.0.1:{am_port}",
+                    "--cluster.listen-address=",
+                ],
+            )
+            demo.start(
+                "prometheus",
+                [
+                    prometheus_bin,
+                    f"--config.file={prom_config}",
+                    f"--storage.tsdb.path={workdir / 'prometheus-data'}",
+                    f"--web.listen-address=127.0.0.1:{prom_port}",
+                ],
+            )
+            demo.wait_ready("alertmanager", f"{am_url}/-/ready")
+            demo.wait_ready("prometheus", f"{prom_url}/-/ready")
+            graph = "job_id:huaweicloud_drs_completion:ratio"
+            lines += [
+                f"Prometheus:     {prom_url}/graph?g0.expr={graph}&g0.tab=0&g0.range_input=15m",
+                f"Prometheus alerts: {prom_url}/alerts",
+                f"Alertmanager:   {am_url}/#/alerts",
+                f"Rules: alerts.rules.fast({args.rule_seconds}): windows of {args.rule_seconds} s, not the real ones;",
+                f"  expect HuaweiCloudDRSJobStalled ({STALLED}) and HuaweiCloudDRSRefreshFailing ({FAILING})",
+                "  in Alertmanager within about two minutes.",
+            ]
+        else:
+            lines.append(HINT)
+        lines.append(f"Logs and configs: {workdir}\nPress Ctrl-C to stop.")
+        print("\n" + "\n".join(lines) + "\n", flush=True)
+        end = time.monotonic() + args.duration if args.duration else None
+        next_scrape = 0.0
+        while (gone := demo.exited()) is None:
+            if end is not None and time.monotonic() > end:
                 break
-        except requests.ConnectionError:
-            time.sleep(0.2)
-    if exporter.poll() is not None:
-        stop()
-        print(f"the exporter did not start (exit code {exporter.returncode})", file=sys.stderr)
+            if not monitoring and time.monotonic() >= next_scrape:
+                # No Prometheus: scrape now and then, so that the status page has data to show.
+                next_scrape = time.monotonic() + 10
+                with contextlib.suppress(requests.RequestException):
+                    requests.get(f"{url}/metrics", timeout=30)
+            time.sleep(0.5)
+        if gone is not None:
+            print(f"{gone} exited; see {workdir / (gone + '.log')}", file=sys.stderr)
+            return 1
+        return 0
+    except (KeyboardInterrupt, StopRequested):
+        return 0
+    except RuntimeError as err:
+        print(err, file=sys.stderr)
         return 1
-    print(f"\nDRS simulator:  {info['url']} (project {info['project_id']}, jobs {', '.join(info['jobs'])})")
-    print(f"Exporter:       {url}/")
-    print(f"Metrics:        {url}/metrics")
-    print(f"Config used:    {config}\nPress Ctrl-C to stop.\n", flush=True)
-    end = time.monotonic() + args.duration if args.duration else None
-    while exporter.poll() is None and sim.poll() is None:
-        if end is not None and time.monotonic() > end:
-            break
-        time.sleep(0.5)
-    stop()
-    for proc in procs:
-        proc.wait(timeout=10)
-    return 0
+    finally:
+        # A second Ctrl-C must not cut the clean-up short.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        demo.stop()
 
 
 if __name__ == "__main__":

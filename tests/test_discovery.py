@@ -256,6 +256,6 @@ def test_landing_page_lists_discovered_jobs(run: Any, tmp_path: Path) -> None:
     exp = run(sim, discovery_config(sim))
     exp.metrics()
     page = exp.get("/").text
-    assert "prod-a-child" in page and "Discovery: migration, sync jobs" in page
+    assert "prod-a-child" in page and "migration, sync jobs;" in page
     assert "dev-c" not in page
     assert sim.info["secret_key"] not in page

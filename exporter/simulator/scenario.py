@@ -84,6 +84,7 @@ class SimJob:
     time_format: str = "epoch_ms"
     speed: float = 0.2  # mean percent per second
     error: str | None = None  # answer every request with this DRS error code
+    error_msg: str = "Simulated job error."  # ... and this message
     latency_ms: float = 0.0
     create_time_lag: float = 0.0
     names: list[dict[str, str]] = field(default_factory=list)
@@ -214,6 +215,7 @@ def _job_from_dict(raw: dict[str, Any]) -> SimJob:
         time_format=fmt,
         speed=float(raw.get("speed", 0.2)),
         error=raw.get("error"),
+        error_msg=str(raw.get("error_msg", "Simulated job error.")),
         latency_ms=float(raw.get("latency_ms", 0)),
         create_time_lag=float(raw.get("create_time_lag", 0)),
         names=list(raw.get("names", [])),

@@ -636,7 +636,7 @@ class Handler(BaseHTTPRequestHandler):
         if job.latency_ms:
             time.sleep(job.latency_ms / 1000.0)
         if job.error:
-            raise ApiError(400, job.error, "Simulated job error.")
+            raise ApiError(400, job.error, job.error_msg)
         if object_type not in OBJECT_TYPES:
             raise ApiError(400, "DRS.M00202", "Invalid parameter value: type.")
         params = parse_qs(query)

@@ -1,0 +1,300 @@
+"""The status model behind ``/`` and ``/status.json``: what the exporter knows, from cached state only.
+
+Nothing here refreshes a key, lists jobs or calls an API: it reads the snapshot cache, the job
+directories and the job-progress readers as they are. Per-key summaries (counts, the least
+advanced objects) are computed once per snapshot, so that a page over 100k objects costs a
+walk over a few summaries, not over the objects.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import threading
+import time
+import weakref
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import orjson
+
+from . import __version__
+from .app import Exporter, Project
+from .cache import Key, Snapshot
+from .config import AkSkCredentials, TokenCredentials
+from .jobs import JobMeta
+from .progress import ProgressData
+from .secrets import scrub
+
+SCHEMA_VERSION = 1
+LEAST_ADVANCED = 10
+# Key states: the last refresh succeeded (and is recent) / failed / succeeded too long ago / none yet.
+OK, FAILING, STALE, PENDING = "ok", "failing", "stale", "pending"
+
+
+@dataclass(frozen=True)
+class ObjectStatus:
+    """One object that is not complete yet."""
+
+    object_type: str
+    src_db: str
+    src_tb: str
+    dst_db: str
+    dst_tb: str
+    progress_ratio: float
+
+
+@dataclass(frozen=True)
+class KeyStatus:
+    """One (job, object type): the state of its last refresh and what it found."""
+
+    object_type: str
+    state: str  # ok, failing, stale or pending
+    objects: int | None  # the API's count (None without data)
+    objects_completed: int | None
+    refreshed_timestamp_seconds: float | None
+    last_success_timestamp_seconds: float | None
+    last_success_age_seconds: float | None
+    refresh_duration_seconds: float | None
+    refreshing: bool  # a refresh is running now
+    error_code: str | None
+    error_message: str | None  # the API's message, secrets redacted, at most ~300 characters
+
+
+@dataclass(frozen=True)
+class ComparisonStatus:
+    """Reserved for the data-consistency comparison (issue 13): the latest comparison's verdict of a job."""
+
+    verdict: str
+    timestamp_seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """One DRS job: what the job lists and DRS's job progress say, and each of its keys."""
+
+    job_id: str
+    name: str
+    status: str
+    job_type: str
+    engine_type: str
+    objects: int  # over the keys with data
+    objects_completed: int
+    completion_ratio: float | None  # objects_completed / objects; None with no objects
+    drs_progress_ratio: float | None  # DRS's own job progress, 0-1
+    incremental_delay_seconds: float | None
+    remaining_seconds: float | None
+    keys: list[KeyStatus]
+    least_advanced: list[ObjectStatus]  # up to 10 incomplete objects, least progress first
+    # Filled once the data-consistency comparison (issue 13) lands; always None until then.
+    comparison: ComparisonStatus | None = None
+
+
+@dataclass(frozen=True)
+class DiscoveryStatus:
+    """Job discovery of one project."""
+
+    up: bool
+    job_types: list[str]
+    jobs: int
+    last_listing_timestamp_seconds: float | None
+    last_listing_age_seconds: float | None
+    duration_seconds: float
+    list_api: str  # "v5", or "v3" where the v5 list is missing
+
+
+@dataclass(frozen=True)
+class ProjectStatus:
+    """One configured project: where, how it authenticates (never a secret), its discovery and jobs."""
+
+    project_id: str
+    region: str
+    endpoint: str
+    auth: str
+    discovery: DiscoveryStatus | None
+    jobs: list[JobStatus]
+
+
+@dataclass(frozen=True)
+class Status:
+    """Everything the status page shows; ``/status.json`` is this, as JSON."""
+
+    schema_version: int
+    exporter_version: str
+    generated_timestamp_seconds: float
+    cache_ttl_seconds: float
+    max_staleness_seconds: float
+    projects: list[ProjectStatus]
+
+    def to_json(self) -> bytes:
+        """UTF-8 JSON of every field (names as in the dataclasses)."""
+        try:
+            return orjson.dumps(self, option=orjson.OPT_INDENT_2) + b"\n"
+        except orjson.JSONEncodeError:  # text orjson refuses (a lone surrogate from some API answer)
+            return json.dumps(asdict(self), indent=2).encode() + b"\n"
+
+
+@dataclass(frozen=True)
+class _Summary:
+    """What the page needs from one successful snapshot, computed once."""
+
+    objects: int
+    completed: int
+    least: list[ObjectStatus] = field(default_factory=list)
+
+
+def auth_kind(project: Project) -> str:
+    """How a project authenticates, in words (no key, user or token)."""
+    creds = project.config.credentials
+    if isinstance(creds, AkSkCredentials):
+        return "AK/SK with a security token" if creds.security_token is not None else "AK/SK"
+    if isinstance(creds, TokenCredentials):
+        return "static IAM token"
+    return "IAM password login"
+
+
+def summarize(object_type: str, data: ProgressData, limit: int = LEAST_ADVANCED) -> _Summary:
+    """Counts and the ``limit`` least advanced incomplete objects of one snapshot's data."""
+    rows = data.rows
+    progress = rows.progress
+    completed = data.completed if data.completed is not None else rows.completed()
+    # C-level selection over the progress array; names are decoded only when something is incomplete.
+    lowest = heapq.nsmallest(limit, range(len(progress)), key=progress.__getitem__)
+    incomplete = [i for i in lowest if progress[i] < 100]
+    least: list[ObjectStatus] = []
+    if incomplete:
+        names = orjson.loads(rows.names)
+        for i in incomplete:
+            src_db, src_tb, dst_db, dst_tb = names[i]
+            least.append(ObjectStatus(object_type, src_db, src_tb, dst_db, dst_tb, progress[i] / 100))
+    return _Summary(data.count, completed, least)
+
+
+class StatusBuilder:
+    """Builds :class:`Status` from an exporter's cached state, keeping per-snapshot summaries."""
+
+    def __init__(self, exporter: Exporter) -> None:
+        self.exporter = exporter
+        # Weakly: a summary must not keep a replaced snapshot (its rows and rendered bytes) alive.
+        self._summaries: dict[Key, tuple[weakref.ref[Snapshot], _Summary]] = {}
+        self._lock = threading.Lock()
+
+    def generation(self) -> tuple[Any, ...]:
+        """Changes whenever anything the status is built from changes (but the clock)."""
+        e = self.exporter
+        return (
+            e.cache.refreshes,
+            tuple(p.progress.reads for p in e.projects),
+            tuple(p.directory.listed_at if p.directory is not None else None for p in e.projects),
+        )
+
+    def build(self) -> Status:
+        """The status as of now."""
+        with self._lock:
+            return self._build()
+
+    def _summary(self, key: Key, snap: Snapshot, data: ProgressData) -> _Summary:
+        kept = self._summaries.get(key)
+        if kept is not None and kept[0]() is snap:
+            return kept[1]
+        summary = summarize(key[1], data)
+        self._summaries[key] = (weakref.ref(snap), summary)
+        return summary
+
+    def _build(self) -> Status:
+        e = self.exporter
+        now = time.time()
+        keys = e.keys
+        snaps = dict(zip(keys, e.cache.latest(keys), strict=True))
+        running = e.cache.refreshing(keys)
+        for gone in [k for k in self._summaries if k not in snaps]:
+            del self._summaries[gone]
+        by_project: dict[int, dict[str, list[Key]]] = {}
+        for key in keys:
+            by_project.setdefault(id(e.owner(key[0])), {}).setdefault(key[0], []).append(key)
+        projects = []
+        for project in e.projects:
+            jobs = by_project.get(id(project), {})
+            metas = {m.job_id: m for m in project.discovered()}
+            readings = project.progress.known(list(jobs))
+            job_list = []
+            for job_id, job_keys in jobs.items():
+                key_list, least, objects, completed = [], [], 0, 0
+                for key in job_keys:
+                    status, summary = self._key(key, snaps[key], key in running, now)
+                    key_list.append(status)
+                    if summary is not None:
+                        objects += summary.objects
+                        completed += summary.completed
+                        least.extend(summary.least)
+                reading = readings.get(job_id)
+                meta = metas.get(job_id) or JobMeta(job_id, "", reading.status if reading else "", "", "", "")
+                job_list.append(
+                    JobStatus(
+                        job_id=job_id,
+                        name=meta.name,
+                        status=meta.status,
+                        job_type=meta.job_type,
+                        engine_type=meta.engine_type,
+                        objects=objects,
+                        objects_completed=completed,
+                        completion_ratio=min(1.0, completed / objects) if objects else None,
+                        drs_progress_ratio=reading.progress_ratio if reading else None,
+                        incremental_delay_seconds=reading.delay_seconds if reading else None,
+                        remaining_seconds=reading.remaining_seconds if reading else None,
+                        keys=key_list,
+                        least_advanced=heapq.nsmallest(LEAST_ADVANCED, least, key=lambda o: o.progress_ratio),
+                    )
+                )
+            projects.append(
+                ProjectStatus(
+                    project_id=project.config.project_id,
+                    region=project.config.region or "",
+                    endpoint=project.config.endpoint,
+                    auth=auth_kind(project),
+                    discovery=self._discovery(project, now),
+                    jobs=job_list,
+                )
+            )
+        return Status(SCHEMA_VERSION, __version__, now, e.config.cache_ttl, e.cache.max_staleness, projects)
+
+    def _key(self, key: Key, snap: Snapshot | None, refreshing: bool, now: float) -> tuple[KeyStatus, _Summary | None]:
+        if snap is None:
+            return KeyStatus(key[1], PENDING, None, None, None, None, None, None, refreshing, None, None), None
+        summary = self._summary(key, snap, snap.data) if snap.data is not None else None
+        if summary is None:
+            state = FAILING
+        else:
+            state = OK if now - snap.refreshed_at <= self.exporter.cache.max_staleness else STALE
+        # Scrubbed again: a secret read after the failure (a rotated file) is redacted too.
+        message = scrub(snap.error_message) if snap.error_code is not None else None
+        status = KeyStatus(
+            object_type=key[1],
+            state=state,
+            objects=summary.objects if summary else None,
+            objects_completed=summary.completed if summary else None,
+            refreshed_timestamp_seconds=snap.refreshed_at,
+            last_success_timestamp_seconds=snap.last_success,
+            last_success_age_seconds=max(0.0, now - snap.last_success) if snap.last_success is not None else None,
+            refresh_duration_seconds=snap.duration,
+            refreshing=refreshing,
+            error_code=snap.error_code,
+            error_message=message,
+        )
+        return status, summary
+
+    @staticmethod
+    def _discovery(project: Project, now: float) -> DiscoveryStatus | None:
+        d = project.directory
+        if d is None:
+            return None
+        age = time.monotonic() - d.listed_at if d.listed_at is not None else None
+        return DiscoveryStatus(
+            up=d.up,
+            job_types=list(d.config.job_types),
+            jobs=len(d.jobs),
+            last_listing_timestamp_seconds=now - age if age is not None else None,
+            last_listing_age_seconds=age,
+            duration_seconds=d.duration,
+            list_api="v3" if d.fallback else "v5",
+        )

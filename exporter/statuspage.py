@@ -1,0 +1,259 @@
+"""The status page (``/``) and ``/status.json``: rendered from :class:`status.Status`, cached per refresh.
+
+Plain HTML and CSS (no JavaScript), readable from 400 px wide and in dark mode. Every text that
+came from configuration or an API answer is HTML-escaped.
+"""
+
+from __future__ import annotations
+
+import gzip
+import threading
+import time
+from datetime import datetime, timezone
+from html import escape
+
+from .app import Exporter
+from .status import (
+    FAILING,
+    OK,
+    PENDING,
+    STALE,
+    JobStatus,
+    KeyStatus,
+    ObjectStatus,
+    ProjectStatus,
+    Status,
+    StatusBuilder,
+)
+
+CSS = """
+:root{color-scheme:light dark;--bg:#fff;--fg:#1c2230;--muted:#5a6478;--line:#dde2ea;--card:#f5f7fa;
+--ok:#1a7f37;--failing:#c62828;--stale:#9a5b00;--pending:#5a6478;--bar:#2f6fde;--track:#e1e6ee}
+@media (prefers-color-scheme:dark){:root{--bg:#11141a;--fg:#e3e7ee;--muted:#9aa4b6;--line:#2d333e;
+--card:#191e26;--ok:#57c26f;--failing:#ff7070;--stale:#eea83a;--pending:#9aa4b6;--bar:#5f9cff;--track:#2d333e}}
+*{box-sizing:border-box}
+body{margin:0 auto;max-width:72rem;padding:1rem;background:var(--bg);color:var(--fg);
+font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}
+h1{font-size:1.5rem;margin:0 0 .25rem}h2{font-size:1.2rem;margin:1.5rem 0 .5rem}
+h3{font-size:1.05rem;margin:0;overflow-wrap:anywhere}h4{font-size:.9rem;margin:1rem 0 .25rem;color:var(--muted)}
+a{color:var(--bar)}code{font-size:.9em;overflow-wrap:anywhere}
+.muted{color:var(--muted)}nav a{margin-right:.8rem;white-space:nowrap}
+.summary span{margin-right:1rem;white-space:nowrap}
+dl{display:grid;grid-template-columns:max-content 1fr;gap:.15rem .8rem;margin:.5rem 0}dt{color:var(--muted)}
+dd{margin:0;overflow-wrap:anywhere}
+.job{background:var(--card);border:1px solid var(--line);border-radius:.5rem;padding:.8rem;margin:.8rem 0}
+.job-head{display:flex;flex-wrap:wrap;gap:.25rem 1rem;align-items:baseline;justify-content:space-between}
+.bar{height:.7rem;background:var(--track);border-radius:.35rem;overflow:hidden;margin:.5rem 0 .25rem}
+.bar span{display:block;height:100%;background:var(--bar)}
+.facts span{margin-right:1rem;display:inline-block}
+.scroll{overflow-x:auto}
+table{border-collapse:collapse;width:100%;font-size:.875rem}
+th,td{text-align:left;padding:.3rem .5rem;border-bottom:1px solid var(--line);vertical-align:top}
+th{color:var(--muted);font-weight:600;white-space:nowrap}
+.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+td.name{overflow-wrap:anywhere;width:100%}td code{white-space:nowrap}
+.state{font-weight:600;white-space:nowrap}
+.state::before{content:"\\25CF\\00A0"}
+.ok{color:var(--ok)}.failing{color:var(--failing)}.stale{color:var(--stale)}.pending{color:var(--pending)}
+p.error{color:var(--failing);margin:.4rem .5rem;overflow-wrap:anywhere}
+.job-body h4{margin-top:.6rem}
+@media (min-width:960px){.job-body{display:grid;grid-template-columns:1fr 1fr;gap:0 1.5rem}
+.job-body h4{margin-top:0}}
+@media (max-width:560px){body{padding:.6rem}.job{padding:.6rem}th,td{padding:.3rem .3rem}.wide{display:none}}
+"""
+
+
+def _age(seconds: float | None) -> str:
+    return "never" if seconds is None else f"{_span(seconds)} ago"
+
+
+def _span(seconds: float | None) -> str:
+    if seconds is None:
+        return "unknown"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _percent(ratio: float | None) -> str:
+    return "—" if ratio is None else f"{ratio * 100:.1f} %"
+
+
+def _count(n: int | None) -> str:
+    return "—" if n is None else f"{n:,}"
+
+
+def _utc(ts: float) -> str:
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _key_row(key: KeyStatus) -> str:
+    t = escape(key.object_type)
+    state = key.state + (" (refreshing)" if key.refreshing else "")
+    duration = f"{key.refresh_duration_seconds:.2f} s" if key.refresh_duration_seconds is not None else "—"
+    return (
+        f'<tr data-object-type="{t}" data-state="{key.state}"><td><code>{t}</code></td>'
+        f'<td><span class="state {key.state}">{escape(state)}</span></td>'
+        f'<td class="n">{_count(key.objects)}</td><td class="n">{_count(key.objects_completed)}</td>'
+        f'<td class="n">{_age(key.last_success_age_seconds)}</td><td class="n wide">{duration}</td></tr>'
+    )
+
+
+def _key_error(key: KeyStatus) -> str:
+    message = f": {escape(key.error_message)}" if key.error_message else ""
+    return (
+        f'<p class="error" data-object-type="{escape(key.object_type)}"><code>{escape(key.object_type)}</code> '
+        f'<code class="error-code">{escape(key.error_code or "")}</code>'
+        f'<span class="error-message">{message}</span></p>'
+    )
+
+
+def _object_row(o: ObjectStatus) -> str:
+    source = f"{escape(o.src_db)}.{escape(o.src_tb)}"
+    # The destination only when it differs: most migrations keep the names.
+    target = (
+        f'<br><span class="muted">→ {escape(o.dst_db)}.{escape(o.dst_tb)}</span>'
+        if (o.dst_db, o.dst_tb) != (o.src_db, o.src_tb)
+        else ""
+    )
+    return (
+        f'<tr><td><code>{escape(o.object_type)}</code></td><td class="name">{source}{target}</td>'
+        f'<td class="n">{_percent(o.progress_ratio)}</td></tr>'
+    )
+
+
+_RANK = {FAILING: 0, STALE: 1, PENDING: 2, OK: 3}
+
+
+def _worst(job: JobStatus) -> str:
+    return next((s for s in (FAILING, STALE, PENDING) if any(k.state == s for k in job.keys)), OK)
+
+
+def _job(job: JobStatus) -> str:
+    title = f"<h3><code>{escape(job.job_id)}</code>{' — ' + escape(job.name) if job.name else ''}</h3>"
+    about = " · ".join(escape(x) for x in (job.status, job.job_type, job.engine_type) if x)
+    worst = _worst(job)
+    ratio = job.completion_ratio
+    bar = (
+        f'<div class="bar" role="img" aria-label="{_percent(ratio)} of objects complete">'
+        f'<span style="width:{ratio * 100:.1f}%"></span></div>'
+        if ratio is not None
+        else ""
+    )
+    has_data = any(k.objects is not None for k in job.keys)
+    facts = [
+        f"<span>Objects complete <b>{job.objects_completed:,} / {job.objects:,}</b> ({_percent(ratio)})</span>"
+        if has_data
+        else '<span class="muted">No progress data yet</span>'
+    ]
+    if job.drs_progress_ratio is not None:
+        facts.append(f"<span>DRS progress <b>{_percent(job.drs_progress_ratio)}</b></span>")
+    if job.incremental_delay_seconds is not None:
+        facts.append(f"<span>Incremental delay <b>{_span(job.incremental_delay_seconds)}</b></span>")
+    if job.remaining_seconds is not None:
+        facts.append(f"<span>Remaining <b>{_span(job.remaining_seconds)}</b></span>")
+    keys = "".join(_key_row(k) for k in job.keys)
+    errors = "".join(_key_error(k) for k in job.keys if k.error_code)
+    least = "".join(_object_row(o) for o in job.least_advanced)
+    least_table = (
+        '<h4>Least advanced objects</h4><div class="scroll"><table class="least"><thead><tr><th>Type</th>'
+        f'<th>Object</th><th class="n">Progress</th></tr></thead><tbody>{least}</tbody></table></div>'
+        if least
+        else ""
+    )
+    # The data-consistency comparison (issue 13) will add its verdict here, from job.comparison.
+    return (
+        f'<article class="job" data-job-id="{escape(job.job_id)}" data-state="{worst}">'
+        f'<div class="job-head">{title}<span class="muted">{about}</span></div>{bar}'
+        f'<div class="facts">{" ".join(facts)}</div>'
+        '<div class="job-body"><div><div class="scroll"><table class="keys"><thead><tr><th>Type</th><th>State</th>'
+        '<th class="n">Objects</th><th class="n">Done</th><th class="n">Last success</th>'
+        '<th class="n wide">Refresh took</th></tr></thead>'
+        f"<tbody>{keys}</tbody></table></div>{errors}</div><div>{least_table}</div></div></article>"
+    )
+
+
+def _project(p: ProjectStatus) -> str:
+    rows = [("Endpoint", f"<code>{escape(p.endpoint)}</code>"), ("Authentication", escape(p.auth))]
+    if p.region:
+        rows.insert(0, ("Region", escape(p.region)))
+    d = p.discovery
+    if d is not None:
+        state = '<span class="state ok">up</span>' if d.up else '<span class="state failing">failing</span>'
+        rows.append(
+            (
+                "Discovery",
+                f"{escape(', '.join(d.job_types))} jobs; {state}, {d.jobs} found, "
+                f"last listing {_age(d.last_listing_age_seconds)} ({escape(d.list_api)} list)",
+            )
+        )
+    facts = "".join(f"<dt>{name}</dt><dd>{value}</dd>" for name, value in rows)
+    # Jobs that need attention first; the order of the configuration otherwise.
+    ordered = sorted(p.jobs, key=lambda j: _RANK[_worst(j)])
+    jobs = "".join(_job(j) for j in ordered) or '<p class="muted">No jobs yet.</p>'
+    head = f"<h2>Project <code>{escape(p.project_id)}</code></h2>"
+    return f'<section class="project">{head}<dl>{facts}</dl>{jobs}</section>'
+
+
+def render_html(status: Status, telemetry_path: str) -> str:
+    """The whole page."""
+    keys = [k for p in status.projects for j in p.jobs for k in j.keys]
+    counts = {s: sum(1 for k in keys if k.state == s) for s in (OK, FAILING, STALE, PENDING)}
+    jobs = sum(len(p.jobs) for p in status.projects)
+    summary = "".join(f'<span class="state {s}">{n} {s}</span>' for s, n in counts.items() if n or s in (OK, FAILING))
+    pending = (
+        f'<p class="muted">Pending keys have not been refreshed yet: the exporter refreshes them when '
+        f'<a href="{escape(telemetry_path)}">{escape(telemetry_path)}</a> is scraped.</p>'
+        if counts[PENDING]
+        else ""
+    )
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="color-scheme" content="light dark"><title>Huawei Cloud DRS Exporter</title><style>{CSS}</style></head>
+<body><header><h1>Huawei Cloud DRS Exporter</h1>
+<nav><a href="{escape(telemetry_path)}">Metrics</a><a href="/status.json">status.json</a>\
+<a href="/-/healthy">Health</a><a href="/-/ready">Readiness</a></nav>
+<p class="muted">Version {escape(status.exporter_version)}. Per-object migration progress of Huawei Cloud \
+Data Replication Service jobs. As of {_utc(status.generated_timestamp_seconds)}, from the exporter's cache (TTL \
+{status.cache_ttl_seconds:g} s, a key is stale after {status.max_staleness_seconds:g} s without a successful refresh); \
+this page never calls the DRS API.</p>
+<p class="summary"><span>{jobs} jobs, {len(keys)} job and type pairs:</span>{summary}</p>{pending}</header>
+<main>{"".join(_project(p) for p in status.projects)}</main></body></html>
+"""
+
+
+class StatusPages:
+    """``/`` and ``/status.json`` bodies, built at most once per refresh generation and second."""
+
+    def __init__(self, exporter: Exporter, telemetry_path: str = "/metrics") -> None:
+        self.builder = StatusBuilder(exporter)
+        self.telemetry_path = telemetry_path
+        self._lock = threading.Lock()
+        self._stamp: tuple[object, ...] | None = None
+        self._status: Status | None = None
+        self._bodies: dict[tuple[str, bool], bytes] = {}
+
+    def body(self, kind: str, *, compress: bool) -> bytes:
+        """The ``html`` or ``json`` body, gzip-compressed when ``compress``."""
+        # Ages on the page move with the clock: a new second is a new page, still from the same summaries.
+        stamp = (*self.builder.generation(), int(time.time()))
+        with self._lock:
+            if stamp != self._stamp:
+                self._stamp, self._status, self._bodies = stamp, None, {}
+            cached = self._bodies.get((kind, compress))
+            if cached is not None:
+                return cached
+            if self._status is None:
+                self._status = self.builder.build()
+            if kind == "json":
+                plain = self._bodies.get((kind, False)) or self._status.to_json()
+            else:
+                plain = self._bodies.get((kind, False)) or render_html(self._status, self.telemetry_path).encode(
+                    "utf-8", "replace"
+                )
+            self._bodies[(kind, False)] = plain
+            body = gzip.compress(plain, compresslevel=6) if compress else plain
+            self._bodies[(kind, compress)] = body
+            return body
