@@ -27,6 +27,8 @@ from prometheus_client.utils import floatToGoString, parse_version
 from . import gzipstream
 from .cache import Snapshot
 from .collector import Collects, progress_families
+from .compare_metrics import comparison_families
+from .comparisons import ComparisonSnapshot, TableSet
 
 BLOCK_MIN = 4096  # parts at least this large keep a cached deflate block
 _EOF = b"# EOF\n"
@@ -251,6 +253,8 @@ class Renderer:
         # Prometheus never asks for the text format, and rendering it ahead made its first scrape wait).
         self._wanted: dict[tuple[str, ...], tuple[Format, float]] = {}
         self._lock = threading.Lock()
+        # Per format: the result sets last rendered and their per-table part.
+        self._table_parts: dict[tuple[str, ...], tuple[list[tuple[str, str, TableSet]], Part]] = {}
 
     def prepare(self, snapshot: Snapshot, previous: Snapshot | None) -> KeyRendering:
         """Render a fresh snapshot in the refresh worker, in every format scrapes have asked for lately.
@@ -337,22 +341,70 @@ class Renderer:
             wanted = self._wanted.get(fmt.key)
             self._wanted[fmt.key] = (fmt, time.monotonic()) if wanted is None else (wanted[0], time.monotonic())
 
-    def render(self, snapshots: Sequence[Snapshot], fmt: Format, live: Collects, *, compress: bool) -> list[bytes]:
-        """The whole answer, in chunks: every key's families, then the live ``collect()`` of ``live``.
+    def prepare_comparisons(self, snapshot: ComparisonSnapshot) -> None:
+        """Render a new comparison snapshot in every format scrapes have asked for lately (in the background)."""
+        for fmt in self._recent():
+            self.comparison_parts(snapshot, fmt)
+
+    def comparison_parts(self, snapshot: ComparisonSnapshot, fmt: Format) -> list[Part]:
+        """The comparison families of ``snapshot`` in ``fmt``, rendered once per snapshot.
+
+        The per-table families are rendered again only when a result set changed (a new finished
+        comparison): a snapshot changes at every listing, its per-table results rarely.
+        """
+        with snapshot.lock:
+            parts: list[Part] | None = snapshot.renderings.get(fmt.key)
+            if parts is not None:
+                return parts
+            if not snapshot.jobs:
+                parts = []
+            else:
+                sets = snapshot.table_sets()
+                with self._lock:
+                    cached = self._table_parts.get(fmt.key)
+                if cached is not None and _same_sets(cached[0], sets):
+                    tables = cached[1]
+                else:
+                    tables = Part(_encode(fmt, comparison_families(snapshot, small=False)))
+                    with self._lock:
+                        self._table_parts[fmt.key] = (sets, tables)
+                parts = [Part(_encode(fmt, comparison_families(snapshot, per_table=False))), tables]
+            snapshot.renderings[fmt.key] = parts
+            return parts
+
+    def render(
+        self,
+        snapshots: Sequence[Snapshot],
+        fmt: Format,
+        live: Collects,
+        *,
+        compress: bool,
+        comparisons: ComparisonSnapshot | None = None,
+    ) -> list[bytes]:
+        """The whole answer, in chunks: every key's families, the comparisons, then the live ``collect()`` of ``live``.
 
         Compressed, it is a single gzip member: the cached blocks, then the live part with the
         final block and the trailer.
         """
         self.want(fmt)
         assembled = self._assemble(snapshots, fmt)
+        extra = self.comparison_parts(comparisons, fmt) if comparisons is not None else []
         tail = fmt.encoder(live)
         if not compress:
-            return [*assembled.plain, tail]
+            return [*assembled.plain, *(p.plain for p in extra), tail]
         if assembled.gz is None:
             joined = self._deflate(assembled.parts)
             assembled.gz_end = joined._replace(data=b"")
             assembled.gz = _chunks([gzipstream.HEADER, joined.data])
-        return [*assembled.gz, gzipstream.finish(assembled.gz_end, tail)]
+        if not extra:
+            return [*assembled.gz, gzipstream.finish(assembled.gz_end, tail)]
+        head = gzipstream.join([assembled.gz_end, *(p.block() or gzipstream.deflate(p.plain) for p in extra)])
+        return [*assembled.gz, head.data, gzipstream.finish(head, tail)]
+
+
+def _same_sets(a: list[tuple[str, str, TableSet]], b: list[tuple[str, str, TableSet]]) -> bool:
+    """The same result set objects for the same jobs and types."""
+    return len(a) == len(b) and all(x[:2] == y[:2] and x[2] is y[2] for x, y in zip(a, b, strict=True))
 
 
 def _same(a: Sequence[object], b: Sequence[object]) -> bool:
