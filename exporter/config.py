@@ -378,7 +378,7 @@ class Config(Model, frozen=True):
     compare_refresh_interval: Annotated[
         float,
         between(
-            10,
+            1,
             86400,
             "seconds between two listings of a job's comparisons (one API call per job; a finished "
             "comparison's results are read once)",

@@ -38,6 +38,7 @@ def main() -> int:
             "table,view",
             "--speed",
             "0.1",
+            "--comparisons",
         ],
         stdout=subprocess.PIPE,
         text=True,
@@ -50,7 +51,7 @@ def main() -> int:
         f"# Written by `make demo` for the bundled simulator at {info['url']}.\n"
         f"endpoint: {info['url']}\nproject_id: {info['project_id']}\n"
         f"auth:\n  access_key: {info['access_key']}\n  secret_key: {info['secret_key']}\n"
-        f"jobs:\n{jobs}\ncache_ttl: 10\n"
+        f"jobs:\n{jobs}\ncache_ttl: 10\ncomparisons: true\ncompare_refresh_interval: 30\n"
     )
     exporter = subprocess.Popen(
         [str(BIN / "drs-exporter"), "--config.file", str(config), "--web.listen-address", f"127.0.0.1:{args.port}"]

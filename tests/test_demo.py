@@ -9,7 +9,7 @@ from pathlib import Path
 
 import requests
 
-from .procs import LineReader
+from .procs import LineReader, value, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -41,6 +41,19 @@ def test_demo_serves_metrics() -> None:
         assert url == f"http://127.0.0.1:{port}/metrics"
         text = requests.get(url, timeout=15).text
         assert 'huaweicloud_drs_up{job_id="job-0001",object_type="view"} 1.0' in text
+        # Comparisons are read in the background: the first job's inconsistent table shows up within seconds.
+        inconsistent = wait_for(
+            lambda: value(
+                requests.get(url, timeout=15).text,
+                "huaweicloud_drs_comparison_tables",
+                job_id="job-0001",
+                compare_type="lines",
+                status="inconsistent",
+            ),
+            timeout=15,
+            interval=0.5,
+        )
+        assert inconsistent == 1.0
     finally:
         proc.terminate()
         assert proc.wait(timeout=15) == 0

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from alerts import rules
-from dashboards import generate
+from dashboards import consistency, generate
 from exporter import config as exporter_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,7 +83,7 @@ def test_all_values_turn_everything_on(chart: helm.Chart) -> None:
     kinds = [d["kind"] for d in render(chart, ALL_VALUES)]
     for kind in ("ServiceMonitor", "PrometheusRule", "NetworkPolicy"):
         assert kind in kinds
-    assert kinds.count("ConfigMap") == 1 + len(generate.DASHBOARDS)
+    assert kinds.count("ConfigMap") == 1 + len(generate.DASHBOARDS) + len(consistency.files())
 
 
 def test_defaults_leave_optional_objects_off(chart: helm.Chart) -> None:
@@ -192,9 +192,10 @@ def test_dashboard_configmaps_for_the_sidecar(chart: helm.Chart) -> None:
         },
     )
     maps = [d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["labels"].get("grafana_dashboard") == "1"]
-    assert len(maps) == len(generate.DASHBOARDS)
+    expected = {**generate.files(), **consistency.files()}
+    assert len(maps) == len(expected)
     shipped = {k: v for m in maps for k, v in m["data"].items()}
-    assert {k: v.rstrip("\n") for k, v in generate.files().items()} == {k: v.rstrip("\n") for k, v in shipped.items()}
+    assert {k: v.rstrip("\n") for k, v in expected.items()} == {k: v.rstrip("\n") for k, v in shipped.items()}
     assert {m["metadata"]["namespace"] for m in maps} == {"grafana"}
 
 

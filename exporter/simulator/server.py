@@ -19,6 +19,7 @@ from collections import Counter
 from http.server import ThreadingHTTPServer
 
 from ..progress import OBJECT_TYPES
+from .compare_scenario import comparisons, object_comparison
 from .faults import apply_faults
 from .handler import Handler
 from .iam import Credentials
@@ -26,6 +27,15 @@ from .misbehave import RedirectTarget
 from .scenario import Scenario, generated, load_scenario
 
 log = logging.getLogger("drs-simulator")
+
+
+def demo_comparisons(tables: int) -> list[dict[str, object]]:
+    """``--comparisons``: an older row comparison, the latest one (inconsistent tables) and a value comparison."""
+    return [
+        {"id": "demo-rows-1", "type": "lines", "tables": tables, "statuses": [0, 0, 3], "started_ago": 86400},
+        {"id": "demo-rows-2", "type": "lines", "tables": tables, "statuses": [2, 0, 12, 23, 14], "started_ago": 3600},
+        {"id": "demo-values-1", "type": "contents", "tables": tables, "statuses": [2, 0], "started_ago": 1800},
+    ]
 
 
 class Simulator(ThreadingHTTPServer):
@@ -123,6 +133,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--iam-password", default="sim-password-0123")
     p.add_argument("--token-ttl", type=float, default=24 * 3600, help="lifetime of IAM tokens in seconds")
     p.add_argument("--no-v5-list", action="store_true", help="answer GET /v5/{project_id}/jobs with 404")
+    p.add_argument(
+        "--comparisons",
+        action="store_true",
+        help="give the first generated job finished row and value comparisons with inconsistent tables",
+    )
     p.add_argument("--no-batch-progress", action="store_true", help="answer batch-progress with 404")
     p.add_argument("--tls-cert", help="serve HTTPS with this certificate (PEM, chain included)")
     p.add_argument("--tls-key", help="private key of --tls-cert")
@@ -140,6 +155,11 @@ def make_server(args: argparse.Namespace) -> Simulator:
         if unknown:
             raise ValueError(f"unknown object types {unknown}; known: {', '.join(OBJECT_TYPES)}")
         scenario = Scenario(jobs=generated(args.jobs, args.objects, types, args.time_format, args.speed))
+    if args.comparisons and scenario.jobs:
+        job = next(iter(scenario.jobs.values()))
+        tables = job.objects.get("table", 0)
+        job.comparisons = comparisons(demo_comparisons(tables), job.id)
+        job.object_comparison = object_comparison({"objects": {"DB": [2, 2], "TABLE": [tables, tables - 1]}}, job.id)
     if args.project_id:
         scenario.project_id = args.project_id
     if args.no_v5_list:
