@@ -69,21 +69,6 @@ def comparison_families(
         "max_objects_per_key, or aggregate_only.",
         labels=TYPE_LABELS,
     )
-    source_rows = GaugeMetricFamily(
-        "huaweicloud_drs_comparison_source_rows",
-        "Rows of the source table in the latest finished row comparison.",
-        labels=TABLE_LABELS,
-    )
-    target_rows = GaugeMetricFamily(
-        "huaweicloud_drs_comparison_target_rows",
-        "Rows of the destination table in the latest finished row comparison.",
-        labels=TABLE_LABELS,
-    )
-    table_status = GaugeMetricFamily(
-        "huaweicloud_drs_comparison_table_status",
-        "1 with the table's verdict in the latest finished comparison of each type: " + ", ".join(TABLE_STATUSES) + ".",
-        labels=[*TYPE_LABELS, "src_db", "src_tb", "dst_db", "dst_tb", "status"],
-    )
     objects = GaugeMetricFamily(
         "huaweicloud_drs_comparison_objects",
         "Objects of each type on the source and destination side in the latest object-level comparison.",
@@ -117,14 +102,6 @@ def comparison_families(
             for status in TABLE_STATUSES:
                 tables.add_metric([*key, status], state.tables.counts.get(status, 0))
             not_exported.add_metric(key, state.tables.not_exported)
-            for row in state.tables if per_table else ():
-                names = [row.src_db, row.src_tb, row.dst_db, row.dst_tb]
-                table_status.add_metric([*key, *names, row.status], 1.0)
-                if compare_type == "lines":
-                    if not math.isnan(row.source_rows):
-                        source_rows.add_metric([job_id, *names], row.source_rows)
-                    if not math.isnan(row.target_rows):
-                        target_rows.add_metric([job_id, *names], row.target_rows)
         overview = job.objects
         if overview is not None:
             key = [job_id, "objects"]
@@ -139,7 +116,66 @@ def comparison_families(
     if small:
         yield from (up, checked, info, start, end, finished, tables, not_exported, objects, object_status)
     if per_table:
-        yield from (source_rows, target_rows, table_status)
+        for batches in table_families(snapshot, batch=None):
+            yield from batches
+
+
+_PER_TABLE = (
+    (
+        "huaweicloud_drs_comparison_source_rows",
+        "Rows of the source table in the latest finished row comparison.",
+        TABLE_LABELS,
+    ),
+    (
+        "huaweicloud_drs_comparison_target_rows",
+        "Rows of the destination table in the latest finished row comparison.",
+        TABLE_LABELS,
+    ),
+    (
+        "huaweicloud_drs_comparison_table_status",
+        "1 with the table's verdict in the latest finished comparison of each type: " + ", ".join(TABLE_STATUSES) + ".",
+        [*TYPE_LABELS, "src_db", "src_tb", "dst_db", "dst_tb", "status"],
+    ),
+)
+
+
+def _samples(snapshot: ComparisonSnapshot, which: int) -> Iterator[tuple[list[str], float]]:
+    """Labels and value of every sample of per-table family ``which``, in exposition order."""
+    for job_id, compare_type, tables in snapshot.table_sets():
+        if which < 2 and compare_type != "lines":
+            continue
+        for row in tables:
+            names = [row.src_db, row.src_tb, row.dst_db, row.dst_tb]
+            if which == 2:
+                yield [job_id, compare_type, *names, row.status], 1.0
+                continue
+            number = row.source_rows if which == 0 else row.target_rows
+            if not math.isnan(number):
+                yield [job_id, *names], number
+
+
+def table_families(snapshot: ComparisonSnapshot, *, batch: int | None) -> Iterator[Iterator[GaugeMetricFamily]]:
+    """The per-table families, each as families of at most ``batch`` samples (one family when None).
+
+    Rendering 100k tables at once holds a sample object per table; in batches, memory stays bounded.
+    """
+    for which, (name, text, labels) in enumerate(_PER_TABLE):
+        yield _batches(snapshot, which, name, text, labels, batch)
+
+
+def _batches(
+    snapshot: ComparisonSnapshot, which: int, name: str, text: str, labels: list[str], batch: int | None
+) -> Iterator[GaugeMetricFamily]:
+    family = GaugeMetricFamily(name, text, labels=labels)
+    yielded = False
+    for count, (values, number) in enumerate(_samples(snapshot, which), start=1):
+        family.add_metric(values, number)
+        if batch is not None and count % batch == 0:
+            yield family
+            yielded = True
+            family = GaugeMetricFamily(name, text, labels=labels)
+    if family.samples or not yielded:  # an empty family still has its header
+        yield family
 
 
 @dataclass

@@ -224,9 +224,14 @@ class ComparisonReader:
     def _refresh(self, due: list[str]) -> None:
         try:
             calls = {job_id: self._per_job.submit(self._job, job_id) for job_id in due}
-            wait(list(calls.values()))  # each job's reads are bounded by their own deadlines
+            # Each job's reads have deadlines of their own (list, two result sets, objects); this
+            # bound only guards against a bug, with room for every job queued behind the workers.
+            rounds = -(-len(calls) // self.WORKERS)
+            wait(list(calls.values()), timeout=rounds * 4 * self.refresh_timeout + 10)
             fresh: dict[str, JobComparisons] = {}
             for job_id, call in calls.items():
+                if not call.done() or call.cancelled():
+                    continue
                 try:
                     state = call.result()
                 except Exception:  # a bug must not stop later reads

@@ -27,10 +27,11 @@ from prometheus_client.utils import floatToGoString, parse_version
 from . import gzipstream
 from .cache import Snapshot
 from .collector import Collects, progress_families
-from .compare_metrics import comparison_families
+from .compare_metrics import comparison_families, table_families
 from .comparisons import ComparisonSnapshot, TableSet
 
 BLOCK_MIN = 4096  # parts at least this large keep a cached deflate block
+COMPARISON_BATCH = 10_000  # per-table comparison samples encoded at a time
 _EOF = b"# EOF\n"
 # A format not asked for in this long is no longer rendered ahead, and its last answer is let go.
 FORGET_SECONDS = 600.0
@@ -114,12 +115,20 @@ def _samples(blob: bytes) -> bytes:
 class Part:
     """Exposition bytes and, once asked for and when large enough, their deflate block."""
 
-    __slots__ = ("_block", "_lock", "plain")
+    __slots__ = ("_block", "_chunks", "_lock", "plain")
 
     def __init__(self, plain: bytes) -> None:
         self.plain = plain
         self._block: gzipstream.Block | None = None
+        self._chunks: list[bytes] | None = None
         self._lock = threading.Lock()
+
+    def chunks(self) -> list[bytes]:
+        """The bytes cut into pieces of about CHUNK bytes, made once (see _Assembled on why)."""
+        with self._lock:
+            if self._chunks is None:
+                self._chunks = _chunks([self.plain]) if len(self.plain) > CHUNK else [self.plain]
+            return self._chunks
 
     def block(self) -> gzipstream.Block | None:
         """A cached deflate block of the bytes, or None for parts too small to be worth one."""
@@ -346,6 +355,23 @@ class Renderer:
         for fmt in self._recent():
             self.comparison_parts(snapshot, fmt)
 
+    def _table_part(self, snapshot: ComparisonSnapshot, sets: list[tuple[str, str, TableSet]], fmt: Format) -> Part:
+        """The per-table families, encoded in batches (bounded memory); shared with a format whose bytes are equal."""
+        blobs: list[bytes] = []
+        for batches in table_families(snapshot, batch=COMPARISON_BATCH):
+            for index, family in enumerate(batches):
+                blob = _encode(fmt, [family])
+                blobs.append(blob if index == 0 else _samples(blob))
+        tables = Part(b"".join(blobs))
+        del blobs
+        with self._lock:
+            for other_sets, other in self._table_parts.values():
+                if _same_sets(other_sets, sets) and other.plain == tables.plain:
+                    tables = other
+                    break
+            self._table_parts[fmt.key] = (sets, tables)
+        return tables
+
     def comparison_parts(self, snapshot: ComparisonSnapshot, fmt: Format) -> list[Part]:
         """The comparison families of ``snapshot`` in ``fmt``, rendered once per snapshot.
 
@@ -365,9 +391,7 @@ class Renderer:
                 if cached is not None and _same_sets(cached[0], sets):
                     tables = cached[1]
                 else:
-                    tables = Part(_encode(fmt, comparison_families(snapshot, small=False)))
-                    with self._lock:
-                        self._table_parts[fmt.key] = (sets, tables)
+                    tables = self._table_part(snapshot, sets, fmt)
                 parts = [Part(_encode(fmt, comparison_families(snapshot, per_table=False))), tables]
             snapshot.renderings[fmt.key] = parts
             return parts
@@ -391,7 +415,7 @@ class Renderer:
         extra = self.comparison_parts(comparisons, fmt) if comparisons is not None else []
         tail = fmt.encoder(live)
         if not compress:
-            return [*assembled.plain, *(p.plain for p in extra), tail]
+            return [*assembled.plain, *(chunk for p in extra for chunk in p.chunks()), tail]
         if assembled.gz is None:
             joined = self._deflate(assembled.parts)
             assembled.gz_end = joined._replace(data=b"")
