@@ -12,6 +12,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from alerts import consistency as alert_consistency
 from alerts import rules
 from dashboards import consistency, generate
 from exporter import config as exporter_config
@@ -177,7 +178,10 @@ def test_rendered_config_is_accepted_by_the_exporter(
 
 def test_prometheus_rule_is_the_repository_rules(chart: helm.Chart) -> None:
     rule = one(render(chart, ALL_VALUES), "PrometheusRule")
-    expected = [g for doc in (rules.recording_rules(), rules.alerting_rules()) for g in doc["groups"]]
+    consistency_rules = yaml.safe_load(rules.files()[alert_consistency.NAME])
+    expected = [
+        g for doc in (rules.recording_rules(), rules.alerting_rules(), consistency_rules) for g in doc["groups"]
+    ]
     assert sorted(rule["spec"]["groups"], key=lambda g: g["name"]) == sorted(expected, key=lambda g: g["name"])
     for name in rules.files():
         assert (CHART / "files" / "rules" / name).read_text() == (ROOT / "alerts" / name).read_text()
