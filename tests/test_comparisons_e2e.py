@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,12 +41,24 @@ SCENARIO = {
         {
             "id": JOB,
             "objects": {"table": 30},
+            "speed": 100,  # progress complete within seconds: the cut-over query depends on comparisons only
             "comparisons": [VALUES, FIRST, RUNNING],
             "object_comparison": {"status": "SUCCESSFUL", "objects": {"DB": [2, 2], "TABLE": [30, 29]}},
         },
         {"id": PLAIN, "objects": {"table": 5}, "comparisons": [FIRST]},
     ]
 }
+
+
+README_CUT_OVER = """(
+  sum by (job_id) (huaweicloud_drs_objects_completed) == sum by (job_id) (huaweicloud_drs_objects)
+)
+and on (job_id) (
+  sum by (job_id) (huaweicloud_drs_comparison_tables{compare_type="lines", status!="consistent"}) == 0
+)
+and on (job_id) (
+  huaweicloud_drs_comparison_info{compare_type="lines", status="SUCCESSFUL"}
+)"""
 
 
 class Stack:
@@ -155,6 +168,12 @@ def test_per_table_row_counts_and_statuses_reach_prometheus(stack: Stack) -> Non
         ("contents", "values-1", "SUCCESSFUL"),
         ("objects", f"{JOB}-objects", "SUCCESSFUL"),
     }
+    # Progress is complete, but the latest row comparison found inconsistent tables: not ready for cut-over.
+    wait_for(lambda: stack.query(f'huaweicloud_drs_objects_completed{{job_id="{JOB}"}} == 30'), 30, 1)
+    assert not stack.query(README_CUT_OVER)
+    # The README's example: tables whose row counts differ (table 0 lacks a row, table 1 is missing).
+    differ = stack.query("huaweicloud_drs_comparison_source_rows != huaweicloud_drs_comparison_target_rows")
+    assert sorted(s["metric"]["src_tb"] for s in differ) == ["table_0000000", "table_0000001"]
     objects = stack.query(f'huaweicloud_drs_comparison_objects{{job_id="{JOB}",object_type="TABLE"}}')
     assert {s["metric"]["side"]: float(s["value"][1]) for s in objects} == {"source": 30, "target": 29}
     assert not stack.query(f'{{__name__=~"huaweicloud_drs_comparison_.*",job_id="{PLAIN}"}}')
@@ -199,6 +218,11 @@ def test_a_new_comparison_replaces_the_old_ones_series(stack: Stack) -> None:
     }
     counts = stack.compare_requests()
     assert counts[f"{JOB}/rows-2/line_detail"] == 2 and counts[f"{JOB}/rows-1/line_detail"] == 2
+    # The README's cut-over query: the job's latest row comparison is consistent now, so the job is
+    # ready exactly when its progress is complete.
+    assert README_CUT_OVER in (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    ready = wait_for(lambda: stack.query(README_CUT_OVER), 30, 1)
+    assert {s["metric"]["job_id"] for s in ready} == {JOB}
 
 
 def substitute(expr: str, stack: Stack) -> str:
@@ -230,3 +254,16 @@ def test_every_consistency_dashboard_query_returns_data(stack: Stack) -> None:
                     empty.append(f"{name} / {panel['title']}: {expr}")
     assert checked >= 6
     assert not empty, "panels without data:\n" + "\n".join(empty)
+
+
+def test_promtool_check_metrics_with_every_comparison_family(stack: Stack) -> None:
+    def complete() -> str | None:
+        text = stack.exporter.metrics()
+        return text if "huaweicloud_drs_comparison_object_status{" in text else None
+
+    text = wait_for(complete, 30, 0.5)
+    families = {line.split()[2] for line in text.splitlines() if line.startswith("# TYPE huaweicloud_drs_comparison")}
+    assert len(families) == 13, families
+    result = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == "" and result.stderr.strip() == ""
