@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import FIRST_EXCEPTION, wait
 from functools import partial
 from typing import Any, TypeVar
 
@@ -20,7 +21,7 @@ from .compare import (
     parse_run,
 )
 from .deadline import Deadline
-from .errors import PAGE_CAP_EXCEEDED, DRSAPIError
+from .errors import DEADLINE_EXCEEDED, PAGE_CAP_EXCEEDED, DRSAPIError
 
 T = TypeVar("T")
 
@@ -96,25 +97,40 @@ class CompareClient:
     def tables(self, job_id: str, run: CompareRun, deadline: Deadline) -> list[TableResult]:
         """Per-table results of a row (``lines``) or value (``contents``) comparison, database by database.
 
-        The detail items carry no database name, so they are asked for per source database of the overview.
+        The detail items carry no database name, so they are asked for per source database of the
+        overview, several databases at a time in the client's page pool (a job may have thousands).
         """
+        databases = list(dict.fromkeys(self._overview(job_id, run, deadline)))
+        calls = [self.client.submit((job_id, run.id), self._detail, job_id, run, db, deadline) for db in databases]
+        try:
+            done, pending = wait(calls, timeout=deadline.remaining(), return_when=FIRST_EXCEPTION)
+            for call in done:
+                error = call.exception()
+                if error is not None:
+                    raise error
+            if pending:
+                operation = LINE_DETAIL if run.compare_type == "lines" else CONTENT_DETAIL
+                raise DRSAPIError(DEADLINE_EXCEEDED, "comparison details not read in time", operation=operation)
+        finally:
+            for call in calls:
+                call.cancel()
+            # Reads already running end within the deadline: none outlives this call holding a transport slot.
+            wait(calls, timeout=deadline.remaining())
+        return [table for call in calls for table in call.result()]
+
+    def _detail(self, job_id: str, run: CompareRun, db: DatabasePair, deadline: Deadline) -> list[TableResult]:
         lines = run.compare_type == "lines"
-        out: list[TableResult] = []
-        for db in dict.fromkeys(self._overview(job_id, run, deadline)):
-            out.extend(
-                self._paged(
-                    f"/jobs/{job_id}/compare/{run.id}/{'line' if lines else 'content'}-detail",
-                    job_id=job_id,
-                    operation=LINE_DETAIL if lines else CONTENT_DETAIL,
-                    items_keys=("table_line_compare_result_infos",)
-                    if lines
-                    else ("content_compare_result_infos", "content_compare_result_infost"),
-                    parse=partial(parse_line_table if lines else parse_content_table, db=db),
-                    deadline=deadline,
-                    params={"db_name": db.src_db, "target_db_name": db.dst_db},
-                )
-            )
-        return out
+        return self._paged(
+            f"/jobs/{job_id}/compare/{run.id}/{'line' if lines else 'content'}-detail",
+            job_id=job_id,
+            operation=LINE_DETAIL if lines else CONTENT_DETAIL,
+            items_keys=("table_line_compare_result_infos",)
+            if lines
+            else ("content_compare_result_infos", "content_compare_result_infost"),
+            parse=partial(parse_line_table if lines else parse_content_table, db=db),
+            deadline=deadline,
+            params={"db_name": db.src_db, "target_db_name": db.dst_db},
+        )
 
     def objects(self, job_id: str, deadline: Deadline) -> ObjectOverview | None:
         """The job's latest object-level comparison (``GET …/object/compare``), or None when it has none."""

@@ -349,3 +349,23 @@ def test_client_error_codes_name_the_operation(client: CompareClient) -> None:
     with pytest.raises(DRSAPIError) as err:
         client.runs("j1", Deadline.after(10))
     assert (err.value.error_code, err.value.operation) == ("DRS.10000010", "list_compare_jobs")
+
+
+@responses.activate
+def test_client_a_failed_database_fails_the_whole_result_set(client: CompareClient) -> None:
+    prefix = f"{BASE}/v3/{PID}/jobs/j1/compare/c1"
+    dbs = [{"source_db_name": f"db{i}"} for i in range(6)]
+    responses.get(f"{prefix}/line-overview", json={"total_count": 6, "data_compare_overview_infos": dbs})
+    for i in range(6):
+        answer: dict[str, Any] = {"json": {"table_line_compare_result_infos": [{"source_table_name": "t"}]}}
+        if i == 4:
+            answer = {"status": 400, "json": {"error_code": "DRS.M00202", "error_msg": "bad"}}
+        responses.get(
+            f"{prefix}/line-detail",
+            match=[responses.matchers.query_param_matcher({"db_name": f"db{i}"}, strict_match=False)],
+            **answer,
+        )
+    run = compare.CompareRun("c1", "lines", "SUCCESSFUL", None, None)
+    with pytest.raises(DRSAPIError) as err:
+        client.tables("j1", run, Deadline.after(10))
+    assert (err.value.error_code, err.value.operation) == ("DRS.M00202", "show_line_compare_detail")
