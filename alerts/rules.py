@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from . import consistency
 
 HERE = Path(__file__).resolve().parent
 # The Helm chart ships a copy (charts can only read files inside themselves).
@@ -241,6 +244,7 @@ def files(s: Settings = DEFAULT) -> dict[str, str]:
     return {
         "recording_rules.yaml": render(recording_rules(s)),
         "prometheus_alerts.yaml": render(alerting_rules(s)),
+        consistency.NAME: render(consistency.alerting_rules(partial(_alert, s=s))),
     }
 
 

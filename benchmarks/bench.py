@@ -19,12 +19,14 @@ import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import requests
 from prometheus_client.exposition import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
 from benchmarks.report import write_section
 from exporter import config as exporter_config
@@ -41,7 +43,7 @@ from tests.procs import Exporter, Simulator, sim_config
 
 ROOT = Path(__file__).resolve().parent.parent
 TICK = os.sysconf("SC_CLK_TCK")
-PARTS = ("scrape", "cold", "calls", "memory")
+PARTS = ("scrape", "cold", "calls", "memory", "compare")
 
 
 @dataclass
@@ -314,6 +316,107 @@ def api_calls(work: Path) -> tuple[list[list[str]], list[Target]]:
     return rows, targets
 
 
+class _Families:
+    """Parsed families as a registry stand-in, for generate_latest."""
+
+    def __init__(self, families: list[Any]) -> None:
+        self.families = families
+
+    def collect(self) -> Any:
+        return iter(self.families)
+
+
+def comparisons(rtt_ms: int, work: Path) -> tuple[list[list[str]], list[Target]]:
+    """100k progress series plus one job's finished comparison of 100k tables: warm scrapes and steady-state calls."""
+    tables, interval, seconds = 100_000, 2.0, 12.0
+    scenario = work / "compare.yaml"
+    jobs = [f"job-{n:04d}" for n in range(1, 11)]
+    scenario.write_text(
+        "jobs:\n"
+        + "".join(f"  - {{id: {j}, objects: {{table: 10000}}}}\n" for j in jobs[1:])
+        + f"  - {{id: {jobs[0]}, objects: {{table: 10000}}, comparisons: [{{id: bench-rows, type: lines, "
+        f"tables: {tables}, statuses: [0, 0, 3, 23]}}]}}\n"
+    )
+    sim = Simulator("--scenario", str(scenario), "--latency-ms", str(rtt_ms))
+    workdir = work / "compare"
+    workdir.mkdir()
+    config = sim_config(sim, jobs, cache_ttl=3600, comparisons=True, compare_refresh_interval=interval)
+    long = {"X-Prometheus-Scrape-Timeout-Seconds": "600"}
+    styles = {
+        "plain text": {**long, "Accept-Encoding": "identity"},
+        "Prometheus 2's request": {**long, "Accept": PROMETHEUS2, "Accept-Encoding": "gzip"},
+        "Prometheus 3's request": {**long, "Accept": PROMETHEUS3, "Accept-Encoding": "gzip"},
+    }
+    try:
+        exp = Exporter(config, workdir)
+    except Exception:
+        sim.stop()
+        raise
+    url = exp.url + "/metrics"
+    marker = b"huaweicloud_drs_comparison_source_rows{"
+    try:
+        started = time.perf_counter()
+        body = b""
+        for _ in range(600):  # bounded: 5 minutes for the first reading of 100k tables
+            body = get(url, styles["plain text"])
+            if body.count(marker) == tables:
+                break
+            time.sleep(0.5)
+        first_read = time.perf_counter() - started
+        assert body.count(marker) == tables, "the comparison's tables did not all appear"
+        for headers in styles.values():  # the first request of a format renders it: not measured
+            get(url, headers)
+        warm = {name: statistics.median(timed(partial(get, url, h)) for _ in range(10)) for name, h in styles.items()}
+        requests.post(f"{sim.url}/_sim/stats/reset", timeout=5)
+        steady_started = time.perf_counter()
+        while time.perf_counter() - steady_started < seconds:  # bounded by the clock, one scrape a second
+            get(url, styles["Prometheus 3's request"])
+            time.sleep(1.0)
+        elapsed = time.perf_counter() - steady_started
+        calls = sim.stats()["comparisons"]
+        peak = proc_status(exp.proc.pid, "VmHWM")
+    finally:
+        exp.stop()
+        sim.stop()
+    parsed = _Families(list(text_string_to_metric_families(body.decode())))
+    reference = statistics.median(timed(lambda: generate_latest(parsed)) for _ in range(3))
+    lists = {k: v for k, v in calls.items() if k.endswith("/list_compare_jobs")}
+    others = {k: v for k, v in calls.items() if not k.endswith("/list_compare_jobs")}
+    expected = elapsed / interval
+    per_job = lists.get(f"{jobs[0]}/list/list_compare_jobs", 0)
+    steady_ok = not others and len(lists) == len(jobs) and all(abs(n - expected) <= 1.5 for n in lists.values())
+    rows = [
+        [
+            f"{len(jobs)} jobs × 10,000 objects + {tables:,} compared tables",
+            f"{len(body) / 1e6:.1f} MB",
+            f"{first_read:.1f} s",
+            *(f"{warm[name] * 1000:.1f} ms" for name in styles),
+            f"{reference * 1000:.0f} ms",
+            f"{per_job} list calls per job in {elapsed:.0f} s, {sum(others.values())} other",
+            f"{peak / 2**20:.0f} MiB",
+        ]
+    ]
+    targets = [
+        Target(
+            f"warm scrape with {tables // 1000}k compared tables, {name}, vs generate_latest",
+            f"{reference / seconds_:.1f}× faster",
+            "≥ 20×",
+            reference / seconds_ >= 20,
+        )
+        for name, seconds_ in warm.items()
+    ]
+    targets.append(
+        Target(
+            "comparison API calls in steady state",
+            f"{sorted(set(lists.values()))} list calls per job in {elapsed:.0f} s at {interval:g} s, "
+            f"{sum(others.values())} other calls",
+            "1 list call per job per interval, nothing else",
+            steady_ok,
+        )
+    )
+    return rows, targets
+
+
 def memory_growth(cycles: int, work: Path) -> tuple[list[list[str]], list[Target]]:
     sim = Simulator("--jobs", "1", "--objects", "1000", "--types", "table")
     workdir = work / "soak"
@@ -396,6 +499,30 @@ def main() -> int:
             sections += [
                 "**API calls** per key for one scrape, and after 50 concurrent scrapers × 5 scrapes inside the TTL.",
                 table(["objects", "minimum calls", "after 1 scrape", "after 250 more"], call_rows),
+            ]
+            targets += found
+        if "compare" in parts:
+            compare_rows, found = comparisons(args.rtt_ms, work)
+            sections += [
+                "**Comparisons**: 100k progress series plus a finished row comparison of 100k tables "
+                f"(simulator at {args.rtt_ms} ms per request, compare_refresh_interval 2 s, warm = median of 10). "
+                "*first reading* is from the exporter's start until every table's series is served; "
+                "*generate_latest* renders the same exposition (parsed back) with prometheus_client; *steady "
+                "state* counts the comparison API calls during 12 s of scrapes once the results were read.",
+                table(
+                    [
+                        "series",
+                        "text size",
+                        "first reading",
+                        "warm plain",
+                        "warm Prometheus 2",
+                        "warm Prometheus 3",
+                        "generate_latest",
+                        "steady state",
+                        "peak RSS",
+                    ],
+                    compare_rows,
+                ),
             ]
             targets += found
         if "memory" in parts:

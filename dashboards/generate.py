@@ -557,9 +557,11 @@ def files() -> dict[str, str]:
 
 def main(argv: list[str]) -> int:
     """Write the dashboards (into the directory given, default this one and the chart's copy)."""
+    from . import consistency  # imports this module's helpers
+
     targets = [Path(argv[0])] if argv else [HERE, CHART_COPY]
     for target in targets:
-        for name, text in files().items():
+        for name, text in {**files(), **consistency.files()}.items():
             (target / name).write_text(text, encoding="utf-8")
     return 0
 

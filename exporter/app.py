@@ -13,6 +13,9 @@ from .auth import AkSkAuth, IamPasswordAuth, StaticTokenAuth
 from .cache import Key, Snapshot, SnapshotCache
 from .client import DRSClient
 from .collector import JobMetrics, LiveMetrics, ScrapeView, SelfMetrics
+from .compare_client import CompareClient
+from .compare_metrics import ComparisonMetrics
+from .comparisons import ComparisonReader, ComparisonSnapshot, Guards
 from .config import AkSkCredentials, Config, PasswordCredentials, ProjectConfig, TokenCredentials
 from .deadline import Deadline
 from .exposition import Format, Renderer
@@ -66,6 +69,7 @@ class Project:
             max_pages=config.max_pages,
             page_workers=config.max_concurrency,
         )
+        self.compare = CompareClient(self.client, max_pages=config.max_pages)
         self.directory = JobDirectory(self.client, project.discovery) if project.discovery is not None else None
         self.progress = JobProgressReader(
             self.client, config.cache_ttl, refresh_timeout=config.refresh_timeout, max_staleness=max_staleness(config)
@@ -109,6 +113,12 @@ class Exporter:
         }
         self._keys: tuple[Key, ...] = ()
         self.renderer = Renderer(config.cache_ttl)
+        self.comparisons = ComparisonReader(
+            config.compare_refresh_interval,
+            config.refresh_timeout,
+            Guards(config.max_objects_per_key, config.object_filter),
+            on_change=self.renderer.prepare_comparisons,
+        )
         self.cache = SnapshotCache(
             self._fetch,
             ttl=config.cache_ttl,
@@ -161,6 +171,27 @@ class Exporter:
             self._keys = keys
         return self.cache.get_many(keys, deadline)
 
+    def _comparison_jobs(self) -> dict[str, tuple[CompareClient, bool]]:
+        """Jobs whose comparisons are exported: job_id -> (comparison client, aggregate_only)."""
+        out: dict[str, tuple[CompareClient, bool]] = {}
+        default = self.config.comparisons
+        for project in self.projects:
+            for job in project.config.jobs:
+                if job.comparisons if job.comparisons is not None else default:
+                    out[job.id] = (project.compare, job.aggregate_only)
+            discovery = project.config.discovery
+            if discovery is None or not (discovery.comparisons if discovery.comparisons is not None else default):
+                continue
+            for meta in project.discovered():
+                owner = self._owners.get(meta.job_id)
+                if meta.job_id not in self.config.keys_by_job and owner is not None and owner[0] is project:
+                    out.setdefault(meta.job_id, (project.compare, discovery.aggregate_only))
+        return out
+
+    def comparison_snapshot(self) -> ComparisonSnapshot:
+        """The latest comparison state of every job (typed and immutable; never waits)."""
+        return self.comparisons.snapshot()
+
     def job_metrics(self, deadline: Deadline) -> JobMetrics:
         """Job info, DRS's job-level progress and discovery health, as of now."""
         infos: list[tuple[JobMeta, str, str]] = []
@@ -191,8 +222,9 @@ class Exporter:
         """What a scrape with ``budget`` seconds exposes, as fresh metric families."""
         deadline = Deadline.after(budget)  # one for the whole scrape
         snapshots = self.snapshots(deadline)
+        comparisons = self.comparisons.want(self._comparison_jobs())
         live = LiveMetrics(self.job_metrics(deadline), self.self_metrics())
-        return ScrapeView(snapshots, self.config.cache_ttl, live)
+        return ScrapeView(snapshots, self.config.cache_ttl, live, ComparisonMetrics(comparisons))
 
     def scrape(self, budget: float, fmt: Format, *, compress: bool) -> list[bytes]:
         """The answer to a scrape, in chunks: cached renderings of every key plus live job and self metrics."""
@@ -202,12 +234,14 @@ class Exporter:
         deadline = Deadline.after(budget)  # one for the whole scrape
         self.renderer.want(fmt)  # before waiting: the refreshes this scrape waits for render its format
         snapshots = self.snapshots(deadline)
+        comparisons = self.comparisons.want(self._comparison_jobs())
         live = LiveMetrics(self.job_metrics(deadline), self.self_metrics())
-        return self.renderer.render(snapshots, fmt, live, compress=compress)
+        return self.renderer.render(snapshots, fmt, live, compress=compress, comparisons=comparisons)
 
     def close(self) -> None:
         """Stop background work and close connections."""
         self.cache.close()
+        self.comparisons.close()
         for project in self.projects:
             project.progress.close()
             project.client.close()

@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from concurrent.futures import FIRST_EXCEPTION, wait
+from collections.abc import Callable, Hashable
+from concurrent.futures import FIRST_EXCEPTION, Future, wait
 from operator import itemgetter
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
 
@@ -23,6 +24,7 @@ MAX_PAGE_SIZE = 1000
 _NAMES = itemgetter(0, 1, 2, 3)
 _PROGRESS = itemgetter(4)
 OPERATION = "show_progress_data"
+T = TypeVar("T")
 
 
 def endpoint_for_region(region: str) -> str:
@@ -54,6 +56,10 @@ class DRSClient:
         self.page_size = page_size
         self.max_pages = max_pages
         self._pool = FairPool(page_workers, "drs-page")
+
+    def submit(self, key: Hashable, fn: Callable[..., T], *args: Any) -> Future[T]:
+        """Run ``fn(*args)`` in the page pool, queued per ``key`` so that keys take turns."""
+        return self._pool.submit(key, fn, *args)
 
     def close(self) -> None:
         """Stop the page pool and close connections."""

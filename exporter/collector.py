@@ -222,10 +222,13 @@ class ScrapeView:
     snapshots: list[Snapshot]
     ttl: float
     live: Collects
+    comparisons: Collects | None = None
 
     def collect(self) -> Iterator[Metric]:
         """Every family, built now."""
         yield from progress_families(self.snapshots, self.ttl)
+        if self.comparisons is not None:
+            yield from self.comparisons.collect()
         yield from self.live.collect()
 
 

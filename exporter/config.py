@@ -171,6 +171,10 @@ class JobConfig(Model, frozen=True):
             "instead (for the largest jobs)"
         ),
     ] = False
+    comparisons: Annotated[
+        bool | None,
+        doc("export this job's DRS comparison results (row and value comparisons); default: the global `comparisons`"),
+    ] = None
 
 
 class DiscoveryConfig(Model, frozen=True):
@@ -188,6 +192,9 @@ class DiscoveryConfig(Model, frozen=True):
     )
     refresh_interval: Annotated[float, between(1, 86400, "seconds between job listings")] = 300.0
     aggregate_only: Annotated[bool, doc("`aggregate_only` for every discovered job")] = False
+    comparisons: Annotated[
+        bool | None, doc("`comparisons` for every discovered job; default: the global `comparisons`")
+    ] = None
 
     def wants(self, name: str) -> bool:
         """True when a job called ``name`` passes the include and exclude patterns."""
@@ -361,6 +368,22 @@ class Config(Model, frozen=True):
     object_filters: Annotated[ObjectFilter, doc("regular expressions selecting which objects get a series")] = (
         msgspec.field(default_factory=ObjectFilter)
     )
+    comparisons: Annotated[
+        bool,
+        doc(
+            "export DRS comparison results (`huaweicloud_drs_comparison_*`) of every job; "
+            "a job or `discovery` may say otherwise"
+        ),
+    ] = False
+    compare_refresh_interval: Annotated[
+        float,
+        between(
+            1,
+            86400,
+            "seconds between two listings of a job's comparisons (one API call per job; a finished "
+            "comparison's results are read once)",
+        ),
+    ] = 300.0
     max_staleness: Annotated[
         float | None,
         between(

@@ -27,8 +27,11 @@ from prometheus_client.utils import floatToGoString, parse_version
 from . import gzipstream
 from .cache import Snapshot
 from .collector import Collects, progress_families
+from .compare_metrics import comparison_families, table_families
+from .comparisons import ComparisonSnapshot, TableSet
 
 BLOCK_MIN = 4096  # parts at least this large keep a cached deflate block
+COMPARISON_BATCH = 10_000  # per-table comparison samples encoded at a time
 _EOF = b"# EOF\n"
 # A format not asked for in this long is no longer rendered ahead, and its last answer is let go.
 FORGET_SECONDS = 600.0
@@ -112,12 +115,20 @@ def _samples(blob: bytes) -> bytes:
 class Part:
     """Exposition bytes and, once asked for and when large enough, their deflate block."""
 
-    __slots__ = ("_block", "_lock", "plain")
+    __slots__ = ("_block", "_chunks", "_lock", "plain")
 
     def __init__(self, plain: bytes) -> None:
         self.plain = plain
         self._block: gzipstream.Block | None = None
+        self._chunks: list[bytes] | None = None
         self._lock = threading.Lock()
+
+    def chunks(self) -> list[bytes]:
+        """The bytes cut into pieces of about CHUNK bytes, made once (see _Assembled on why)."""
+        with self._lock:
+            if self._chunks is None:
+                self._chunks = _chunks([self.plain]) if len(self.plain) > CHUNK else [self.plain]
+            return self._chunks
 
     def block(self) -> gzipstream.Block | None:
         """A cached deflate block of the bytes, or None for parts too small to be worth one."""
@@ -251,6 +262,8 @@ class Renderer:
         # Prometheus never asks for the text format, and rendering it ahead made its first scrape wait).
         self._wanted: dict[tuple[str, ...], tuple[Format, float]] = {}
         self._lock = threading.Lock()
+        # Per format: the result sets last rendered and their per-table part.
+        self._table_parts: dict[tuple[str, ...], tuple[list[tuple[str, str, TableSet]], Part]] = {}
 
     def prepare(self, snapshot: Snapshot, previous: Snapshot | None) -> KeyRendering:
         """Render a fresh snapshot in the refresh worker, in every format scrapes have asked for lately.
@@ -337,22 +350,85 @@ class Renderer:
             wanted = self._wanted.get(fmt.key)
             self._wanted[fmt.key] = (fmt, time.monotonic()) if wanted is None else (wanted[0], time.monotonic())
 
-    def render(self, snapshots: Sequence[Snapshot], fmt: Format, live: Collects, *, compress: bool) -> list[bytes]:
-        """The whole answer, in chunks: every key's families, then the live ``collect()`` of ``live``.
+    def prepare_comparisons(self, snapshot: ComparisonSnapshot) -> None:
+        """Render a new comparison snapshot in every format scrapes have asked for lately (in the background)."""
+        for fmt in self._recent():
+            self.comparison_parts(snapshot, fmt)
+
+    def _table_part(self, snapshot: ComparisonSnapshot, sets: list[tuple[str, str, TableSet]], fmt: Format) -> Part:
+        """The per-table families, encoded in batches (bounded memory); shared with a format whose bytes are equal."""
+        blobs: list[bytes] = []
+        for batches in table_families(snapshot, batch=COMPARISON_BATCH):
+            for index, family in enumerate(batches):
+                blob = _encode(fmt, [family])
+                blobs.append(blob if index == 0 else _samples(blob))
+        tables = Part(b"".join(blobs))
+        del blobs
+        with self._lock:
+            for other_sets, other in self._table_parts.values():
+                if _same_sets(other_sets, sets) and other.plain == tables.plain:
+                    tables = other
+                    break
+            self._table_parts[fmt.key] = (sets, tables)
+        return tables
+
+    def comparison_parts(self, snapshot: ComparisonSnapshot, fmt: Format) -> list[Part]:
+        """The comparison families of ``snapshot`` in ``fmt``, rendered once per snapshot.
+
+        The per-table families are rendered again only when a result set changed (a new finished
+        comparison): a snapshot changes at every listing, its per-table results rarely.
+        """
+        with snapshot.lock:
+            parts: list[Part] | None = snapshot.renderings.get(fmt.key)
+            if parts is not None:
+                return parts
+            if not snapshot.jobs:
+                parts = []
+            else:
+                sets = snapshot.table_sets()
+                with self._lock:
+                    cached = self._table_parts.get(fmt.key)
+                if cached is not None and _same_sets(cached[0], sets):
+                    tables = cached[1]
+                else:
+                    tables = self._table_part(snapshot, sets, fmt)
+                parts = [Part(_encode(fmt, comparison_families(snapshot, per_table=False))), tables]
+            snapshot.renderings[fmt.key] = parts
+            return parts
+
+    def render(
+        self,
+        snapshots: Sequence[Snapshot],
+        fmt: Format,
+        live: Collects,
+        *,
+        compress: bool,
+        comparisons: ComparisonSnapshot | None = None,
+    ) -> list[bytes]:
+        """The whole answer, in chunks: every key's families, the comparisons, then the live ``collect()`` of ``live``.
 
         Compressed, it is a single gzip member: the cached blocks, then the live part with the
         final block and the trailer.
         """
         self.want(fmt)
         assembled = self._assemble(snapshots, fmt)
+        extra = self.comparison_parts(comparisons, fmt) if comparisons is not None else []
         tail = fmt.encoder(live)
         if not compress:
-            return [*assembled.plain, tail]
+            return [*assembled.plain, *(chunk for p in extra for chunk in p.chunks()), tail]
         if assembled.gz is None:
             joined = self._deflate(assembled.parts)
             assembled.gz_end = joined._replace(data=b"")
             assembled.gz = _chunks([gzipstream.HEADER, joined.data])
-        return [*assembled.gz, gzipstream.finish(assembled.gz_end, tail)]
+        if not extra:
+            return [*assembled.gz, gzipstream.finish(assembled.gz_end, tail)]
+        head = gzipstream.join([assembled.gz_end, *(p.block() or gzipstream.deflate(p.plain) for p in extra)])
+        return [*assembled.gz, head.data, gzipstream.finish(head, tail)]
+
+
+def _same_sets(a: list[tuple[str, str, TableSet]], b: list[tuple[str, str, TableSet]]) -> bool:
+    """The same result set objects for the same jobs and types."""
+    return len(a) == len(b) and all(x[:2] == y[:2] and x[2] is y[2] for x, y in zip(a, b, strict=True))
 
 
 def _same(a: Sequence[object], b: Sequence[object]) -> bool:

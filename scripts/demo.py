@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # for alerts.rules when run as a script
 
 from alerts import rules  # noqa: E402
+from exporter.simulator.server import demo_comparisons  # noqa: E402
 
 BIN = Path(sys.executable).parent
 STALLED, FAILING = "stalled-job", "failing-job"
@@ -72,6 +73,8 @@ def scenario(jobs: int, objects: int) -> dict[str, Any]:
         }
         for n in range(1, jobs + 1)
     ]
+    # Finished row and value comparisons with inconsistent tables, for the data consistency view.
+    healthy[0]["comparisons"] = demo_comparisons(objects)
     return {
         "jobs": [
             *healthy,
@@ -217,6 +220,8 @@ def main() -> int:
                     "auth": {"access_key": info["access_key"], "secret_key": info["secret_key"]},
                     "jobs": jobs,
                     "cache_ttl": 10,
+                    "comparisons": True,
+                    "compare_refresh_interval": 30,
                 },
                 sort_keys=False,
             )

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import requests
 
-from .procs import BIN, LineReader, samples, wait_for
+from .procs import BIN, LineReader, samples, value, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPECTED_ALERTS = {("HuaweiCloudDRSJobStalled", "stalled-job"), ("HuaweiCloudDRSRefreshFailing", "failing-job")}
@@ -124,6 +124,19 @@ def test_without_prometheus_the_demo_serves_the_exporter_and_says_how_to_get_the
     assert samples(text, "huaweicloud_drs_up")[(("job_id", "failing-job"), ("object_type", "table"))] == 0.0
     page = requests.get(demo.urls["Status page"], timeout=30).text
     assert 'data-job-id="stalled-job"' in page and "DRS.M05004" in page
+    # Comparisons are read in the background: the first job's inconsistent table shows up within seconds.
+    inconsistent = wait_for(
+        lambda: value(
+            requests.get(demo.urls["Metrics"], timeout=15).text,
+            "huaweicloud_drs_comparison_tables",
+            job_id="job-0001",
+            compare_type="lines",
+            status="inconsistent",
+        ),
+        timeout=30,
+        interval=0.5,
+    )
+    assert inconsistent is not None and inconsistent >= 1.0
     # SIGTERM to the script alone: it stops what it started.
     assert demo.stop(signal.SIGTERM, whole_group=False) == 0
     demo.check_nothing_left()

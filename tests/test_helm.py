@@ -12,8 +12,9 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from alerts import consistency as alert_consistency
 from alerts import rules
-from dashboards import generate
+from dashboards import consistency, generate
 from exporter import config as exporter_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,7 +84,7 @@ def test_all_values_turn_everything_on(chart: helm.Chart) -> None:
     kinds = [d["kind"] for d in render(chart, ALL_VALUES)]
     for kind in ("ServiceMonitor", "PrometheusRule", "NetworkPolicy"):
         assert kind in kinds
-    assert kinds.count("ConfigMap") == 1 + len(generate.DASHBOARDS)
+    assert kinds.count("ConfigMap") == 1 + len(generate.DASHBOARDS) + len(consistency.files())
 
 
 def test_defaults_leave_optional_objects_off(chart: helm.Chart) -> None:
@@ -177,7 +178,10 @@ def test_rendered_config_is_accepted_by_the_exporter(
 
 def test_prometheus_rule_is_the_repository_rules(chart: helm.Chart) -> None:
     rule = one(render(chart, ALL_VALUES), "PrometheusRule")
-    expected = [g for doc in (rules.recording_rules(), rules.alerting_rules()) for g in doc["groups"]]
+    consistency_rules = yaml.safe_load(rules.files()[alert_consistency.NAME])
+    expected = [
+        g for doc in (rules.recording_rules(), rules.alerting_rules(), consistency_rules) for g in doc["groups"]
+    ]
     assert sorted(rule["spec"]["groups"], key=lambda g: g["name"]) == sorted(expected, key=lambda g: g["name"])
     for name in rules.files():
         assert (CHART / "files" / "rules" / name).read_text() == (ROOT / "alerts" / name).read_text()
@@ -192,9 +196,10 @@ def test_dashboard_configmaps_for_the_sidecar(chart: helm.Chart) -> None:
         },
     )
     maps = [d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["labels"].get("grafana_dashboard") == "1"]
-    assert len(maps) == len(generate.DASHBOARDS)
+    expected = {**generate.files(), **consistency.files()}
+    assert len(maps) == len(expected)
     shipped = {k: v for m in maps for k, v in m["data"].items()}
-    assert {k: v.rstrip("\n") for k, v in generate.files().items()} == {k: v.rstrip("\n") for k, v in shipped.items()}
+    assert {k: v.rstrip("\n") for k, v in expected.items()} == {k: v.rstrip("\n") for k, v in shipped.items()}
     assert {m["metadata"]["namespace"] for m in maps} == {"grafana"}
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -14,65 +13,10 @@ from typing import Any
 import yaml
 
 from ..progress import OBJECT_TYPES
+from .compare_scenario import SimComparison, SimObjectComparison, comparisons, object_comparison
+from .faults import FAULTS, Faults, apply_faults
 
 TIME_FORMATS = ("epoch_ms", "iso")
-# Misbehaviour of one job's progress-data answers (scenario `fault:` or POST /_sim/jobs/{id}).
-FAULTS = (
-    "timeout",  # answers after 5 s
-    "reset",  # closes the connection without an answer
-    "status:500",
-    "status:502",
-    "status:503",
-    "status:504",  # DRS/gateway JSON error bodies
-    "plain:500",
-    "plain:502",
-    "plain:503",
-    "plain:504",  # the status and no body
-    "html",  # 502 with an HTML error page
-    "malformed",  # 200 with JSON cut in half
-    "truncated",  # 200 whose body is shorter than its Content-Length
-    "oversize",  # 200 with a body of several MiB
-    "count_larger",  # count three times the objects: paging ends on an empty page
-    "count_smaller",  # count 1 while pages carry every object
-    "count_negative",
-    "count_string",
-    "endless",  # count of a billion objects
-    "repeat_rows",  # every page after the first starts with the previous page's last row
-    "odd_progress",  # progress negative, over 100, float, string, null, missing, garbage
-    "missing_keys",  # rows without some name fields
-    "control_chars",  # names with control characters and invalid UTF-8 bytes
-    "create_time_garbage",
-    "expire_token_mid_paging",  # every IAM token expires when the second page is asked for
-    "skew",  # 401 APIGW.0303 as for a skewed X-Sdk-Date
-    "trickle",  # 200 whose body arrives one byte every 0.25 s
-    "slow_headers",  # the status line, then one header byte every 0.25 s (never a whole header)
-    "gzip_empty_blocks",  # 200, gzip, then an empty deflate block every 0.25 s (never any output)
-    "redirect",  # 302 to another loopback port, which records the credential headers it gets
-    "count_grows",  # the first page reports count 500 less than the later pages (objects added while paging)
-    "empty_page_once",  # every page after the first is empty when first asked, whole when asked again
-    "short_page",  # every page after the first is empty, however often asked (count unchanged)
-    "first_page_invalid",  # every row of the first page has progress null
-    "garbage_error_code",  # 400 with an error_code that is no API code (free text)
-)
-ODD_PROGRESS: tuple[Any, ...] = (-5, 150, 55.5, "42", None, "missing", "abc")
-
-
-@dataclass
-class Faults:
-    """Injected misbehaviour, applied to API requests (not to the ``/_sim`` admin endpoints)."""
-
-    latency_ms: float = 0.0
-    rate_429: float = 0.0
-    retry_after: str = "1"
-    rate_5xx: float = 0.0
-    rate_malformed: float = 0.0
-    throttle_next: int = 0  # the next N API requests get 429, whatever the rate
-    rate_list_error: float = 0.0  # share of job-list requests answered 500
-    iam_error_next: int = 0  # the next N IAM logins get 503 APIGW.0613
-    job_progress_error: bool = False  # batch progress and job progress answer 500
-    iam_slow_headers: bool = False  # IAM logins send the status line, then one header byte every 0.25 s
-    list_slow_headers: bool = False  # job-list requests send the status line, then one header byte every 0.25 s
-    reject_tokens: bool = False  # every DRS request with an IAM token gets 403 DRS.M00100 (logins still work)
 
 
 @dataclass
@@ -100,6 +44,9 @@ class SimJob:
     parent: str | None = None  # listed as a child of this job
     listed: bool = True  # False: gone from the lists (deleted)
     delay: float = 2.0  # incremental replication delay in seconds
+    comparisons: list[SimComparison] = field(default_factory=list)
+    object_comparison: SimObjectComparison | None = None
+    compare_fault: str | None = None  # one of FAULTS, for the comparison APIs only
 
     def mean_progress(self, elapsed: float) -> float:
         """Mean progress of the job's tables in percent (the job-level progress)."""
@@ -224,6 +171,9 @@ def _job_from_dict(raw: dict[str, Any]) -> SimJob:
         **{k: raw[k] for k in ("name", "status", "job_type", "engine_type", "task_type", "parent") if k in raw},
         listed=bool(raw.get("listed", True)),
         delay=float(raw.get("delay", 2.0)),
+        comparisons=comparisons(raw.get("comparisons"), str(raw["id"])),
+        object_comparison=object_comparison(raw.get("object_comparison"), str(raw["id"])),
+        compare_fault=_fault(raw.get("compare_fault")),
     )
 
 
@@ -250,27 +200,6 @@ def load_scenario(path: str | Path) -> Scenario:
     return scenario
 
 
-def apply_faults(faults: Faults, changes: dict[str, Any]) -> Faults:
-    """A copy of ``faults`` with ``changes`` applied; unknown keys are an error."""
-    known = Faults.__dataclass_fields__
-    for key in changes:
-        if key not in known:
-            raise ValueError(f"unknown fault {key!r}")
-    merged = {**faults.__dict__, **changes}
-    merged["retry_after"] = str(merged["retry_after"])
-    for key in ("throttle_next", "iam_error_next"):
-        merged[key] = int(merged[key])
-        if merged[key] < 0:
-            raise ValueError(f"fault {key} must be >= 0")
-    for key in ("job_progress_error", "iam_slow_headers", "list_slow_headers", "reject_tokens"):
-        merged[key] = bool(merged[key])
-    for key in ("latency_ms", "rate_429", "rate_5xx", "rate_malformed", "rate_list_error"):
-        merged[key] = float(merged[key])
-        if not math.isfinite(merged[key]) or merged[key] < 0:
-            raise ValueError(f"fault {key} must be a number >= 0")
-    return Faults(**merged)
-
-
 def update_job(job: SimJob, changes: dict[str, Any], elapsed: float) -> None:
     """Apply an admin change (``stalled``, ``error``, ``speed``, ``latency_ms``, ``create_time_lag``)."""
     for key, value in changes.items():
@@ -285,6 +214,12 @@ def update_job(job: SimJob, changes: dict[str, Any], elapsed: float) -> None:
             setattr(job, key, float(value))
         elif key in ("status", "name"):
             setattr(job, key, str(value))
+        elif key == "comparisons":
+            job.comparisons = comparisons(value, job.id)
+        elif key == "object_comparison":
+            job.object_comparison = object_comparison(value, job.id)
+        elif key == "compare_fault":
+            job.compare_fault = _fault(value or None)
         elif key == "listed":
             job.listed = bool(value)
         else:

@@ -1,0 +1,320 @@
+"""DRS comparison results kept in the background: one list call per job per interval, details read once.
+
+A finished comparison never changes, so its per-table results are read once and kept until a
+newer finished comparison of the same type replaces them: memory holds at most one result set
+per job and comparison type, and in steady state each job costs one list call per
+``compare_refresh_interval``. Scrapes never wait for these reads; they show the latest state.
+
+``ComparisonSnapshot`` is the typed, immutable view other modules read (the collector, a status page).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from array import array
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import orjson
+
+from .compare import COMPARE_TYPES, IN_FLIGHT, TABLE_STATUSES, CompareRun, ObjectOverview, TableResult, latest
+from .compare_client import CompareClient
+from .config import ObjectFilter
+from .deadline import Deadline
+from .errors import DRSAPIError
+
+log = logging.getLogger(__name__)
+
+# An object-level comparison has no list to watch: its overview is read again when the data-level
+# list changes, while it runs, and otherwise at least this often.
+OBJECT_MAX_AGE = 3600.0
+_STATUS_INDEX = {name: i for i, name in enumerate(TABLE_STATUSES)}
+
+
+class TableRow(NamedTuple):
+    """One table's result as exported; row counts are NaN where the API gave none."""
+
+    src_db: str
+    src_tb: str
+    dst_db: str
+    dst_tb: str
+    status: str
+    source_rows: float
+    target_rows: float
+
+
+@dataclass(frozen=True)
+class TableSet:
+    """The per-table results of one finished comparison, compact: names as one JSON string, numbers in arrays.
+
+    ``counts`` covers every table; the rows are only those that get a series (the guards applied).
+    """
+
+    compare_job_id: str
+    counts: Mapping[str, int]
+    not_exported: int
+    _names: str = field(repr=False)
+    _statuses: bytes = field(repr=False)
+    _source: array[float] = field(repr=False)
+    _target: array[float] = field(repr=False)
+
+    @classmethod
+    def build(
+        cls,
+        compare_job_id: str,
+        tables: list[TableResult],
+        *,
+        max_objects: int | None,
+        object_filter: ObjectFilter,
+        aggregate_only: bool,
+    ) -> TableSet:
+        """Count every table, keep those that pass the guards (as progress data's guards do)."""
+        counts = Counter({name: 0 for name in TABLE_STATUSES})
+        counts.update(t.status for t in tables)
+        kept: list[TableResult] = []
+        if not aggregate_only:
+            kept = [t for t in tables if object_filter.keeps(t.src_db, t.src_tb)]
+            if max_objects is not None:
+                kept = kept[:max_objects]
+        nan = math.nan
+        return cls(
+            compare_job_id,
+            dict(counts),
+            len(tables) - len(kept),
+            orjson.dumps([(t.src_db, t.src_tb, t.dst_db, t.dst_tb) for t in kept]).decode(),
+            bytes(_STATUS_INDEX.get(t.status, _STATUS_INDEX["unknown"]) for t in kept),
+            array("d", (nan if t.source_rows is None else t.source_rows for t in kept)),
+            array("d", (nan if t.target_rows is None else t.target_rows for t in kept)),
+        )
+
+    def __len__(self) -> int:
+        return len(self._statuses)
+
+    def __iter__(self) -> Iterator[TableRow]:
+        names = orjson.loads(self._names)
+        for (src_db, src_tb, dst_db, dst_tb), status, source, target in zip(
+            names, self._statuses, self._source, self._target, strict=True
+        ):
+            yield TableRow(src_db, src_tb, dst_db, dst_tb, TABLE_STATUSES[status], source, target)
+
+
+@dataclass(frozen=True)
+class TypeState:
+    """One comparison type of one job: its latest run, its latest finished run and that run's results."""
+
+    latest: CompareRun | None
+    finished: CompareRun | None
+    tables: TableSet | None  # results of ``finished``; None until read
+
+    @property
+    def table_counts(self) -> Mapping[str, int]:
+        """Tables per status in the latest finished comparison (empty until its results are read)."""
+        return self.tables.counts if self.tables is not None else {}
+
+
+@dataclass(frozen=True)
+class JobComparisons:
+    """The comparison state of one job."""
+
+    job_id: str
+    up: bool
+    error_code: str | None
+    checked_at: float | None  # Unix time of the last successful listing
+    types: Mapping[str, TypeState]
+    objects: ObjectOverview | None = None
+    objects_read_at: float = 0.0  # monotonic
+
+
+@dataclass(frozen=True, eq=False)
+class ComparisonSnapshot:
+    """Every job's comparison state at one moment; a new object whenever anything changed.
+
+    ``renderings`` caches this snapshot's exposition bytes per format (see ``exposition``).
+    """
+
+    jobs: Mapping[str, JobComparisons]
+    renderings: dict[tuple[str, ...], Any] = field(default_factory=dict, repr=False)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def table_sets(self) -> list[tuple[str, str, TableSet]]:
+        """(job_id, compare_type, results) of every result set, in a fixed order."""
+        return [
+            (job_id, compare_type, state.tables)
+            for job_id, job in sorted(self.jobs.items())
+            for compare_type, state in sorted(job.types.items())
+            if state.tables is not None
+        ]
+
+
+EMPTY = ComparisonSnapshot({})
+
+
+@dataclass(frozen=True)
+class Guards:
+    """The cardinality guards as they apply to per-table comparison series."""
+
+    max_objects: int | None
+    object_filter: ObjectFilter
+
+
+class ComparisonReader:
+    """Keeps the comparison state of the jobs asked for, refreshed in the background."""
+
+    WORKERS = 4
+
+    def __init__(
+        self,
+        interval: float,
+        refresh_timeout: float,
+        guards: Guards,
+        on_change: Callable[[ComparisonSnapshot], None] | None = None,
+    ) -> None:
+        self.interval = interval
+        self.on_change = on_change
+        self.refresh_timeout = refresh_timeout
+        self.guards = guards
+        self.detail_reads = 0  # result sets read (each finished comparison once)
+        self._snapshot = EMPTY
+        self._listed_at: dict[str, float] = {}  # job_id -> monotonic time of its last listing attempt
+        self._wanted: dict[str, tuple[CompareClient, bool]] = {}
+        self._running = False
+        self._lock = threading.Lock()
+        self._reader = ThreadPoolExecutor(1, thread_name_prefix="drs-compare")
+        self._per_job = ThreadPoolExecutor(self.WORKERS, thread_name_prefix="drs-compare-job")
+
+    def close(self) -> None:
+        """Stop the background reads."""
+        self._reader.shutdown(wait=False, cancel_futures=True)
+        self._per_job.shutdown(wait=False, cancel_futures=True)
+
+    def snapshot(self) -> ComparisonSnapshot:
+        """The latest state (never waits)."""
+        with self._lock:
+            return self._snapshot
+
+    def want(self, jobs: Mapping[str, tuple[CompareClient, bool]]) -> ComparisonSnapshot:
+        """Track ``jobs`` (job_id -> (client, aggregate_only)); start a background read when one is due.
+
+        Jobs no longer asked for are dropped with their results. Returns the state as of now.
+        """
+        now = time.monotonic()
+        with self._lock:
+            self._wanted = dict(jobs)
+            if set(self._snapshot.jobs) - set(jobs):
+                kept = {j: s for j, s in self._snapshot.jobs.items() if j in jobs}
+                self._snapshot = ComparisonSnapshot(kept)
+                self._listed_at = {j: t for j, t in self._listed_at.items() if j in jobs}
+            due = [j for j in jobs if now - self._listed_at.get(j, -math.inf) >= self.interval]
+            if due and not self._running:
+                self._running = True
+                for job_id in due:
+                    self._listed_at[job_id] = now
+                try:
+                    self._reader.submit(self._refresh, due)
+                except RuntimeError:  # closed
+                    self._running = False
+            return self._snapshot
+
+    def _refresh(self, due: list[str]) -> None:
+        try:
+            calls = {job_id: self._per_job.submit(self._job, job_id) for job_id in due}
+            # Each job's reads have deadlines of their own (list, two result sets, objects); this
+            # bound only guards against a bug, with room for every job queued behind the workers.
+            rounds = -(-len(calls) // self.WORKERS)
+            wait(list(calls.values()), timeout=rounds * 4 * self.refresh_timeout + 10)
+            fresh: dict[str, JobComparisons] = {}
+            for job_id, call in calls.items():
+                if not call.done() or call.cancelled():
+                    continue
+                try:
+                    state = call.result()
+                except Exception:  # a bug must not stop later reads
+                    log.exception("comparisons of job %s failed unexpectedly", job_id)
+                    continue
+                if state is not None:
+                    fresh[job_id] = state
+            with self._lock:
+                merged = {j: s for j, s in self._snapshot.jobs.items() if j in self._wanted}
+                merged.update((j, s) for j, s in fresh.items() if j in self._wanted)
+                changed = merged != dict(self._snapshot.jobs)
+                if changed:
+                    self._snapshot = ComparisonSnapshot(merged)
+                snapshot = self._snapshot
+            if changed and self.on_change is not None:
+                self.on_change(snapshot)  # e.g. render it now rather than in the next scrape
+        finally:
+            with self._lock:
+                self._running = False
+
+    def _job(self, job_id: str) -> JobComparisons | None:
+        with self._lock:
+            wanted = self._wanted.get(job_id)
+            previous = self._snapshot.jobs.get(job_id)
+        if wanted is None:
+            return None
+        client, aggregate_only = wanted
+        try:
+            runs = client.runs(job_id, Deadline.after(self.refresh_timeout))
+        except DRSAPIError as err:
+            log.warning("listing the comparisons of job %s failed: %s", job_id, err)
+            return _failed(job_id, previous, err.error_code)
+        types: dict[str, TypeState] = {}
+        error: str | None = None
+        for compare_type in COMPARE_TYPES:
+            newest, finished = latest(runs, compare_type)
+            before = previous.types.get(compare_type) if previous is not None else None
+            tables = before.tables if before is not None else None
+            if finished is not None and (tables is None or tables.compare_job_id != finished.id):
+                try:
+                    results = client.tables(job_id, finished, Deadline.after(self.refresh_timeout))
+                except DRSAPIError as err:
+                    log.warning("results of comparison %s of job %s failed: %s", finished.id, job_id, err)
+                    error = err.error_code
+                    if before is not None:
+                        types[compare_type] = before  # coherent, if old; read again next interval
+                    continue
+                with self._lock:
+                    self.detail_reads += 1
+                tables = TableSet.build(
+                    finished.id,
+                    results,
+                    max_objects=self.guards.max_objects,
+                    object_filter=self.guards.object_filter,
+                    aggregate_only=aggregate_only,
+                )
+            types[compare_type] = TypeState(newest, finished, tables if finished is not None else None)
+        objects, objects_read_at = self._objects(client, job_id, previous, types)
+        if isinstance(objects, str):
+            error, objects = objects, previous.objects if previous is not None else None
+        return JobComparisons(job_id, error is None, error, time.time(), types, objects, objects_read_at)
+
+    def _objects(
+        self, client: CompareClient, job_id: str, previous: JobComparisons | None, types: Mapping[str, TypeState]
+    ) -> tuple[ObjectOverview | str | None, float]:
+        """The object-level overview when it is due (else the previous one); an error code when it failed."""
+        now = time.monotonic()
+        if previous is not None and previous.objects_read_at:
+            same_runs = {t: s.latest for t, s in previous.types.items()} == {t: s.latest for t, s in types.items()}
+            running = previous.objects is not None and previous.objects.status in IN_FLIGHT
+            if same_runs and not running and now - previous.objects_read_at < OBJECT_MAX_AGE:
+                return previous.objects, previous.objects_read_at
+        try:
+            return client.objects(job_id, Deadline.after(self.refresh_timeout)), now
+        except DRSAPIError as err:
+            log.warning("the object comparison of job %s failed: %s", job_id, err)
+            return err.error_code, previous.objects_read_at if previous is not None else 0.0
+
+
+def _failed(job_id: str, previous: JobComparisons | None, code: str) -> JobComparisons:
+    """The previous state of a job, marked down with ``code``."""
+    if previous is None:
+        return JobComparisons(job_id, False, code, None, {})
+    return JobComparisons(
+        job_id, False, code, previous.checked_at, previous.types, previous.objects, previous.objects_read_at
+    )

@@ -1,0 +1,371 @@
+"""Parsing of the comparison APIs' answers: every documented shape, field spelling and status code."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import responses
+
+from exporter import compare
+from exporter.client import DRSClient
+from exporter.compare import (
+    DatabasePair,
+    TableResult,
+    latest,
+    listing,
+    parse_content_table,
+    parse_database,
+    parse_line_table,
+    parse_object_overview,
+    parse_run,
+    status_name,
+)
+from exporter.compare_client import CompareClient
+from exporter.deadline import Deadline
+from exporter.errors import DRSAPIError
+from exporter.transport import RetryPolicy, Transport
+
+# The whole mapping table of §1.1: code -> metric status name.
+CODES = {
+    0: "inconsistent",
+    1: "unknown",
+    2: "consistent",
+    3: "target_missing",
+    4: "failed",
+    5: "comparing",
+    6: "waiting",
+    7: "cancelled",
+    8: "empty",
+    9: "empty",
+    10: "empty",
+    11: "source_missing",
+    12: "target_missing",
+    13: "source_missing",
+    14: "connection_failed",
+    15: "connection_failed",
+    16: "sql_timeout",
+    17: "sql_timeout",
+    18: "sql_error",
+    19: "sql_error",
+    20: "source_missing",
+    21: "source_missing",
+    22: "target_missing",
+    23: "too_large",
+    24: "unknown",
+    25: "unknown",
+    26: "unknown",
+    27: "timed_out",
+    28: "unknown",
+    -1: "unknown",
+}
+
+
+@pytest.mark.parametrize(("code", "name"), sorted(CODES.items()))
+def test_every_status_code_maps_to_its_name(code: int, name: str) -> None:
+    assert status_name(code) == name
+    assert status_name(str(code)) == name  # numeric strings too
+    assert status_name(float(code)) == name
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("CONSISTENT", "consistent"),
+        ("INCONSISTENT", "inconsistent"),
+        ("COMPARING", "comparing"),
+        ("WAITING_FOR_COMPARISON", "waiting"),
+        ("FAILED_TO_COMPARE", "failed"),
+        ("TARGET_DB_NOT_EXIST", "target_missing"),
+        ("TARGET_DB_NOT_EXIT", "target_missing"),
+        ("CAN_NOT_COMPARE", "failed"),
+        ("consistent", "consistent"),
+        ("something new", "unknown"),
+        (None, "unknown"),
+        (True, "unknown"),
+        ([], "unknown"),
+    ],
+)
+def test_string_enums_and_garbage(text: Any, name: str) -> None:
+    assert status_name(text) == name
+
+
+def test_every_name_is_in_the_documented_set() -> None:
+    names = set(compare.STATUS_CODES.values()) | set(compare.STATUS_TEXTS.values()) | {"unknown"}
+    assert names <= set(compare.TABLE_STATUSES)
+    assert len(set(compare.TABLE_STATUSES)) == 15
+
+
+def test_list_item_iso_times_and_missing_end_time() -> None:
+    run = parse_run({"id": "c1", "type": "lines", "status": "RUNNING", "start_time": "2024-04-02T06:17:56Z"})
+    assert run is not None
+    assert (run.id, run.compare_type, run.status, run.start_time, run.end_time) == (
+        "c1",
+        "lines",
+        "RUNNING",
+        1712038676.0,
+        None,
+    )
+    assert run.running and not run.finished
+    for end in ("", None):
+        run = parse_run({"id": "c1", "type": "lines", "status": "SUCCESSFUL", "start_time": "x", "end_time": end})
+        assert run is not None and run.end_time is None and run.start_time is None and run.finished
+
+
+def test_list_item_epoch_millis_legacy_names_and_odd_status() -> None:
+    run = parse_run(
+        {"compare_task_id": "c2", "compare_type": "contents", "compare_task_status": "weird <b>", "create_time": 1.7e12}
+    )
+    assert run is not None
+    assert (run.id, run.compare_type, run.status, run.start_time) == ("c2", "contents", "UNKNOWN", 1.7e9)
+    assert parse_run({"type": "lines"}) is None
+    assert parse_run("nope") is None
+
+
+def test_latest_never_relies_on_list_order() -> None:
+    def run(i: str, status: str, start: str, end: str | None) -> compare.CompareRun:
+        parsed = parse_run({"id": i, "type": "lines", "status": status, "start_time": start, "end_time": end})
+        assert parsed is not None
+        return parsed
+
+    old = run("old", "SUCCESSFUL", "2024-01-01T00:00:00Z", "2024-01-01T01:00:00Z")
+    new = run("new", "SUCCESSFUL", "2024-01-02T00:00:00Z", "2024-01-02T01:00:00Z")
+    failed = run("failed", "FAILED", "2024-01-03T00:00:00Z", "2024-01-03T00:10:00Z")
+    running = run("running", "RUNNING", "2024-01-04T00:00:00Z", None)
+    values = run("values", "SUCCESSFUL", "2024-01-05T00:00:00Z", "2024-01-05T01:00:00Z")
+    values = compare.CompareRun(values.id, "contents", values.status, values.start_time, values.end_time)
+    for order in ([old, new, failed, running, values], [values, running, failed, new, old]):
+        assert latest(order, "lines") == (running, new)
+        assert latest(order, "contents") == (values, values)
+    # Without end_time, start_time decides.
+    a = run("a", "SUCCESSFUL", "2024-01-01T00:00:00Z", None)
+    b = run("b", "SUCCESSFUL", "2024-01-02T00:00:00Z", None)
+    assert latest([b, a], "lines")[1] == b
+    assert latest([], "lines") == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("body", "items", "total"),
+    [
+        ({"count": 2, "compare_jobs": [{}, {}]}, 2, 2),
+        ({"total_count": "7", "compare_jobs": []}, 0, 7),
+        ({"compare_jobs": None}, 0, None),
+        ({}, 0, None),
+        ({"count": -3, "compare_jobs": []}, 0, None),
+    ],
+)
+def test_listing_totals(body: dict[str, Any], items: int, total: int | None) -> None:
+    page = listing(body, ("compare_jobs",), "op")
+    assert (len(page.items), page.total) == (items, total)
+
+
+@pytest.mark.parametrize("body", [[], "x", {"compare_jobs": {"a": 1}}])
+def test_listing_wrong_shapes_are_invalid_responses(body: Any) -> None:
+    with pytest.raises(DRSAPIError) as err:
+        listing(body, ("compare_jobs",), "list_compare_jobs")
+    assert err.value.error_code == "invalid_response"
+
+
+def test_both_overview_spellings() -> None:
+    line = {"source_db_name": "db1", "target_db_name": "db2", "status": 0, "compare_num": 12}
+    content = {"source_db": "db1", "target_db": "db2", "status": "2"}
+    assert parse_database(line) == DatabasePair("db1", "db2", "inconsistent")
+    assert parse_database(content) == DatabasePair("db1", "db2", "consistent")
+    assert parse_database({"source_db": "db1"}) == DatabasePair("db1", "db1", "unknown")
+    assert parse_database({"status": 2}) is None
+
+
+DB = DatabasePair("sdb", "ddb", "inconsistent")
+
+
+@pytest.mark.parametrize(
+    ("item", "expected"),
+    [
+        (
+            {
+                "source_table_name": "orders",
+                "target_table_name": "orders2",
+                "source_row_num": 1000,
+                "target_row_num": 998,
+                "difference_row_num": 2,
+                "status": 0,
+            },
+            TableResult("sdb", "orders", "ddb", "orders2", "inconsistent", 1000, 998, 2),
+        ),
+        (  # numeric strings (v5) and the legacy diff_row_num spelling
+            {
+                "source_table_name": "t",
+                "source_row_num": "50",
+                "target_row_num": "50.0",
+                "diff_row_num": "0",
+                "status": "CONSISTENT",
+            },
+            TableResult("sdb", "t", "ddb", "t", "consistent", 50, 50, 0),
+        ),
+        (  # no difference given: computed; garbage counts are left out
+            {"source_table_name": "t", "source_row_num": 9, "target_row_num": 7, "status": 23},
+            TableResult("sdb", "t", "ddb", "t", "too_large", 9, 7, 2),
+        ),
+        (
+            {
+                "source_table_name": "t",
+                "source_row_num": "many",
+                "target_row_num": True,
+                "status": None,
+                "line_compare_result": "FAILED_TO_COMPARE",
+            },
+            TableResult("sdb", "t", "ddb", "t", "failed", None, None, None),
+        ),
+    ],
+)
+def test_line_detail_items(item: dict[str, Any], expected: TableResult) -> None:
+    assert parse_line_table(item, DB) == expected
+
+
+def test_line_detail_items_without_a_table_are_skipped() -> None:
+    assert parse_line_table({"source_row_num": 3}, DB) is None
+    assert parse_line_table(["x"], DB) is None
+
+
+@pytest.mark.parametrize(
+    ("status", "result", "message", "verdict"),
+    [
+        (2, True, "", "consistent"),
+        (2, False, "", "inconsistent"),
+        (-2, "false", "", "inconsistent"),  # the minus-sign reading of the SDK text
+        (1, None, "", "comparing"),
+        (-1, None, "", "comparing"),
+        (3, None, "", "waiting"),
+        (4, True, "", "cancelled"),
+        (-4, None, "", "cancelled"),
+        (2, None, "timeout on source", "failed"),
+        (None, None, "", "unknown"),
+    ],
+)
+def test_content_detail_verdicts(status: Any, result: Any, message: str, verdict: str) -> None:
+    item = {
+        "source_db": "a",
+        "target_db": "b",
+        "source_table_name": "t",
+        "target_table_name": "t",
+        "status": status,
+        "content_compare_result": result,
+        "message": message,
+        "source_row_num": 5,
+        "target_row_num": 4,
+        "difference_row_num": 1,
+    }
+    assert parse_content_table(item, DB) == TableResult("a", "t", "b", "t", verdict, 5, 4, 1)
+
+
+def test_object_overview() -> None:
+    body = {
+        "status": "SUCCESSFUL",
+        "create_time": "2024-04-02T06:17:56Z",
+        "compare_job_id": "o1",
+        "compare_result": [
+            {"type": "DB", "status": 2, "source_count": 2, "target_count": 2},
+            {"type": "TABLE", "status": 0, "source_count": "40", "target_count": 39},
+            {"type": "VIEW", "status": 3},
+            {"type": "bad type!", "status": 2},
+            "junk",
+        ],
+    }
+    overview = parse_object_overview(body)
+    assert overview is not None
+    assert (overview.compare_job_id, overview.status, overview.start_time) == ("o1", "SUCCESSFUL", 1712038676.0)
+    assert [(o.object_type, o.source, o.target, o.status) for o in overview.objects] == [
+        ("DB", 2, 2, "consistent"),
+        ("TABLE", 40, 39, "inconsistent"),
+        ("VIEW", None, None, "comparing"),
+    ]
+    assert parse_object_overview({"compare_result": []}) is None
+    with pytest.raises(DRSAPIError):
+        parse_object_overview({"compare_result": "x"})
+
+
+BASE = "https://drs.example.test"
+PID = "0123456789abcdef0123456789abcdef"
+
+
+@pytest.fixture
+def client() -> CompareClient:
+    transport = Transport(timeout=5, retry=RetryPolicy(attempts=1))
+    return CompareClient(DRSClient(transport, None, BASE, PID))  # type: ignore[arg-type]
+
+
+@responses.activate
+def test_client_pages_by_items_received_and_asks_detail_per_database(client: CompareClient) -> None:
+    prefix = f"{BASE}/v3/{PID}/jobs/j1"
+    runs = [{"id": f"c{i}", "type": "lines", "status": "SUCCESSFUL"} for i in range(1500)]
+    responses.get(f"{prefix}/table/compare", json={"count": 1500, "compare_jobs": runs[:1000]})
+    responses.get(f"{prefix}/table/compare", json={"count": 1500, "compare_jobs": runs[1000:]})
+    assert len(client.runs("j1", Deadline.after(10))) == 1500
+    queries = [parse_qs(urlsplit(str(c.request.url)).query) for c in responses.calls]
+    assert [q["offset"] for q in queries] == [["0"], ["1000"]] and all(q["limit"] == ["1000"] for q in queries)
+
+    responses.get(
+        f"{prefix}/compare/c1/line-overview",
+        json={"total_count": 2, "data_compare_overview_infos": [{"source_db_name": "a"}, {"source_db_name": "b"}]},
+    )
+    for db in ("a", "b"):
+        responses.get(
+            f"{prefix}/compare/c1/line-detail",
+            match=[
+                responses.matchers.query_param_matcher(
+                    {"db_name": db, "target_db_name": db, "offset": "0", "limit": "1000"}
+                )
+            ],
+            json={"total_count": 1, "table_line_compare_result_infos": [{"source_table_name": f"t_{db}", "status": 0}]},
+        )
+    run = compare.CompareRun("c1", "lines", "SUCCESSFUL", None, None)
+    tables = client.tables("j1", run, Deadline.after(10))
+    assert [(t.src_db, t.src_tb, t.status) for t in tables] == [
+        ("a", "t_a", "inconsistent"),
+        ("b", "t_b", "inconsistent"),
+    ]
+
+
+@responses.activate
+def test_client_content_detail_misspelled_key(client: CompareClient) -> None:
+    prefix = f"{BASE}/v3/{PID}/jobs/j1/compare/v1"
+    responses.get(f"{prefix}/content-overview", json={"content_compare_result_infos": [{"source_db": "a"}]})
+    responses.get(
+        f"{prefix}/content-detail",
+        json={"content_compare_result_infost": [{"source_table_name": "t", "content_compare_result": True}]},
+    )
+    run = compare.CompareRun("v1", "contents", "SUCCESSFUL", None, None)
+    assert [t.status for t in client.tables("j1", run, Deadline.after(10))] == ["consistent"]
+
+
+@responses.activate
+def test_client_error_codes_name_the_operation(client: CompareClient) -> None:
+    responses.get(
+        f"{BASE}/v3/{PID}/jobs/j1/table/compare",
+        status=400,
+        json={"error_code": "DRS.10000010", "error_msg": "Task not found. Check the task ID."},
+    )
+    with pytest.raises(DRSAPIError) as err:
+        client.runs("j1", Deadline.after(10))
+    assert (err.value.error_code, err.value.operation) == ("DRS.10000010", "list_compare_jobs")
+
+
+@responses.activate
+def test_client_a_failed_database_fails_the_whole_result_set(client: CompareClient) -> None:
+    prefix = f"{BASE}/v3/{PID}/jobs/j1/compare/c1"
+    dbs = [{"source_db_name": f"db{i}"} for i in range(6)]
+    responses.get(f"{prefix}/line-overview", json={"total_count": 6, "data_compare_overview_infos": dbs})
+    for i in range(6):
+        answer: dict[str, Any] = {"json": {"table_line_compare_result_infos": [{"source_table_name": "t"}]}}
+        if i == 4:
+            answer = {"status": 400, "json": {"error_code": "DRS.M00202", "error_msg": "bad"}}
+        responses.get(
+            f"{prefix}/line-detail",
+            match=[responses.matchers.query_param_matcher({"db_name": f"db{i}"}, strict_match=False)],
+            **answer,
+        )
+    run = compare.CompareRun("c1", "lines", "SUCCESSFUL", None, None)
+    with pytest.raises(DRSAPIError) as err:
+        client.tables("j1", run, Deadline.after(10))
+    assert (err.value.error_code, err.value.operation) == ("DRS.M00202", "show_line_compare_detail")

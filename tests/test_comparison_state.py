@@ -1,0 +1,87 @@
+"""Comparison state: guards on per-table results, and rendered bytes equal to a fresh encoding."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from prometheus_client.exposition import generate_latest
+
+from exporter import exposition
+from exporter.compare import CompareRun, ObjectCount, ObjectOverview, TableResult
+from exporter.compare_metrics import ComparisonMetrics
+from exporter.comparisons import ComparisonSnapshot, JobComparisons, TableSet, TypeState
+from exporter.config import ObjectFilter
+from exporter.exposition import OPENMETRICS, TEXT, Renderer
+
+NO_FILTER = ObjectFilter()
+
+
+def tables(n: int, db: str = "db") -> list[TableResult]:
+    return [
+        TableResult(db, f"t{i}", db, f"t{i}", "inconsistent" if i % 3 == 0 else "consistent", 10 + i, 9 + i, 1)
+        for i in range(n)
+    ]
+
+
+def test_counts_cover_every_table_whatever_the_guards_keep() -> None:
+    results = [*tables(5), TableResult("other", "x", "other", "x", "too_large", None, None, None)]
+    full = TableSet.build("c", results, max_objects=None, object_filter=NO_FILTER, aggregate_only=False)
+    assert len(full) == 6 and full.not_exported == 0
+    assert (full.counts["inconsistent"], full.counts["consistent"], full.counts["too_large"]) == (2, 3, 1)
+    assert full.counts["sql_error"] == 0
+    rows = list(full)
+    assert rows[0].src_tb == "t0" and rows[0].status == "inconsistent" and rows[0].source_rows == 10
+    assert rows[5].status == "too_large" and rows[5].source_rows != rows[5].source_rows  # NaN: no count given
+
+    capped = TableSet.build("c", results, max_objects=2, object_filter=NO_FILTER, aggregate_only=False)
+    assert [r.src_tb for r in capped] == ["t0", "t1"] and capped.not_exported == 4 and capped.counts == full.counts
+    only_other = ObjectFilter(include_src_db=re.compile("^other$"))
+    filtered = TableSet.build("c", results, max_objects=None, object_filter=only_other, aggregate_only=False)
+    assert [r.src_db for r in filtered] == ["other"] and filtered.not_exported == 5
+    aggregate = TableSet.build("c", results, max_objects=None, object_filter=NO_FILTER, aggregate_only=True)
+    assert len(aggregate) == 0 and aggregate.not_exported == 6 and aggregate.counts == full.counts
+
+
+def snapshot(lines: bool = True) -> ComparisonSnapshot:
+    def run(i: str, kind: str) -> CompareRun:
+        return CompareRun(i, kind, "SUCCESSFUL", 1.7e9, 1.7e9 + 60)
+
+    def state(i: str, kind: str, n: int) -> TypeState:
+        built = TableSet.build(i, tables(n), max_objects=None, object_filter=NO_FILTER, aggregate_only=False)
+        return TypeState(run(i, kind), run(i, kind), built)
+
+    types = {"contents": state("v", "contents", 4)}
+    if lines:
+        types["lines"] = state("r", "lines", 7)
+    objects = ObjectOverview("o", "SUCCESSFUL", 1.7e9, (ObjectCount("TABLE", 7, 6, "inconsistent"),))
+    return ComparisonSnapshot(
+        {
+            "j1": JobComparisons("j1", True, None, 1.7e9, types, objects),
+            "j2": JobComparisons("j2", False, "DRS.M05003", None, {}),
+        }
+    )
+
+
+@pytest.mark.parametrize("lines", [True, False])
+@pytest.mark.parametrize("fmt", [TEXT, OPENMETRICS], ids=["text", "openmetrics"])
+def test_rendering_in_batches_is_a_fresh_encoding(
+    monkeypatch: pytest.MonkeyPatch, fmt: exposition.Format, lines: bool
+) -> None:
+    monkeypatch.setattr(exposition, "COMPARISON_BATCH", 3)  # several batches per family
+    snap = snapshot(lines)
+    fresh = fmt.encoder(ComparisonMetrics(snap)).removesuffix(b"# EOF\n")
+    renderer = Renderer(30)
+    parts = renderer.comparison_parts(snap, fmt)
+    assert b"".join(p.plain for p in parts) == fresh
+    assert b"".join(c for p in parts for c in p.chunks()) == fresh
+    assert fresh.count(b"# HELP huaweicloud_drs_comparison_source_rows ") == 1
+    assert (b"huaweicloud_drs_comparison_source_rows{" in fresh) == lines
+    # A new snapshot with the same result sets reuses the per-table part; the small part is rendered anew.
+    again = ComparisonSnapshot(dict(snap.jobs))
+    assert renderer.comparison_parts(again, fmt)[1] is parts[1]
+
+
+def test_no_comparison_jobs_no_families() -> None:
+    assert generate_latest(ComparisonMetrics(ComparisonSnapshot({}))) == b""
+    assert Renderer(30).comparison_parts(ComparisonSnapshot({}), TEXT) == []
