@@ -63,7 +63,7 @@ def port_or_free(preferred: int) -> int:
 
 def scenario(jobs: int, objects: int) -> dict[str, Any]:
     """Healthy jobs job-0001…, a stalled job and a job whose one key fails."""
-    healthy = [
+    healthy: list[dict[str, Any]] = [
         {
             "id": f"job-{n:04d}",
             "name": f"orders-migration-{n}",
