@@ -8,6 +8,7 @@ token must be renewed between attempts. urllib3 still parses ``Retry-After`` for
 
 from __future__ import annotations
 
+import enum
 import json
 import logging
 import random
@@ -68,12 +69,25 @@ ApiObserver = Callable[[ApiCall], None]
 ThrottleObserver = Callable[[str, float], None]  # project, seconds added to its backoff
 
 
+class Rejection(enum.Enum):
+    """What to do after the gateway rejected the credential a request carried."""
+
+    STANDS = "stands"  # fail the request with the gateway's code
+    RETRY = "retry"  # send it once more with the same credential (others proved it good)
+    RENEWED = "renewed"  # send it once more with the new credential now at hand
+
+
 @runtime_checkable
 class RenewableAuth(Protocol):
     """An auth that can get a new credential after the gateway rejected the current one."""
 
-    def renew_rejected(self, request: requests.PreparedRequest, deadline: Deadline) -> bool:
-        """Renew if ``request`` carried the current credential; True when a retry makes sense."""
+    def renew_rejected(
+        self, request: requests.PreparedRequest, deadline: Deadline, *, retried: bool, renewed: bool
+    ) -> Rejection:
+        """Decide about a rejection of ``request``'s credential, renewing it when that is the cure.
+
+        ``retried``/``renewed``: this request was already sent again with the same / a new credential.
+        """
 
     def accepted(self, request: requests.PreparedRequest) -> None:
         """``request`` succeeded: the credential it carried is good."""
@@ -326,7 +340,7 @@ class Transport:
         """
         deadline = Deadline.of(deadline)
         attempt = 0
-        renewed = False
+        retried = renewed = False  # at most once each: a request is sent at most twice more for its credential
         while True:
             attempt += 1
             if deadline.expired:
@@ -341,15 +355,16 @@ class Transport:
             except DRSAPIError as err:
                 if err.status == 429:
                     self._throttle(project, max(self.retry.delay(attempt), err.retry_after or 0.0))
-                if (
-                    not renewed
-                    and err.error_code in TOKEN_REJECTED
-                    and renews
-                    and cast(RenewableAuth, auth).renew_rejected(prepared, deadline)
-                ):
-                    renewed = True
-                    attempt -= 1
-                    continue
+                if err.error_code in TOKEN_REJECTED and renews:
+                    outcome = cast(RenewableAuth, auth).renew_rejected(
+                        prepared, deadline, retried=retried, renewed=renewed
+                    )
+                    # Each at most once, whatever the auth says: the loop must end.
+                    if (outcome is Rejection.RETRY and not retried) or (outcome is Rejection.RENEWED and not renewed):
+                        retried = retried or outcome is Rejection.RETRY
+                        renewed = renewed or outcome is Rejection.RENEWED
+                        attempt -= 1
+                        continue
                 if not err.retryable or attempt >= self.retry.attempts:
                     raise
                 if err.status == 429:
