@@ -7,6 +7,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 import requests
 
@@ -15,12 +16,13 @@ from .deadline import Deadline
 from .errors import CREDENTIALS_UNAVAILABLE, DEADLINE_EXCEEDED, INVALID_RESPONSE, DRSAPIError
 from .secrets import Secret, SecretError, register, unregister
 from .timeparse import parse_iso8601
-from .transport import Transport
+from .transport import Rejection, Transport
 
 log = logging.getLogger(__name__)
 
 # A header name, not a password.
 TOKEN_HEADER = "X-Auth-Token"  # noqa: S105  # nosec B105
+MAX_SUSPECTS = 4096  # request paths remembered as rejected for themselves, not for their token
 _UNSIGNED = frozenset({"user-agent", "accept-encoding", "accept", "connection", "content-length"})
 
 
@@ -84,7 +86,9 @@ class IamPasswordAuth(requests.auth.AuthBase):
     in one background login while every request keeps using the still-valid token. A failed
     login is retried with exponential backoff and jitter; requests fail only once no valid
     token is left. A token the gateway rejects is dropped once and fetched again once, however
-    many requests carried it. Callers wait for a login only as long as their own deadline.
+    many requests carried it; logins forced by rejections back off exponentially too. A token
+    that other requests proved good is not dropped for one request's rejection (DRS refusing one
+    job says nothing about the token). Callers wait for a login only as long as their own deadline.
     """
 
     BACKOFF = 1.0
@@ -118,10 +122,16 @@ class IamPasswordAuth(requests.auth.AuthBase):
         self._retry_at = 0.0  # monotonic: no login before this after a failure
         self._failures = 0
         self._last_error: DRSAPIError | None = None
-        # Rejections in a row of tokens that no request succeeded with: a gateway refusing
-        # every token must not get a login per rejection.
+        # Logins forced by rejections, each later one after an exponential backoff: a gateway
+        # refusing every token, or one job's requests, must not get a login per rejection. The
+        # count starts again once such a login is long past.
         self._rejections = 0
-        self._proven = False  # a request succeeded with the current token
+        self._forced_at = -float("inf")  # monotonic time of the last forced login
+        self._next_forced = 0.0  # monotonic: no forced login before this
+        self._proven = False  # a request succeeded with the current token since its last rejection
+        # Request paths (one job and object type each) rejected with tokens that others proved
+        # good: the rejection is about them, and their next one costs no retry or login.
+        self._suspects: set[str] = set()
         self.logins = 0
 
     def _valid(self) -> bool:
@@ -167,44 +177,86 @@ class IamPasswordAuth(requests.auth.AuthBase):
                 raise self._unavailable()
             return self._token
 
-    def renew_rejected(self, request: requests.PreparedRequest, deadline: Deadline | None = None) -> bool:
-        """Drop the token ``request`` was sent with (unless already done) and wait for the next one.
+    def renew_rejected(
+        self,
+        request: requests.PreparedRequest,
+        deadline: Deadline | None = None,
+        *,
+        retried: bool = False,
+        renewed: bool = False,
+    ) -> Rejection:
+        """Decide about the gateway's rejection of the token ``request`` carried.
 
-        The first rejection logs in again at once. A rejection of a token that no request
-        succeeded with counts as a failed login: the next one waits an exponential backoff
-        (no login is forced past it), and False says the rejection stands meanwhile.
+        A token requests succeeded with since its last rejection is not dropped: the request is
+        sent once more with it (RETRY), and when it is rejected again although others still
+        succeed, the rejection is about this request (STANDS). Otherwise the token is dropped
+        and fetched again, once for all requests that carried it (RENEWED): at once the first
+        time, then after an exponential backoff, waited for within ``deadline``.
         """
+        deadline = deadline or Deadline.after(self.login_timeout)
         sent = request.headers.get(TOKEN_HEADER)
-        with self._lock:
-            if sent is not None and sent == self._token:
-                self._rejections = 1 if self._proven else self._rejections + 1
-                self._token = None
-                if self._rejections > 1:
-                    ceiling = min(self.BACKOFF_MAX, self.BACKOFF * 2 ** (self._rejections - 2))
-                    # Jitter spreads the logins of many exporters; it protects nothing.
-                    wait = random.uniform(ceiling / 2, ceiling)  # noqa: S311  # nosec B311
-                    self._retry_at = max(self._retry_at, time.monotonic() + wait)
-                    self._last_error = DRSAPIError(
-                        CREDENTIALS_UNAVAILABLE,
-                        f"{self._rejections} IAM tokens in a row rejected by the gateway, next login in {wait:.1f}s",
-                        operation="iam_token",
-                    )
-                    log.warning("%s", self._last_error.error_msg)
-                else:
-                    log.info("IAM token rejected by the gateway, logging in again")
-                self._start_login()
-            if self._token is None and self._login_done is None and time.monotonic() < self._retry_at:
-                return False  # backing off: the rejection stands
-        self.ready(deadline or Deadline.after(self.login_timeout))
-        return True
+        path = urlsplit(request.url or "").path
+        for _ in range(3):  # a wait for the backoff, then a look at what others did meanwhile
+            with self._lock:
+                if sent is None or sent != self._token:
+                    break  # dropped already (or renewed): wait for the one login below
+                if self._proven:
+                    if retried or path in self._suspects:
+                        self._suspect(path)
+                        return Rejection.STANDS  # good for the others, not for this request
+                    self._proven = False  # a second rejection with no success between drops it
+                    return Rejection.RETRY
+                if renewed:
+                    self._suspect(path)
+                    return Rejection.STANDS  # the token fetched for this request is rejected too
+                now = time.monotonic()
+                wait = self._next_forced - now
+                if wait <= 0:
+                    self._force_login(now)
+                    break
+            if wait >= deadline.remaining():
+                return Rejection.STANDS  # backing off beyond the deadline: the rejection stands
+            time.sleep(wait)
+        else:
+            return Rejection.STANDS
+        self.ready(deadline)
+        return Rejection.RENEWED
+
+    def _suspect(self, path: str) -> None:
+        if len(self._suspects) >= MAX_SUSPECTS:
+            self._suspects.clear()  # bounded: forgetting costs one retry and maybe one login each
+        self._suspects.add(path)
+
+    def _force_login(self, now: float) -> None:
+        """Drop the rejected token and log in again; the next forced login waits a backoff (lock held)."""
+        if now - self._forced_at > 2 * self.BACKOFF_MAX:
+            self._rejections = 0
+        self._rejections += 1
+        self._forced_at = now
+        ceiling = min(self.BACKOFF_MAX, self.BACKOFF * 2 ** (self._rejections - 1))
+        # Jitter spreads the logins of many exporters; it protects nothing.
+        wait = random.uniform(ceiling / 2, ceiling)  # noqa: S311  # nosec B311
+        self._next_forced = now + wait
+        self._token = None
+        if self._rejections > 1:
+            log.warning(
+                "%d IAM tokens in a row rejected by the gateway, next forced login not before %.1fs",
+                self._rejections,
+                wait,
+            )
+        else:
+            log.info("IAM token rejected by the gateway, logging in again")
+        self._start_login()
 
     def accepted(self, request: requests.PreparedRequest) -> None:
-        """A request succeeded with the token it carried: a later rejection of it is a plain expiry."""
+        """A request succeeded with the token it carried: a later rejection may be about a request."""
+        if self._suspects:
+            with self._lock:
+                self._suspects.discard(urlsplit(request.url or "").path)
         if not self._proven and request.headers.get(TOKEN_HEADER) == self._token:
             with self._lock:
                 if request.headers.get(TOKEN_HEADER) == self._token:
                     self._proven = True
-                    self._rejections = 0
 
     def _run_login(self, done: threading.Event) -> None:
         try:

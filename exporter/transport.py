@@ -8,7 +8,7 @@ token must be renewed between attempts. urllib3 still parses ``Retry-After`` for
 
 from __future__ import annotations
 
-import contextlib
+import enum
 import json
 import logging
 import random
@@ -44,7 +44,7 @@ from .errors import (
     DRSAPIError,
     error_from_body,
 )
-from .secrets import SecretError
+from .secrets import SecretError, scrub
 from .watchdog import Watch, Watchdog
 
 log = logging.getLogger(__name__)
@@ -69,12 +69,25 @@ ApiObserver = Callable[[ApiCall], None]
 ThrottleObserver = Callable[[str, float], None]  # project, seconds added to its backoff
 
 
+class Rejection(enum.Enum):
+    """What to do after the gateway rejected the credential a request carried."""
+
+    STANDS = "stands"  # fail the request with the gateway's code
+    RETRY = "retry"  # send it once more with the same credential (others proved it good)
+    RENEWED = "renewed"  # send it once more with the new credential now at hand
+
+
 @runtime_checkable
 class RenewableAuth(Protocol):
     """An auth that can get a new credential after the gateway rejected the current one."""
 
-    def renew_rejected(self, request: requests.PreparedRequest, deadline: Deadline) -> bool:
-        """Renew if ``request`` carried the current credential; True when a retry makes sense."""
+    def renew_rejected(
+        self, request: requests.PreparedRequest, deadline: Deadline, *, retried: bool, renewed: bool
+    ) -> Rejection:
+        """Decide about a rejection of ``request``'s credential, renewing it when that is the cure.
+
+        ``retried``/``renewed``: this request was already sent again with the same / a new credential.
+        """
 
     def accepted(self, request: requests.PreparedRequest) -> None:
         """``request`` succeeded: the credential it carried is good."""
@@ -162,7 +175,18 @@ class _WatchedHTTPPool(HTTPConnectionPool):
         watch: Watch | None = getattr(_current, "watch", None)
         if watch is not None:
             watch.conn = conn
+            conn._drs_watch = watch  # type: ignore[attr-defined]  # our mark on urllib3's object
         return conn
+
+    def _put_conn(self, conn: Any) -> None:
+        # urllib3 puts the connection back as soon as it has read the end of the body, before
+        # the exchange is over for the caller; from then on another exchange may take it. The
+        # watch is released first, under the watchdog's lock, so no cut can reach the next user.
+        watch: Watch | None = getattr(conn, "_drs_watch", None)
+        if watch is not None:
+            conn._drs_watch = None
+            watch.release()
+        super()._put_conn(conn)
 
 
 class _WatchedHTTPSPool(HTTPSConnectionPool, _WatchedHTTPPool):
@@ -189,7 +213,8 @@ class _Gunzip:
     """A gzip body inflated piece by piece, each piece within a size limit.
 
     Several members follow each other as one body (RFC 1952); bytes after the last member
-    that are no gzip member are ignored, as urllib3 and other gzip readers do.
+    that are no gzip member, or only the start of one, are ignored, as urllib3 and other gzip
+    readers do. An empty body is empty, whatever its Content-Encoding says.
     """
 
     def __init__(self) -> None:
@@ -197,15 +222,18 @@ class _Gunzip:
         self._done = 0  # members complete
         self._fresh = True  # the current member has given no output yet
         self._trailing = False  # bytes after a complete member that are no member: swallowed
+        self._fed = False
 
     @property
     def eof(self) -> bool:
-        """True once the body's last member is complete."""
-        return self._trailing or self._member.eof
+        """True once the body's last member is complete (or the body was empty)."""
+        # A member after a complete one that gave no output is trailing bytes, ignored.
+        return not self._fed or self._trailing or self._member.eof or (self._done > 0 and self._fresh)
 
     def feed(self, data: bytes, limit: int) -> bytes:
         """Inflate ``data``, at most ``limit`` bytes of output (input beyond that is dropped)."""
         out = b""
+        self._fed = self._fed or bool(data)
         while data and not self._trailing and len(out) < limit:
             if self._member.eof:
                 self._member = zlib.decompressobj(16 + zlib.MAX_WBITS)
@@ -222,6 +250,14 @@ class _Gunzip:
             out += piece
             data = self._member.unused_data if self._member.eof else b""
         return out
+
+
+def _describe(exc: requests.RequestException) -> str:
+    """What went wrong with a connection, for the error message (not just "ConnectionError")."""
+    cause: Any = exc.args[0] if exc.args else None
+    cause = getattr(cause, "reason", cause)  # urllib3's MaxRetryError wraps the real failure
+    text = str(cause) if cause is not None else ""
+    return text or exc.__class__.__name__
 
 
 def _is_timeout(exc: requests.RequestException) -> bool:
@@ -304,7 +340,7 @@ class Transport:
         """
         deadline = Deadline.of(deadline)
         attempt = 0
-        renewed = False
+        retried = renewed = False  # at most once each: a request is sent at most twice more for its credential
         while True:
             attempt += 1
             if deadline.expired:
@@ -319,15 +355,16 @@ class Transport:
             except DRSAPIError as err:
                 if err.status == 429:
                     self._throttle(project, max(self.retry.delay(attempt), err.retry_after or 0.0))
-                if (
-                    not renewed
-                    and err.error_code in TOKEN_REJECTED
-                    and renews
-                    and cast(RenewableAuth, auth).renew_rejected(prepared, deadline)
-                ):
-                    renewed = True
-                    attempt -= 1
-                    continue
+                if err.error_code in TOKEN_REJECTED and renews:
+                    outcome = cast(RenewableAuth, auth).renew_rejected(
+                        prepared, deadline, retried=retried, renewed=renewed
+                    )
+                    # Each at most once, whatever the auth says: the loop must end.
+                    if (outcome is Rejection.RETRY and not retried) or (outcome is Rejection.RENEWED and not renewed):
+                        retried = retried or outcome is Rejection.RETRY
+                        renewed = renewed or outcome is Rejection.RENEWED
+                        attempt -= 1
+                        continue
                 if not err.retryable or attempt >= self.retry.attempts:
                     raise
                 if err.status == 429:
@@ -442,13 +479,23 @@ class Transport:
                 _current.watch = None
                 self._watchdog.release(watch)
                 self._slots.release()
-            fast = parse_bytes(raw) if parse_bytes is not None and status in expect else None
-            if fast is not None:
-                reply = Reply(response.status_code, response.headers, fast)
-            else:
-                reply = self._interpret(response, raw, operation, expect)
-                if parse is not None:
-                    reply.body = parse(reply.body)
+            try:
+                fast = parse_bytes(raw) if parse_bytes is not None and status in expect else None
+                if fast is not None:
+                    reply = Reply(response.status_code, response.headers, fast)
+                else:
+                    reply = self._interpret(response, raw, operation, expect)
+                    if parse is not None:
+                        reply.body = parse(reply.body)
+            except (ValueError, OverflowError, RecursionError) as exc:
+                # A hostile body (JSON nested thousands deep, a 400-digit number) is a bad answer
+                # like any other, counted as a failed call; not a bug of the exporter.
+                raise DRSAPIError(
+                    INVALID_RESPONSE,
+                    f"body cannot be parsed ({exc.__class__.__name__})",
+                    status=status,
+                    operation=operation,
+                ) from None
         except DRSAPIError as err:
             if err.error_code != DEADLINE_EXCEEDED or status is not None:
                 self._report(operation, job_id, err.error_code, started, status)
@@ -467,7 +514,7 @@ class Transport:
                 self._report(operation, job_id, TIMEOUT, started, status)
                 raise DRSAPIError(TIMEOUT, f"no answer within {timeout:.1f}s", operation=operation) from None
             self._report(operation, job_id, CONNECTION_ERROR, started, status)
-            raise DRSAPIError(CONNECTION_ERROR, exc.__class__.__name__, operation=operation) from None
+            raise DRSAPIError(CONNECTION_ERROR, _describe(exc), operation=operation) from None
         self._report(operation, job_id, None, started, status)
         return reply
 
@@ -494,16 +541,17 @@ class Transport:
         sock = getattr(connection, "sock", None)
         chunks: list[bytes] = []
         size = 0
-        # Restored afterwards: a pooled connection must not carry this read's last, short timeout.
-        previous = sock.gettimeout() if sock is not None else None
+        # The socket's timeout is not restored afterwards: the connection may be back in the pool
+        # and in another exchange by then, and urllib3 sets the timeout of every exchange anyway.
         try:
             while True:
                 left = deadline.remaining()
                 if left <= 0:
                     # A body trickling in byte by byte is cut here, at the deadline.
                     raise requests.Timeout()
-                if sock is not None:
-                    # Each socket read waits at most until the deadline, not a full timeout.
+                if sock is not None and not watch.done:
+                    # Each socket read waits at most until the deadline, not a full timeout. Once
+                    # the connection is back in the pool (watch released) it is not ours to touch.
                     sock.settimeout(left)
                 # read1: what has arrived, with at most one read of the socket. Not decoded by
                 # urllib3, which would read on until a gzip body yields output (empty blocks never do).
@@ -533,11 +581,8 @@ class Transport:
         except (ProtocolError, DecodeError, OSError, zlib.error) as exc:
             if watch.fired:
                 raise requests.Timeout() from None
-            raise requests.ConnectionError(exc) from None
-        finally:
-            if sock is not None:
-                with contextlib.suppress(OSError):  # closed meanwhile: the pool will not reuse it
-                    sock.settimeout(previous)
+            what = "gzip body is corrupt" if isinstance(exc, zlib.error) else "body read failed"
+            raise requests.ConnectionError(f"{what}: {exc}") from None
         return b"".join(chunks)
 
     @staticmethod
@@ -577,7 +622,8 @@ class Transport:
         code, msg = found if found else (f"http_{status}", response.reason or "")
         if 300 <= status < 400:
             # Never followed: the target would get the credentials. Named by class, whatever the body says.
-            code, msg = HTTP_3XX, f"redirect to {response.headers.get('Location', '?')[:100]} not followed"
+            # Scrubbed before it is cut: a secret cut in two would no longer be recognised.
+            code, msg = HTTP_3XX, f"redirect to {scrub(response.headers.get('Location', '?'))[:100]} not followed"
         if isinstance(body, dict) and not request_id and isinstance(body.get("request_id"), str):
             request_id = body["request_id"]
         retry_after = parse_retry_after(response.headers.get("Retry-After")) if status in (429, 503) else None

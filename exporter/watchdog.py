@@ -24,13 +24,20 @@ RETRY_CUT = 0.05  # no socket yet (connecting): look again this soon
 class Watch:
     """One exchange under watch: the connection it uses, and whether it was cut."""
 
-    __slots__ = ("at", "conn", "done", "fired")
+    __slots__ = ("_lock", "at", "conn", "done", "fired")
 
-    def __init__(self, at: float) -> None:
+    def __init__(self, at: float, lock: threading.Condition) -> None:
         self.at = at
+        self._lock = lock  # the watchdog's: a cut and a release never overlap
         self.conn: Any = None  # the urllib3 connection, set once the pool hands it out
         self.done = False
         self.fired = False
+
+    def release(self) -> None:
+        """The exchange is over: its connection is not cut after this returns."""
+        with self._lock:
+            self.done = True
+            self.conn = None
 
 
 class Watchdog:
@@ -44,7 +51,7 @@ class Watchdog:
 
     def watch(self, deadline: Deadline) -> Watch:
         """Start watching an exchange that must be over by ``deadline``."""
-        watch = Watch(deadline.at)
+        watch = Watch(deadline.at, self._cond)
         with self._cond:
             heapq.heappush(self._heap, (watch.at, next(self._seq), watch))
             if self._thread is None:
@@ -56,8 +63,7 @@ class Watchdog:
 
     def release(self, watch: Watch) -> None:
         """The exchange is over: it is not cut after this returns."""
-        with self._cond:
-            watch.done = True
+        watch.release()
 
     def _run(self) -> None:
         with self._cond:

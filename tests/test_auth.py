@@ -18,9 +18,10 @@ import responses
 from exporter import signer
 from exporter.auth import AkSkAuth, IamPasswordAuth, StaticTokenAuth, iam_endpoint_for, parse_expiry
 from exporter.client import DRSClient
+from exporter.deadline import Deadline
 from exporter.errors import DRSAPIError
 from exporter.secrets import Secret, SecretError, scrub
-from exporter.transport import ApiCall, RetryPolicy, Transport
+from exporter.transport import ApiCall, Rejection, RetryPolicy, Transport
 
 from .procs import wait_for
 
@@ -201,6 +202,78 @@ def test_token_rejected_twice_is_not_renewed_forever() -> None:
         DRSClient(transport, auth, BASE, PROJECT).progress_data(JOB, "table", deadline=time.monotonic() + 5)
     assert iam.logins == 2
     assert len([c for c in responses.calls if "progress-data" in (c.request.url or "")]) == 2
+
+
+REJECTED_BODY = json.dumps({"error_code": "DRS.M00100", "error_msg": "invalid token"})
+
+
+@responses.activate
+def test_a_job_rejected_with_a_token_others_use_does_not_renew_it_per_request() -> None:
+    iam = FakeIam()
+    other = f"{BASE}/v5/{PROJECT}/jobs/job-refused/progress-data/table"
+    responses.add(responses.GET, URL, body=OK_BODY)
+    responses.add(responses.GET, other, status=403, body=REJECTED_BODY)
+    auth, transport = iam_auth()
+    client = DRSClient(transport, auth, BASE, PROJECT)
+    client.progress_data(JOB, "table", deadline=time.monotonic() + 5)  # proves the token
+    for _ in range(5):
+        with pytest.raises(DRSAPIError, match=r"DRS\.M00100"):
+            client.progress_data("job-refused", "table", deadline=time.monotonic() + 5)
+        assert len(client.progress_data(JOB, "table", deadline=time.monotonic() + 5).rows) == 1
+    # The first rejection gets one retry and at most one new token; once the new token is proven
+    # by the other job too, that job's rejection is its own: no retry, no login.
+    assert iam.logins <= 2
+    refused = [c for c in responses.calls if "job-refused" in (c.request.url or "")]
+    assert len(refused) <= 3 + 4
+
+
+@responses.activate
+def test_a_proven_token_rejected_for_everything_is_renewed_once_and_the_request_succeeds() -> None:
+    iam = FakeIam()
+    auth, transport = iam_auth()
+    client = DRSClient(transport, auth, BASE, PROJECT)
+    revoked: set[str] = set()
+    sent: list[str] = []
+
+    def answer(request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
+        token = request.headers.get("X-Auth-Token", "")
+        sent.append(token)
+        return (403, {}, REJECTED_BODY) if token in revoked else (200, {}, OK_BODY)
+
+    responses.add_callback(responses.GET, URL, callback=answer)
+    client.progress_data(JOB, "table", deadline=time.monotonic() + 5)  # token-number-1 proven
+    revoked.add("token-number-1")
+    data = client.progress_data(JOB, "table", deadline=time.monotonic() + 5)
+    assert len(data.rows) == 1
+    # Sent again once with the same token (a rejection may be about one request), then renewed.
+    assert sent == ["token-number-1"] * 3 + ["token-number-2"]
+    assert iam.logins == 2
+
+
+@responses.activate
+def test_logins_forced_by_rejections_back_off_though_each_new_token_works_elsewhere() -> None:
+    iam = FakeIam()
+    auth, _ = iam_auth()
+    auth.BACKOFF = 0.2  # a short backoff for the test
+    proof = requests.Request("GET", URL).prepare()
+    forced = []
+    for _ in range(4):
+        token = auth.token()
+        proof.headers["X-Auth-Token"] = token
+        auth.accepted(proof)  # another request succeeded with it
+        rejected = requests.Request("GET", URL, headers={"X-Auth-Token": token}).prepare()
+        assert auth.renew_rejected(rejected, Deadline.after(5)) is Rejection.RETRY
+        started = time.monotonic()
+        assert auth.renew_rejected(rejected, Deadline.after(5), retried=True) is Rejection.RENEWED
+        forced.append(time.monotonic() - started)
+    assert iam.logins == 5
+    # At once, then after 0.1-0.2 s, 0.2-0.4 s, 0.4-0.8 s (half to all of the doubled ceiling).
+    assert forced[0] < 0.1 and forced[1] >= 0.1 and forced[2] >= 0.2 and forced[3] >= 0.4
+    # A wait longer than the caller's deadline is not made: the rejection stands.
+    token = auth.token()
+    rejected = requests.Request("GET", URL, headers={"X-Auth-Token": token}).prepare()
+    assert auth.renew_rejected(rejected, Deadline.after(0.05)) is Rejection.STANDS
+    assert auth.token() == token, "the token is kept while the backoff holds"
 
 
 @responses.activate

@@ -209,6 +209,29 @@ def test_3_a_rejected_token_is_fetched_again_once_for_all_requests(run: Any) -> 
     assert value(text, "huaweicloud_drs_api_requests_total", operation="iam_token") == 3
 
 
+def test_3_a_job_drs_rejects_costs_no_login_storm_while_other_jobs_prove_the_token(run: Any) -> None:
+    simulator, exporter = run
+    # DRS answers 403 DRS.M00100 "invalid token" for one job whatever the token; the others work.
+    jobs: list[dict[str, Any]] = [{"id": f"t{i}", "objects": {"table": 5}} for i in range(4)]
+    jobs[0]["fault"] = "reject_token"
+    sim = simulator(jobs)
+    config = iam_config(sim, [j["id"] for j in jobs], cache_ttl=1, refresh_timeout=5, request_timeout=2, retries=0)
+    exp = exporter(config)
+    scrapes = 0
+    started = time.monotonic()
+    # About ten seconds of scrapes, each refreshing every key.
+    while time.monotonic() - started < 10 and scrapes < 25:
+        scrapes += 1
+        text = exp.metrics(headers={"X-Prometheus-Scrape-Timeout-Seconds": "3"})
+        time.sleep(0.5)
+    assert value(text, "huaweicloud_drs_refresh_error_info", job_id="t0", error_code="DRS.M00100") == 1
+    for job in jobs[1:]:
+        assert value(text, "huaweicloud_drs_up", job_id=job["id"]) == 1, errors_of(text, job["id"])
+    logins = sim.stats()["requests"].get("iam_token", 0)
+    # The first login, at most one forced by the job's first rejections; none after that.
+    assert 1 <= logins <= 2, f"{logins} logins in {scrapes} scrapes: one job's rejections renew the token"
+
+
 # --- 4. redirects ------------------------------------------------------------------------
 
 

@@ -43,6 +43,9 @@ FAULTS = (
     "short_page",  # every page after the first is empty, however often asked (count unchanged)
     "first_page_invalid",  # every row of the first page has progress null
     "garbage_error_code",  # 400 with an error_code that is no API code (free text)
+    "reject_token",  # 403 DRS.M00100 "invalid token" for this job only, whatever token (others work)
+    "deep_json",  # 200 whose JSON nests 5000 arrays deep
+    "huge_create_time",  # 200 whose create_time is an integer of 400 digits
 )
 ODD_PROGRESS: tuple[Any, ...] = (-5, 150, 55.5, "42", None, "missing", "abc")
 

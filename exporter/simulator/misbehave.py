@@ -136,4 +136,11 @@ class MisbehaveMixin(HandlerBase):
             return True
         if fault == "garbage_error_code":
             raise ApiError(400, "Something went wrong <b>" + uuid.uuid4().hex + "</b>", "Free text as a code.")
+        if fault == "reject_token":
+            raise ApiError(403, "DRS.M00100", "Invalid token.")
+        if fault in ("deep_json", "huge_create_time"):
+            junk = '"junk":' + "[" * 5000 + "]" * 5000 if fault == "deep_json" else '"create_time":' + "9" * 400
+            count = 1 if fault == "deep_json" else 0
+            self._send(200, (f'{{"count":{count},' + junk + ',"flow_compare_data":[]}').encode())
+            return True
         return False
