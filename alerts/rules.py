@@ -23,6 +23,7 @@ place every group is assembled) and their inhibitions in :func:`inhibit_rules`.
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -94,7 +95,6 @@ class Settings:
     delay_for: str = "10m"
     completion_window: str = "30m"
     runbook_url: str = RUNBOOK_URL
-    dashboard_url: str = "/d/huaweicloud-drs-overview"
     # Alerts left out of the generated files, by name without the prefix (for example ["JobFinished"]).
     disabled: tuple[str, ...] = ()
 
@@ -541,7 +541,7 @@ def inhibit_rules(s: Settings = DEFAULT) -> list[dict[str, Any]]:
         {  # No scrape: everything else about this exporter is blind or stale.
             "source_matchers": [f'alertname=~"{exporter}"'],
             "target_matchers": [f'alertname=~"{PREFIX}.+"', f'alertname!~"{exporter}"'],
-            "equal": target,
+            "equal": list(target),
         },
         {  # One credential problem, not one alert per job.
             "source_matchers": [f'alertname="{PREFIX}CredentialsFailing"'],
@@ -549,7 +549,7 @@ def inhibit_rules(s: Settings = DEFAULT) -> list[dict[str, Any]]:
                 f'alertname=~"{PREFIX}(RefreshFailing|RefreshFlapping|JobProgressUnavailable|ProgressDataStale|'
                 'JobStalled|ObjectsStalled|JobNoData|APIErrorRatioHigh)"'
             ],
-            "equal": target,
+            "equal": list(target),
         },
         {  # A job-level cause silences the object-level alerts of the same job.
             "source_matchers": [
@@ -597,8 +597,33 @@ def inhibit_file(s: Settings = DEFAULT) -> str:
 
 
 def settings_values(s: Settings = DEFAULT) -> dict[str, Any]:
-    """The settings as plain values (for the chart's values.yaml and docs)."""
-    return {f.name: list(v) if isinstance(v := getattr(s, f.name), tuple) else v for f in fields(s)}
+    """The settings the chart takes from values.yaml (`prometheusRule.settings`), as plain values."""
+    return {f.name: getattr(s, f.name) for f in fields(s) if f.name != "disabled"}
+
+
+CHART_SETTINGS = ".Values.prometheusRule.settings"
+
+
+def chart_files() -> dict[str, str]:
+    """The rules files as Helm templates: every setting read from `prometheusRule.settings`.
+
+    Built from the same code as :func:`files` with a marker in place of each setting; the
+    chart renders them with ``tpl``, so that its defaults give exactly the repository's rules.
+    Prometheus's own template braces are escaped for Helm.
+    """
+    marked = replace(DEFAULT, **{name: f"@@{name}@@" for name in settings_values()})
+    out = {}
+    for name, text in files(marked).items():
+        # Go templates: a brace next to a marker's {{ would read as {{{; Prometheus's {{ }} stay literal.
+        for old, new in (("{{", "\x00"), ("}}", "\x01"), ("{@@", "\x02@@"), ("@@}", "@@\x03")):
+            text = text.replace(old, new)
+        text = re.sub(r"@@(\w+)@@", lambda m: f"{{{{ {CHART_SETTINGS}.{m.group(1)} }}}}", text)
+        for old, new in (("\x00", '{{ "{{" }}'), ("\x01", '{{ "}}" }}'), ("\x02", '{{ "{" }}'), ("\x03", '{{ "}" }}')):
+            text = text.replace(old, new)
+        out[name] = text.replace(
+            HEADER, HEADER + "# Helm renders it with `tpl`: settings from values.yaml prometheusRule.settings.\n"
+        )
+    return out
 
 
 def fast(seconds: int = 20) -> Settings:
@@ -633,12 +658,14 @@ def fast(seconds: int = 20) -> Settings:
 
 
 def main(argv: list[str]) -> int:
-    """Write the rules files (into the directory given, default this one and the chart's copy)."""
-    targets = [Path(argv[0])] if argv else [HERE, CHART_COPY]
-    for target in targets:
-        for name, text in files().items():
-            (target / name).write_text(text, encoding="utf-8")
-    (Path(argv[0]) if argv else HERE).joinpath(INHIBIT_FILE).write_text(inhibit_file(), encoding="utf-8")
+    """Write the rules files (into the directory given, default this one and the chart's templates)."""
+    target = Path(argv[0]) if argv else HERE
+    for name, text in files().items():
+        (target / name).write_text(text, encoding="utf-8")
+    (target / INHIBIT_FILE).write_text(inhibit_file(), encoding="utf-8")
+    if not argv:
+        for name, text in chart_files().items():
+            (CHART_COPY / name).write_text(text, encoding="utf-8")
     return 0
 
 
