@@ -611,7 +611,8 @@ def chart_files() -> dict[str, str]:
     chart renders them with ``tpl``, so that its defaults give exactly the repository's rules.
     Prometheus's own template braces are escaped for Helm.
     """
-    marked = replace(DEFAULT, **{name: f"@@{name}@@" for name in settings_values()})
+    markers: dict[str, Any] = {name: f"@@{name}@@" for name in settings_values()}
+    marked = replace(DEFAULT, **markers)
     out = {}
     for name, text in files(marked).items():
         # Go templates: a brace next to a marker's {{ would read as {{{; Prometheus's {{ }} stay literal.

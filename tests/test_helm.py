@@ -219,7 +219,7 @@ def test_default_timings_fit_and_impossible_ones_are_refused(chart: helm.Chart) 
     )
     assert not timing.DEFAULT.problems()
     render(chart, {**ALL_VALUES, "serviceMonitor": {"interval": "2m", "scrapeTimeout": "1m30s"}})
-    bad = [
+    bad: list[tuple[dict[str, dict[str, Any]], str]] = [
         (
             {"config": {"refresh_timeout": 60}},
             "config.refresh_timeout (60s) must be below serviceMonitor.scrapeTimeout",
