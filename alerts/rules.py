@@ -240,7 +240,8 @@ def exporter_alerts(s: Settings) -> list[dict[str, Any]]:
             s.absent_for,
             "critical",
             "Prometheus has no DRS exporter target.",
-            f"No target matching {{{s.exporter_selector}}} has existed for {s.absent_for}: service discovery "
+            f"No target of scrape job {{{{ $labels.job }}}} (matching {{{s.exporter_selector}}}) has existed for "
+            f"{s.absent_for}: service discovery "
             "lost the exporter (ServiceMonitor selector, Service labels, scrape job name).",
             s,
         ),
