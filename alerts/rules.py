@@ -26,13 +26,10 @@ from __future__ import annotations
 import re
 import sys
 from dataclasses import dataclass, fields, replace
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 import yaml
-
-from . import consistency
 
 HERE = Path(__file__).resolve().parent
 # The Helm chart ships a copy (charts can only read files inside themselves).
@@ -99,6 +96,11 @@ class Settings:
     delay_seconds: int = 300
     delay_for: str = "10m"
     completion_window: str = "30m"
+    comparison_inconsistent_for: str = "5m"
+    comparison_failed_for: str = "5m"
+    # A job in incremental replication should have a finished comparison at most this old.
+    comparison_max_age_seconds: int = 7 * 86400
+    comparison_missing_for: str = "1h"
     runbook_url: str = RUNBOOK_URL
     # Alerts left out of the generated files, by name without the prefix (for example ["JobFinished"]).
     disabled: tuple[str, ...] = ()
@@ -516,11 +518,14 @@ def data_quality_alerts(s: Settings) -> list[dict[str, Any]]:
 
 def alert_groups(s: Settings = DEFAULT) -> list[dict[str, Any]]:
     """Every alert group (a list: other modules append theirs here)."""
+    from . import consistency  # builds on this module's helpers
+
     groups: list[dict[str, Any]] = [
         {"name": "huaweicloud-drs.exporter", "rules": exporter_alerts(s)},
         {"name": "huaweicloud-drs.refresh", "rules": refresh_alerts(s)},
         {"name": "huaweicloud-drs.jobs", "rules": job_alerts(s)},
         {"name": "huaweicloud-drs.data-quality", "rules": data_quality_alerts(s)},
+        {"name": "huaweicloud-drs.consistency", "rules": consistency.alerts(s)},
     ]
     off = {PREFIX + name for name in s.disabled}
     return [{**g, "rules": [r for r in g["rules"] if r["alert"] not in off]} for g in groups]
@@ -558,7 +563,7 @@ def inhibit_rules(s: Settings = DEFAULT) -> list[dict[str, Any]]:
             "source_matchers": [f'alertname="{PREFIX}CredentialsFailing"'],
             "target_matchers": [
                 f'alertname=~"{PREFIX}(RefreshFailing|RefreshFlapping|JobProgressUnavailable|ProgressDataStale|'
-                'JobStalled|ObjectsStalled|JobNoData|APIErrorRatioHigh)"'
+                'JobStalled|ObjectsStalled|JobNoData|APIErrorRatioHigh|ComparisonMissing)"'
             ],
             "equal": list(target),
         },
@@ -569,9 +574,12 @@ def inhibit_rules(s: Settings = DEFAULT) -> list[dict[str, Any]]:
             "target_matchers": [f'alertname=~"{PREFIX}(ObjectsStalled|ObjectsListedShort)"'],
             "equal": [*target, "job_id"],
         },
-        {  # A failed or paused job is not also "stalled" or "stale".
+        {  # A failed or paused job is not also "stalled" or "stale", and its comparisons fail with it.
             "source_matchers": [f'alertname=~"{PREFIX}(JobFailed|JobPaused)"'],
-            "target_matchers": [f'alertname=~"{PREFIX}(JobStalled|ProgressDataStale|ReplicationDelayHigh)"'],
+            "target_matchers": [
+                f'alertname=~"{PREFIX}(JobStalled|ProgressDataStale|ReplicationDelayHigh|ComparisonFailed|'
+                'ComparisonMissing)"'
+            ],
             "equal": [*target, "job_id"],
         },
     ]
@@ -599,7 +607,6 @@ def files(s: Settings = DEFAULT) -> dict[str, str]:
     return {
         "recording_rules.yaml": render(recording_rules(s)),
         "prometheus_alerts.yaml": render(alerting_rules(s)),
-        consistency.NAME: render(consistency.alerting_rules(partial(_alert, s=s))),
     }
 
 
@@ -666,6 +673,9 @@ def fast(seconds: int = 20) -> Settings:
         data_quality_for=short,
         delay_for=short,
         completion_window=short,
+        comparison_inconsistent_for=short,
+        comparison_failed_for=short,
+        comparison_missing_for=short,
         rate_window="30s",
         min_requests=5,
     )

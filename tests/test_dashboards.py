@@ -14,12 +14,16 @@ from dashboards import generate
 ROOT = Path(__file__).resolve().parent.parent
 FILES = sorted(generate.DASHBOARDS)
 COUNTER = re.compile(r"\b(huaweicloud_drs_\w+?(?:_total|_bucket|_count|_sum))\b")
-RAW_OBJECTS = re.compile(r"(?<![:\w])huaweicloud_drs_object_progress_ratio\{")
+# Series per object, and per table of a comparison: as many as the job has objects.
+RAW_OBJECTS = re.compile(
+    r"(?<![:\w])huaweicloud_drs_(object_progress_ratio|comparison_(table_status|source_rows|target_rows))\{"
+)
 RANGE_FUNCTIONS = re.compile(r"\b(rate|increase|irate)\s*\(")
 EXPECTED_UIDS = {
     "drs-overview.json": "huaweicloud-drs-overview",
     "drs-job-detail.json": "huaweicloud-drs-job-detail",
     "drs-exporter-health.json": "huaweicloud-drs-exporter-health",
+    "drs-data-consistency.json": "huaweicloud-drs-data-consistency",
 }
 
 
@@ -119,7 +123,9 @@ def test_object_series_are_read_only_by_bounded_instant_queries(name: str) -> No
             if not RAW_OBJECTS.search(target["expr"]):
                 continue
             assert target.get("instant") is True, f"{panel['title']}: a range query over object series"
-            assert target["expr"].startswith(("bottomk(", "count(")), f"{panel['title']}: unbounded"
+            # Bounded itself, or restricted to a bounded set (`… and on (…) topk(50, …)`).
+            bounded = re.search(r"^(bottomk|topk|count)\(|\band on \([^)]*\) (bottomk|topk)\(\d+, ", target["expr"])
+            assert bounded, f"{panel['title']}: unbounded"
 
 
 def test_the_overview_job_table_links_to_the_job_detail() -> None:
@@ -191,5 +197,12 @@ def test_every_dashboard_has_the_promised_panels() -> None:
         "Refresh up",
         "Scrape duration",
     } <= titles["drs-exporter-health.json"]
+    assert {
+        "Jobs with inconsistent tables",
+        "Latest comparisons",
+        "Age of the latest finished comparison",
+        "Tables not consistent (latest finished comparison, 50 largest differences)",
+        "Tables per status",
+    } <= titles["drs-data-consistency.json"]
     refresh_up = next(p for p in panels(load("drs-exporter-health.json")) if p["title"] == "Refresh up")
     assert refresh_up["type"] == "status-history"

@@ -34,18 +34,40 @@ STALLED = "stalled-job"
 FAILING = "failing-job"
 JOBS = [*HEALTHY, STALLED, FAILING]
 BIG_OBJECTS = 2000
+
+
+def comparison(tables: int, statuses: list[int]) -> dict[str, Any]:
+    """A finished row comparison of ``tables`` tables, the first with ``statuses`` (0: inconsistent)."""
+    return {"id": "rows-1", "type": "lines", "status": "SUCCESSFUL", "tables": tables, "statuses": statuses}
+
+
+# Comparisons (data consistency): consistent for two healthy jobs (the big one with as many tables
+# as objects, for the query-cost check), two inconsistent tables and one missing on the stalled job.
 SCENARIO = {
     "jobs": [
-        {"id": "healthy-a", "objects": {"table": 40}, "speed": 2.0},
+        {"id": "healthy-a", "objects": {"table": 40}, "speed": 2.0, "comparisons": [comparison(40, [])]},
         {"id": "healthy-b", "objects": {"table": 30, "view": 10}, "speed": 0.7, "time_format": "iso"},
-        {"id": BIG, "objects": {"table": BIG_OBJECTS}, "speed": 1.0},
-        {"id": STALLED, "objects": {"table": 20}, "stalled": True},
+        {
+            "id": BIG,
+            "objects": {"table": BIG_OBJECTS},
+            "speed": 1.0,
+            "comparisons": [comparison(BIG_OBJECTS, [])],
+        },
+        {
+            "id": STALLED,
+            "objects": {"table": 20},
+            "stalled": True,
+            "comparisons": [comparison(20, [0, 0, 3])],
+            "object_comparison": {"status": "SUCCESSFUL", "objects": {"DB": [2, 2], "TABLE": [20, 19]}},
+        },
         {"id": FAILING, "objects": {"table": 5}, "error": "DRS.M05004"},
     ]
 }
+COMPARED = ["healthy-a", BIG, STALLED]
 EXPECTED_ALERTS = {
     ("HuaweiCloudDRSJobStalled", STALLED),
     ("HuaweiCloudDRSRefreshFailing", FAILING),
+    ("HuaweiCloudDRSTablesInconsistent", STALLED),
 }
 # Firing in Prometheus, but silenced by the job-level alert above (the shipped inhibit rules).
 INHIBITED = ("HuaweiCloudDRSObjectsStalled", STALLED)
@@ -131,7 +153,8 @@ class Stack:
         self.sim = Simulator("--scenario", str(scenario))
         self.cleanup.append(self.sim.stop)
         (tmp / "exporter").mkdir()
-        self.exporter = Exporter(sim_config(self.sim, JOBS, cache_ttl=1), tmp / "exporter")
+        jobs = [{"id": job, "comparisons": True} if job in COMPARED else job for job in JOBS]
+        self.exporter = Exporter(sim_config(self.sim, jobs, cache_ttl=1, compare_refresh_interval=1), tmp / "exporter")
         self.cleanup.append(self.exporter.stop)
         self.instance = self.exporter.url.removeprefix("http://")
 
@@ -353,8 +376,9 @@ def test_dashboard_variables_resolve(stack: Stack) -> None:
 
 
 def raw_objects(expr: str) -> bool:
-    """Whether ``expr`` reads per-object series (not a recorded series of them)."""
-    return re.search(r"(?<![:\w])huaweicloud_drs_object_progress_ratio\b", expr) is not None
+    """Whether ``expr`` reads per-object series (not a recorded series of them) or per-table comparison series."""
+    pattern = r"(?<![:\w])huaweicloud_drs_(object_progress_ratio|comparison_(table_status|source_rows|target_rows))\b"
+    return re.search(pattern, expr) is not None
 
 
 def test_query_cost_is_bounded_by_jobs_not_objects(stack: Stack) -> None:

@@ -15,9 +15,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from alerts import consistency as alert_consistency
 from alerts import rules, timing
-from dashboards import consistency, generate
+from dashboards import generate
 from exporter import config as exporter_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,7 +87,7 @@ def test_all_values_turn_everything_on(chart: helm.Chart) -> None:
     kinds = [d["kind"] for d in render(chart, ALL_VALUES)]
     for kind in ("ServiceMonitor", "PrometheusRule", "NetworkPolicy"):
         assert kind in kinds
-    assert kinds.count("ConfigMap") == 1 + len(generate.DASHBOARDS) + len(consistency.files())
+    assert kinds.count("ConfigMap") == 1 + len(generate.DASHBOARDS)
 
 
 def test_defaults_leave_optional_objects_off(chart: helm.Chart) -> None:
@@ -181,8 +180,7 @@ def test_rendered_config_is_accepted_by_the_exporter(
 
 
 def rule_groups(s: rules.Settings) -> list[dict[str, Any]]:
-    consistency_rules = yaml.safe_load(rules.files(s)[alert_consistency.NAME])
-    groups = [g for doc in (rules.recording_rules(s), rules.alerting_rules(s), consistency_rules) for g in doc["groups"]]
+    groups = [g for doc in (rules.recording_rules(s), rules.alerting_rules(s)) for g in doc["groups"]]
     return sorted(groups, key=lambda g: g["name"])
 
 
@@ -198,13 +196,20 @@ def test_prometheus_rule_is_the_repository_rules(chart: helm.Chart) -> None:
 
 def test_rule_settings_and_disabled_alerts_from_values(chart: helm.Chart) -> None:
     """Thresholds, windows and the runbook URL set in values give the rules rules.py gives for them."""
-    changed = {"delay_seconds": 600, "stall_window": "1h", "error_ratio": 0.35, "runbook_url": "https://wiki/drs"}
+    changed = {
+        "delay_seconds": 600,
+        "stall_window": "1h",
+        "error_ratio": 0.35,
+        "comparison_max_age_seconds": 86400,
+        "runbook_url": "https://wiki/drs",
+    }
     values = {**ALL_VALUES, "prometheusRule": {"enabled": True, "settings": changed, "disabled": ["JobFinished"]}}
     rule = one(render(chart, values), "PrometheusRule")
     expected = replace(rules.DEFAULT, **changed, disabled=("JobFinished",))  # type: ignore[arg-type]
     assert sorted(rule["spec"]["groups"], key=lambda g: g["name"]) == rule_groups(expected)
     text = yaml.safe_dump(rule)
     assert "> 600" in text and "[1h]" in text and "https://wiki/drs#huaweiclouddrsjobstalled" in text
+    assert "> 86400" in text
     assert "HuaweiCloudDRSJobFinished" not in text
 
 
@@ -256,10 +261,9 @@ def test_dashboard_configmaps_for_the_sidecar(chart: helm.Chart) -> None:
         },
     )
     maps = [d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["labels"].get("grafana_dashboard") == "1"]
-    assert len(maps) == len(generate.DASHBOARDS) + 1
+    assert len(maps) == len(generate.DASHBOARDS)
     shipped = {k: v.replace("-zq9", "") for m in maps for k, v in m["data"].items()}
-    expected = {**generate.files(), **consistency.files()}
-    assert {k: v.rstrip("\n") for k, v in expected.items()} == {k: v.rstrip("\n") for k, v in shipped.items()}
+    assert {k: v.rstrip("\n") for k, v in generate.files().items()} == {k: v.rstrip("\n") for k, v in shipped.items()}
     assert {m["metadata"]["namespace"] for m in maps} == {"grafana"}
 
 
