@@ -1,7 +1,8 @@
 """The DRS data consistency dashboard: comparison status and age per job, problem tables, tables per status.
 
-Written by ``python -m dashboards.generate`` with the other dashboards (into this directory and the
-Helm chart's copy); its queries are proven against a live Prometheus in tests/test_comparisons_e2e.py.
+Built with the helpers of ``generate.py``, which lists it in ``DASHBOARDS``. Per-table series are
+read only by instant queries bounded to the :data:`ROWS` tables with the largest row difference,
+like the object tables of the job detail, so the dashboard stays fast at 100k tables.
 """
 
 from __future__ import annotations
@@ -12,45 +13,94 @@ from grafana_foundation_sdk.builders import table
 from grafana_foundation_sdk.builders.dashboard import Dashboard
 from grafana_foundation_sdk.models.dashboard import DataTransformerConfig
 
-from .generate import SEL, base, dashboard, query, render, series
+from .generate import (
+    NEUTRAL,
+    ROWS,
+    SEL,
+    ZERO_GOOD,
+    base,
+    dashboard,
+    organize,
+    query,
+    series,
+    single,
+    thresholds,
+    variables,
+)
 
-NAME = "drs-data-consistency.json"
+TABLE = "job, job_id, src_db, src_tb, dst_db, dst_tb"
 TABLE_NAMES = {
     "src_db": "Source database",
     "src_tb": "Source table",
     "dst_db": "Target database",
     "dst_tb": "Target table",
 }
+PROBLEM = f'huaweicloud_drs_comparison_table_status{{{SEL}, status!~"consistent|comparing|waiting"}}'
+SOURCE = f"huaweicloud_drs_comparison_source_rows{{{SEL}}}"
+TARGET = f"huaweicloud_drs_comparison_target_rows{{{SEL}}}"
+# The tables not consistent with the largest row difference first (value comparisons and tables
+# without row counts rank 0): the same bounded set for every column of the table.
+WORST = f"topk({ROWS}, abs({SOURCE} - {TARGET}) * on ({TABLE}) group_right {PROBLEM} or {PROBLEM} * 0)"
+FAILED = 'status=~"FAILED|TIMEOUT_INTERRUPT"'
 
 
-def _table(title: str, description: str, targets: list[Any], columns: dict[str, str], *, h: int = 10) -> Any:
-    """A table of instant queries joined on their labels, columns named and ordered as given."""
-    panel = base(table.Panel(), title, description, "none", 24, h).filterable(True)
+def _table(title: str, description: str, targets: list[Any], columns: dict[str, str], *, h: int) -> Any:
+    """A table of instant queries merged on their labels, columns named and ordered as given."""
+    panel = base(table.Panel(), title, description, "none", 24, h).filterable(True).thresholds(thresholds(NEUTRAL))
     for target in targets:
         panel = panel.with_target(target)
-    if len(targets) > 1:
-        panel = panel.with_transformation(DataTransformerConfig(id_val="merge", options={}))
-    hidden = {"Time": True, "__name__": True, "job": True, "instance": True}
-    hidden.update({name: True for name in ("Value", "compare_type") if name not in columns})
-    return panel.with_transformation(
-        DataTransformerConfig(
-            id_val="organize",
-            options={
-                "excludeByName": hidden,
-                "indexByName": {name: i for i, name in enumerate(columns)},
-                "renameByName": columns,
-            },
-        )
+    hidden = ["Time", "__name__", "job", "instance", "namespace", "pod", "cluster"]
+    hidden += [name for name in ("Value", "Value #A", "compare_type") if name not in columns]
+    return panel.with_transformation(DataTransformerConfig(id_val="merge", options={})).with_transformation(
+        organize(hidden, list(columns), columns)
     )
 
 
 def consistency() -> Dashboard:
     """Comparison status and age per job, inconsistent and uncomparable tables, tables per status over time."""
     d = dashboard(
-        "huaweicloud-drs-data-consistency",
+        "consistency",
         "DRS data consistency",
         "DRS comparison results (row counts and values per table) of the selected jobs, from huaweicloud-drs-exporter.",
+        variables(),
     )
+    stats = [
+        single(
+            "Jobs with inconsistent tables",
+            "DRS jobs whose latest finished comparison found tables that differ.",
+            "none",
+            query(
+                f'count(sum by (job_id) (huaweicloud_drs_comparison_tables{{{SEL}, status="inconsistent"}}) > 0)'
+                " or vector(0)"
+            ),
+            ZERO_GOOD,
+            w=6,
+        ),
+        single(
+            "Inconsistent tables",
+            "Tables that differ in the latest finished comparisons of the selected jobs (row and value).",
+            "none",
+            query(f'sum(huaweicloud_drs_comparison_tables{{{SEL}, status="inconsistent"}}) or vector(0)'),
+            ZERO_GOOD,
+            w=6,
+        ),
+        single(
+            "Comparisons failed",
+            "Latest comparisons that ended FAILED or TIMEOUT_INTERRUPT.",
+            "none",
+            query(f"count(huaweicloud_drs_comparison_info{{{SEL}, {FAILED}}}) or vector(0)"),
+            ZERO_GOOD,
+            w=6,
+        ),
+        single(
+            "Jobs without comparisons read",
+            "Jobs whose comparisons the exporter cannot read (huaweicloud_drs_comparison_up 0).",
+            "none",
+            query(f"count(huaweicloud_drs_comparison_up{{{SEL}}} == 0) or vector(0)"),
+            ZERO_GOOD,
+            w=6,
+        ),
+    ]
     latest = _table(
         "Latest comparisons",
         "The latest comparison of each type per job, its status and how long ago it started.",
@@ -68,22 +118,15 @@ def consistency() -> Dashboard:
         h=8,
     )
     problems = _table(
-        "Tables not consistent (latest finished comparison)",
-        "Tables whose latest finished comparison found them inconsistent or could not compare them, with the "
-        "row counts of the row comparison and their difference (source − target).",
+        f"Tables not consistent (latest finished comparison, {ROWS} largest differences)",
+        f"The {ROWS} tables with the largest row difference (source − target) among those whose latest finished "
+        "comparison found them inconsistent or could not compare them, with the row counts of the row "
+        "comparison. The count of all of them is in 'Inconsistent and uncomparable tables'.",
         [
-            query(
-                f'huaweicloud_drs_comparison_table_status{{{SEL}, status!~"consistent|comparing|waiting"}} == 1',
-                instant=True,
-                ref="A",
-            ),
-            query(f"huaweicloud_drs_comparison_source_rows{{{SEL}}}", instant=True, ref="B"),
-            query(f"huaweicloud_drs_comparison_target_rows{{{SEL}}}", instant=True, ref="C"),
-            query(
-                f"huaweicloud_drs_comparison_source_rows{{{SEL}}} - huaweicloud_drs_comparison_target_rows{{{SEL}}}",
-                instant=True,
-                ref="D",
-            ),
+            query(WORST, instant=True, ref="A"),
+            query(f"{SOURCE} and on ({TABLE}) {WORST}", instant=True, ref="B"),
+            query(f"{TARGET} and on ({TABLE}) {WORST}", instant=True, ref="C"),
+            query(f"({SOURCE} - {TARGET}) and on ({TABLE}) {WORST}", instant=True, ref="D"),
         ],
         {
             "job_id": "DRS job",
@@ -96,6 +139,8 @@ def consistency() -> Dashboard:
         },
         h=12,
     )
+    for panel in stats:
+        d = d.with_panel(panel)
     return (
         d.with_panel(latest)
         .with_panel(
@@ -160,8 +205,3 @@ def consistency() -> Dashboard:
             ).min(0)
         )
     )
-
-
-def files() -> dict[str, str]:
-    """File name to JSON text of the consistency dashboard."""
-    return {NAME: render(consistency())}

@@ -2,6 +2,11 @@
 
 `python -m dashboards.generate` writes the JSON files next to this script; a test fails when
 the committed JSON differs from what this code generates.
+
+Queries scale with jobs, not objects: everything over a time range reads the recorded job-level
+and per-database series of `alerts/rules.py`; the only queries on per-object series are instant
+and bounded (`bottomk`, object type and source-database variables). Every stat has thresholds.
+Other modules add dashboards to :data:`DASHBOARDS` (the one place they are assembled).
 """
 
 from __future__ import annotations
@@ -12,9 +17,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from grafana_foundation_sdk.builders import bargauge, common, stat, table, timeseries
+from grafana_foundation_sdk.builders import bargauge, common, stat, statushistory, table, timeseries
 from grafana_foundation_sdk.builders.dashboard import (
     Dashboard,
+    DashboardLink,
     DatasourceVariable,
     QueryVariable,
     Row,
@@ -27,6 +33,7 @@ from grafana_foundation_sdk.models.common import (
     BarGaugeValueMode,
     BigValueGraphMode,
     BigValueTextMode,
+    GraphThresholdsStyleMode,
     LegendDisplayMode,
     LegendPlacement,
     TableBarGaugeCellOptions,
@@ -34,6 +41,7 @@ from grafana_foundation_sdk.models.common import (
 )
 from grafana_foundation_sdk.models.dashboard import (
     DashboardCursorSync,
+    DashboardLinkType,
     DataSourceRef,
     DataTransformerConfig,
     DynamicConfigValue,
@@ -45,15 +53,38 @@ from grafana_foundation_sdk.models.dashboard import (
 )
 from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
+from alerts import rules, timing
+
 HERE = Path(__file__).resolve().parent
 # The Helm chart ships a copy (charts can only read files inside themselves).
 CHART_COPY = HERE.parent / "helm" / "huaweicloud-drs-exporter" / "files" / "dashboards"
 DS = DataSourceRef(type_val="prometheus", uid="${datasource}")
-TARGET = 'job=~"$job", instance=~"$instance"'
-SEL = f'{TARGET}, job_id=~"$job_id"'
+UIDS = {
+    "overview": "huaweicloud-drs-overview",
+    "detail": "huaweicloud-drs-job-detail",
+    "health": "huaweicloud-drs-exporter-health",
+    "consistency": "huaweicloud-drs-data-consistency",
+}
+# Recorded series carry no instance (a restart must not split them): job-level queries select on
+# the scrape job; the exporter's own metrics also on the instance.
+JOB = 'job=~"$job"'
+TARGET = f'{JOB}, instance=~"$instance"'
+SEL = f'{JOB}, job_id=~"$job_id"'
+OBJ = f'{SEL}, object_type=~"$object_type", src_db=~"$src_db"'
 TAGS = ["huaweicloud", "drs", "generated"]
+ROWS = 50  # rows of an object table: the least advanced, never every object
 
 Panel = Any  # a panel builder of any visualisation
+Steps = list[tuple[str, float | None]]
+
+GOOD_HIGH: Steps = [("red", None), ("yellow", 0.5), ("green", 0.99)]
+ZERO_GOOD: Steps = [("green", None), ("red", 1)]
+NEUTRAL: Steps = [("blue", None)]
+
+
+def thresholds(steps: Steps) -> ThresholdsConfig:
+    """Absolute thresholds from (colour, lower bound) pairs, the first unbounded."""
+    return ThresholdsConfig().mode(ThresholdsMode.ABSOLUTE).steps([Threshold(color=c, value=v) for c, v in steps])
 
 
 def query(expr: str, legend: str = "__auto", *, instant: bool = False, ref: str = "A") -> Dataquery:
@@ -64,49 +95,76 @@ def query(expr: str, legend: str = "__auto", *, instant: bool = False, ref: str 
     return q
 
 
-def variables() -> list[Any]:
-    """datasource, job, instance and a multi-select job_id, each narrowing the next."""
+def _query_variable(name: str, label: str, expr: str, *, multi: bool = True) -> QueryVariable:
     all_option = VariableOption(selected=True, text="All", value="$__all")
-    return [
-        DatasourceVariable("datasource").label("Data source").type("prometheus"),
-        QueryVariable("job")
-        .label("Job")
-        .datasource(DS)
-        .query("label_values(huaweicloud_drs_up, job)")
-        .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
-        .sort(VariableSort.ALPHABETICAL_ASC)
-        .include_all(True)
-        .all_value(".+")
-        .current(all_option),
-        QueryVariable("instance")
-        .label("Instance")
-        .datasource(DS)
-        .query('label_values(huaweicloud_drs_up{job=~"$job"}, instance)')
-        .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
-        .sort(VariableSort.ALPHABETICAL_ASC)
-        .multi(True)
-        .include_all(True)
-        .all_value(".+")
-        .current(all_option),
-        QueryVariable("job_id")
-        .label("DRS job")
-        .description("DRS task IDs")
-        .datasource(DS)
-        .query(f"label_values(huaweicloud_drs_up{{{TARGET}}}, job_id)")
-        .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
-        .sort(VariableSort.ALPHABETICAL_ASC)
-        .multi(True)
-        .include_all(True)
-        .all_value(".+")
-        .current(all_option),
-    ]
-
-
-def dashboard(uid: str, title: str, description: str) -> Dashboard:
-    """A dashboard with the common settings and variables."""
     return (
+        QueryVariable(name)
+        .label(label)
+        .datasource(DS)
+        .query(expr)
+        .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .sort(VariableSort.ALPHABETICAL_ASC)
+        .multi(multi)
+        .include_all(True)
+        .all_value(".+")
+        .current(all_option)
+    )
+
+
+def variables(*, instance: bool = False, objects: bool = False) -> list[Any]:
+    """datasource, job and a multi-select job_id; the instance, object type and source database where used."""
+    out: list[Any] = [
+        DatasourceVariable("datasource").label("Data source").type("prometheus"),
+        _query_variable("job", "Job", "label_values(huaweicloud_drs_up, job)", multi=False),
+    ]
+    if instance:
+        out.append(_query_variable("instance", "Instance", f"label_values(huaweicloud_drs_up{{{JOB}}}, instance)"))
+    out.append(
+        _query_variable("job_id", "DRS job", f"label_values(job_id:huaweicloud_drs_objects:sum{{{JOB}}}, job_id)")
+    )
+    if objects:
+        out.append(
+            _query_variable(
+                "object_type", "Object type", f"label_values(huaweicloud_drs_objects{{{SEL}}}, object_type)"
+            )
+        )
+        out.append(
+            _query_variable(
+                "src_db",
+                "Source database",
+                f"label_values(job_id_src_db:huaweicloud_drs_database_objects:sum{{{SEL}}}, src_db)",
+            )
+        )
+    return out
+
+
+def link(title: str, uid: str) -> DashboardLink:
+    """A link to another dashboard, keeping the time range and the variables."""
+    return (
+        DashboardLink(title)
+        .type(DashboardLinkType.LINK)
+        .url(f"/d/{uid}")
+        .include_vars(True)
+        .keep_time(True)
+        .icon("dashboard")
+        .tooltip("")
+        .as_dropdown(False)
+        .target_blank(False)
+        .tags([])
+    )
+
+
+def dashboard(key: str, title: str, description: str, variables_: list[Any]) -> Dashboard:
+    """A dashboard with the common settings, links to the others and ``variables_``."""
+    names = {
+        "overview": "Overview",
+        "detail": "Job detail",
+        "health": "Exporter health",
+        "consistency": "Data consistency",
+    }
+    d = (
         Dashboard(title)
-        .uid(uid)
+        .uid(UIDS[key])
         .description(description)
         .tags(TAGS)
         .editable()
@@ -114,8 +172,12 @@ def dashboard(uid: str, title: str, description: str) -> Dashboard:
         .time("now-6h", "now")
         .timezone("browser")
         .tooltip(DashboardCursorSync.CROSSHAIR)
-        .variables(variables())
+        .variables(variables_)
     )
+    for other, uid in UIDS.items():
+        if other != key:
+            d = d.link(link(names[other], uid))
+    return d
 
 
 def base(builder: Panel, title: str, description: str, unit: str, w: int, h: int) -> Panel:
@@ -123,8 +185,16 @@ def base(builder: Panel, title: str, description: str, unit: str, w: int, h: int
     return builder.title(title).description(description).datasource(DS).unit(unit).span(w).height(h)
 
 
-def series(title: str, description: str, unit: str, *targets: Dataquery, w: int = 12, h: int = 8) -> Panel:
-    """A time series panel."""
+def series(
+    title: str,
+    description: str,
+    unit: str,
+    *targets: Dataquery,
+    w: int = 12,
+    h: int = 8,
+    line: Steps | None = None,
+) -> Panel:
+    """A time series panel; ``line`` draws thresholds as lines (the alert's threshold, the scrape timeout)."""
     panel = (
         base(timeseries.Panel(), title, description, unit, w, h)
         .fill_opacity(10)
@@ -135,18 +205,25 @@ def series(title: str, description: str, unit: str, *targets: Dataquery, w: int 
             .show_legend(True)
         )
     )
+    if line is not None:
+        panel = panel.thresholds(thresholds(line)).thresholds_style(
+            common.GraphThresholdsStyleConfig().mode(GraphThresholdsStyleMode.DASHED)
+        )
     for target in targets:
         panel = panel.with_target(target)
     return panel
 
 
-def single(title: str, description: str, unit: str, target: Dataquery, *, w: int = 6, text: bool = False) -> Panel:
-    """A stat panel showing the last value."""
+def single(
+    title: str, description: str, unit: str, target: Dataquery, steps: Steps, *, w: int = 4, text: bool = False
+) -> Panel:
+    """A stat panel showing the last value, coloured by ``steps``."""
     return (
         base(stat.Panel(), title, description, unit, w, 4)
         .graph_mode(BigValueGraphMode.NONE)
         .text_mode(BigValueTextMode.NAME if text else BigValueTextMode.VALUE)
         .reduce_options(common.ReduceDataOptions().calcs(["lastNotNull"]))
+        .thresholds(thresholds(steps))
         .with_target(target)
     )
 
@@ -160,52 +237,44 @@ def ratio_bars(title: str, description: str, target: Dataquery, *, w: int = 12, 
         .orientation(VizOrientation.HORIZONTAL)
         .display_mode(BarGaugeDisplayMode.GRADIENT)
         .reduce_options(common.ReduceDataOptions().calcs(["lastNotNull"]))
-        .thresholds(
-            ThresholdsConfig()
-            .mode(ThresholdsMode.ABSOLUTE)
-            .steps(
-                [
-                    Threshold(color="red", value=None),
-                    Threshold(color="yellow", value=0.5),
-                    Threshold(color="green", value=0.99),
-                ]
-            )
-        )
+        .thresholds(thresholds(GOOD_HIGH))
         .with_target(target)
     )
 
 
-def object_table(title: str, description: str, expr: str, *, w: int = 24, h: int = 12) -> Panel:
+def organize(exclude: list[str], order: list[str], names: dict[str, str]) -> DataTransformerConfig:
+    """Grafana's organize transformation: hide, order and rename columns."""
+    return DataTransformerConfig(
+        id_val="organize",
+        options={
+            "excludeByName": dict.fromkeys(exclude, True),
+            "indexByName": {name: i for i, name in enumerate(order)},
+            "renameByName": names,
+        },
+    )
+
+
+def object_table(title: str, description: str, expr: str, *, h: int = 12) -> Panel:
     """A table of objects: job, type, source and target names, progress as a bar, least progress first."""
     return (
-        base(table.Panel(), title, description, "percentunit", w, h)
+        base(table.Panel(), title, description, "percentunit", 24, h)
         .min(0)
         .max(1)
         .filterable(True)
+        .thresholds(thresholds(GOOD_HIGH))
         .with_target(query(expr, instant=True))
         .with_transformation(
-            DataTransformerConfig(
-                id_val="organize",
-                options={
-                    "excludeByName": {"Time": True, "__name__": True, "job": True, "instance": True},
-                    "indexByName": {
-                        "job_id": 0,
-                        "object_type": 1,
-                        "src_db": 2,
-                        "src_tb": 3,
-                        "dst_db": 4,
-                        "dst_tb": 5,
-                        "Value": 6,
-                    },
-                    "renameByName": {
-                        "job_id": "DRS job",
-                        "object_type": "Type",
-                        "src_db": "Source database",
-                        "src_tb": "Source object",
-                        "dst_db": "Target database",
-                        "dst_tb": "Target object",
-                        "Value": "Progress",
-                    },
+            organize(
+                ["Time", "__name__", "job", "instance", "namespace", "pod", "cluster"],
+                ["job_id", "object_type", "src_db", "src_tb", "dst_db", "dst_tb", "Value"],
+                {
+                    "job_id": "DRS job",
+                    "object_type": "Type",
+                    "src_db": "Source database",
+                    "src_tb": "Source object",
+                    "dst_db": "Target database",
+                    "dst_tb": "Target object",
+                    "Value": "Progress",
                 },
             )
         )
@@ -224,58 +293,100 @@ def object_table(title: str, description: str, expr: str, *, w: int = 24, h: int
     )
 
 
-def job_table(title: str, description: str, expr: str) -> Panel:
-    """A table of DRS jobs from huaweicloud_drs_job_info."""
-    return (
-        base(table.Panel(), title, description, "none", 24, 8)
-        .filterable(True)
-        .with_target(query(expr, instant=True))
-        .with_transformation(
-            DataTransformerConfig(
-                id_val="organize",
-                options={
-                    "excludeByName": {"Time": True, "__name__": True, "job": True, "instance": True, "Value": True},
-                    "indexByName": {
-                        "job_id": 0,
-                        "name": 1,
-                        "status": 2,
-                        "job_type": 3,
-                        "engine_type": 4,
-                        "task_type": 5,
-                        "project_id": 6,
-                        "region": 7,
-                    },
-                    "renameByName": {
-                        "job_id": "DRS job",
-                        "name": "Name",
-                        "status": "Status",
-                        "job_type": "Type",
-                        "engine_type": "Engine",
-                        "task_type": "Task",
-                        "project_id": "Project",
-                        "region": "Region",
-                    },
-                },
-            )
+COMPLETION = (
+    f"sum(job_id:huaweicloud_drs_objects_completed:sum{{{SEL}}}) / sum(job_id:huaweicloud_drs_objects:sum{{{SEL}}})"
+)
+
+# The job table: one instant query per column, joined on job_id.
+JOB_COLUMNS: list[tuple[str, str, str, str]] = [
+    # (ref, column, unit, expression)
+    ("A", "Name", "none", f"max by (job_id, name) (huaweicloud_drs_job_info{{{SEL}}})"),
+    ("B", "Status", "none", f"max by (job_id, status) (job_id_status:huaweicloud_drs_job_info:latest{{{SEL}}})"),
+    ("C", "Completion", "percentunit", f"job_id:huaweicloud_drs_objects_completed_per_objects:ratio{{{SEL}}}"),
+    (
+        "D",
+        "ETA",
+        "s",
+        f"(job_id:huaweicloud_drs_objects:sum{{{SEL}}} - job_id:huaweicloud_drs_objects_completed:sum{{{SEL}}})"
+        f" / (job_id:huaweicloud_drs_objects_completed:deriv30m{{{SEL}}} > 0)",
+    ),
+    ("E", "DRS remaining time", "s", f"job_id:huaweicloud_drs_job_remaining_seconds:max{{{SEL}}}"),
+    ("F", "Replication delay", "s", f"job_id:huaweicloud_drs_job_incremental_delay_seconds:max{{{SEL}}}"),
+]
+
+
+def job_table() -> Panel:
+    """Every DRS job: name, status, completion, ETA, DRS's remaining time and delay; the job links to its detail."""
+    panel = (
+        base(
+            table.Panel(),
+            "DRS jobs",
+            "One row per DRS job. ETA: unfinished objects / completion rate of the last 30 minutes (empty while "
+            "nothing completes). The DRS job links to its detail dashboard.",
+            "none",
+            24,
+            8,
         )
+        .filterable(True)
+        .thresholds(thresholds(NEUTRAL))
+        .with_transformation(
+            DataTransformerConfig(id_val="joinByField", options={"byField": "job_id", "mode": "outer"})
+        )
+    )
+    for ref, _, _, expr in JOB_COLUMNS:
+        panel = panel.with_target(query(expr, instant=True, ref=ref))
+    values = {f"Value #{ref}": column for ref, column, _, _ in JOB_COLUMNS[2:]}  # A, B: their labels are the column
+    panel = panel.with_transformation(
+        organize(
+            ["Time", "Value #A", "Value #B"],
+            ["job_id", "name", "status", *values],
+            {"job_id": "DRS job", "name": "Name", "status": "Status", **values},
+        )
+    )
+    detail = (
+        f"/d/{UIDS['detail']}?${{__url_time_range}}&var-datasource=${{datasource}}&var-job=${{job}}"
+        "&var-job_id=${__value.raw}"
+    )
+    panel = panel.override_by_name(
+        "DRS job", [DynamicConfigValue(id_val="links", value=[{"title": "Job detail", "url": detail}])]
+    )
+    for _, column, unit, _ in JOB_COLUMNS[3:]:
+        panel = panel.override_by_name(column, [DynamicConfigValue(id_val="unit", value=unit)])
+    return panel.override_by_name(
+        "Completion",
+        [
+            DynamicConfigValue(
+                id_val="custom.cellOptions",
+                value=TableBarGaugeCellOptions(
+                    mode=BarGaugeDisplayMode.GRADIENT, value_display_mode=BarGaugeValueMode.TEXT
+                ).to_json(),
+            ),
+            DynamicConfigValue(id_val="thresholds", value=thresholds(GOOD_HIGH).build().to_json()),
+            DynamicConfigValue(id_val="unit", value="percentunit"),
+            DynamicConfigValue(id_val="min", value=0),
+            DynamicConfigValue(id_val="max", value=1),
+        ],
     )
 
 
 def overview() -> Dashboard:
-    """DRS migration overview: completion, counts, trends, freshness, ETA and API errors per job."""
+    """DRS migration overview: the job table, completion, trends, DRS's own progress and delay, freshness."""
+    s = rules.DEFAULT
     d = dashboard(
-        "huaweicloud-drs-overview",
+        "overview",
         "DRS migration overview",
         "Progress of Huawei Cloud DRS migration jobs, from huaweicloud-drs-exporter.",
+        variables(),
     )
-    d = (
+    return (
         d.with_row(Row("Summary"))
         .with_panel(
             single(
                 "DRS jobs",
-                "DRS jobs the exporter watches (after the filters above).",
+                "DRS jobs with progress data (after the filters above).",
                 "short",
-                query(f"count(count by (job_id) (huaweicloud_drs_up{{{SEL}}}))"),
+                query(f"count(job_id:huaweicloud_drs_objects:sum{{{SEL}}}) or vector(0)"),
+                NEUTRAL,
             )
         )
         .with_panel(
@@ -284,14 +395,28 @@ def overview() -> Dashboard:
                 "Objects of the selected jobs, summed over object types (the API's count).",
                 "short",
                 query(f"sum(job_id:huaweicloud_drs_objects:sum{{{SEL}}})"),
+                NEUTRAL,
             )
         )
         .with_panel(
             single(
-                "Completed objects",
-                "Listed objects at 100 % progress.",
+                "Completion",
+                "Completed objects / objects over all selected jobs.",
+                "percentunit",
+                query(COMPLETION),
+                GOOD_HIGH,
+            )
+        )
+        .with_panel(
+            single(
+                "Failed or paused jobs",
+                "Jobs whose DRS status is failed or paused.",
                 "short",
-                query(f"sum(job_id:huaweicloud_drs_objects_completed:sum{{{SEL}}})"),
+                query(
+                    f'count(job_id_status:huaweicloud_drs_job_info:latest{{{SEL}, status=~"{rules.FAILED}|'
+                    f'{rules.PAUSED}"}}) or vector(0)'
+                ),
+                ZERO_GOOD,
             )
         )
         .with_panel(
@@ -300,14 +425,26 @@ def overview() -> Dashboard:
                 "Job and object type pairs whose last refresh failed (huaweicloud_drs_up == 0).",
                 "short",
                 query(f"count(huaweicloud_drs_up{{{SEL}}} == 0) or vector(0)"),
+                ZERO_GOOD,
             )
         )
+        .with_panel(
+            single(
+                "Firing alerts",
+                "DRS alerts firing now for the selected scrape job (see Alertmanager for silenced ones).",
+                "short",
+                query(f'count(ALERTS{{alertname=~"{rules.PREFIX}.+", alertstate="firing", {JOB}}}) or vector(0)'),
+                ZERO_GOOD,
+            )
+        )
+        .with_row(Row("Jobs"))
+        .with_panel(job_table())
         .with_row(Row("Completion"))
         .with_panel(
             ratio_bars(
                 "Completion by job",
                 "Completed objects / objects, per DRS job.",
-                query(f"job_id:huaweicloud_drs_completion:ratio{{{SEL}}}", "{{job_id}}"),
+                query(f"job_id:huaweicloud_drs_objects_completed_per_objects:ratio{{{SEL}}}", "{{job_id}}"),
             )
         )
         .with_panel(
@@ -315,15 +452,17 @@ def overview() -> Dashboard:
                 "Completion over time",
                 "Completed objects / objects, per DRS job.",
                 "percentunit",
-                query(f"job_id:huaweicloud_drs_completion:ratio{{{SEL}}}", "{{job_id}}"),
+                query(f"job_id:huaweicloud_drs_objects_completed_per_objects:ratio{{{SEL}}}", "{{job_id}}"),
             )
         )
         .with_panel(
             series(
-                "Mean object progress",
-                "Average progress of all listed objects, per DRS job: moves before objects complete.",
+                "Mean object progress and DRS job progress",
+                "Average progress of the exported objects (moves before objects complete) and the job's progress "
+                "as DRS reports it (covers objects without series too), per DRS job.",
                 "percentunit",
-                query(f"job_id:huaweicloud_drs_object_progress:avg{{{SEL}}}", "{{job_id}}"),
+                query(f"job_id:huaweicloud_drs_object_progress_ratio:avg{{{SEL}}}", "{{job_id}} objects"),
+                query(f"job_id:huaweicloud_drs_job_progress_ratio:max{{{SEL}}}", "{{job_id}} DRS", ref="B"),
             )
         )
         .with_panel(
@@ -337,15 +476,21 @@ def overview() -> Dashboard:
         .with_panel(
             series(
                 "Estimated time to completion",
-                "Unfinished objects divided by the completion rate of "
-                "the last 30 minutes; empty while nothing completes.",
+                "Unfinished objects divided by the completion rate of the last 30 minutes (empty while nothing "
+                "completes), and DRS's own remaining time.",
                 "s",
-                query(
-                    f"(job_id:huaweicloud_drs_objects:sum{{{SEL}}}"
-                    f" - job_id:huaweicloud_drs_objects_completed:sum{{{SEL}}})"
-                    f" / (job_id:huaweicloud_drs_objects_completed:deriv30m{{{SEL}}} > 0)",
-                    "{{job_id}}",
-                ),
+                query(JOB_COLUMNS[3][3], "{{job_id}} estimate"),
+                query(JOB_COLUMNS[4][3], "{{job_id}} DRS", ref="B"),
+            )
+        )
+        .with_panel(
+            series(
+                "Replication delay",
+                f"Incremental replication delay as DRS reports it; the dashed line is the alert's threshold "
+                f"({s.delay_seconds}s).",
+                "s",
+                query(JOB_COLUMNS[5][3], "{{job_id}}"),
+                line=[("green", None), ("red", s.delay_seconds)],
             )
         )
         .with_panel(
@@ -361,11 +506,14 @@ def overview() -> Dashboard:
         .with_panel(
             series(
                 "Data freshness",
-                "Age of the progress data DRS reports (now - create_time).",
+                f"Age of the progress data DRS reports (now - create_time); the dashed line is the stale alert's "
+                f"threshold ({s.stale_seconds}s).",
                 "s",
                 query(
-                    f"time() - huaweicloud_drs_progress_data_timestamp_seconds{{{SEL}}}", "{{job_id}} {{object_type}}"
+                    f"max by (job_id) (time() - huaweicloud_drs_progress_data_timestamp_seconds{{{SEL}}})",
+                    "{{job_id}}",
                 ),
+                line=[("green", None), ("red", s.stale_seconds)],
             )
         )
         .with_panel(
@@ -374,48 +522,100 @@ def overview() -> Dashboard:
                 "Failed DRS and IAM API requests per second, by error code (retried ones included).",
                 "reqps",
                 query(
-                    f"sum by (error_code) (rate(huaweicloud_drs_api_errors_total{{{TARGET}}}[$__rate_interval]))",
+                    f"sum by (error_code) (rate(huaweicloud_drs_api_errors_total{{{JOB}}}[$__rate_interval]))",
                     "{{error_code}}",
                 ),
             )
         )
     )
-    return d
 
 
 def job_detail() -> Dashboard:
-    """DRS job detail: every object, objects not moving, completion by source database."""
+    """DRS job detail: the least advanced objects, objects not moving, completion by source database."""
     d = dashboard(
-        "huaweicloud-drs-job-detail",
+        "detail",
         "DRS job detail",
-        "Every object of the selected Huawei Cloud DRS jobs, from huaweicloud-drs-exporter.",
+        "Objects of the selected Huawei Cloud DRS jobs, from huaweicloud-drs-exporter. Object tables show the "
+        f"{ROWS} least advanced objects: narrow them with the object type and source database variables.",
+        variables(objects=True),
     )
     return (
         d.with_panel(
+            single(
+                "Completion",
+                "Completed objects / objects of the selected jobs.",
+                "percentunit",
+                query(COMPLETION),
+                GOOD_HIGH,
+                w=6,
+            )
+        )
+        .with_panel(
+            single(
+                "Unfinished objects",
+                "Objects not at 100 % (invalid rows left out).",
+                "short",
+                query(
+                    f"sum(job_id:huaweicloud_drs_objects:sum{{{SEL}}} - job_id:huaweicloud_drs_objects_completed:sum"
+                    f"{{{SEL}}} - job_id:huaweicloud_drs_skipped_rows:sum{{{SEL}}})"
+                ),
+                NEUTRAL,
+                w=6,
+            )
+        )
+        .with_panel(
+            single(
+                "Objects not moving",
+                "Started, unfinished objects whose progress is the same as 30 minutes ago.",
+                "short",
+                query(
+                    f"count((huaweicloud_drs_object_progress_ratio{{{OBJ}}} > 0 < 1)"
+                    f" == huaweicloud_drs_object_progress_ratio{{{OBJ}}} offset 30m) or vector(0)",
+                    instant=True,
+                ),
+                ZERO_GOOD,
+                w=6,
+            )
+        )
+        .with_panel(
+            single(
+                "Objects without series",
+                "Objects counted but not exported one by one (filters, max_objects_per_key, aggregate_only): "
+                "the tables below cannot show them.",
+                "short",
+                query(f"sum(job_id:huaweicloud_drs_objects_not_exported:sum{{{SEL}}})"),
+                [("green", None), ("yellow", 1)],
+                w=6,
+            )
+        )
+        .with_panel(
             object_table(
-                "Objects",
-                "Every listed object with its progress, least progress first.",
-                f"huaweicloud_drs_object_progress_ratio{{{SEL}}}",
+                f"Least advanced objects ({ROWS})",
+                f"The {ROWS} unfinished objects with the least progress.",
+                f"bottomk({ROWS}, huaweicloud_drs_object_progress_ratio{{{OBJ}}} < 1)",
                 h=14,
             )
         )
         .with_panel(
             object_table(
-                "Objects not moving (30 minutes)",
-                "Unfinished objects whose progress has not changed for 30 minutes.",
-                f"huaweicloud_drs_object_progress_ratio{{{SEL}}} < 1"
-                f" and changes(huaweicloud_drs_object_progress_ratio{{{SEL}}}[30m]) == 0",
+                f"Objects not moving (30 minutes, {ROWS} least advanced)",
+                "Started, unfinished objects whose progress has not changed for 30 minutes (progress only grows: "
+                "the same value 30 minutes ago means no movement).",
+                f"bottomk({ROWS}, (huaweicloud_drs_object_progress_ratio{{{OBJ}}} > 0 < 1)"
+                f" == huaweicloud_drs_object_progress_ratio{{{OBJ}}} offset 30m)",
                 h=10,
             )
         )
         .with_panel(
             ratio_bars(
                 "Completion by source database",
-                "Share of the objects of each source database at 100 %.",
+                "Share of the objects of each source database at 100 %, from the recorded per-database series "
+                "(aggregate_only jobs included).",
                 query(
-                    f"sum by (job_id, src_db) (huaweicloud_drs_object_progress_ratio{{{SEL}}} == bool 1)"
-                    f" / count by (job_id, src_db) (huaweicloud_drs_object_progress_ratio{{{SEL}}})",
+                    "job_id_src_db:huaweicloud_drs_database_objects_completed_per_database_objects:ratio"
+                    f'{{{SEL}, src_db=~"$src_db"}}',
                     "{{job_id}} {{src_db}}",
+                    instant=True,
                 ),
                 h=10,
             )
@@ -426,7 +626,8 @@ def job_detail() -> Dashboard:
                 "Objects not yet at 100 %, per job and object type.",
                 "short",
                 query(
-                    f"huaweicloud_drs_objects{{{SEL}}} - huaweicloud_drs_objects_completed{{{SEL}}}",
+                    f'max by (job_id, object_type) (huaweicloud_drs_objects{{{SEL}, object_type=~"$object_type"}}'
+                    f' - huaweicloud_drs_objects_completed{{{SEL}, object_type=~"$object_type"}})',
                     "{{job_id}} {{object_type}}",
                 ),
                 h=10,
@@ -438,11 +639,13 @@ def job_detail() -> Dashboard:
 def exporter_health() -> Dashboard:
     """The exporter itself: API traffic, errors, latency, refreshes and per-key health."""
     d = dashboard(
-        "huaweicloud-drs-exporter-health",
+        "health",
         "DRS exporter health",
         "API traffic, errors and refresh health of huaweicloud-drs-exporter.",
+        variables(instance=True),
     )
     rate = "[$__rate_interval]"
+    scrape = timing.DEFAULT.scrape_timeout
     return (
         d.with_panel(
             single(
@@ -450,6 +653,8 @@ def exporter_health() -> Dashboard:
                 "Exporter version per instance.",
                 "none",
                 query(f"huaweicloud_drs_exporter_build_info{{{TARGET}}}", "{{instance}} {{version}}"),
+                NEUTRAL,
+                w=6,
                 text=True,
             )
         )
@@ -458,7 +663,9 @@ def exporter_health() -> Dashboard:
                 "Keys down",
                 "Job and object type pairs whose last refresh failed.",
                 "short",
-                query(f"count(huaweicloud_drs_up{{{SEL}}} == 0) or vector(0)"),
+                query(f'count(huaweicloud_drs_up{{{TARGET}, job_id=~"$job_id"}} == 0) or vector(0)'),
+                ZERO_GOOD,
+                w=6,
             )
         )
         .with_panel(
@@ -467,14 +674,53 @@ def exporter_health() -> Dashboard:
                 "Refreshes per second (all pages of a job and type each).",
                 "ops",
                 query(f"sum(rate(huaweicloud_drs_refreshes_total{{{TARGET}}}{rate}))"),
+                NEUTRAL,
+                w=6,
             )
         )
         .with_panel(
             single(
                 "Scrape timeouts",
-                "Keys reported down per second because their refresh outlasted the scrape timeout.",
+                "Keys reported down per second because their refresh outlasted the scrape timeout: see the "
+                "README's timing rule.",
                 "ops",
                 query(f"sum(rate(huaweicloud_drs_scrape_timeouts_total{{{TARGET}}}{rate}))"),
+                [("green", None), ("red", 0.0001)],
+                w=6,
+            )
+        )
+        .with_panel(
+            statushistory.Panel()
+            .title("Refresh up")
+            .description("1 (green) if the last refresh of the job and object type succeeded, 0 (red) if not.")
+            .datasource(DS)
+            .unit("bool")
+            .span(24)
+            .height(8)
+            .thresholds(thresholds([("red", None), ("green", 1)]))
+            .with_target(query(f'huaweicloud_drs_up{{{TARGET}, job_id=~"$job_id"}}', "{{job_id}} {{object_type}}"))
+        )
+        .with_panel(
+            series(
+                "Refresh duration",
+                f"Duration of the last refresh of each job and object type; the dashed line is the default scrape "
+                f"timeout ({scrape:g}s): refreshes near it report up 0.",
+                "s",
+                query(
+                    f'huaweicloud_drs_collect_duration_seconds{{{TARGET}, job_id=~"$job_id"}}',
+                    "{{job_id}} {{object_type}}",
+                ),
+                line=[("green", None), ("red", scrape)],
+            )
+        )
+        .with_panel(
+            series(
+                "Scrape duration",
+                f"How long Prometheus's scrapes of the exporter take; the dashed line is the default scrape "
+                f"timeout ({scrape:g}s).",
+                "s",
+                query(f"scrape_duration_seconds{{{TARGET}}}", "{{instance}}"),
+                line=[("green", None), ("red", scrape)],
             )
         )
         .with_panel(
@@ -514,30 +760,22 @@ def exporter_health() -> Dashboard:
                 ],
             )
         )
-        .with_panel(
-            series(
-                "Refresh duration",
-                "Duration of the last refresh of each job and object type.",
-                "s",
-                query(f"huaweicloud_drs_collect_duration_seconds{{{SEL}}}", "{{job_id}} {{object_type}}"),
-            )
-        )
-        .with_panel(
-            series(
-                "Refresh up",
-                "1 if the last refresh of the job and object type succeeded.",
-                "bool",
-                query(f"huaweicloud_drs_up{{{SEL}}}", "{{job_id}} {{object_type}}"),
-                w=24,
-            )
-        )
     )
+
+
+# Every dashboard, by file name (other modules add theirs here).
+def data_consistency() -> Dashboard:
+    """The data consistency dashboard (``consistency.py``, which builds on this module's helpers)."""
+    from . import consistency
+
+    return consistency.consistency()
 
 
 DASHBOARDS: dict[str, Callable[[], Dashboard]] = {
     "drs-overview.json": overview,
     "drs-job-detail.json": job_detail,
     "drs-exporter-health.json": exporter_health,
+    "drs-data-consistency.json": data_consistency,
 }
 
 
@@ -557,11 +795,9 @@ def files() -> dict[str, str]:
 
 def main(argv: list[str]) -> int:
     """Write the dashboards (into the directory given, default this one and the chart's copy)."""
-    from . import consistency  # imports this module's helpers
-
     targets = [Path(argv[0])] if argv else [HERE, CHART_COPY]
     for target in targets:
-        for name, text in {**files(), **consistency.files()}.items():
+        for name, text in files().items():
             (target / name).write_text(text, encoding="utf-8")
     return 0
 

@@ -148,6 +148,8 @@ def write_monitoring(workdir: Path, exporter: str, alertmanager: str, interval: 
             {
                 "route": {"receiver": "ui-only", "group_wait": "5s", "group_interval": "10s", "repeat_interval": "1h"},
                 "receivers": [{"name": "ui-only"}],
+                # The shipped inhibit rules (alerts/alertmanager-inhibit.yaml): causes silence consequences.
+                "inhibit_rules": rules.inhibit_rules(),
             }
         )
     )
@@ -209,7 +211,11 @@ def main() -> int:
         if "url" not in info:
             raise RuntimeError(f"the simulator did not start; see {workdir / 'simulator.log'}")
         config = workdir / "drs-exporter.yml"
-        jobs = [{"id": f"job-{n:04d}", "object_types": ["table", "view"]} for n in range(1, args.jobs + 1)]
+        jobs: list[dict[str, Any]] = [
+            {"id": f"job-{n:04d}", "object_types": ["table", "view"]} for n in range(1, args.jobs + 1)
+        ]
+        # Comparisons only where the scenario has some: a replicating job without any would fire ComparisonMissing.
+        jobs[0]["comparisons"] = True
         jobs += [{"id": STALLED, "object_types": ["table"]}, {"id": FAILING, "object_types": ["table"]}]
         config.write_text(
             f"# Written by `make demo` for the bundled simulator at {info['url']}.\n"
@@ -220,7 +226,6 @@ def main() -> int:
                     "auth": {"access_key": info["access_key"], "secret_key": info["secret_key"]},
                     "jobs": jobs,
                     "cache_ttl": 10,
-                    "comparisons": True,
                     "compare_refresh_interval": 30,
                 },
                 sort_keys=False,

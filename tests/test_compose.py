@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from alerts import rules
+from alerts import rules, timing
 from dashboards import generate
 from exporter import config as exporter_config
 from exporter.simulator.server import build_parser
@@ -121,3 +121,31 @@ def test_grafana_provisioning_finds_the_dashboards(tmp_path: Path, name: str) ->
     url = urlsplit(datasource["datasources"][0]["url"])
     assert url.hostname == "prometheus" and url.port == 9090
     assert datasource["datasources"][0]["type"] == "prometheus"
+
+
+def test_timings_fit_together() -> None:
+    """refresh_timeout < scrape_timeout < scrape_interval <= cache_ttl (README "Timings")."""
+    prometheus = yaml.safe_load((COMPOSE_DIR / "prometheus" / "prometheus.yml").read_text())["global"]
+    exporter = yaml.safe_load((COMPOSE_DIR / "exporter.yml").read_text())
+    found = timing.Timing(
+        interval=float(prometheus["scrape_interval"].rstrip("s")),
+        scrape_timeout=float(prometheus["scrape_timeout"].rstrip("s")),
+        cache_ttl=exporter["cache_ttl"],
+        refresh_timeout=exporter["refresh_timeout"],
+    )
+    assert found == timing.DEFAULT and not found.problems()
+
+
+def test_alertmanager_has_the_shipped_inhibit_rules() -> None:
+    config = yaml.safe_load((COMPOSE_DIR / "alertmanager" / "alertmanager.yml").read_text())
+    assert config["inhibit_rules"] == rules.inhibit_rules()
+
+
+def test_timing_problems_are_named() -> None:
+    assert timing.Timing(interval=60, scrape_timeout=30, cache_ttl=30, refresh_timeout=60).problems() == [
+        "refresh_timeout (60s) must be below the scrape timeout",
+        "cache_ttl (30s) must be at least the interval (60s)",
+    ]
+    assert timing.Timing(interval=60, scrape_timeout=60, cache_ttl=60, refresh_timeout=50).problems() == [
+        "the scrape timeout (60s) must be below the interval"
+    ]

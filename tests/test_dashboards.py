@@ -14,11 +14,16 @@ from dashboards import generate
 ROOT = Path(__file__).resolve().parent.parent
 FILES = sorted(generate.DASHBOARDS)
 COUNTER = re.compile(r"\b(huaweicloud_drs_\w+?(?:_total|_bucket|_count|_sum))\b")
+# Series per object, and per table of a comparison: as many as the job has objects.
+RAW_OBJECTS = re.compile(
+    r"(?<![:\w])huaweicloud_drs_(object_progress_ratio|comparison_(table_status|source_rows|target_rows))\{"
+)
 RANGE_FUNCTIONS = re.compile(r"\b(rate|increase|irate)\s*\(")
 EXPECTED_UIDS = {
     "drs-overview.json": "huaweicloud-drs-overview",
     "drs-job-detail.json": "huaweicloud-drs-job-detail",
     "drs-exporter-health.json": "huaweicloud-drs-exporter-health",
+    "drs-data-consistency.json": "huaweicloud-drs-data-consistency",
 }
 
 
@@ -60,7 +65,12 @@ def test_variables(name: str) -> None:
     variables = {v["name"]: v for v in load(name)["templating"]["list"]}
     assert variables["datasource"]["type"] == "datasource"
     assert variables["datasource"]["query"] == "prometheus"
-    for var in ("job", "instance", "job_id"):
+    expected = {"job", "job_id"} | {
+        "drs-exporter-health.json": {"instance"},
+        "drs-job-detail.json": {"object_type", "src_db"},
+    }.get(name, set())
+    assert set(variables) - {"datasource"} == expected
+    for var in expected:
         assert variables[var]["type"] == "query"
         assert variables[var]["datasource"]["uid"] == "${datasource}"
     assert variables["job_id"]["multi"] is True
@@ -82,13 +92,69 @@ def test_panels_follow_conventions(name: str) -> None:
         for target in panel["targets"]:
             assert target["datasource"]["uid"] == "${datasource}", where
             expr = target["expr"]
-            assert 'job=~"$job"' in expr and 'instance=~"$instance"' in expr, f"{where}: {expr}"
+            assert 'job=~"$job"' in expr, f"{where}: {expr}"
+            # Recorded series carry no instance label: filtering them on one would empty the panel.
+            assert ("instance" in expr) == (":" not in expr and "instance" in dashboard_vars(dashboard)), where
             for call in RANGE_FUNCTIONS.finditer(expr):
                 window = re.match(r"[^\[]*\[([^\]]*)\]", expr[call.end() :])
                 assert window and window.group(1) == "$__rate_interval", f"{where}: {expr}"
             for counter in COUNTER.finditer(expr):
                 outer = enclosing_function(expr, counter.start())
                 assert outer and outer[0] in ("rate", "increase"), f"{where}: counter {counter.group(1)} bare"
+
+
+def dashboard_vars(dashboard: dict[str, Any]) -> set[str]:
+    return {v["name"] for v in dashboard["templating"]["list"]}
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_every_stat_has_thresholds(name: str) -> None:
+    for panel in panels(load(name)):
+        if panel["type"] in ("stat", "bargauge", "status-history"):
+            steps = panel["fieldConfig"]["defaults"]["thresholds"]["steps"]
+            assert steps and steps[0]["value"] is None, panel["title"]
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_object_series_are_read_only_by_bounded_instant_queries(name: str) -> None:
+    """At 100k objects a range query or an unbounded table over object series is too costly."""
+    for panel in panels(load(name)):
+        for target in panel["targets"]:
+            if not RAW_OBJECTS.search(target["expr"]):
+                continue
+            assert target.get("instant") is True, f"{panel['title']}: a range query over object series"
+            # Bounded itself, or restricted to a bounded set (`… and on (…) topk(50, …)`).
+            bounded = re.search(r"^(bottomk|topk|count)\(|\band on \([^)]*\) (bottomk|topk)\(\d+, ", target["expr"])
+            assert bounded, f"{panel['title']}: unbounded"
+
+
+def test_the_overview_job_table_links_to_the_job_detail() -> None:
+    table = next(p for p in panels(load("drs-overview.json")) if p["title"] == "DRS jobs" and p["type"] == "table")
+    columns = set(table["transformations"][1]["options"]["renameByName"].values())
+    assert {"DRS job", "Name", "Status", "Completion", "ETA", "DRS remaining time", "Replication delay"} <= columns
+    links = [
+        prop["value"][0]["url"]
+        for o in table["fieldConfig"]["overrides"]
+        if o["matcher"]["options"] == "DRS job"
+        for prop in o["properties"]
+        if prop["id"] == "links"
+    ]
+    assert links and links[0].startswith("/d/huaweicloud-drs-job-detail?")
+    assert "var-job_id=${__value.raw}" in links[0] and "var-datasource=${datasource}" in links[0]
+
+
+def test_lines_at_the_alert_thresholds_and_the_scrape_timeout() -> None:
+    from alerts import rules, timing
+
+    lines = {
+        p["title"]: [s["value"] for s in p["fieldConfig"]["defaults"]["thresholds"]["steps"][1:]]
+        for name in FILES
+        for p in panels(load(name))
+        if p["fieldConfig"]["defaults"].get("custom", {}).get("thresholdsStyle", {}).get("mode") == "dashed"
+    }
+    assert lines["Data freshness"] == [rules.DEFAULT.stale_seconds]
+    assert lines["Replication delay"] == [rules.DEFAULT.delay_seconds]
+    assert lines["Refresh duration"] == lines["Scrape duration"] == [timing.DEFAULT.scrape_timeout]
 
 
 def test_the_linter_catches_offences() -> None:
@@ -104,23 +170,39 @@ def test_the_linter_catches_offences() -> None:
 def test_every_dashboard_has_the_promised_panels() -> None:
     titles = {name: {p["title"] for p in panels(load(name))} for name in FILES}
     assert {
-        "Completion by job",
         "DRS jobs",
+        "Completion by job",
         "Objects",
-        "Completed objects",
+        "Completion",
         "Keys down",
+        "Firing alerts",
         "Completion over time",
+        "Mean object progress and DRS job progress",
+        "Replication delay",
         "Data freshness",
         "Estimated time to completion",
         "API errors by code",
     } <= titles["drs-overview.json"]
-    assert {"Objects", "Objects not moving (30 minutes)", "Completion by source database"} <= titles[
-        "drs-job-detail.json"
-    ]
+    assert {
+        "Least advanced objects (50)",
+        "Objects not moving (30 minutes, 50 least advanced)",
+        "Completion by source database",
+        "Unfinished objects",
+    } <= titles["drs-job-detail.json"]
     assert {
         "API requests by operation",
         "API errors by operation and code",
         "API request latency",
         "Refresh duration",
         "Refresh up",
+        "Scrape duration",
     } <= titles["drs-exporter-health.json"]
+    assert {
+        "Jobs with inconsistent tables",
+        "Latest comparisons",
+        "Age of the latest finished comparison",
+        "Tables not consistent (latest finished comparison, 50 largest differences)",
+        "Tables per status",
+    } <= titles["drs-data-consistency.json"]
+    refresh_up = next(p for p in panels(load("drs-exporter-health.json")) if p["title"] == "Refresh up")
+    assert refresh_up["type"] == "status-history"

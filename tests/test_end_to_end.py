@@ -27,23 +27,53 @@ from dashboards import generate
 
 from .procs import Exporter, Simulator, sim_config, wait_for
 
-HEALTHY = ["healthy-a", "healthy-b"]
+ROOT = Path(__file__).resolve().parent.parent
+BIG = "big-job"  # many objects: the query-cost check compares it with a small job
+HEALTHY = ["healthy-a", "healthy-b", BIG]
 STALLED = "stalled-job"
 FAILING = "failing-job"
 JOBS = [*HEALTHY, STALLED, FAILING]
+BIG_OBJECTS = 2000
+
+
+def comparison(tables: int, statuses: list[int]) -> dict[str, Any]:
+    """A finished row comparison of ``tables`` tables, the first with ``statuses`` (0: inconsistent)."""
+    return {"id": "rows-1", "type": "lines", "status": "SUCCESSFUL", "tables": tables, "statuses": statuses}
+
+
+# Comparisons (data consistency): consistent for two healthy jobs (the big one with as many tables
+# as objects, for the query-cost check), two inconsistent tables and one missing on the stalled job.
 SCENARIO = {
     "jobs": [
-        {"id": "healthy-a", "objects": {"table": 40}, "speed": 2.0},
+        {"id": "healthy-a", "objects": {"table": 40}, "speed": 2.0, "comparisons": [comparison(40, [])]},
         {"id": "healthy-b", "objects": {"table": 30, "view": 10}, "speed": 0.7, "time_format": "iso"},
-        {"id": STALLED, "objects": {"table": 20}, "stalled": True},
+        {
+            "id": BIG,
+            "objects": {"table": BIG_OBJECTS},
+            "speed": 1.0,
+            "comparisons": [comparison(BIG_OBJECTS, [])],
+        },
+        {
+            "id": STALLED,
+            "objects": {"table": 20},
+            "stalled": True,
+            "comparisons": [comparison(20, [0, 0, 3])],
+            "object_comparison": {"status": "SUCCESSFUL", "objects": {"DB": [2, 2], "TABLE": [20, 19]}},
+        },
         {"id": FAILING, "objects": {"table": 5}, "error": "DRS.M05004"},
     ]
 }
+COMPARED = ["healthy-a", BIG, STALLED]
 EXPECTED_ALERTS = {
-    ("HuaweiCloudDRSObjectStalled", STALLED),
     ("HuaweiCloudDRSJobStalled", STALLED),
     ("HuaweiCloudDRSRefreshFailing", FAILING),
+    ("HuaweiCloudDRSTablesInconsistent", STALLED),
 }
+# Firing in Prometheus, but silenced by the job-level alert above (the shipped inhibit rules).
+INHIBITED = ("HuaweiCloudDRSObjectsStalled", STALLED)
+# What a 100k-object installation may spend on one query (Prometheus's default limit is 50M).
+SAMPLE_BUDGET = 10_000_000
+AT_SCALE = 100_000
 
 
 def free_port() -> int:
@@ -123,7 +153,8 @@ class Stack:
         self.sim = Simulator("--scenario", str(scenario))
         self.cleanup.append(self.sim.stop)
         (tmp / "exporter").mkdir()
-        self.exporter = Exporter(sim_config(self.sim, JOBS, cache_ttl=1), tmp / "exporter")
+        jobs = [{"id": job, "comparisons": True} if job in COMPARED else job for job in JOBS]
+        self.exporter = Exporter(sim_config(self.sim, jobs, cache_ttl=1, compare_refresh_interval=1), tmp / "exporter")
         self.cleanup.append(self.exporter.stop)
         self.instance = self.exporter.url.removeprefix("http://")
 
@@ -136,6 +167,8 @@ class Stack:
         am_config.write_text(
             yaml.safe_dump(
                 {
+                    # The inhibit rules shipped next to the alerts, as they are.
+                    **yaml.safe_load((ROOT / "alerts" / rules.INHIBIT_FILE).read_text()),
                     "route": {
                         "receiver": "hook",
                         "group_by": ["alertname", "job_id"],
@@ -172,31 +205,37 @@ class Stack:
         for name, text in rules.files(rules.fast()).items():
             (rule_dir / name).write_text(text)
         prom_port = free_port()
-        prom_config = tmp / "prometheus.yml"
-        prom_config.write_text(
-            yaml.safe_dump(
-                {
-                    "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
-                    "rule_files": [str(rule_dir / name) for name in sorted(rules.files())],
-                    "alerting": {"alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{am_port}"]}]}]},
-                    "scrape_configs": [
-                        {"job_name": "huaweicloud-drs-exporter", "static_configs": [{"targets": [self.instance]}]}
-                    ],
-                }
-            )
-        )
+        self.am = f"http://127.0.0.1:{am_port}"
+        self.prom_config = tmp / "prometheus.yml"
+        self.rule_files = [str(rule_dir / name) for name in sorted(rules.files())]
+        self.write_prometheus_config([self.instance])
         prom = Service(
             [
                 "prometheus",
-                f"--config.file={prom_config}",
+                f"--config.file={self.prom_config}",
                 f"--storage.tsdb.path={tmp / 'prom-data'}",
                 f"--web.listen-address=127.0.0.1:{prom_port}",
+                "--web.enable-lifecycle",
             ],
             tmp / "prometheus.log",
             f"http://127.0.0.1:{prom_port}/-/ready",
         )
         self.cleanup.append(prom.stop)
         self.prometheus = f"http://127.0.0.1:{prom_port}"
+
+    def write_prometheus_config(self, targets: list[str]) -> None:
+        self.prom_config.write_text(
+            yaml.safe_dump(
+                {
+                    "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
+                    "rule_files": self.rule_files,
+                    "alerting": {"alertmanagers": [{"static_configs": [{"targets": [self.am.split("//")[1]]}]}]},
+                    "scrape_configs": [
+                        {"job_name": "huaweicloud-drs-exporter", "static_configs": [{"targets": targets}]}
+                    ],
+                }
+            )
+        )
 
     def query_range(self, expr: str) -> list[Any]:
         answer = requests.get(
@@ -208,6 +247,21 @@ class Stack:
         assert body.get("status") == "success", f"{expr}: {body}"
         result: list[Any] = body["data"]["result"]
         return result
+
+    def samples(self, expr: str, *, instant: bool, hours: float = 6) -> int:
+        """Samples Prometheus loaded for ``expr`` (query stats): instant now, or over the last ``hours``
+        with Grafana's step for that range on a 1000-pixel panel."""
+        now = time.time()
+        if instant:
+            url, params = "query", {"query": expr, "time": str(now)}
+        else:
+            step = max(1, round(hours * 3600 / 1000))
+            params = {"query": expr, "start": str(now - hours * 3600), "end": str(now), "step": str(step)}
+            url = "query_range"
+        body = requests.get(f"{self.prometheus}/api/v1/{url}", params={**params, "stats": "all"}, timeout=60).json()
+        assert body.get("status") == "success", f"{expr}: {body}"
+        total: int = body["data"]["stats"]["samples"]["totalQueryableSamples"]
+        return total
 
     def stop(self) -> None:
         for step in reversed(self.cleanup):
@@ -237,6 +291,15 @@ def test_alerts_fire_through_alertmanager_for_the_broken_jobs_only(stack: Stack)
     assert alert["annotations"]["runbook_url"].endswith("#huaweiclouddrsjobstalled")
     assert STALLED in alert["annotations"]["description"]
 
+    def object_alert() -> list[dict[str, Any]]:
+        return [a for a in am_alerts(stack, INHIBITED[0]) if a["labels"]["job_id"] == STALLED]
+
+    # The job-level stall inhibits the object-level alert of the same job: Alertmanager has it,
+    # suppressed by JobStalled (which fires first: a shorter `for`).
+    found = wait_for(object_alert, timeout=60, interval=1)
+    assert found[0]["status"]["state"] == "suppressed" and found[0]["status"]["inhibitedBy"], found
+    assert "Least advanced: table db_0000." in found[0]["annotations"]["description"]
+
 
 def test_recording_rules_produce_values(stack: Stack) -> None:
     for group in rules.recording_rules()["groups"]:
@@ -246,14 +309,21 @@ def test_recording_rules_produce_values(stack: Stack) -> None:
             assert set(HEALTHY) <= jobs, f"{rule['record']}: {jobs}"
 
 
-def substitute(expr: str, stack: Stack) -> str:
-    """The query as Grafana sends it with every job selected (multi-value as a regex group)."""
+def substitute(expr: str, stack: Stack, jobs: list[str] = JOBS) -> str:
+    """The query as Grafana sends it with ``jobs`` selected (multi-value as a regex group).
+
+    Windows of 30 minutes become 15 seconds, as the rules' windows do in `rules.fast()`: the
+    stack is younger than 30 minutes, and the queries' logic is what is checked here.
+    """
     values = {
-        "$job_id": "(" + "|".join(JOBS) + ")",
+        "$job_id": "(" + "|".join(jobs) + ")",
         "$job": "huaweicloud-drs-exporter",
         # Regex-escaped, then escaped again for the PromQL string, as Grafana does.
         "$instance": re.escape(stack.instance).replace("\\", "\\\\"),
+        "$object_type": ".+",
+        "$src_db": ".+",
         "$__rate_interval": "5s",
+        "offset 30m": "offset 15s",
     }
     for name, value in values.items():  # longest names first: $job is a prefix of $job_id
         expr = expr.replace(name, value)
@@ -261,35 +331,132 @@ def substitute(expr: str, stack: Stack) -> str:
     return expr
 
 
+def panel_queries() -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:
+    """(dashboard file, panel, target) of every panel query."""
+    for name, text in generate.files().items():
+        for panel in json.loads(text)["panels"]:
+            for target in panel.get("targets", []):
+                yield name, panel, target
+
+
 def test_every_dashboard_query_returns_data(stack: Stack) -> None:
     # Let the rules and the healthy jobs' progress run for a while before judging the panels.
     wait_for(lambda: time.time() - stack.started > 25, timeout=60, interval=1)
     empty: list[str] = []
     checked = 0
-    for name, text in generate.files().items():
-        dashboard = json.loads(text)
-        for panel in dashboard["panels"]:
-            for target in panel.get("targets", []):
-                expr = substitute(target["expr"], stack)
-                checked += 1
-                try:
-                    wait_for(lambda e=expr: stack.query_range(e), timeout=30, interval=1)
-                except TimeoutError:
-                    empty.append(f"{name} / {panel['title']}: {expr}")
-    assert checked >= 25
+    for name, panel, target in panel_queries():
+        expr = substitute(target["expr"], stack)
+        checked += 1
+        try:
+            wait_for(lambda e=expr: stack.query_range(e), timeout=30, interval=1)
+        except TimeoutError:
+            empty.append(f"{name} / {panel['title']}: {expr}")
+    assert checked >= 35
     assert not empty, "panels without data:\n" + "\n".join(empty)
 
 
 def test_dashboard_variables_resolve(stack: Stack) -> None:
-    variables = json.loads(generate.files()["drs-overview.json"])["templating"]["list"]
-    for var in variables:
-        if var["type"] != "query":
-            continue
-        match = re.fullmatch(r"label_values\((.*), (\w+)\)", var["query"])
-        assert match, var["query"]
-        selector = substitute(match.group(1).replace('=~"$instance"', '=~".+"'), stack)
-        answer = requests.get(
-            f"{stack.prometheus}/api/v1/label/{match.group(2)}/values", params={"match[]": selector}, timeout=10
-        ).json()
-        assert answer["data"], f"variable {var['name']} has no values"
-    assert set(JOBS) <= set(answer["data"])
+    found: dict[str, set[str]] = {}
+    for text in generate.files().values():
+        for var in json.loads(text)["templating"]["list"]:
+            if var["type"] != "query":
+                continue
+            match = re.fullmatch(r"label_values\((.*), (\w+)\)", var["query"])
+            assert match, var["query"]
+            selector = substitute(match.group(1).replace('=~"$instance"', '=~".+"'), stack)
+            answer = requests.get(
+                f"{stack.prometheus}/api/v1/label/{match.group(2)}/values", params={"match[]": selector}, timeout=10
+            ).json()
+            assert answer["data"], f"variable {var['name']} has no values"
+            found[var["name"]] = set(answer["data"])
+    # The failing job has no progress data, so no recorded series: it is not offered.
+    assert {*HEALTHY, STALLED} <= found["job_id"]
+    assert "table" in found["object_type"]
+    assert "db_0000" in found["src_db"]
+
+
+def raw_objects(expr: str) -> bool:
+    """Whether ``expr`` reads per-object series (not a recorded series of them) or per-table comparison series."""
+    pattern = r"(?<![:\w])huaweicloud_drs_(object_progress_ratio|comparison_(table_status|source_rows|target_rows))\b"
+    return re.search(pattern, expr) is not None
+
+
+def test_query_cost_is_bounded_by_jobs_not_objects(stack: Stack) -> None:
+    """No panel or rule query may read more than 10M samples at 100k objects (docs/performance.md).
+
+    Panels: each query runs for the big job (2000 objects) and for a small one (40), over the
+    dashboard's default range. A query that does not read per-object series must cost the same for
+    both (it reads recorded job-level series); one that does is instant and bounded (`bottomk`),
+    and its samples per object, times 100k, must stay within the budget. Rules: Prometheus
+    evaluates them every second here with the fast windows, which hold more samples per object
+    (5 s at a 1 s scrape) than the real ones at the default 60 s interval (3 minutes); their
+    samples per object, times 100k, must stay within the budget.
+    """
+    wait_for(lambda: stack.query_range(f'job_id:huaweicloud_drs_objects:sum{{job_id="{BIG}"}}'), timeout=60)
+    objects = int(stack.query_range("count(huaweicloud_drs_object_progress_ratio)")[0]["values"][-1][1])
+    assert objects > BIG_OBJECTS
+    report: list[str] = []
+    over: list[str] = []
+    for name, panel, target in panel_queries():
+        instant = bool(target.get("instant"))
+        big = stack.samples(substitute(target["expr"], stack, [BIG]), instant=instant)
+        small = stack.samples(substitute(target["expr"], stack, ["healthy-a"]), instant=instant)
+        where = f"{name} / {panel['title']} ({target['refId']})"
+        if raw_objects(target["expr"]):
+            projected = big * AT_SCALE // BIG_OBJECTS
+            report.append(f"{where}: {big} samples for {BIG_OBJECTS} objects, {projected} at 100k")
+            if not instant or projected > SAMPLE_BUDGET:
+                over.append(where)
+        else:
+            report.append(f"{where}: {big} samples (big job) vs {small} (small job)")
+            if big > 2 * small + 2000:
+                over.append(f"{where}: grows with objects ({small} -> {big})")
+    for group in rules.recording_groups(rules.fast()) + rules.alert_groups(rules.fast()):
+        for rule in group["rules"]:
+            used = stack.samples(rule["expr"], instant=True)
+            projected = used * AT_SCALE // objects
+            report.append(
+                f"rule {rule.get('record') or rule.get('alert')}: {used} samples, at most {projected} at 100k"
+            )
+            if projected > SAMPLE_BUDGET:
+                over.append(f"rule {rule.get('record') or rule.get('alert')}: {projected}")
+    print("\n".join(report))
+    assert not over, "queries over budget:\n" + "\n".join(over)
+
+
+def am_alerts(stack: Stack, name: str) -> list[dict[str, Any]]:
+    answer: list[dict[str, Any]] = requests.get(
+        f"{stack.am}/api/v2/alerts", params={"filter": f'alertname="{name}"'}, timeout=10
+    ).json()
+    return answer
+
+
+def test_exporter_down_inhibits_every_other_alert(stack: Stack) -> None:
+    """A second exporter target that cannot be scraped: ExporterDown fires, and Alertmanager
+    suppresses the stall and refresh alerts still firing in Prometheus (last: it changes the stack)."""
+    wait_for(lambda: stack.webhook.received() >= EXPECTED_ALERTS, timeout=150, interval=1)
+    dead = f"127.0.0.1:{free_port()}"  # nothing listens there
+    stack.write_prometheus_config([stack.instance, dead])
+    requests.post(f"{stack.prometheus}/-/reload", timeout=30).raise_for_status()
+    try:
+        wait_for(lambda: ("HuaweiCloudDRSExporterDown", "") in stack.webhook.received(), timeout=90, interval=1)
+    except TimeoutError:
+        pytest.fail(f"ExporterDown not received: {sorted(stack.webhook.received())}")
+    down = am_alerts(stack, "HuaweiCloudDRSExporterDown")
+    assert [a["labels"]["instance"] for a in down] == [dead]
+    assert down[0]["status"]["state"] == "active"
+
+    def suppressed() -> bool:
+        return all(
+            alerts and all(a["status"]["state"] == "suppressed" and a["status"]["inhibitedBy"] for a in alerts)
+            for alerts in (am_alerts(stack, name) for name, _ in EXPECTED_ALERTS | {INHIBITED})
+        )
+
+    try:
+        wait_for(suppressed, timeout=30, interval=1)
+    except TimeoutError:
+        pytest.fail(f"not suppressed: {[am_alerts(stack, n) for n, _ in EXPECTED_ALERTS]}")
+    # Still firing in Prometheus: silenced by the inhibition, not resolved.
+    firing = requests.get(f"{stack.prometheus}/api/v1/alerts", timeout=10).json()["data"]["alerts"]
+    names = {(a["labels"]["alertname"], a["labels"].get("job_id", "")) for a in firing if a["state"] == "firing"}
+    assert names >= EXPECTED_ALERTS

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import base64
+import json
+import re
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +15,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from alerts import consistency as alert_consistency
-from alerts import rules
-from dashboards import consistency, generate
+from alerts import rules, timing
+from dashboards import generate
 from exporter import config as exporter_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,6 +25,7 @@ ALL_VALUES = yaml.safe_load((CHART / "ci" / "all-values.yaml").read_text())
 # The least a user must give: the exporter's configuration requires a project and jobs (or discovery).
 MINIMAL: dict[str, Any] = {"config": {"project_id": "5237e10fe9aa4ad5b16b6a5245248314", "jobs": ["job-1"]}}
 KUBERNETES = "1.30.0"
+DASHBOARD_UIDS = set(generate.UIDS.values())
 CORE_KINDS = {"Deployment", "Service", "ServiceAccount", "ConfigMap", "Secret", "NetworkPolicy"}
 
 
@@ -84,7 +87,7 @@ def test_all_values_turn_everything_on(chart: helm.Chart) -> None:
     kinds = [d["kind"] for d in render(chart, ALL_VALUES)]
     for kind in ("ServiceMonitor", "PrometheusRule", "NetworkPolicy"):
         assert kind in kinds
-    assert kinds.count("ConfigMap") == 1 + len(generate.DASHBOARDS) + len(consistency.files())
+    assert kinds.count("ConfigMap") == 1 + len(generate.DASHBOARDS)
 
 
 def test_defaults_leave_optional_objects_off(chart: helm.Chart) -> None:
@@ -176,15 +179,71 @@ def test_rendered_config_is_accepted_by_the_exporter(
         )
 
 
+def rule_groups(s: rules.Settings) -> list[dict[str, Any]]:
+    groups = [g for doc in (rules.recording_rules(s), rules.alerting_rules(s)) for g in doc["groups"]]
+    return sorted(groups, key=lambda g: g["name"])
+
+
 def test_prometheus_rule_is_the_repository_rules(chart: helm.Chart) -> None:
     rule = one(render(chart, ALL_VALUES), "PrometheusRule")
-    consistency_rules = yaml.safe_load(rules.files()[alert_consistency.NAME])
-    expected = [
-        g for doc in (rules.recording_rules(), rules.alerting_rules(), consistency_rules) for g in doc["groups"]
+    assert sorted(rule["spec"]["groups"], key=lambda g: g["name"]) == rule_groups(rules.DEFAULT)
+    assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"  # the ruleSelector's label
+    for name, text in rules.chart_files().items():
+        assert (CHART / "files" / "rules" / name).read_text() == text, "run `make rules`"
+    defaults = yaml.safe_load((CHART / "values.yaml").read_text())["prometheusRule"]
+    assert defaults["settings"] == rules.settings_values() and defaults["disabled"] == []
+
+
+def test_rule_settings_and_disabled_alerts_from_values(chart: helm.Chart) -> None:
+    """Thresholds, windows and the runbook URL set in values give the rules rules.py gives for them."""
+    changed = {
+        "delay_seconds": 600,
+        "stall_window": "1h",
+        "error_ratio": 0.35,
+        "comparison_max_age_seconds": 86400,
+        "runbook_url": "https://wiki/drs",
+    }
+    values = {**ALL_VALUES, "prometheusRule": {"enabled": True, "settings": changed, "disabled": ["JobFinished"]}}
+    rule = one(render(chart, values), "PrometheusRule")
+    expected = replace(rules.DEFAULT, **changed, disabled=("JobFinished",))  # type: ignore[arg-type]
+    assert sorted(rule["spec"]["groups"], key=lambda g: g["name"]) == rule_groups(expected)
+    text = yaml.safe_dump(rule)
+    assert "> 600" in text and "[1h]" in text and "https://wiki/drs#huaweiclouddrsjobstalled" in text
+    assert "> 86400" in text
+    assert "HuaweiCloudDRSJobFinished" not in text
+
+
+def test_default_timings_fit_and_impossible_ones_are_refused(chart: helm.Chart) -> None:
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert (
+        timing.Timing(
+            interval=float(values["serviceMonitor"]["interval"].rstrip("s")),
+            scrape_timeout=float(values["serviceMonitor"]["scrapeTimeout"].rstrip("s")),
+            cache_ttl=values["config"]["cache_ttl"],
+            refresh_timeout=values["config"]["refresh_timeout"],
+        )
+        == timing.DEFAULT
+    )
+    assert not timing.DEFAULT.problems()
+    render(chart, {**ALL_VALUES, "serviceMonitor": {"interval": "2m", "scrapeTimeout": "1m30s"}})
+    bad: list[tuple[dict[str, dict[str, Any]], str]] = [
+        (
+            {"config": {"refresh_timeout": 60}},
+            "config.refresh_timeout (60s) must be below serviceMonitor.scrapeTimeout",
+        ),
+        ({"serviceMonitor": {"scrapeTimeout": "1m"}}, "scrapeTimeout (60s) must be below serviceMonitor.interval"),
+        ({"config": {"cache_ttl": 30}}, "config.cache_ttl (30s) must be at least serviceMonitor.interval (60s)"),
+        ({"config": {"cache_ttl": None, "refresh_timeout": 10}}, "config.cache_ttl (30s)"),  # the exporter's default
     ]
-    assert sorted(rule["spec"]["groups"], key=lambda g: g["name"]) == sorted(expected, key=lambda g: g["name"])
-    for name in rules.files():
-        assert (CHART / "files" / "rules" / name).read_text() == (ROOT / "alerts" / name).read_text()
+    for change, message in bad:
+        merged = {**ALL_VALUES, **{k: {**ALL_VALUES.get(k, {}), **v} for k, v in change.items()}}
+        with pytest.raises(helm.HelmError, match=re.escape(message)):
+            chart.render(merged, name="drs", namespace="monitoring")
+        assert timing.Timing(
+            cache_ttl=merged["config"].get("cache_ttl") or 30,
+            refresh_timeout=merged["config"].get("refresh_timeout", 50),
+            scrape_timeout=60 if "scrapeTimeout" in change.get("serviceMonitor", {}) else 55,
+        ).problems(), change
 
 
 def test_dashboard_configmaps_for_the_sidecar(chart: helm.Chart) -> None:
@@ -192,15 +251,67 @@ def test_dashboard_configmaps_for_the_sidecar(chart: helm.Chart) -> None:
         chart,
         {
             **ALL_VALUES,
-            "dashboards": {"enabled": True, "label": "grafana_dashboard", "labelValue": "1", "namespace": "grafana"},
+            "dashboards": {
+                "enabled": True,
+                "label": "grafana_dashboard",
+                "labelValue": "1",
+                "namespace": "grafana",
+                "uidSuffix": "-zq9",
+            },
         },
     )
     maps = [d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["labels"].get("grafana_dashboard") == "1"]
-    expected = {**generate.files(), **consistency.files()}
-    assert len(maps) == len(expected)
-    shipped = {k: v for m in maps for k, v in m["data"].items()}
-    assert {k: v.rstrip("\n") for k, v in expected.items()} == {k: v.rstrip("\n") for k, v in shipped.items()}
+    assert len(maps) == len(generate.DASHBOARDS)
+    shipped = {k: v.replace("-zq9", "") for m in maps for k, v in m["data"].items()}
+    assert {k: v.rstrip("\n") for k, v in generate.files().items()} == {k: v.rstrip("\n") for k, v in shipped.items()}
     assert {m["metadata"]["namespace"] for m in maps} == {"grafana"}
+
+
+def test_service_monitor_follows_the_web_config(chart: helm.Chart) -> None:
+    tls = {"ca": {"secret": {"name": "drs-ca", "key": "ca.crt"}}, "serverName": "drs-exporter"}
+    auth = {"username": {"name": "s", "key": "user"}, "password": {"name": "s", "key": "password"}}
+    values = {
+        **ALL_VALUES,
+        "webConfig": {"existingSecret": "drs-web", "scheme": "https"},
+        "serviceMonitor": {**ALL_VALUES["serviceMonitor"], "tlsConfig": tls, "basicAuth": auth, "sampleLimit": 500000},
+    }
+    docs = render(chart, values)
+    monitor = one(docs, "ServiceMonitor")
+    endpoint = monitor["spec"]["endpoints"][0]
+    assert (endpoint["scheme"], endpoint["tlsConfig"], endpoint["basicAuth"]) == ("https", tls, auth)
+    assert monitor["spec"]["sampleLimit"] == 500000
+    container = one(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    assert "--web.config.file=/etc/drs-exporter/web/web-config.yml" in container["args"]
+    assert (
+        container["livenessProbe"]["httpGet"]["scheme"] == container["readinessProbe"]["httpGet"]["scheme"] == "HTTPS"
+    )
+    volumes = one(docs, "Deployment")["spec"]["template"]["spec"]["volumes"]
+    assert {"name": "web-config", "secret": {"secretName": "drs-web", "defaultMode": 0o440}} in volumes
+    plain = one(render(chart, ALL_VALUES), "ServiceMonitor")
+    assert plain["spec"]["endpoints"][0]["scheme"] == "http" and "sampleLimit" not in plain["spec"]
+
+
+def test_dashboard_uids_do_not_collide_across_releases(chart: helm.Chart) -> None:
+    def uids(release: str) -> dict[str, str]:
+        out = chart.render({**ALL_VALUES, "dashboards": {"enabled": True}}, name=release, namespace="monitoring")
+        docs = [d for name, text in out.items() if not name.endswith(".txt") for d in yaml.safe_load_all(text) if d]
+        maps = [d for d in docs if d["kind"] == "ConfigMap"]
+        found = {}
+        for m in maps:
+            for name, body in m.get("data", {}).items():
+                if name.endswith(".json"):
+                    model = json.loads(body)
+                    found[name] = model["uid"]
+                    assert m["metadata"]["annotations"]["grafana_folder"] == "Huawei Cloud DRS"
+                    # Links between the dashboards follow the uids.
+                    for link in model["links"]:
+                        assert link["url"].removeprefix("/d/") in {f"{u}{found[name][-8:]}" for u in DASHBOARD_UIDS}
+        return found
+
+    first, second = uids("drs"), uids("drs-eu")
+    assert set(first) == set(generate.DASHBOARDS)
+    assert not set(first.values()) & set(second.values())
+    assert all(len(uid) <= 40 for uid in first.values())
 
 
 def test_service_monitor(chart: helm.Chart) -> None:

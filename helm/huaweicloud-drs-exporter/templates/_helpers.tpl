@@ -68,3 +68,33 @@ app.kubernetes.io/part-of: huaweicloud-drs-exporter
 {{- end }}
 {{- toYaml $config }}
 {{- end }}
+
+{{/* Seconds of a Prometheus duration such as 1m30s or 55s. */}}
+{{- define "drs-exporter.seconds" -}}
+{{- $units := dict "ms" 0.001 "s" 1.0 "m" 60.0 "h" 3600.0 }}
+{{- $total := 0.0 }}
+{{- range regexFindAll "[0-9]+(ms|s|m|h)" (toString .) -1 }}
+{{- $total = addf $total (mulf (regexFind "^[0-9]+" . | float64) (get $units (regexFind "(ms|s|m|h)$" .))) }}
+{{- end }}
+{{- $total }}
+{{- end }}
+
+{{/* Refuse scrape and refresh timings that cannot work (README "Timings"):
+     refresh_timeout < scrapeTimeout < interval <= cache_ttl. */}}
+{{- define "drs-exporter.checkTimings" -}}
+{{- $interval := include "drs-exporter.seconds" .Values.serviceMonitor.interval | float64 }}
+{{- $timeout := include "drs-exporter.seconds" .Values.serviceMonitor.scrapeTimeout | float64 }}
+{{- $ttl := 30.0 }}
+{{- if not (kindIs "invalid" .Values.config.cache_ttl) }}{{ $ttl = .Values.config.cache_ttl | float64 }}{{ end }}
+{{- $refresh := 60.0 }}
+{{- if not (kindIs "invalid" .Values.config.refresh_timeout) }}{{ $refresh = .Values.config.refresh_timeout | float64 }}{{ end }}
+{{- if not (lt $refresh $timeout) }}
+{{- fail (printf "config.refresh_timeout (%vs) must be below serviceMonitor.scrapeTimeout (%vs): a longer refresh is cut off by the scrape and reported as up 0 (README \"Timings\")" $refresh $timeout) }}
+{{- end }}
+{{- if not (lt $timeout $interval) }}
+{{- fail (printf "serviceMonitor.scrapeTimeout (%vs) must be below serviceMonitor.interval (%vs) (README \"Timings\")" $timeout $interval) }}
+{{- end }}
+{{- if lt $ttl $interval }}
+{{- fail (printf "config.cache_ttl (%vs) must be at least serviceMonitor.interval (%vs): otherwise every scrape waits for a refresh (README \"Timings\")" $ttl $interval) }}
+{{- end }}
+{{- end }}
