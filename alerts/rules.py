@@ -44,6 +44,9 @@ FAILED = ".*_FAILED"
 PAUSED = "PAUS(ING|ED)"
 FINISHED = "FULL_TRANSFER_COMPLETE|CHILD_TRANSFER_COMPLETE|RELEASE_(RESOURCE|CHILD_TRANSFER)_(STARTED|COMPLETE)|DELETED"
 NOT_STARTED = "CREATING|CONFIGURATION|WAITING_FOR_START|STARTJOBING"
+# The full phase is over: objects that never reach 100 % (views, some types) are not a stall;
+# ReplicationDelayHigh watches this phase.
+INCREMENTAL = "INCRE_TRANSFER_STARTED"
 # Not moving is expected in these: no stall, staleness or missing-data alert.
 QUIET = f"{FAILED}|{PAUSED}|{FINISHED}|{NOT_STARTED}"
 # Error codes of a refresh that mean the credentials (or their permissions) are wrong: one alert
@@ -148,12 +151,18 @@ def recording_groups(s: Settings = DEFAULT) -> list[dict[str, Any]]:
     """Job-level series the dashboards and alerts build on (a list: other modules append groups)."""
     job = labels(s, "job_id")
     db = labels(s, "job_id", "src_db")
+    # Valid listed rows per type: the objects the exporter's mean progress is over.
+    valid = (
+        f"({last('huaweicloud_drs_objects_listed', s, 'object_type')}"
+        f" - {last('huaweicloud_drs_skipped_rows', s, 'object_type')})"
+    )
     seen = (
         f"max by ({labels(s, 'job_id', 'status')}) (last_over_time(timestamp(huaweicloud_drs_job_info)[{s.lookback}:]))"
     )
     r = [
         ("job_id:huaweicloud_drs_objects:sum", per_job("huaweicloud_drs_objects", s)),
         ("job_id:huaweicloud_drs_objects_completed:sum", per_job("huaweicloud_drs_objects_completed", s)),
+        ("job_id:huaweicloud_drs_objects_listed:sum", per_job("huaweicloud_drs_objects_listed", s)),
         ("job_id:huaweicloud_drs_skipped_rows:sum", per_job("huaweicloud_drs_skipped_rows", s)),
         ("job_id:huaweicloud_drs_objects_not_exported:sum", per_job("huaweicloud_drs_objects_not_exported", s)),
         (
@@ -164,11 +173,14 @@ def recording_groups(s: Settings = DEFAULT) -> list[dict[str, Any]]:
             "job_id:huaweicloud_drs_objects_completed:deriv30m",
             f"deriv(job_id:huaweicloud_drs_objects_completed:sum[{s.completion_window}])",
         ),
-        # Summed as whole hundredths of a percent: a float sum depends on the order Prometheus adds
-        # in (not fixed), and a last-bit change would read as movement to JobStalled's changes().
+        # The exporter's per-type mean over every listed object (guarded and aggregate_only jobs
+        # included), weighted by the type's valid rows. Summed as whole hundredths of a percent: a
+        # float sum depends on the order Prometheus adds in (not fixed), and a last-bit change would
+        # read as movement to JobStalled's changes().
         (
             "job_id:huaweicloud_drs_object_progress_ratio:avg",
-            f"sum by ({job}) (round({objects(s)} * 10000))\n  / count by ({job}) ({objects(s)}) / 10000",
+            f"sum by ({job}) (round({last('huaweicloud_drs_objects_progress_ratio_mean', s, 'object_type')} * {valid}"
+            f" * 10000))\n  / sum by ({job}) ({valid} > 0) / 10000",
         ),
         *(
             (f"job_id:huaweicloud_drs_job_{m}:max", last(f"huaweicloud_drs_job_{m}", s))
@@ -395,12 +407,12 @@ def job_alerts(s: Settings) -> list[dict[str, Any]]:
         _alert(
             "JobStalled",
             "(\n"
-            "  job_id:huaweicloud_drs_objects:sum - job_id:huaweicloud_drs_objects_completed:sum\n"
+            "  job_id:huaweicloud_drs_objects_listed:sum - job_id:huaweicloud_drs_objects_completed:sum\n"
             "    - job_id:huaweicloud_drs_skipped_rows:sum > 0\n"
             ")\n"
             f"  unless on ({job}) ({moved})\n"
             f"  unless on ({job}) job_id:huaweicloud_drs_job_progress_ratio:max >= 1\n"
-            f"  {quiet(s)}\n"
+            f"  {quiet(s, f'{QUIET}|{INCREMENTAL}')}\n"
             f"  and on ({job}) (job_id:huaweicloud_drs_objects_completed:sum offset {w})",
             s.stall_for,
             "critical",
@@ -411,7 +423,7 @@ def job_alerts(s: Settings) -> list[dict[str, Any]]:
         ),
         _alert(
             "ObjectsStalled",
-            f"count by ({job}) (\n  {stalled_objects(s)}\n) {quiet(s)}",
+            f"count by ({job}) (\n  {stalled_objects(s)}\n) {quiet(s, f'{QUIET}|{INCREMENTAL}')}",
             s.objects_stall_for,
             "warning",
             "Objects of a DRS job have stopped making progress.",

@@ -62,9 +62,11 @@ def _obj(job_id: str, n: int, values: str) -> dict[str, str]:
     )
 
 
-def _keys(job_id: str, objects: int, completed: int) -> list[dict[str, str]]:
+def _keys(job_id: str, objects: int, completed: int, mean: float) -> list[dict[str, str]]:
     return [
         _series("huaweicloud_drs_objects", job_id, f"{objects}x50", object_type="table"),
+        _series("huaweicloud_drs_objects_listed", job_id, f"{objects}x50", object_type="table"),
+        _series("huaweicloud_drs_objects_progress_ratio_mean", job_id, f"{mean}x50", object_type="table"),
         _series("huaweicloud_drs_objects_completed", job_id, f"{completed}x50", object_type="table"),
         _series("huaweicloud_drs_skipped_rows", job_id, "0x50", object_type="table"),
     ]
@@ -73,7 +75,7 @@ def _keys(job_id: str, objects: int, completed: int) -> list[dict[str, str]]:
 def test_a_storm_of_objects_gives_one_alert_per_job(tmp_path: Path) -> None:
     """500 tables waiting at 0 % and 3 stuck at 50 % in one job, 500 stuck objects in a paused job:
     one ObjectsStalled (3 objects) and one JobStalled for the first job, nothing for the paused one."""
-    series = [*_keys("storm", 503, 0), *_keys("paused", 500, 0)]
+    series = [*_keys("storm", 503, 0, 1.5 / 503), *_keys("paused", 500, 0, 0.5)]
     series += [_obj("storm", n, "0x50") for n in range(500)]
     series += [_obj("storm", n, "0.5x50") for n in range(500, 503)]
     series += [_obj("paused", n, "0.5x50") for n in range(500)]
