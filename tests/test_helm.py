@@ -275,13 +275,22 @@ def test_service_monitor_follows_the_web_config(chart: helm.Chart) -> None:
     assert monitor["spec"]["sampleLimit"] == 500000
     container = one(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]
     assert "--web.config.file=/etc/drs-exporter/web/web-config.yml" in container["args"]
-    assert (
-        container["livenessProbe"]["httpGet"]["scheme"] == container["readinessProbe"]["httpGet"]["scheme"] == "HTTPS"
-    )
+    # Basic auth and client certificates guard the health endpoints too: the kubelet probes the port.
+    probes = (container["livenessProbe"], container["readinessProbe"])
+    assert [p["tcpSocket"] for p in probes] == [{"port": "http-metrics"}] * 2
+    assert not any("httpGet" in p for p in probes)
     volumes = one(docs, "Deployment")["spec"]["template"]["spec"]["volumes"]
     assert {"name": "web-config", "secret": {"secretName": "drs-web", "defaultMode": 0o440}} in volumes
     plain = one(render(chart, ALL_VALUES), "ServiceMonitor")
     assert plain["spec"]["endpoints"][0]["scheme"] == "http" and "sampleLimit" not in plain["spec"]
+    plain_container = one(render(chart, ALL_VALUES), "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    assert plain_container["livenessProbe"]["httpGet"] == {"path": "/-/healthy", "port": "http-metrics"}
+    for change, message in (
+        ({"webConfig": {"scheme": "https"}}, "webConfig.scheme https needs webConfig.existingSecret"),
+        ({"serviceMonitor": {**ALL_VALUES["serviceMonitor"], "basicAuth": auth}}, "serviceMonitor.basicAuth needs"),
+    ):
+        with pytest.raises(helm.HelmError, match=re.escape(message)):
+            chart.render({**ALL_VALUES, **change}, name="drs", namespace="monitoring")
 
 
 def test_dashboard_uids_do_not_collide_across_releases(chart: helm.Chart) -> None:

@@ -98,3 +98,15 @@ app.kubernetes.io/part-of: huaweicloud-drs-exporter
 {{- fail (printf "config.cache_ttl (%vs) must be at least serviceMonitor.interval (%vs): otherwise every scrape waits for a refresh (README \"Timings\")" $ttl $interval) }}
 {{- end }}
 {{- end }}
+
+{{/* Refuse endpoint settings that need a web config the exporter does not have. */}}
+{{- define "drs-exporter.checkWebConfig" -}}
+{{- if not .Values.webConfig.existingSecret }}
+{{- if eq (lower .Values.webConfig.scheme) "https" }}
+{{- fail "webConfig.scheme https needs webConfig.existingSecret with a tls_server_config: without it the exporter serves plain HTTP" }}
+{{- end }}
+{{- if .Values.serviceMonitor.basicAuth }}
+{{- fail "serviceMonitor.basicAuth needs webConfig.existingSecret with basic_auth_users: without it the exporter asks for no credentials" }}
+{{- end }}
+{{- end }}
+{{- end }}
