@@ -8,7 +8,7 @@ with windows short enough to fire within a test run (:func:`fast`).
 Conventions, so that an on-call engineer can trust what fires:
 
 - Every aggregation keeps the target labels of :attr:`Settings.target_labels` (``cluster``,
-  ``namespace``, ``job``: empty when absent) and never ``instance`` or ``pod``, so a restarted or
+  ``namespace``, ``job``, ``service``: empty when absent) and never ``instance`` or ``pod``, so a restarted or
   rescheduled exporter continues the same series instead of starting new ones.
 - Raw series are read through ``last_over_time(…[lookback])`` and de-duplicated with
   ``max by (…, object_type)``: one missed scrape (whose staleness markers hide every series) or
@@ -65,7 +65,10 @@ class Settings:
 
     exporter_selector: str = 'job="huaweicloud-drs-exporter"'
     # Labels every aggregation keeps (instance and pod never: a restart must not start new series).
-    target_labels: str = "cluster, namespace, job"
+    # ``service`` (the Kubernetes Service, one per Helm release; empty elsewhere) keeps two releases
+    # in one namespace apart, which share job="huaweicloud-drs-exporter": one's ExporterDown must
+    # not inhibit the other's alerts.
+    target_labels: str = "cluster, namespace, job, service"
     # How far back a raw series is read: at least two scrape intervals plus the scrape timeout,
     # so that one missed scrape changes nothing.
     lookback: str = "3m"
