@@ -78,7 +78,10 @@ class Settings:
     refresh_failing_for: str = "10m"
     credentials_for: str = "5m"
     flap_window: str = "30m"
-    flap_changes: int = 4
+    # Four failures in the window (eight changes), for flap_for: a timing mismatch fails every other
+    # scrape (30 changes in 30m); two API hiccups (4 changes) are no reason to warn.
+    flap_changes: int = 8
+    flap_for: str = "10m"
     discovery_failing_for: str = "15m"
     rate_window: str = "15m"
     min_requests: int = 20
@@ -257,6 +260,18 @@ def exporter_alerts(s: Settings) -> list[dict[str, Any]]:
             s,
         ),
         _alert(
+            "ExporterFlapping",
+            f"max by ({t}) (changes(up{{{s.exporter_selector}}}[{s.flap_window}])) >= {s.flap_changes}",
+            s.flap_for,
+            "warning",
+            "Prometheus scrapes the DRS exporter only some of the time.",
+            "The scrapes of {{ $labels.job }} changed between up and down {{ $value }} times in "
+            f"{s.flap_window} (ExporterDown needs {s.exporter_down_for} down in a row): scrapes time out or "
+            "the exporter restarts; see the README's timing rule (refresh_timeout < scrape timeout < interval "
+            "<= cache_ttl).",
+            s,
+        ),
+        _alert(
             "ExporterAbsent",
             f"absent(up{{{s.exporter_selector}}})",
             s.absent_for,
@@ -304,7 +319,9 @@ def exporter_alerts(s: Settings) -> list[dict[str, Any]]:
         ),
         _alert(
             "APIErrorRatioHigh",
-            f"sum by ({t}, operation) (increase(huaweicloud_drs_api_errors_total[{w}]))\n"
+            # DRS.M00304 (the job's status does not allow the call) is expected for finished jobs.
+            f"sum by ({t}, operation) (increase(huaweicloud_drs_api_errors_total"
+            f'{{error_code!~"{STATUS_CODES}"}}[{w}]))\n'
             f"  / {requests} > {s.error_ratio}\n"
             f"  and on ({t}, operation) {requests} >= {s.min_requests}",
             s.error_ratio_for,
@@ -342,20 +359,22 @@ def refresh_alerts(s: Settings) -> list[dict[str, Any]]:
         ),
         _alert(
             "RefreshFlapping",
-            f"max by ({job}) (changes(huaweicloud_drs_up[{s.flap_window}])) >= {s.flap_changes}",
-            "0s",
+            # One alert per exporter: a timing mismatch or a flaky API hits every job at once.
+            f"count by ({s.target_labels}) (\n"
+            f"  max by ({key}) (changes(huaweicloud_drs_up[{s.flap_window}])) >= {s.flap_changes}\n)",
+            s.flap_for,
             "warning",
-            "DRS progress data of a job is read only every other time.",
-            "huaweicloud_drs_up of DRS job {{ $labels.job_id }} changed {{ $value }} times in "
-            f"{s.flap_window}: refreshes outlast the scrape timeout or fail intermittently; see the "
-            "README's timing rule (refresh_timeout < scrape timeout < interval <= cache_ttl).",
+            "DRS progress data is read only some of the time.",
+            "huaweicloud_drs_up of {{ $value }} job and object type pair(s) of {{ $labels.job }} changed at least "
+            f"{s.flap_changes} times in {s.flap_window}: refreshes outlast the scrape timeout or fail "
+            "intermittently; see the README's timing rule (refresh_timeout < scrape timeout < interval <= cache_ttl).",
             s,
         ),
         _alert(
             "JobProgressUnavailable",
             f"group by ({job}) (last_over_time(huaweicloud_drs_up[{s.lookback}]))\n"
             + "".join(f"  unless on ({job}) job_id:huaweicloud_drs_job_{m}:max\n" for m in job_level)
-            + f"  {quiet(s, FINISHED)}",
+            + f"  {quiet(s)}",
             s.job_progress_for,
             "warning",
             "DRS's own progress of a job cannot be read.",
@@ -583,7 +602,9 @@ def inhibit_rules(s: Settings = DEFAULT) -> list[dict[str, Any]]:
         },
         {  # A failed or paused job is not also "stalled" or "stale".
             "source_matchers": [f'alertname=~"{PREFIX}(JobFailed|JobPaused)"'],
-            "target_matchers": [f'alertname=~"{PREFIX}(JobStalled|ProgressDataStale|ReplicationDelayHigh)"'],
+            "target_matchers": [
+                f'alertname=~"{PREFIX}(JobStalled|ProgressDataStale|ReplicationDelayHigh|JobProgressUnavailable)"'
+            ],
             "equal": [*target, "job_id"],
         },
     ]
@@ -661,6 +682,7 @@ def fast(seconds: int = 20) -> Settings:
         refresh_failing_for=short,
         credentials_for=short,
         flap_window=short,
+        flap_for="5s",
         discovery_failing_for=short,
         throttled_for=short,
         error_ratio_for=short,
