@@ -418,10 +418,13 @@ def job_alerts(s: Settings) -> list[dict[str, Any]]:
             "job_id:huaweicloud_drs_job_progress_ratio:max",
         )
     )
+    # Selected by every label of the alert (its target labels and job_id): another namespace's or
+    # release's exporter may watch the same job. Built in the template, whatever target_labels is.
     examples = (
+        '{{ $sel := "" }}{{ range $k, $v := $labels }}{{ $sel = printf "%s%s=%q," $sel $k $v }}{{ end }}'
         "{{ range printf `bottomk(3, "
-        + stalled_objects(s, "{job_id=%q}").replace("\n", "")
-        + ')` $labels.job_id $labels.job_id | query | sortByLabel "src_tb" }}'
+        + stalled_objects(s, "{%s}").replace("\n", "")
+        + ')` $sel $sel | query | sortByLabel "src_tb" }}'
         "{{ .Labels.object_type }} {{ .Labels.src_db }}.{{ .Labels.src_tb }} at {{ .Value | humanizePercentage }}; "
         "{{ end }}"
     )
@@ -581,15 +584,20 @@ def inhibit_rules(s: Settings = DEFAULT) -> list[dict[str, Any]]:
     exporter = f"{PREFIX}Exporter(Down|Absent)"
     return [
         {  # No scrape: everything else about this exporter is blind or stale.
-            "source_matchers": [f'alertname=~"{exporter}"'],
+            "source_matchers": [f'alertname="{PREFIX}ExporterDown"'],
             "target_matchers": [f'alertname=~"{PREFIX}.+"', f'alertname!~"{exporter}"'],
             "equal": list(target),
+        },
+        {  # No target at all: absent() knows only the scrape job, so every alert of that job.
+            "source_matchers": [f'alertname="{PREFIX}ExporterAbsent"'],
+            "target_matchers": [f'alertname=~"{PREFIX}.+"', f'alertname!~"{exporter}"'],
+            "equal": ["job"],
         },
         {  # One credential problem, not one alert per job.
             "source_matchers": [f'alertname="{PREFIX}CredentialsFailing"'],
             "target_matchers": [
                 f'alertname=~"{PREFIX}(RefreshFailing|RefreshFlapping|JobProgressUnavailable|ProgressDataStale|'
-                'JobStalled|ObjectsStalled|JobNoData|APIErrorRatioHigh)"'
+                'JobStalled|ObjectsStalled|JobNoData|APIErrorRatioHigh|DiscoveryFailing|APIThrottled)"'
             ],
             "equal": list(target),
         },

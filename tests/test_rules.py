@@ -192,6 +192,27 @@ def test_inhibit_rules_name_real_alerts_and_pass_amtool(tmp_path: Path) -> None:
     # One release's outage must not silence another release's alerts in the same namespace.
     exporter_down = rules.inhibit_rules()[0]
     assert {"cluster", "namespace", "job", "service"} <= set(exporter_down["equal"])
+
+    # Which alert silences which (review 16 item 12): credentials silence discovery and throttling;
+    # ExporterAbsent (absent() knows only the job label) silences the alerts of its scrape job.
+    def matches(matcher: str, name: str) -> bool:
+        match = re.fullmatch(r'alertname(=~|!~|=)"(.*)"', matcher)
+        assert match
+        return bool(re.fullmatch(match.group(2), name)) != (match.group(1) == "!~")
+
+    def silenced_by(source: str) -> dict[str, list[str]]:
+        """Alert name -> the labels that must be equal, for every alert ``source`` inhibits."""
+        return {
+            name: rule["equal"]
+            for rule in rules.inhibit_rules()
+            if any(matches(m, source) for m in rule["source_matchers"])
+            for name in names
+            if all(matches(m, name) for m in rule["target_matchers"])
+        }
+
+    credentials = silenced_by("HuaweiCloudDRSCredentialsFailing")
+    assert {"HuaweiCloudDRSDiscoveryFailing", "HuaweiCloudDRSAPIThrottled"} <= set(credentials)
+    assert silenced_by("HuaweiCloudDRSExporterAbsent")["HuaweiCloudDRSJobStalled"] == ["job"]
     config = {"route": {"receiver": "null"}, "receivers": [{"name": "null"}], **yaml.safe_load(rules.inhibit_file())}
     path = tmp_path / "alertmanager.yml"
     path.write_text(yaml.safe_dump(config))
