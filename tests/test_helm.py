@@ -218,7 +218,12 @@ def test_default_timings_fit_and_impossible_ones_are_refused(chart: helm.Chart) 
         == timing.DEFAULT
     )
     assert not timing.DEFAULT.problems()
-    render(chart, {**ALL_VALUES, "serviceMonitor": {"interval": "2m", "scrapeTimeout": "1m30s"}})
+    slow = {**ALL_VALUES, "serviceMonitor": {"interval": "2m", "scrapeTimeout": "1m30s"}}
+    with pytest.raises(helm.HelmError, match=re.escape("prometheusRule.settings.lookback (180s) must be at least")):
+        chart.render(slow, name="drs", namespace="monitoring")  # one missed scrape would drop series
+    assert timing.Timing(interval=120, scrape_timeout=90, lookback=180).problems()
+    settings = {**ALL_VALUES["prometheusRule"].get("settings", {}), "lookback": "6m"}
+    render(chart, {**slow, "prometheusRule": {**ALL_VALUES["prometheusRule"], "settings": settings}})
     bad: list[tuple[dict[str, dict[str, Any]], str]] = [
         (
             {"config": {"refresh_timeout": 60}},
