@@ -70,6 +70,8 @@ JOB = 'job=~"$job"'
 TARGET = f'{JOB}, instance=~"$instance"'
 SEL = f'{JOB}, job_id=~"$job_id"'
 OBJ = f'{SEL}, object_type=~"$object_type", src_db=~"$src_db"'
+# What ObjectsStalled counts, read the same way (without instance: a restart changes nothing).
+NOT_MOVING = rules.stalled_objects(rules.DEFAULT, f"{{{OBJ}}}").replace("\n", "")
 TAGS = ["huaweicloud", "drs", "generated"]
 ROWS = 50  # rows of an object table: the least advanced, never every object
 
@@ -562,11 +564,7 @@ def job_detail() -> Dashboard:
                 "Objects not moving",
                 "Started, unfinished objects whose progress is the same as 30 minutes ago.",
                 "short",
-                query(
-                    f"count((huaweicloud_drs_object_progress_ratio{{{OBJ}}} > 0 < 1)"
-                    f" == huaweicloud_drs_object_progress_ratio{{{OBJ}}} offset 30m) or vector(0)",
-                    instant=True,
-                ),
+                query(f"count({NOT_MOVING}) or vector(0)", instant=True),
                 ZERO_GOOD,
                 w=6,
             )
@@ -595,8 +593,7 @@ def job_detail() -> Dashboard:
                 f"Objects not moving (30 minutes, {ROWS} least advanced)",
                 "Started, unfinished objects whose progress has not changed for 30 minutes (progress only grows: "
                 "the same value 30 minutes ago means no movement).",
-                f"bottomk({ROWS}, (huaweicloud_drs_object_progress_ratio{{{OBJ}}} > 0 < 1)"
-                f" == huaweicloud_drs_object_progress_ratio{{{OBJ}}} offset 30m)",
+                f"bottomk({ROWS}, {NOT_MOVING})",
                 h=10,
             )
         )
