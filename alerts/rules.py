@@ -44,9 +44,6 @@ FAILED = ".*_FAILED"
 PAUSED = "PAUS(ING|ED)"
 FINISHED = "FULL_TRANSFER_COMPLETE|CHILD_TRANSFER_COMPLETE|RELEASE_(RESOURCE|CHILD_TRANSFER)_(STARTED|COMPLETE)|DELETED"
 NOT_STARTED = "CREATING|CONFIGURATION|WAITING_FOR_START|STARTJOBING"
-# The full phase is over: objects that never reach 100 % (views, some types) are not a stall;
-# ReplicationDelayHigh watches this phase.
-INCREMENTAL = "INCRE_TRANSFER_STARTED"
 # Not moving is expected in these: no stall, staleness or missing-data alert.
 QUIET = f"{FAILED}|{PAUSED}|{FINISHED}|{NOT_STARTED}"
 # Error codes of a refresh that mean the credentials (or their permissions) are wrong: one alert
@@ -437,7 +434,7 @@ def job_alerts(s: Settings) -> list[dict[str, Any]]:
             ")\n"
             f"  unless on ({job}) ({moved})\n"
             f"  unless on ({job}) job_id:huaweicloud_drs_job_progress_ratio:max >= 1\n"
-            f"  {quiet(s, f'{QUIET}|{INCREMENTAL}')}\n"
+            f"  {quiet(s)}\n"
             f"  and on ({job}) (job_id:huaweicloud_drs_objects_completed:sum offset {w})",
             s.stall_for,
             "critical",
@@ -448,7 +445,7 @@ def job_alerts(s: Settings) -> list[dict[str, Any]]:
         ),
         _alert(
             "ObjectsStalled",
-            f"count by ({job}) (\n  {stalled_objects(s)}\n) {quiet(s, f'{QUIET}|{INCREMENTAL}')}",
+            f"count by ({job}) (\n  {stalled_objects(s)}\n) {quiet(s)}",
             s.objects_stall_for,
             "warning",
             "Objects of a DRS job have stopped making progress.",
