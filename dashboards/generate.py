@@ -298,16 +298,28 @@ JOB_COLUMNS: list[tuple[str, str, str, str]] = [
     # (ref, column, unit, expression)
     ("A", "Name", "none", f"max by (job_id, name) (huaweicloud_drs_job_info{{{SEL}}})"),
     ("B", "Status", "none", f"max by (job_id, status) (job_id_status:huaweicloud_drs_job_info:latest{{{SEL}}})"),
-    ("C", "Completion", "percentunit", f"job_id:huaweicloud_drs_objects_completed_per_objects:ratio{{{SEL}}}"),
+    # Every query keeps job_id only (plus name, status): the merged table has no label columns to hide.
+    (
+        "C",
+        "Completion",
+        "percentunit",
+        f"max by (job_id) (job_id:huaweicloud_drs_objects_completed_per_objects:ratio{{{SEL}}})",
+    ),
     (
         "D",
         "ETA",
         "s",
-        f"(job_id:huaweicloud_drs_objects:sum{{{SEL}}} - job_id:huaweicloud_drs_objects_completed:sum{{{SEL}}})"
-        f" / (job_id:huaweicloud_drs_objects_completed:deriv30m{{{SEL}}} > 0)",
+        f"max by (job_id) ((job_id:huaweicloud_drs_objects:sum{{{SEL}}}"
+        f" - job_id:huaweicloud_drs_objects_completed:sum{{{SEL}}})"
+        f" / (job_id:huaweicloud_drs_objects_completed:deriv30m{{{SEL}}} > 0))",
     ),
-    ("E", "DRS remaining time", "s", f"job_id:huaweicloud_drs_job_remaining_seconds:max{{{SEL}}}"),
-    ("F", "Replication delay", "s", f"job_id:huaweicloud_drs_job_incremental_delay_seconds:max{{{SEL}}}"),
+    ("E", "DRS remaining time", "s", f"max by (job_id) (job_id:huaweicloud_drs_job_remaining_seconds:max{{{SEL}}})"),
+    (
+        "F",
+        "Replication delay",
+        "s",
+        f"max by (job_id) (job_id:huaweicloud_drs_job_incremental_delay_seconds:max{{{SEL}}})",
+    ),
 ]
 
 
@@ -325,9 +337,9 @@ def job_table() -> Panel:
         )
         .filterable(True)
         .thresholds(thresholds(NEUTRAL))
-        .with_transformation(
-            DataTransformerConfig(id_val="joinByField", options={"byField": "job_id", "mode": "outer"})
-        )
+        # merge: one row per job_id from the six instant queries, one Time column (a join would
+        # repeat Time and every shared label once per query).
+        .with_transformation(DataTransformerConfig(id_val="merge", options={}))
     )
     for ref, _, _, expr in JOB_COLUMNS:
         panel = panel.with_target(query(expr, instant=True, ref=ref))

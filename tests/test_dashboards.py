@@ -125,6 +125,10 @@ def test_object_series_are_read_only_by_bounded_instant_queries(name: str) -> No
 
 def test_the_overview_job_table_links_to_the_job_detail() -> None:
     table = next(p for p in panels(load("drs-overview.json")) if p["title"] == "DRS jobs" and p["type"] == "table")
+    # merge (one Time column) and queries keeping job_id only: no stray Time n / job n columns.
+    assert table["transformations"][0]["id"] == "merge"
+    for target in table["targets"]:
+        assert re.match(r"max by \(job_id(, (name|status))?\) \(", target["expr"]), target["expr"]
     columns = set(table["transformations"][1]["options"]["renameByName"].values())
     assert {"DRS job", "Name", "Status", "Completion", "ETA", "DRS remaining time", "Replication delay"} <= columns
     links = [
