@@ -41,6 +41,9 @@ INHIBIT_FILE = "alertmanager-inhibit.yaml"
 
 # DRS job statuses (docs: drs-api.md section 5), by what they mean for the alerts.
 FAILED = ".*_FAILED"
+# Failed operations around a job (releasing its instance, changing its settings): the data copied
+# is not at risk, so a warning, not JobFailed's page.
+OPERATION_FAILED = "RELEASE_RESOURCE_FAILED|CHANGE_JOB_FAILED"
 PAUSED = "PAUS(ING|ED)"
 FINISHED = "FULL_TRANSFER_COMPLETE|CHILD_TRANSFER_COMPLETE|RELEASE_(RESOURCE|CHILD_TRANSFER)_(STARTED|COMPLETE)|DELETED"
 NOT_STARTED = "CREATING|CONFIGURATION|WAITING_FOR_START|STARTJOBING"
@@ -455,11 +458,21 @@ def job_alerts(s: Settings) -> list[dict[str, Any]]:
         ),
         _alert(
             "JobFailed",
-            status(s, FAILED),
+            f"{status(s, FAILED)}\n  unless {status(s, OPERATION_FAILED)}",
             s.job_failed_for,
             "critical",
             "A DRS job has failed.",
             "DRS job {{ $labels.job_id }} is in status {{ $labels.status }}.",
+            s,
+        ),
+        _alert(
+            "JobOperationFailed",
+            status(s, OPERATION_FAILED),
+            s.job_failed_for,
+            "warning",
+            "An operation on a DRS job has failed.",
+            "DRS job {{ $labels.job_id }} is in status {{ $labels.status }}: releasing its resources or changing "
+            "it failed; the migrated data is not affected.",
             s,
         ),
         _alert(
