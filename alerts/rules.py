@@ -47,6 +47,7 @@ OPERATION_FAILED = "RELEASE_RESOURCE_FAILED|CHANGE_JOB_FAILED"
 PAUSED = "PAUS(ING|ED)"
 FINISHED = "FULL_TRANSFER_COMPLETE|CHILD_TRANSFER_COMPLETE|RELEASE_(RESOURCE|CHILD_TRANSFER)_(STARTED|COMPLETE)|DELETED"
 NOT_STARTED = "CREATING|CONFIGURATION|WAITING_FOR_START|STARTJOBING"
+INCREMENTAL = "INCRE_TRANSFER_STARTED"
 # Not moving is expected in these: no stall, staleness or missing-data alert.
 QUIET = f"{FAILED}|{PAUSED}|{FINISHED}|{NOT_STARTED}"
 # Error codes of a refresh that mean the credentials (or their permissions) are wrong: one alert
@@ -409,6 +410,7 @@ def refresh_alerts(s: Settings) -> list[dict[str, Any]]:
 def job_alerts(s: Settings) -> list[dict[str, Any]]:
     """The migration itself: stalls, failures, pauses, delay."""
     job = labels(s, "job_id")
+    key = labels(s, "job_id", "object_type")
     w = s.stall_window
     moved = " or ".join(
         f"changes({r}[{w}]) > 0"
@@ -431,10 +433,17 @@ def job_alerts(s: Settings) -> list[dict[str, Any]]:
     return [
         _alert(
             "JobStalled",
-            "(\n"
-            "  job_id:huaweicloud_drs_objects_listed:sum - job_id:huaweicloud_drs_objects_completed:sum\n"
-            "    - job_id:huaweicloud_drs_skipped_rows:sum > 0\n"
-            ")\n"
+            # In the incremental phase an object type none of whose objects ever started (views,
+            # for example, with every table done) is not waiting for this job to move.
+            f"sum by ({job}) (\n"
+            f"  {last('huaweicloud_drs_objects_listed', s, 'object_type')}\n"
+            f"    - {last('huaweicloud_drs_objects_completed', s, 'object_type')}\n"
+            f"    - {last('huaweicloud_drs_skipped_rows', s, 'object_type')}\n"
+            f"  unless on ({key}) (\n"
+            f"    {last('huaweicloud_drs_objects_progress_ratio_mean', s, 'object_type')} == 0\n"
+            f"      and on ({job}) {status(s, INCREMENTAL)}\n"
+            "  )\n"
+            ") > 0\n"
             f"  unless on ({job}) ({moved})\n"
             f"  unless on ({job}) job_id:huaweicloud_drs_job_progress_ratio:max >= 1\n"
             f"  {quiet(s)}\n"
