@@ -70,6 +70,7 @@ JOB = 'job=~"$job"'
 TARGET = f'{JOB}, instance=~"$instance"'
 SEL = f'{JOB}, job_id=~"$job_id"'
 OBJ = f'{SEL}, object_type=~"$object_type", src_db=~"$src_db"'
+SCRAPE_TIMEOUT_COLOR = "dark-red"
 # What ObjectsStalled counts, read the same way (without instance: a restart changes nothing).
 NOT_MOVING = rules.stalled_objects(rules.DEFAULT, f"{{{OBJ}}}").replace("\n", "")
 TAGS = ["huaweicloud", "drs", "generated"]
@@ -649,6 +650,8 @@ def exporter_health() -> Dashboard:
     )
     rate = "[$__rate_interval]"
     scrape = timing.DEFAULT.scrape_timeout
+    # Its own colour: the chart finds the scrape-timeout lines by it and sets serviceMonitor.scrapeTimeout.
+    timeout_line = [("green", None), (SCRAPE_TIMEOUT_COLOR, scrape)]
     return (
         d.with_panel(
             single(
@@ -713,7 +716,7 @@ def exporter_health() -> Dashboard:
                     f'huaweicloud_drs_collect_duration_seconds{{{TARGET}, job_id=~"$job_id"}}',
                     "{{job_id}} {{object_type}}",
                 ),
-                line=[("green", None), ("red", scrape)],
+                line=timeout_line,
             )
         )
         .with_panel(
@@ -723,7 +726,7 @@ def exporter_health() -> Dashboard:
                 f"timeout ({scrape:g}s).",
                 "s",
                 query(f"scrape_duration_seconds{{{TARGET}}}", "{{instance}}"),
-                line=[("green", None), ("red", scrape)],
+                line=timeout_line,
             )
         )
         .with_panel(

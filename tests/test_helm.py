@@ -298,6 +298,24 @@ def test_service_monitor_follows_the_web_config(chart: helm.Chart) -> None:
             chart.render({**ALL_VALUES, **change}, name="drs", namespace="monitoring")
 
 
+def test_scrape_timeout_lines_follow_the_service_monitor(chart: helm.Chart) -> None:
+    """Review 16 item 12: the health dashboard's scrape-timeout lines were fixed at 55 s."""
+    values = {
+        **ALL_VALUES,
+        "config": {**ALL_VALUES["config"], "refresh_timeout": 30},
+        "serviceMonitor": {**ALL_VALUES["serviceMonitor"], "scrapeTimeout": "40s"},
+        "dashboards": {"enabled": True},
+    }
+    maps = [d for d in render(chart, values) if d["kind"] == "ConfigMap" and "drs-exporter-health.json" in d["data"]]
+    health = json.loads(maps[0]["data"]["drs-exporter-health.json"])
+    lines = {
+        p["title"]: p["fieldConfig"]["defaults"]["thresholds"]["steps"][-1]["value"]
+        for p in health["panels"]
+        if p["title"] in ("Refresh duration", "Scrape duration")
+    }
+    assert lines == {"Refresh duration": 40, "Scrape duration": 40}
+
+
 def test_dashboard_uids_do_not_collide_across_releases(chart: helm.Chart) -> None:
     def uids(release: str) -> dict[str, str]:
         out = chart.render({**ALL_VALUES, "dashboards": {"enabled": True}}, name=release, namespace="monitoring")
