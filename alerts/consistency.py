@@ -13,6 +13,7 @@ from .rules import Settings, _alert, labels, last, status
 
 INCREMENTAL = "INCRE_TRANSFER_STARTED"
 NOT_COMPARED = "FAILED|TIMEOUT_INTERRUPT"
+IN_FLIGHT = "RUNNING|WAITING_FOR_RUNNING|FULL_DOING|INCRE_DOING"
 
 
 def latest_comparisons(s: Settings, selector: str = "") -> str:
@@ -37,6 +38,7 @@ def alerts(s: Settings) -> list[dict[str, Any]]:
     age = s.comparison_max_age_seconds
     finished = last("huaweicloud_drs_comparison_last_finished_timestamp_seconds", s)
     inconsistent = last('huaweicloud_drs_comparison_tables{status="inconsistent"}', s, "compare_type")
+    running = latest_comparisons(s, f'{{status=~"{IN_FLIGHT}"}}')
     return [
         _alert(
             "TablesInconsistent",
@@ -63,6 +65,8 @@ def alerts(s: Settings) -> list[dict[str, Any]]:
             f"(\n  time() - {finished} > {age}\n"
             f"  or\n  max by ({job}) (last_over_time(huaweicloud_drs_comparison_up[{s.lookback}]))\n"
             f"    unless on ({job}) {finished}\n)\n"
+            # A comparison under way is the answer to this alert: no page while it runs.
+            f"unless on ({job}) {running}\n"
             f"and on ({job}) {status(s, INCREMENTAL)}",
             s.comparison_missing_for,
             "warning",

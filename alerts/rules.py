@@ -8,7 +8,7 @@ with windows short enough to fire within a test run (:func:`fast`).
 Conventions, so that an on-call engineer can trust what fires:
 
 - Every aggregation keeps the target labels of :attr:`Settings.target_labels` (``cluster``,
-  ``namespace``, ``job``: empty when absent) and never ``instance`` or ``pod``, so a restarted or
+  ``namespace``, ``job``, ``service``: empty when absent) and never ``instance`` or ``pod``, so a restarted or
   rescheduled exporter continues the same series instead of starting new ones.
 - Raw series are read through ``last_over_time(…[lookback])`` and de-duplicated with
   ``max by (…, object_type)``: one missed scrape (whose staleness markers hide every series) or
@@ -41,9 +41,13 @@ INHIBIT_FILE = "alertmanager-inhibit.yaml"
 
 # DRS job statuses (docs: drs-api.md section 5), by what they mean for the alerts.
 FAILED = ".*_FAILED"
+# Failed operations around a job (releasing its instance, changing its settings): the data copied
+# is not at risk, so a warning, not JobFailed's page.
+OPERATION_FAILED = "RELEASE_RESOURCE_FAILED|CHANGE_JOB_FAILED"
 PAUSED = "PAUS(ING|ED)"
 FINISHED = "FULL_TRANSFER_COMPLETE|CHILD_TRANSFER_COMPLETE|RELEASE_(RESOURCE|CHILD_TRANSFER)_(STARTED|COMPLETE)|DELETED"
 NOT_STARTED = "CREATING|CONFIGURATION|WAITING_FOR_START|STARTJOBING"
+INCREMENTAL = "INCRE_TRANSFER_STARTED"
 # Not moving is expected in these: no stall, staleness or missing-data alert.
 QUIET = f"{FAILED}|{PAUSED}|{FINISHED}|{NOT_STARTED}"
 # Error codes of a refresh that mean the credentials (or their permissions) are wrong: one alert
@@ -62,7 +66,10 @@ class Settings:
 
     exporter_selector: str = 'job="huaweicloud-drs-exporter"'
     # Labels every aggregation keeps (instance and pod never: a restart must not start new series).
-    target_labels: str = "cluster, namespace, job"
+    # ``service`` (the Kubernetes Service, one per Helm release; empty elsewhere) keeps two releases
+    # in one namespace apart, which share job="huaweicloud-drs-exporter": one's ExporterDown must
+    # not inhibit the other's alerts.
+    target_labels: str = "cluster, namespace, job, service"
     # How far back a raw series is read: at least two scrape intervals plus the scrape timeout,
     # so that one missed scrape changes nothing.
     lookback: str = "3m"
@@ -72,7 +79,10 @@ class Settings:
     refresh_failing_for: str = "10m"
     credentials_for: str = "5m"
     flap_window: str = "30m"
-    flap_changes: int = 4
+    # Four failures in the window (eight changes), for flap_for: a timing mismatch fails every other
+    # scrape (30 changes in 30m); two API hiccups (4 changes) are no reason to warn.
+    flap_changes: int = 8
+    flap_for: str = "10m"
     discovery_failing_for: str = "15m"
     rate_window: str = "15m"
     min_requests: int = 20
@@ -153,12 +163,18 @@ def recording_groups(s: Settings = DEFAULT) -> list[dict[str, Any]]:
     """Job-level series the dashboards and alerts build on (a list: other modules append groups)."""
     job = labels(s, "job_id")
     db = labels(s, "job_id", "src_db")
+    # Valid listed rows per type: the objects the exporter's mean progress is over.
+    valid = (
+        f"({last('huaweicloud_drs_objects_listed', s, 'object_type')}"
+        f" - {last('huaweicloud_drs_skipped_rows', s, 'object_type')})"
+    )
     seen = (
         f"max by ({labels(s, 'job_id', 'status')}) (last_over_time(timestamp(huaweicloud_drs_job_info)[{s.lookback}:]))"
     )
     r = [
         ("job_id:huaweicloud_drs_objects:sum", per_job("huaweicloud_drs_objects", s)),
         ("job_id:huaweicloud_drs_objects_completed:sum", per_job("huaweicloud_drs_objects_completed", s)),
+        ("job_id:huaweicloud_drs_objects_listed:sum", per_job("huaweicloud_drs_objects_listed", s)),
         ("job_id:huaweicloud_drs_skipped_rows:sum", per_job("huaweicloud_drs_skipped_rows", s)),
         ("job_id:huaweicloud_drs_objects_not_exported:sum", per_job("huaweicloud_drs_objects_not_exported", s)),
         (
@@ -169,11 +185,14 @@ def recording_groups(s: Settings = DEFAULT) -> list[dict[str, Any]]:
             "job_id:huaweicloud_drs_objects_completed:deriv30m",
             f"deriv(job_id:huaweicloud_drs_objects_completed:sum[{s.completion_window}])",
         ),
-        # Summed as whole hundredths of a percent: a float sum depends on the order Prometheus adds
-        # in (not fixed), and a last-bit change would read as movement to JobStalled's changes().
+        # The exporter's per-type mean over every listed object (guarded and aggregate_only jobs
+        # included), weighted by the type's valid rows. Summed as whole hundredths of a percent: a
+        # float sum depends on the order Prometheus adds in (not fixed), and a last-bit change would
+        # read as movement to JobStalled's changes().
         (
             "job_id:huaweicloud_drs_object_progress_ratio:avg",
-            f"sum by ({job}) (round({objects(s)} * 10000))\n  / count by ({job}) ({objects(s)}) / 10000",
+            f"sum by ({job}) (round({last('huaweicloud_drs_objects_progress_ratio_mean', s, 'object_type')} * {valid}"
+            f" * 10000))\n  / sum by ({job}) ({valid} > 0) / 10000",
         ),
         *(
             (f"job_id:huaweicloud_drs_job_{m}:max", last(f"huaweicloud_drs_job_{m}", s))
@@ -247,6 +266,18 @@ def exporter_alerts(s: Settings) -> list[dict[str, Any]]:
             s,
         ),
         _alert(
+            "ExporterFlapping",
+            f"max by ({t}) (changes(up{{{s.exporter_selector}}}[{s.flap_window}])) >= {s.flap_changes}",
+            s.flap_for,
+            "warning",
+            "Prometheus scrapes the DRS exporter only some of the time.",
+            "The scrapes of {{ $labels.job }} changed between up and down {{ $value }} times in "
+            f"{s.flap_window} (ExporterDown needs {s.exporter_down_for} down in a row): scrapes time out or "
+            "the exporter restarts; see the README's timing rule (refresh_timeout < scrape timeout < interval "
+            "<= cache_ttl).",
+            s,
+        ),
+        _alert(
             "ExporterAbsent",
             f"absent(up{{{s.exporter_selector}}})",
             s.absent_for,
@@ -294,7 +325,9 @@ def exporter_alerts(s: Settings) -> list[dict[str, Any]]:
         ),
         _alert(
             "APIErrorRatioHigh",
-            f"sum by ({t}, operation) (increase(huaweicloud_drs_api_errors_total[{w}]))\n"
+            # DRS.M00304 (the job's status does not allow the call) is expected for finished jobs.
+            f"sum by ({t}, operation) (increase(huaweicloud_drs_api_errors_total"
+            f'{{error_code!~"{STATUS_CODES}"}}[{w}]))\n'
             f"  / {requests} > {s.error_ratio}\n"
             f"  and on ({t}, operation) {requests} >= {s.min_requests}",
             s.error_ratio_for,
@@ -332,20 +365,22 @@ def refresh_alerts(s: Settings) -> list[dict[str, Any]]:
         ),
         _alert(
             "RefreshFlapping",
-            f"max by ({job}) (changes(huaweicloud_drs_up[{s.flap_window}])) >= {s.flap_changes}",
-            "0s",
+            # One alert per exporter: a timing mismatch or a flaky API hits every job at once.
+            f"count by ({s.target_labels}) (\n"
+            f"  max by ({key}) (changes(huaweicloud_drs_up[{s.flap_window}])) >= {s.flap_changes}\n)",
+            s.flap_for,
             "warning",
-            "DRS progress data of a job is read only every other time.",
-            "huaweicloud_drs_up of DRS job {{ $labels.job_id }} changed {{ $value }} times in "
-            f"{s.flap_window}: refreshes outlast the scrape timeout or fail intermittently; see the "
-            "README's timing rule (refresh_timeout < scrape timeout < interval <= cache_ttl).",
+            "DRS progress data is read only some of the time.",
+            "huaweicloud_drs_up of {{ $value }} job and object type pair(s) of {{ $labels.job }} changed at least "
+            f"{s.flap_changes} times in {s.flap_window}: refreshes outlast the scrape timeout or fail "
+            "intermittently; see the README's timing rule (refresh_timeout < scrape timeout < interval <= cache_ttl).",
             s,
         ),
         _alert(
             "JobProgressUnavailable",
             f"group by ({job}) (last_over_time(huaweicloud_drs_up[{s.lookback}]))\n"
             + "".join(f"  unless on ({job}) job_id:huaweicloud_drs_job_{m}:max\n" for m in job_level)
-            + f"  {quiet(s, FINISHED)}",
+            + f"  {quiet(s)}",
             s.job_progress_for,
             "warning",
             "DRS's own progress of a job cannot be read.",
@@ -380,6 +415,7 @@ def refresh_alerts(s: Settings) -> list[dict[str, Any]]:
 def job_alerts(s: Settings) -> list[dict[str, Any]]:
     """The migration itself: stalls, failures, pauses, delay."""
     job = labels(s, "job_id")
+    key = labels(s, "job_id", "object_type")
     w = s.stall_window
     moved = " or ".join(
         f"changes({r}[{w}]) > 0"
@@ -389,20 +425,30 @@ def job_alerts(s: Settings) -> list[dict[str, Any]]:
             "job_id:huaweicloud_drs_job_progress_ratio:max",
         )
     )
+    # Selected by every label of the alert (its target labels and job_id): another namespace's or
+    # release's exporter may watch the same job. Built in the template, whatever target_labels is.
     examples = (
+        '{{ $sel := "" }}{{ range $k, $v := $labels }}{{ $sel = printf "%s%s=%q," $sel $k $v }}{{ end }}'
         "{{ range printf `bottomk(3, "
-        + stalled_objects(s, "{job_id=%q}").replace("\n", "")
-        + ')` $labels.job_id $labels.job_id | query | sortByLabel "src_tb" }}'
+        + stalled_objects(s, "{%s}").replace("\n", "")
+        + ')` $sel $sel | query | sortByLabel "src_tb" }}'
         "{{ .Labels.object_type }} {{ .Labels.src_db }}.{{ .Labels.src_tb }} at {{ .Value | humanizePercentage }}; "
         "{{ end }}"
     )
     return [
         _alert(
             "JobStalled",
-            "(\n"
-            "  job_id:huaweicloud_drs_objects:sum - job_id:huaweicloud_drs_objects_completed:sum\n"
-            "    - job_id:huaweicloud_drs_skipped_rows:sum > 0\n"
-            ")\n"
+            # In the incremental phase an object type none of whose objects ever started (views,
+            # for example, with every table done) is not waiting for this job to move.
+            f"sum by ({job}) (\n"
+            f"  {last('huaweicloud_drs_objects_listed', s, 'object_type')}\n"
+            f"    - {last('huaweicloud_drs_objects_completed', s, 'object_type')}\n"
+            f"    - {last('huaweicloud_drs_skipped_rows', s, 'object_type')}\n"
+            f"  unless on ({key}) (\n"
+            f"    {last('huaweicloud_drs_objects_progress_ratio_mean', s, 'object_type')} == 0\n"
+            f"      and on ({job}) {status(s, INCREMENTAL)}\n"
+            "  )\n"
+            ") > 0\n"
             f"  unless on ({job}) ({moved})\n"
             f"  unless on ({job}) job_id:huaweicloud_drs_job_progress_ratio:max >= 1\n"
             f"  {quiet(s)}\n"
@@ -426,11 +472,21 @@ def job_alerts(s: Settings) -> list[dict[str, Any]]:
         ),
         _alert(
             "JobFailed",
-            status(s, FAILED),
+            f"{status(s, FAILED)}\n  unless {status(s, OPERATION_FAILED)}",
             s.job_failed_for,
             "critical",
             "A DRS job has failed.",
             "DRS job {{ $labels.job_id }} is in status {{ $labels.status }}.",
+            s,
+        ),
+        _alert(
+            "JobOperationFailed",
+            status(s, OPERATION_FAILED),
+            s.job_failed_for,
+            "warning",
+            "An operation on a DRS job has failed.",
+            "DRS job {{ $labels.job_id }} is in status {{ $labels.status }}: releasing its resources or changing "
+            "it failed; the migrated data is not affected.",
             s,
         ),
         _alert(
@@ -555,15 +611,21 @@ def inhibit_rules(s: Settings = DEFAULT) -> list[dict[str, Any]]:
     exporter = f"{PREFIX}Exporter(Down|Absent)"
     return [
         {  # No scrape: everything else about this exporter is blind or stale.
-            "source_matchers": [f'alertname=~"{exporter}"'],
+            "source_matchers": [f'alertname="{PREFIX}ExporterDown"'],
             "target_matchers": [f'alertname=~"{PREFIX}.+"', f'alertname!~"{exporter}"'],
             "equal": list(target),
+        },
+        {  # No target at all: absent() knows only the scrape job, so every alert of that job.
+            "source_matchers": [f'alertname="{PREFIX}ExporterAbsent"'],
+            "target_matchers": [f'alertname=~"{PREFIX}.+"', f'alertname!~"{exporter}"'],
+            "equal": ["job"],
         },
         {  # One credential problem, not one alert per job.
             "source_matchers": [f'alertname="{PREFIX}CredentialsFailing"'],
             "target_matchers": [
                 f'alertname=~"{PREFIX}(RefreshFailing|RefreshFlapping|JobProgressUnavailable|ProgressDataStale|'
-                'JobStalled|ObjectsStalled|JobNoData|APIErrorRatioHigh|ComparisonMissing)"'
+                "JobStalled|ObjectsStalled|JobNoData|APIErrorRatioHigh|DiscoveryFailing|APIThrottled|"
+                'ComparisonMissing)"'
             ],
             "equal": list(target),
         },
@@ -577,8 +639,8 @@ def inhibit_rules(s: Settings = DEFAULT) -> list[dict[str, Any]]:
         {  # A failed or paused job is not also "stalled" or "stale", and its comparisons fail with it.
             "source_matchers": [f'alertname=~"{PREFIX}(JobFailed|JobPaused)"'],
             "target_matchers": [
-                f'alertname=~"{PREFIX}(JobStalled|ProgressDataStale|ReplicationDelayHigh|ComparisonFailed|'
-                'ComparisonMissing)"'
+                f'alertname=~"{PREFIX}(JobStalled|ProgressDataStale|ReplicationDelayHigh|JobProgressUnavailable|'
+                'ComparisonFailed|ComparisonMissing)"'
             ],
             "equal": [*target, "job_id"],
         },
@@ -657,6 +719,7 @@ def fast(seconds: int = 20) -> Settings:
         refresh_failing_for=short,
         credentials_for=short,
         flap_window=short,
+        flap_for="5s",
         discovery_failing_for=short,
         throttled_for=short,
         error_ratio_for=short,

@@ -10,6 +10,8 @@ take up to ``refresh_timeout``. The rule (README "Timings"):
 - scrape timeout below the interval: Prometheus refuses anything else.
 - ``cache_ttl`` at least the interval: each scrape finds the result of the previous refresh
   instead of starting a synchronous refresh every time.
+- the rules' ``lookback`` (``alerts.rules.Settings``) at least two intervals plus the scrape
+  timeout: one missed scrape must not drop a series from the recording rules.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ class Timing:
     scrape_timeout: float = 55
     cache_ttl: float = 120
     refresh_timeout: float = 50
+    lookback: float = 180
 
     def problems(self) -> list[str]:
         """Why this combination cannot work (empty when it can)."""
@@ -35,6 +38,11 @@ class Timing:
             out.append(f"the scrape timeout ({self.scrape_timeout:g}s) must be below the interval")
         if not self.cache_ttl >= self.interval:
             out.append(f"cache_ttl ({self.cache_ttl:g}s) must be at least the interval ({self.interval:g}s)")
+        if not self.lookback >= 2 * self.interval + self.scrape_timeout:
+            out.append(
+                f"the rules' lookback ({self.lookback:g}s) must be at least two intervals plus the scrape timeout "
+                f"({2 * self.interval + self.scrape_timeout:g}s)"
+            )
         return out
 
 

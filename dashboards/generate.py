@@ -71,6 +71,9 @@ JOB = 'job=~"$job"'
 TARGET = f'{JOB}, instance=~"$instance"'
 SEL = f'{JOB}, job_id=~"$job_id"'
 OBJ = f'{SEL}, object_type=~"$object_type", src_db=~"$src_db"'
+SCRAPE_TIMEOUT_COLOR = "dark-red"
+# What ObjectsStalled counts, read the same way (without instance: a restart changes nothing).
+NOT_MOVING = rules.stalled_objects(rules.DEFAULT, f"{{{OBJ}}}").replace("\n", "")
 TAGS = ["huaweicloud", "drs", "generated"]
 ROWS = 50  # rows of an object table: the least advanced, never every object
 
@@ -302,16 +305,28 @@ JOB_COLUMNS: list[tuple[str, str, str, str]] = [
     # (ref, column, unit, expression)
     ("A", "Name", "none", f"max by (job_id, name) (huaweicloud_drs_job_info{{{SEL}}})"),
     ("B", "Status", "none", f"max by (job_id, status) (job_id_status:huaweicloud_drs_job_info:latest{{{SEL}}})"),
-    ("C", "Completion", "percentunit", f"job_id:huaweicloud_drs_objects_completed_per_objects:ratio{{{SEL}}}"),
+    # Every query keeps job_id only (plus name, status): the merged table has no label columns to hide.
+    (
+        "C",
+        "Completion",
+        "percentunit",
+        f"max by (job_id) (job_id:huaweicloud_drs_objects_completed_per_objects:ratio{{{SEL}}})",
+    ),
     (
         "D",
         "ETA",
         "s",
-        f"(job_id:huaweicloud_drs_objects:sum{{{SEL}}} - job_id:huaweicloud_drs_objects_completed:sum{{{SEL}}})"
-        f" / (job_id:huaweicloud_drs_objects_completed:deriv30m{{{SEL}}} > 0)",
+        f"max by (job_id) ((job_id:huaweicloud_drs_objects:sum{{{SEL}}}"
+        f" - job_id:huaweicloud_drs_objects_completed:sum{{{SEL}}})"
+        f" / (job_id:huaweicloud_drs_objects_completed:deriv30m{{{SEL}}} > 0))",
     ),
-    ("E", "DRS remaining time", "s", f"job_id:huaweicloud_drs_job_remaining_seconds:max{{{SEL}}}"),
-    ("F", "Replication delay", "s", f"job_id:huaweicloud_drs_job_incremental_delay_seconds:max{{{SEL}}}"),
+    ("E", "DRS remaining time", "s", f"max by (job_id) (job_id:huaweicloud_drs_job_remaining_seconds:max{{{SEL}}})"),
+    (
+        "F",
+        "Replication delay",
+        "s",
+        f"max by (job_id) (job_id:huaweicloud_drs_job_incremental_delay_seconds:max{{{SEL}}})",
+    ),
 ]
 
 
@@ -329,9 +344,9 @@ def job_table() -> Panel:
         )
         .filterable(True)
         .thresholds(thresholds(NEUTRAL))
-        .with_transformation(
-            DataTransformerConfig(id_val="joinByField", options={"byField": "job_id", "mode": "outer"})
-        )
+        # merge: one row per job_id from the six instant queries, one Time column (a join would
+        # repeat Time and every shared label once per query).
+        .with_transformation(DataTransformerConfig(id_val="merge", options={}))
     )
     for ref, _, _, expr in JOB_COLUMNS:
         panel = panel.with_target(query(expr, instant=True, ref=ref))
@@ -568,11 +583,7 @@ def job_detail() -> Dashboard:
                 "Objects not moving",
                 "Started, unfinished objects whose progress is the same as 30 minutes ago.",
                 "short",
-                query(
-                    f"count((huaweicloud_drs_object_progress_ratio{{{OBJ}}} > 0 < 1)"
-                    f" == huaweicloud_drs_object_progress_ratio{{{OBJ}}} offset 30m) or vector(0)",
-                    instant=True,
-                ),
+                query(f"count({NOT_MOVING}) or vector(0)", instant=True),
                 ZERO_GOOD,
                 w=6,
             )
@@ -601,8 +612,7 @@ def job_detail() -> Dashboard:
                 f"Objects not moving (30 minutes, {ROWS} least advanced)",
                 "Started, unfinished objects whose progress has not changed for 30 minutes (progress only grows: "
                 "the same value 30 minutes ago means no movement).",
-                f"bottomk({ROWS}, (huaweicloud_drs_object_progress_ratio{{{OBJ}}} > 0 < 1)"
-                f" == huaweicloud_drs_object_progress_ratio{{{OBJ}}} offset 30m)",
+                f"bottomk({ROWS}, {NOT_MOVING})",
                 h=10,
             )
         )
@@ -646,6 +656,8 @@ def exporter_health() -> Dashboard:
     )
     rate = "[$__rate_interval]"
     scrape = timing.DEFAULT.scrape_timeout
+    # Its own colour: the chart finds the scrape-timeout lines by it and sets serviceMonitor.scrapeTimeout.
+    timeout_line = [("green", None), (SCRAPE_TIMEOUT_COLOR, scrape)]
     return (
         d.with_panel(
             single(
@@ -710,7 +722,7 @@ def exporter_health() -> Dashboard:
                     f'huaweicloud_drs_collect_duration_seconds{{{TARGET}, job_id=~"$job_id"}}',
                     "{{job_id}} {{object_type}}",
                 ),
-                line=[("green", None), ("red", scrape)],
+                line=timeout_line,
             )
         )
         .with_panel(
@@ -720,7 +732,7 @@ def exporter_health() -> Dashboard:
                 f"timeout ({scrape:g}s).",
                 "s",
                 query(f"scrape_duration_seconds{{{TARGET}}}", "{{instance}}"),
-                line=[("green", None), ("red", scrape)],
+                line=timeout_line,
             )
         )
         .with_panel(

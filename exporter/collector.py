@@ -44,6 +44,12 @@ def progress_families(snapshots: Iterable[Snapshot], ttl: float, *, objects_rows
     completed = GaugeMetricFamily(
         "huaweicloud_drs_objects_completed", "Listed objects whose progress is 100 percent." + note, labels=KEY_LABELS
     )
+    mean = GaugeMetricFamily(
+        "huaweicloud_drs_objects_progress_ratio_mean",
+        "Mean progress of the listed valid objects of the job and type, 0-1, counted before object filters, "
+        "max_objects_per_key and aggregate_only." + note,
+        labels=KEY_LABELS,
+    )
     skipped = GaugeMetricFamily(
         "huaweicloud_drs_skipped_rows",
         "Rows of the last refresh left out because a field was invalid (for example progress missing)." + note,
@@ -106,6 +112,9 @@ def progress_families(snapshots: Iterable[Snapshot], ttl: float, *, objects_rows
         listed.add_metric(key, data.listed if data.listed is not None else len(data.rows) + data.skipped_rows)
         completed.add_metric(key, data.completed if data.completed is not None else data.rows.completed())
         not_exported.add_metric(key, data.not_exported)
+        progress_mean = data.progress_mean if data.progress_mean is not None else data.rows.mean()
+        if progress_mean is not None:
+            mean.add_metric(key, progress_mean / 100)
         for db, (n, done) in sorted((data.databases or {}).items()):
             db_objects.add_metric([*key, db], n)
             db_completed.add_metric([*key, db], done)
@@ -113,7 +122,7 @@ def progress_families(snapshots: Iterable[Snapshot], ttl: float, *, objects_rows
         if data.create_time is not None:
             data_ts.add_metric(key, data.create_time)
     yield from (ratio, objects, listed, completed, skipped, data_ts, up, last_success, duration, error, not_exported)
-    yield from (db_objects, db_completed)
+    yield from (db_objects, db_completed, mean)
 
 
 class Collects(Protocol):

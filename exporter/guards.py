@@ -10,6 +10,7 @@ def apply(data: ProgressData, *, max_objects: int | None, object_filter: ObjectF
     """Count the aggregates over every object, then keep only the objects that get a series (in place)."""
     rows = data.rows
     data.completed = rows.completed()
+    data.progress_mean = rows.mean()
     if aggregate_only:
         databases: dict[str, list[int]] = {}
         for row in rows:

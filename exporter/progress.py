@@ -94,6 +94,10 @@ class CompactRows:
         """Rows at 100 percent."""
         return sum(1 for p in self._progress if p >= 100)
 
+    def mean(self) -> float | None:
+        """Mean progress in percent (None without rows); summed in row order, so the same rows give the same mean."""
+        return sum(self._progress) / len(self._progress) if self._progress else None
+
     def __repr__(self) -> str:
         return f"CompactRows({len(self)} rows)"
 
@@ -129,6 +133,8 @@ class ProgressData:
     ended_early: bool = False  # a page stayed empty or short before count
     # Set by the cardinality guards: aggregates over every object, whatever gets a series.
     completed: int | None = None
+    # Mean progress (percent) of every valid listed row: covers guarded and aggregate_only jobs too.
+    progress_mean: float | None = None
     not_exported: int = 0
     databases: dict[str, tuple[int, int]] | None = None  # src_db -> (objects, completed)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +131,10 @@ def test_object_series_are_read_only_by_bounded_instant_queries(name: str) -> No
 
 def test_the_overview_job_table_links_to_the_job_detail() -> None:
     table = next(p for p in panels(load("drs-overview.json")) if p["title"] == "DRS jobs" and p["type"] == "table")
+    # merge (one Time column) and queries keeping job_id only: no stray Time n / job n columns.
+    assert table["transformations"][0]["id"] == "merge"
+    for target in table["targets"]:
+        assert re.match(r"max by \(job_id(, (name|status))?\) \(", target["expr"]), target["expr"]
     columns = set(table["transformations"][1]["options"]["renameByName"].values())
     assert {"DRS job", "Name", "Status", "Completion", "ETA", "DRS remaining time", "Replication delay"} <= columns
     links = [
@@ -206,3 +211,31 @@ def test_every_dashboard_has_the_promised_panels() -> None:
     } <= titles["drs-data-consistency.json"]
     refresh_up = next(p for p in panels(load("drs-exporter-health.json")) if p["title"] == "Refresh up")
     assert refresh_up["type"] == "status-history"
+
+
+def test_objects_not_moving_agrees_with_the_alert_after_a_restart(tmp_path: Path) -> None:
+    """Review 16 item 10: 20 minutes after a restart (instance a, then b) the panel still counts the
+    stuck object, as ObjectsStalled does (matching on instance, it counted none)."""
+    stat = next(p for p in panels(load("drs-job-detail.json")) if p["title"] == "Objects not moving")
+    expr = re.sub(r'=~"\$\w+"', '=~".*"', stat["targets"][0]["expr"])
+    labels = 'job="drs", job_id="s", object_type="table", src_db="d", src_tb="t1", dst_db="d", dst_tb="t1"'
+    test = {
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [
+                    {"series": f'huaweicloud_drs_object_progress_ratio{{{labels}, instance="a"}}', "values": "0.4x24"},
+                    {
+                        "series": f'huaweicloud_drs_object_progress_ratio{{{labels}, instance="b"}}',
+                        "values": "_x25 0.4x30",
+                    },
+                ],
+                "promql_expr_test": [{"expr": expr, "eval_time": "45m", "exp_samples": [{"labels": "{}", "value": 1}]}],
+            }
+        ],
+    }
+    path = tmp_path / "not_moving_test.yaml"
+    path.write_text(json.dumps(test))
+    result = subprocess.run(["promtool", "test", "rules", str(path)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -223,6 +223,15 @@ def test_cardinality_guards(run: Any, tmp_path: Path) -> None:
     assert ref_completed is not None
     completed = value(text, "huaweicloud_drs_objects_completed", job_id="capped")
     assert completed is not None and abs(completed - ref_completed) <= 30, "aggregates count every object"
+    # The mean progress covers every listed object, guarded or not: without guards it is the mean of
+    # the per-object series; with them (capped, aggregate_only) it is still there and close to it.
+    ref_ratios = ratios(ref_text, "reference")
+    ref_mean = value(ref_text, "huaweicloud_drs_objects_progress_ratio_mean", job_id="reference")
+    assert ref_mean is not None and len(ref_ratios) == 1200
+    assert ref_mean == pytest.approx(sum(ref_ratios.values()) / 1200)
+    for job in ("capped", "aggregated"):
+        mean = value(text, "huaweicloud_drs_objects_progress_ratio_mean", job_id=job)
+        assert mean is not None and abs(mean - ref_mean) <= 0.03, (job, mean, ref_mean)
     assert not ratios(text, "aggregated")
     db_objects = {
         dict(k)["src_db"]: v

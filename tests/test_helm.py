@@ -225,7 +225,12 @@ def test_default_timings_fit_and_impossible_ones_are_refused(chart: helm.Chart) 
         == timing.DEFAULT
     )
     assert not timing.DEFAULT.problems()
-    render(chart, {**ALL_VALUES, "serviceMonitor": {"interval": "2m", "scrapeTimeout": "1m30s"}})
+    slow = {**ALL_VALUES, "serviceMonitor": {"interval": "2m", "scrapeTimeout": "1m30s"}}
+    with pytest.raises(helm.HelmError, match=re.escape("prometheusRule.settings.lookback (180s) must be at least")):
+        chart.render(slow, name="drs", namespace="monitoring")  # one missed scrape would drop series
+    assert timing.Timing(interval=120, scrape_timeout=90, lookback=180).problems()
+    settings = {**ALL_VALUES["prometheusRule"].get("settings", {}), "lookback": "6m"}
+    render(chart, {**slow, "prometheusRule": {**ALL_VALUES["prometheusRule"], "settings": settings}})
     bad: list[tuple[dict[str, dict[str, Any]], str]] = [
         (
             {"config": {"refresh_timeout": 60}},
@@ -282,13 +287,40 @@ def test_service_monitor_follows_the_web_config(chart: helm.Chart) -> None:
     assert monitor["spec"]["sampleLimit"] == 500000
     container = one(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]
     assert "--web.config.file=/etc/drs-exporter/web/web-config.yml" in container["args"]
-    assert (
-        container["livenessProbe"]["httpGet"]["scheme"] == container["readinessProbe"]["httpGet"]["scheme"] == "HTTPS"
-    )
+    # Basic auth and client certificates guard the health endpoints too: the kubelet probes the port.
+    probes = (container["livenessProbe"], container["readinessProbe"])
+    assert [p["tcpSocket"] for p in probes] == [{"port": "http-metrics"}] * 2
+    assert not any("httpGet" in p for p in probes)
     volumes = one(docs, "Deployment")["spec"]["template"]["spec"]["volumes"]
     assert {"name": "web-config", "secret": {"secretName": "drs-web", "defaultMode": 0o440}} in volumes
     plain = one(render(chart, ALL_VALUES), "ServiceMonitor")
     assert plain["spec"]["endpoints"][0]["scheme"] == "http" and "sampleLimit" not in plain["spec"]
+    plain_container = one(render(chart, ALL_VALUES), "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    assert plain_container["livenessProbe"]["httpGet"] == {"path": "/-/healthy", "port": "http-metrics"}
+    for change, message in (
+        ({"webConfig": {"scheme": "https"}}, "webConfig.scheme https needs webConfig.existingSecret"),
+        ({"serviceMonitor": {**ALL_VALUES["serviceMonitor"], "basicAuth": auth}}, "serviceMonitor.basicAuth needs"),
+    ):
+        with pytest.raises(helm.HelmError, match=re.escape(message)):
+            chart.render({**ALL_VALUES, **change}, name="drs", namespace="monitoring")
+
+
+def test_scrape_timeout_lines_follow_the_service_monitor(chart: helm.Chart) -> None:
+    """Review 16 item 12: the health dashboard's scrape-timeout lines were fixed at 55 s."""
+    values = {
+        **ALL_VALUES,
+        "config": {**ALL_VALUES["config"], "refresh_timeout": 30},
+        "serviceMonitor": {**ALL_VALUES["serviceMonitor"], "scrapeTimeout": "40s"},
+        "dashboards": {"enabled": True},
+    }
+    maps = [d for d in render(chart, values) if d["kind"] == "ConfigMap" and "drs-exporter-health.json" in d["data"]]
+    health = json.loads(maps[0]["data"]["drs-exporter-health.json"])
+    lines = {
+        p["title"]: p["fieldConfig"]["defaults"]["thresholds"]["steps"][-1]["value"]
+        for p in health["panels"]
+        if p["title"] in ("Refresh duration", "Scrape duration")
+    }
+    assert lines == {"Refresh duration": 40, "Scrape duration": 40}
 
 
 def test_dashboard_uids_do_not_collide_across_releases(chart: helm.Chart) -> None:

@@ -62,9 +62,11 @@ def _obj(job_id: str, n: int, values: str) -> dict[str, str]:
     )
 
 
-def _keys(job_id: str, objects: int, completed: int) -> list[dict[str, str]]:
+def _keys(job_id: str, objects: int, completed: int, mean: float) -> list[dict[str, str]]:
     return [
         _series("huaweicloud_drs_objects", job_id, f"{objects}x50", object_type="table"),
+        _series("huaweicloud_drs_objects_listed", job_id, f"{objects}x50", object_type="table"),
+        _series("huaweicloud_drs_objects_progress_ratio_mean", job_id, f"{mean}x50", object_type="table"),
         _series("huaweicloud_drs_objects_completed", job_id, f"{completed}x50", object_type="table"),
         _series("huaweicloud_drs_skipped_rows", job_id, "0x50", object_type="table"),
     ]
@@ -73,7 +75,7 @@ def _keys(job_id: str, objects: int, completed: int) -> list[dict[str, str]]:
 def test_a_storm_of_objects_gives_one_alert_per_job(tmp_path: Path) -> None:
     """500 tables waiting at 0 % and 3 stuck at 50 % in one job, 500 stuck objects in a paused job:
     one ObjectsStalled (3 objects) and one JobStalled for the first job, nothing for the paused one."""
-    series = [*_keys("storm", 503, 0), *_keys("paused", 500, 0)]
+    series = [*_keys("storm", 503, 0, 1.5 / 503), *_keys("paused", 500, 0, 0.5)]
     series += [_obj("storm", n, "0x50") for n in range(500)]
     series += [_obj("storm", n, "0.5x50") for n in range(500, 503)]
     series += [_obj("paused", n, "0.5x50") for n in range(500)]
@@ -163,7 +165,10 @@ def test_aggregations_never_keep_instance_or_pod() -> None:
                 kept = {x.strip() for x in clause.split(",")}
                 assert not kept & {"instance", "pod"}, f"{rule.get('alert') or rule.get('record')}: {clause}"
                 if "job_id" in kept or "operation" in kept or "project_id" in kept:
-                    assert {"cluster", "namespace", "job"} <= kept, f"{rule.get('alert') or rule.get('record')}"
+                    # service: two releases in one namespace share the job label (review 16 item 5)
+                    assert {"cluster", "namespace", "job", "service"} <= kept, (
+                        f"{rule.get('alert') or rule.get('record')}"
+                    )
 
 
 def test_recording_rule_names_follow_the_convention() -> None:
@@ -184,6 +189,30 @@ def test_inhibit_rules_name_real_alerts_and_pass_amtool(tmp_path: Path) -> None:
             assert match, matcher
             if match.group(1) != "!~":
                 assert [n for n in names if re.fullmatch(match.group(2), n)], f"{matcher} matches no alert"
+    # One release's outage must not silence another release's alerts in the same namespace.
+    exporter_down = rules.inhibit_rules()[0]
+    assert {"cluster", "namespace", "job", "service"} <= set(exporter_down["equal"])
+
+    # Which alert silences which (review 16 item 12): credentials silence discovery and throttling;
+    # ExporterAbsent (absent() knows only the job label) silences the alerts of its scrape job.
+    def matches(matcher: str, name: str) -> bool:
+        match = re.fullmatch(r'alertname(=~|!~|=)"(.*)"', matcher)
+        assert match
+        return bool(re.fullmatch(match.group(2), name)) != (match.group(1) == "!~")
+
+    def silenced_by(source: str) -> dict[str, list[str]]:
+        """Alert name -> the labels that must be equal, for every alert ``source`` inhibits."""
+        return {
+            name: rule["equal"]
+            for rule in rules.inhibit_rules()
+            if any(matches(m, source) for m in rule["source_matchers"])
+            for name in names
+            if all(matches(m, name) for m in rule["target_matchers"])
+        }
+
+    credentials = silenced_by("HuaweiCloudDRSCredentialsFailing")
+    assert {"HuaweiCloudDRSDiscoveryFailing", "HuaweiCloudDRSAPIThrottled"} <= set(credentials)
+    assert silenced_by("HuaweiCloudDRSExporterAbsent")["HuaweiCloudDRSJobStalled"] == ["job"]
     config = {"route": {"receiver": "null"}, "receivers": [{"name": "null"}], **yaml.safe_load(rules.inhibit_file())}
     path = tmp_path / "alertmanager.yml"
     path.write_text(yaml.safe_dump(config))

@@ -97,4 +97,22 @@ app.kubernetes.io/part-of: huaweicloud-drs-exporter
 {{- if lt $ttl $interval }}
 {{- fail (printf "config.cache_ttl (%vs) must be at least serviceMonitor.interval (%vs): otherwise every scrape waits for a refresh (README \"Timings\")" $ttl $interval) }}
 {{- end }}
+{{- if .Values.prometheusRule.enabled }}
+{{- $lookback := include "drs-exporter.seconds" .Values.prometheusRule.settings.lookback | float64 }}
+{{- if lt $lookback (addf (mulf 2 $interval) $timeout) }}
+{{- fail (printf "prometheusRule.settings.lookback (%vs) must be at least two serviceMonitor.interval plus scrapeTimeout (%vs): otherwise one missed scrape drops series from the recording rules (README \"Timings\")" $lookback (addf (mulf 2 $interval) $timeout)) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Refuse endpoint settings that need a web config the exporter does not have. */}}
+{{- define "drs-exporter.checkWebConfig" -}}
+{{- if not .Values.webConfig.existingSecret }}
+{{- if eq (lower .Values.webConfig.scheme) "https" }}
+{{- fail "webConfig.scheme https needs webConfig.existingSecret with a tls_server_config: without it the exporter serves plain HTTP" }}
+{{- end }}
+{{- if .Values.serviceMonitor.basicAuth }}
+{{- fail "serviceMonitor.basicAuth needs webConfig.existingSecret with basic_auth_users: without it the exporter asks for no credentials" }}
+{{- end }}
+{{- end }}
 {{- end }}
