@@ -91,6 +91,84 @@ def test_string_enums_and_garbage(text: Any, name: str) -> None:
     assert status_name(text) == name
 
 
+@pytest.mark.parametrize(
+    ("value", "name"),
+    [
+        ("²", "unknown"),  # str.isdigit() is true for it, int() refuses it
+        ("٢", "unknown"),  # a digit of another script: int() would take it as 2
+        ("1_0", "unknown"),
+        ("2.0", "consistent"),  # as float 2.0
+        (" 2 ", "consistent"),
+        ("+2", "consistent"),
+        ("2e0", "consistent"),
+        ("2.5", "unknown"),
+        (2.5, "unknown"),
+        ("nan", "unknown"),
+        (float("inf"), "unknown"),
+        ("-0", "inconsistent"),
+    ],
+)
+def test_odd_status_spellings_never_raise(value: Any, name: str) -> None:
+    assert status_name(value) == name
+    pair = DatabasePair("db", "db", "consistent")
+    table = parse_line_table({"source_table_name": "t", "status": value}, pair)
+    assert table is not None and table.status == name
+    database = parse_database({"source_db_name": "db", "status": value})
+    assert database is not None and database.status == name
+
+
+@pytest.mark.parametrize(
+    ("value", "count"),
+    [(5, 5), ("5", 5), ("5.0", 5), (5.0, 5), (0, 0), (-5, None), ("-5", None), ("²", None), ("٥", None), ("1e3", 1000)],
+)
+def test_row_counts_are_numbers_of_at_least_zero(value: Any, count: int | None) -> None:
+    table = parse_line_table({"source_table_name": "t", "source_row_num": value, "target_row_num": value}, DB)
+    assert table is not None and (table.source_rows, table.target_rows) == (count, count)
+    assert compare.row_count(value) == count
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-11-27T11:00:00", 1795777200.0),  # no zone: UTC, as the comparison APIs write their times
+        ("2026-11-27 11:00:00", 1795777200.0),
+        ("2026-11-27T11:00:00.5", 1795777200.5),
+        ("2026-11-27T11:00:00Z", 1795777200.0),
+        ("2026-11-27T12:00:00+01:00", 1795777200.0),
+        ("2026-11-27", None),
+        ("yesterday", None),
+    ],
+)
+def test_times_without_a_zone_are_utc(text: str, expected: float | None) -> None:
+    assert compare.timestamp(text) == expected
+
+
+def test_naive_times_order_runs_like_zoned_ones() -> None:
+    old = parse_run({"id": "old", "type": "lines", "status": "SUCCESSFUL", "start_time": "2026-11-27T10:00:00Z"})
+    new = parse_run({"id": "new", "type": "lines", "status": "SUCCESSFUL", "start_time": "2026-11-27T11:00:00"})
+    assert old is not None and new is not None
+    assert latest([new, old], "lines") == (new, new)
+
+
+def test_a_waiting_run_without_a_start_is_the_newest() -> None:
+    done = parse_run(
+        {
+            "id": "done",
+            "type": "lines",
+            "status": "SUCCESSFUL",
+            "start_time": "2026-11-27T10:00:00Z",
+            "end_time": "2026-11-27T10:05:00Z",
+        }
+    )
+    waiting = parse_run({"id": "waiting", "type": "lines", "status": "WAITING_FOR_RUNNING"})
+    assert done is not None and waiting is not None
+    assert latest([done, waiting], "lines") == (waiting, done)
+    assert latest([waiting, done], "lines") == (waiting, done)
+    # Without a start and not in flight (never ran): not newer than one that ran.
+    gone = parse_run({"id": "gone", "type": "lines", "status": "CANCELLED"})
+    assert gone is not None and latest([gone, done], "lines")[0] == done
+
+
 def test_every_name_is_in_the_documented_set() -> None:
     names = set(compare.STATUS_CODES.values()) | set(compare.STATUS_TEXTS.values()) | {"unknown"}
     assert names <= set(compare.TABLE_STATUSES)
@@ -150,8 +228,8 @@ def test_latest_never_relies_on_list_order() -> None:
     [
         ({"count": 2, "compare_jobs": [{}, {}]}, 2, 2),
         ({"total_count": "7", "compare_jobs": []}, 0, 7),
-        ({"compare_jobs": None}, 0, None),
-        ({}, 0, None),
+        ({"count": 0}, 0, 0),  # a total of 0 needs no list
+        ({"count": "0", "compare_jobs": None}, 0, 0),
         ({"count": -3, "compare_jobs": []}, 0, None),
     ],
 )
@@ -160,11 +238,35 @@ def test_listing_totals(body: dict[str, Any], items: int, total: int | None) -> 
     assert (len(page.items), page.total) == (items, total)
 
 
-@pytest.mark.parametrize("body", [[], "x", {"compare_jobs": {"a": 1}}])
+@pytest.mark.parametrize(
+    "body",
+    [
+        [],
+        "x",
+        {"compare_jobs": {"a": 1}},
+        # A 200 without the list is not "no comparisons" (that would drop the last good data).
+        {},
+        {"count": 1},
+        {"compare_jobs": None},
+        {"count": 3, "compare_jobs": None},
+        {"count": 2, "compare_job": [{"id": "a"}]},  # misspelled key
+    ],
+)
 def test_listing_wrong_shapes_are_invalid_responses(body: Any) -> None:
     with pytest.raises(DRSAPIError) as err:
         listing(body, ("compare_jobs",), "list_compare_jobs")
     assert err.value.error_code == "invalid_response"
+    assert err.value.operation == "list_compare_jobs"
+
+
+def test_listing_a_200_with_an_error_body_is_that_error() -> None:
+    body = {"error_code": "DRS.10000024", "error_msg": "Another operation is running."}
+    with pytest.raises(DRSAPIError) as err:
+        listing(body, ("compare_jobs",), "list_compare_jobs")
+    assert (err.value.error_code, err.value.status) == ("DRS.10000024", 200)
+    with pytest.raises(DRSAPIError) as err:
+        parse_object_overview(body)
+    assert err.value.error_code == "DRS.10000024"
 
 
 def test_both_overview_spellings() -> None:
