@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -22,10 +23,10 @@ from exporter.compare import (
     parse_run,
     status_name,
 )
-from exporter.compare_client import CompareClient
+from exporter.compare_client import CompareClient, ReadError
 from exporter.deadline import Deadline
 from exporter.errors import DRSAPIError
-from exporter.transport import RetryPolicy, Transport
+from exporter.transport import ApiCall, RetryPolicy, Transport
 
 # The whole mapping table of §1.1: code -> metric status name.
 CODES = {
@@ -391,10 +392,14 @@ BASE = "https://drs.example.test"
 PID = "0123456789abcdef0123456789abcdef"
 
 
+def make_client(max_pages: int = 1000, observer: Callable[[ApiCall], None] | None = None) -> CompareClient:
+    transport = Transport(timeout=5, retry=RetryPolicy(attempts=1), observer=observer)
+    return CompareClient(DRSClient(transport, None, BASE, PID), max_pages=max_pages)  # type: ignore[arg-type]
+
+
 @pytest.fixture
 def client() -> CompareClient:
-    transport = Transport(timeout=5, retry=RetryPolicy(attempts=1))
-    return CompareClient(DRSClient(transport, None, BASE, PID))  # type: ignore[arg-type]
+    return make_client()
 
 
 @responses.activate
@@ -471,3 +476,67 @@ def test_client_a_failed_database_fails_the_whole_result_set(client: CompareClie
     with pytest.raises(DRSAPIError) as err:
         client.tables("j1", run, Deadline.after(10))
     assert (err.value.error_code, err.value.operation) == ("DRS.M00202", "show_line_compare_detail")
+
+
+@responses.activate
+def test_client_answers_of_the_wrong_shape_are_failed_requests() -> None:
+    calls: list[ApiCall] = []
+    client = make_client(observer=calls.append)
+    prefix = f"{BASE}/v3/{PID}/jobs/j1"
+    responses.get(f"{prefix}/compare/c1/line-overview", json={"data_compare_overview_infos": [{"source_db_name": "a"}]})
+    responses.get(f"{prefix}/compare/c1/line-detail", json={"table_line_compare_result_infos": {"a": 1}})
+    responses.get(f"{prefix}/table/compare", json={"count": 1})
+    responses.get(f"{prefix}/object/compare", json={"error_code": "DRS.10000024", "error_msg": "busy"})
+    run = compare.CompareRun("c1", "lines", "SUCCESSFUL", None, None)
+    reads: list[tuple[Callable[[], object], str, str]] = [
+        (lambda: client.tables("j1", run, Deadline.after(10)), "show_line_compare_detail", "invalid_response"),
+        (lambda: client.runs("j1", Deadline.after(10)), "list_compare_jobs", "invalid_response"),
+        (lambda: client.objects("j1", Deadline.after(10)), "show_object_compare_overview", "DRS.10000024"),
+    ]
+    for read, operation, code in reads:
+        with pytest.raises(DRSAPIError) as err:
+            read()
+        assert (err.value.operation, err.value.error_code) == (operation, code)
+        # Counted as a failed request (api_errors_total), not only logged.
+        assert (calls[-1].operation, calls[-1].job_id, calls[-1].error_code) == (operation, "j1", code)
+
+
+@responses.activate
+def test_client_lying_totals_stop_by_the_pages_and_are_logged(
+    client: CompareClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = f"{BASE}/v3/{PID}/jobs/j1/table/compare"
+    runs = [{"id": f"c{i}", "type": "lines", "status": "SUCCESSFUL"} for i in range(1000)]
+    responses.get(url, json={"count": 5000, "compare_jobs": runs[:2]})  # a short page long before the total
+    with caplog.at_level("WARNING", logger="exporter.compare_client"):
+        assert len(client.runs("j1", Deadline.after(10))) == 2
+    assert "says 5000 items in all, the pages held 2" in caplog.text
+    caplog.clear()
+    responses.replace(responses.GET, url, json={"count": 10, "compare_jobs": runs})  # a full page past the total
+    with caplog.at_level("WARNING", logger="exporter.compare_client"):
+        assert len(client.runs("j1", Deadline.after(10))) == 1000
+    assert "says 10 items in all, the pages held 1000" in caplog.text and len(responses.calls) == 2
+    caplog.clear()
+    responses.replace(responses.GET, url, json={"count": 1000, "compare_jobs": runs})
+    with caplog.at_level("WARNING", logger="exporter.compare_client"):
+        assert len(client.runs("j1", Deadline.after(10))) == 1000
+    assert not caplog.text  # an honest total: nothing to say
+
+
+@responses.activate
+def test_client_page_cap_is_per_comparison_not_per_database() -> None:
+    client = make_client(max_pages=3)
+    prefix = f"{BASE}/v3/{PID}/jobs/j1/compare/c1"
+    dbs = [{"source_db_name": f"db{i}"} for i in range(4)]
+    responses.get(f"{prefix}/line-overview", json={"total_count": 4, "data_compare_overview_infos": dbs})
+    full = [{"source_table_name": f"t{i}", "status": 2} for i in range(1000)]
+    detail = responses.get(
+        f"{prefix}/line-detail", json={"total_count": 10**9, "table_line_compare_result_infos": full}
+    )
+    run = compare.CompareRun("c1", "lines", "SUCCESSFUL", None, None)
+    with pytest.raises(ReadError) as err:
+        client.tables("j1", run, Deadline.after(30))
+    assert (err.value.error_code, err.value.operation) == ("page_cap_exceeded", "show_line_compare_detail")
+    # 3 pages' worth of tables for the whole comparison (plus pages already asked for when the cap was hit),
+    # not 3 pages per database (12).
+    assert 4 <= detail.call_count <= 3 + len(dbs)
