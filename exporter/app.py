@@ -118,6 +118,7 @@ class Exporter:
             config.refresh_timeout,
             Guards(config.max_objects_per_key, config.object_filter),
             on_change=self.renderer.prepare_comparisons,
+            on_error=self.stats.error,
         )
         self.cache = SnapshotCache(
             self._fetch,

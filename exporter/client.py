@@ -77,8 +77,12 @@ class DRSClient:
         job_id: str = "",
         params: dict[str, Any] | None = None,
         json_body: Any = None,
+        parse: Callable[[Any], Any] | None = None,
     ) -> Any:
-        """Another DRS API of this project: ``path`` below ``/{version}/{project_id}``; the JSON body back."""
+        """Another DRS API of this project: ``path`` below ``/{version}/{project_id}``; the JSON body back.
+
+        ``parse`` validates the body within the attempt: an answer of the wrong shape is a failed call.
+        """
         reply = self.transport.request(
             method,
             f"{self.endpoint}/{version}/{self.project_id}{path}",
@@ -89,6 +93,7 @@ class DRSClient:
             auth=self.auth,
             deadline=deadline,
             project=self.project_id,
+            parse=parse,
         )
         return reply.body
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import INVALID_RESPONSE, DRSAPIError
+from .errors import INVALID_RESPONSE, DRSAPIError, error_from_body
 from .progress import parse_create_time
 
 COMPARE_TYPES = ("lines", "contents")
@@ -79,6 +79,8 @@ RUNNING_TABLE = frozenset({"comparing", "waiting"})
 FINISHED = "SUCCESSFUL"
 IN_FLIGHT = frozenset({"RUNNING", "WAITING_FOR_RUNNING", "FULL_DOING", "INCRE_DOING"})
 _TASK_STATUS = re.compile(r"[A-Z][A-Z_]{0,39}")
+_NUMERIC = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_NAIVE_ISO = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]{1,9})?)?")
 # Object-level result status: 0 inconsistent, 2 consistent, 3 not finished.
 OBJECT_STATUSES: Mapping[int, str] = {0: "inconsistent", 2: "consistent", 3: "comparing"}
 # content-detail's own item status: "1 comparing, 2 completed, 3 pending, 4 cancelled", which one
@@ -87,20 +89,16 @@ CONTENT_ITEM_STATUS: Mapping[int, str] = {1: "comparing", 2: "completed", 3: "wa
 
 
 def status_name(value: Any) -> str:
-    """The metric name of a per-table or per-database status: an integer code, digits or a string enum."""
+    """The metric name of a per-table or per-database status: an integer code, a numeric string or a string enum.
+
+    ``2``, ``2.0`` and ``"2.0"`` are the same code; only ASCII digits are numbers (``"²"`` is ``unknown``).
+    """
     if isinstance(value, bool) or value is None:
         return "unknown"
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, str):
-        text = value.strip()
-        if text.lstrip("-").isdigit():
-            value = int(text)
-        else:
-            return STATUS_TEXTS.get(text.upper(), "unknown")
-    if isinstance(value, int):
-        return STATUS_CODES.get(value, "unknown")
-    return "unknown"
+    if isinstance(value, str) and not _NUMERIC.fullmatch(value.strip()):
+        return STATUS_TEXTS.get(value.strip().upper(), "unknown")
+    code = number(value)
+    return STATUS_CODES.get(code, "unknown") if code is not None else "unknown"
 
 
 def task_status(value: Any) -> str:
@@ -111,30 +109,41 @@ def task_status(value: Any) -> str:
 
 
 def number(value: Any) -> int | None:
-    """A row count: an integer, an integral float or a numeric string; None when missing or garbage."""
+    """An integer, an integral float or a numeric string of ASCII digits; None when missing or garbage."""
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int):
         return value
-    if isinstance(value, float):
-        return int(value) if math.isfinite(value) and value.is_integer() else None
     if isinstance(value, str):
         text = value.strip()
-        try:
+        if not _NUMERIC.fullmatch(text):
+            return None  # int() would take "²"-like digits of other scripts and "1_000"
+        if text.lstrip("+-").isdigit():
             return int(text)
-        except ValueError:
-            try:
-                parsed = float(text)
-            except ValueError:
-                return None
-            return int(parsed) if math.isfinite(parsed) and parsed.is_integer() else None
+        value = float(text)
+    if isinstance(value, float):
+        return int(value) if math.isfinite(value) and value.is_integer() else None
     return None
 
 
+def row_count(value: Any) -> int | None:
+    """A row count: a number of at least zero, else None (not exported)."""
+    count = number(value)
+    return count if count is not None and count >= 0 else None
+
+
 def timestamp(value: Any) -> float | None:
-    """Unix seconds from an ISO-8601 UTC time or epoch (milli)seconds; None when absent, empty or garbage."""
-    if isinstance(value, str) and not value.strip():
-        return None
+    """Unix seconds from an ISO-8601 time or epoch (milli)seconds; None when absent, empty or garbage.
+
+    The comparison APIs write UTC (``…Z``); a time without a zone is read as UTC too.
+    """
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return None
+        if _NAIVE_ISO.fullmatch(text):
+            text += "Z"
+        return parse_create_time(text)
     return parse_create_time(value)
 
 
@@ -204,20 +213,27 @@ class Listing:
 
 
 def listing(body: Any, items_keys: tuple[str, ...], operation: str) -> Listing:
-    """Items and total of a paged answer whose list may be under any of ``items_keys``."""
+    """Items and total of a paged answer whose list may be under any of ``items_keys``.
+
+    A missing (or null) list is only an empty one when the answer says its total is 0: otherwise the
+    answer is an error (its own ``error_code`` if it carries one), never "no items", so that the last
+    good data is kept rather than dropped.
+    """
     if not isinstance(body, dict):
         raise _invalid("answer is not a JSON object", operation)
-    items: Any = None
-    for key in items_keys:
-        if key in body:
-            items = body[key]
-            break
+    items = next((body[key] for key in items_keys if body.get(key) is not None), None)
+    raw_total = number(_first(body, "total_count", "count"))
+    total = raw_total if raw_total is not None and raw_total >= 0 else None
     if items is None:
+        found = error_from_body(body)
+        if found is not None:
+            raise DRSAPIError(found[0], found[1], status=200, operation=operation)
+        if total != 0:
+            raise _invalid(f"answer has no {items_keys[0]} list", operation)
         items = []
     if not isinstance(items, list):
         raise _invalid(f"{items_keys[0]} is not a list", operation)
-    total = number(_first(body, "total_count", "count"))
-    return Listing(items, total if total is not None and total >= 0 else None)
+    return Listing(items, total)
 
 
 def parse_run(item: Any) -> CompareRun | None:
@@ -241,10 +257,18 @@ def latest(runs: Iterable[CompareRun], compare_type: str) -> tuple[CompareRun | 
     of_type = [r for r in runs if r.compare_type == compare_type]
     if not of_type:
         return None, None
-    # "Latest" by when it started: a run started after a finished one is the newer, whatever its end.
-    newest = max(of_type, key=lambda r: (r.start_time if r.start_time is not None else -math.inf, r.order()))
+    newest = max(of_type, key=_started)
     finished = [r for r in of_type if r.finished]
     return newest, max(finished, key=CompareRun.order) if finished else None
+
+
+def _started(run: CompareRun) -> tuple[float, tuple[float, float, str]]:
+    """Sort key for the newest run: the latest start; a run in flight that has not started yet is newer still."""
+    if run.start_time is not None:
+        return run.start_time, run.order()
+    # "Latest" by when it started: a run started after a finished one is the newer, whatever its end;
+    # one waiting to run (no start yet) comes after every run that started.
+    return (math.inf if run.running else -math.inf), run.order()
 
 
 @dataclass(frozen=True)
@@ -281,7 +305,7 @@ class TableResult:
 
 
 def _table(item: Any, db: DatabasePair, status: str) -> TableResult:
-    source, target = number(item.get("source_row_num")), number(item.get("target_row_num"))
+    source, target = row_count(item.get("source_row_num")), row_count(item.get("target_row_num"))
     difference = number(_first(item, "difference_row_num", "diff_row_num"))
     if difference is None and source is not None and target is not None:
         difference = source - target
@@ -349,6 +373,9 @@ def parse_object_overview(body: Any, operation: str = "show_object_compare") -> 
     """The object-level overview, or None when the job has none."""
     if not isinstance(body, dict):
         raise _invalid("answer is not a JSON object", operation)
+    found = error_from_body(body)
+    if found is not None and not body.get("compare_result"):
+        raise DRSAPIError(found[0], found[1], status=200, operation=operation)
     results = body.get("compare_result") or []
     if not isinstance(results, list):
         raise _invalid("compare_result is not a list", operation)

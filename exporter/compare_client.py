@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, wait
 from functools import partial
@@ -11,6 +13,7 @@ from .client import MAX_PAGE_SIZE, DRSClient
 from .compare import (
     CompareRun,
     DatabasePair,
+    Listing,
     ObjectOverview,
     TableResult,
     listing,
@@ -23,6 +26,7 @@ from .compare import (
 from .deadline import Deadline
 from .errors import DEADLINE_EXCEEDED, PAGE_CAP_EXCEEDED, DRSAPIError
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 LIST = "list_compare_jobs"
@@ -32,6 +36,29 @@ CONTENT_OVERVIEW = "show_content_compare_overview"
 CONTENT_DETAIL = "show_content_compare_detail"
 OBJECT_OVERVIEW = "show_object_compare_overview"
 OPERATIONS = (LIST, LINE_OVERVIEW, LINE_DETAIL, CONTENT_OVERVIEW, CONTENT_DETAIL, OBJECT_OVERVIEW)
+
+
+class ReadError(DRSAPIError):
+    """A failure found by the comparison client itself, after (or between) successful HTTP calls.
+
+    No HTTP attempt reported it, so whoever handles it counts it in ``api_errors_total``.
+    """
+
+
+class _RowBudget:
+    """The items one comparison's reads may still take, shared by the reads of all its databases."""
+
+    def __init__(self, rows: int, what: str) -> None:
+        self.left = rows
+        self.limit = rows
+        self.what = what
+        self._lock = threading.Lock()
+
+    def take(self, rows: int, operation: str) -> None:
+        with self._lock:
+            self.left -= rows
+            if self.left < 0:
+                raise ReadError(PAGE_CAP_EXCEEDED, f"{self.what} has more than {self.limit} items", operation=operation)
 
 
 class CompareClient:
@@ -51,12 +78,17 @@ class CompareClient:
         parse: Callable[[Any], T | None],
         deadline: Deadline,
         params: dict[str, Any] | None = None,
+        budget: _RowBudget | None = None,
     ) -> list[T]:
-        """Every item of an item-offset listing: limit 1000, on by the items received, until empty, short or total."""
+        """Every item of an item-offset listing: limit 1000, on by the items received, until empty, short or total.
+
+        A total that disagrees with the pages does not change where paging stops, but it is logged.
+        """
         out: list[T] = []
         offset = 0
+        check = partial(listing, items_keys=items_keys, operation=operation)
         for _ in range(self.max_pages):
-            body = self.client.call(
+            page: Listing = self.client.call(
                 "GET",
                 path,
                 operation=operation,
@@ -64,13 +96,25 @@ class CompareClient:
                 job_id=job_id,
                 params={**(params or {}), "offset": offset, "limit": MAX_PAGE_SIZE},
                 deadline=deadline,
+                parse=check,  # a wrong shape fails the call itself, so it is counted as a failed request
             )
-            page = listing(body, items_keys, operation)
+            if budget is not None:
+                budget.take(len(page.items), operation)
             out.extend(x for x in map(parse, page.items) if x is not None)
             offset += len(page.items)
-            if len(page.items) < MAX_PAGE_SIZE or (page.total is not None and offset >= page.total):
+            short = len(page.items) < MAX_PAGE_SIZE
+            if short or (page.total is not None and offset >= page.total):
+                if page.total is not None and (offset < page.total if short else offset > page.total):
+                    log.warning(
+                        "%s of job %s (%s): the answer says %d items in all, the pages held %d: paging stopped there",
+                        operation,
+                        job_id,
+                        params or {},
+                        page.total,
+                        offset,
+                    )
                 return out
-        raise DRSAPIError(PAGE_CAP_EXCEEDED, f"more than {self.max_pages} pages", operation=operation)
+        raise ReadError(PAGE_CAP_EXCEEDED, f"more than {self.max_pages} pages", operation=operation)
 
     def runs(self, job_id: str, deadline: Deadline) -> list[CompareRun]:
         """Every data-level comparison of the job (``GET …/table/compare``)."""
@@ -101,7 +145,12 @@ class CompareClient:
         overview, several databases at a time in the client's page pool (a job may have thousands).
         """
         databases = list(dict.fromkeys(self._overview(job_id, run, deadline)))
-        calls = [self.client.submit((job_id, run.id), self._detail, job_id, run, db, deadline) for db in databases]
+        # One cap for the whole comparison, not per database: a server paging forever in several
+        # databases at once must not hold more than max_pages pages' worth of tables in memory.
+        budget = _RowBudget(self.max_pages * MAX_PAGE_SIZE, f"comparison {run.id}")
+        calls = [
+            self.client.submit((job_id, run.id), self._detail, job_id, run, db, deadline, budget) for db in databases
+        ]
         try:
             done, pending = wait(calls, timeout=deadline.remaining(), return_when=FIRST_EXCEPTION)
             for call in done:
@@ -110,7 +159,7 @@ class CompareClient:
                     raise error
             if pending:
                 operation = LINE_DETAIL if run.compare_type == "lines" else CONTENT_DETAIL
-                raise DRSAPIError(DEADLINE_EXCEEDED, "comparison details not read in time", operation=operation)
+                raise ReadError(DEADLINE_EXCEEDED, "comparison details not read in time", operation=operation)
         finally:
             for call in calls:
                 call.cancel()
@@ -118,7 +167,9 @@ class CompareClient:
             wait(calls, timeout=deadline.remaining())
         return [table for call in calls for table in call.result()]
 
-    def _detail(self, job_id: str, run: CompareRun, db: DatabasePair, deadline: Deadline) -> list[TableResult]:
+    def _detail(
+        self, job_id: str, run: CompareRun, db: DatabasePair, deadline: Deadline, budget: _RowBudget
+    ) -> list[TableResult]:
         lines = run.compare_type == "lines"
         return self._paged(
             f"/jobs/{job_id}/compare/{run.id}/{'line' if lines else 'content'}-detail",
@@ -130,16 +181,18 @@ class CompareClient:
             parse=partial(parse_line_table if lines else parse_content_table, db=db),
             deadline=deadline,
             params={"db_name": db.src_db, "target_db_name": db.dst_db},
+            budget=budget,
         )
 
     def objects(self, job_id: str, deadline: Deadline) -> ObjectOverview | None:
         """The job's latest object-level comparison (``GET …/object/compare``), or None when it has none."""
-        body = self.client.call(
+        overview: ObjectOverview | None = self.client.call(
             "GET",
             f"/jobs/{job_id}/object/compare",
             operation=OBJECT_OVERVIEW,
             version="v3",
             job_id=job_id,
             deadline=deadline,
+            parse=partial(parse_object_overview, operation=OBJECT_OVERVIEW),
         )
-        return parse_object_overview(body, OBJECT_OVERVIEW)
+        return overview

@@ -19,17 +19,24 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import orjson
 
 from .compare import COMPARE_TYPES, IN_FLIGHT, TABLE_STATUSES, CompareRun, ObjectOverview, TableResult, latest
-from .compare_client import CompareClient
+from .compare_client import CONTENT_DETAIL, LINE_DETAIL, LIST, OBJECT_OVERVIEW, CompareClient, ReadError
 from .config import ObjectFilter
 from .deadline import Deadline
-from .errors import DRSAPIError
+from .errors import PAGE_CAP_EXCEEDED, DRSAPIError
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+INTERNAL_ERROR = "internal_error"  # an exception the reader did not expect (a bug, or an answer it could not handle)
+# A comparison too large to read (page_cap_exceeded) stays too large: it is asked for again after
+# this many refresh intervals, doubling up to BACKOFF_MAX seconds, not at every interval.
+BACKOFF_INTERVALS = 4
+BACKOFF_MAX = 6 * 3600.0
+ErrorCounter = Callable[[str, str, str], None]  # (operation, job_id, error_code)
 
 # An object-level comparison has no list to watch: its overview is read again when the data-level
 # list changes, while it runs, and otherwise at least this often.
@@ -174,14 +181,18 @@ class ComparisonReader:
         refresh_timeout: float,
         guards: Guards,
         on_change: Callable[[ComparisonSnapshot], None] | None = None,
+        on_error: ErrorCounter | None = None,
     ) -> None:
         self.interval = interval
         self.on_change = on_change
+        self.on_error = on_error  # counts failures no HTTP attempt reported (api_errors_total)
         self.refresh_timeout = refresh_timeout
         self.guards = guards
         self.detail_reads = 0  # result sets read (each finished comparison once)
         self._snapshot = EMPTY
         self._listed_at: dict[str, float] = {}  # job_id -> monotonic time of its last listing attempt
+        # (job_id, compare_job_id) -> (monotonic time of the next attempt, delay) for result sets too large to read
+        self._backoff: dict[tuple[str, str], tuple[float, float]] = {}
         self._wanted: dict[str, tuple[CompareClient, bool]] = {}
         self._running = False
         self._lock = threading.Lock()
@@ -210,6 +221,7 @@ class ComparisonReader:
                 kept = {j: s for j, s in self._snapshot.jobs.items() if j in jobs}
                 self._snapshot = ComparisonSnapshot(kept)
                 self._listed_at = {j: t for j, t in self._listed_at.items() if j in jobs}
+                self._backoff = {k: v for k, v in self._backoff.items() if k[0] in jobs}
             due = [j for j in jobs if now - self._listed_at.get(j, -math.inf) >= self.interval]
             if due and not self._running:
                 self._running = True
@@ -234,9 +246,11 @@ class ComparisonReader:
                     continue
                 try:
                     state = call.result()
-                except Exception:  # a bug must not stop later reads
+                except Exception:  # a bug must not stop later reads, nor pass unseen
                     log.exception("comparisons of job %s failed unexpectedly", job_id)
-                    continue
+                    self._count(LIST, job_id, INTERNAL_ERROR)
+                    with self._lock:
+                        state = _failed(job_id, self._snapshot.jobs.get(job_id), INTERNAL_ERROR)
                 if state is not None:
                     fresh[job_id] = state
             with self._lock:
@@ -252,6 +266,34 @@ class ComparisonReader:
             with self._lock:
                 self._running = False
 
+    def _count(self, operation: str, job_id: str, code: str) -> None:
+        if self.on_error is not None:
+            self.on_error(operation, job_id, code)
+
+    def _call(self, operation: str, job_id: str, read: Callable[..., T], *args: Any) -> T:
+        """``read(*args)``; every failure comes out as a DRSAPIError, counted once in ``api_errors_total``.
+
+        HTTP attempts count their own failures; what the comparison client finds itself and any
+        exception nobody expected (a bug, a body too deep to decode) are counted here.
+        """
+        try:
+            return read(*args)
+        except ReadError as err:
+            self._count(err.operation or operation, job_id, err.error_code)
+            raise
+        except DRSAPIError:
+            raise
+        except Exception as exc:
+            log.error(
+                "%s of job %s failed unexpectedly: %s",
+                operation,
+                job_id,
+                type(exc).__name__,
+                exc_info=log.isEnabledFor(logging.DEBUG),
+            )
+            self._count(operation, job_id, INTERNAL_ERROR)
+            raise DRSAPIError(INTERNAL_ERROR, type(exc).__name__, operation=operation) from None
+
     def _job(self, job_id: str) -> JobComparisons | None:
         with self._lock:
             wanted = self._wanted.get(job_id)
@@ -260,27 +302,26 @@ class ComparisonReader:
             return None
         client, aggregate_only = wanted
         try:
-            runs = client.runs(job_id, Deadline.after(self.refresh_timeout))
+            runs = self._call(LIST, job_id, client.runs, job_id, Deadline.after(self.refresh_timeout))
         except DRSAPIError as err:
             log.warning("listing the comparisons of job %s failed: %s", job_id, err)
             return _failed(job_id, previous, err.error_code)
         types: dict[str, TypeState] = {}
         error: str | None = None
+        current: set[tuple[str, str]] = set()  # (job_id, compare_job_id) of the finished runs that count
         for compare_type in COMPARE_TYPES:
             newest, finished = latest(runs, compare_type)
+            if finished is not None:
+                current.add((job_id, finished.id))
             before = previous.types.get(compare_type) if previous is not None else None
             tables = before.tables if before is not None else None
             if finished is not None and (tables is None or tables.compare_job_id != finished.id):
-                try:
-                    results = client.tables(job_id, finished, Deadline.after(self.refresh_timeout))
-                except DRSAPIError as err:
-                    log.warning("results of comparison %s of job %s failed: %s", finished.id, job_id, err)
-                    error = err.error_code
+                results = self._results(client, job_id, finished)
+                if isinstance(results, str):
+                    error = results
                     if before is not None:
-                        types[compare_type] = before  # coherent, if old; read again next interval
+                        types[compare_type] = before  # coherent, if old; read again later
                     continue
-                with self._lock:
-                    self.detail_reads += 1
                 tables = TableSet.build(
                     finished.id,
                     results,
@@ -289,15 +330,43 @@ class ComparisonReader:
                     aggregate_only=aggregate_only,
                 )
             types[compare_type] = TypeState(newest, finished, tables if finished is not None else None)
+        with self._lock:  # forget backoffs of comparisons replaced by newer ones
+            self._backoff = {k: v for k, v in self._backoff.items() if k[0] != job_id or k in current}
         objects, objects_read_at = self._objects(client, job_id, previous, types)
         if isinstance(objects, str):
             error, objects = objects, previous.objects if previous is not None else None
         return JobComparisons(job_id, error is None, error, time.time(), types, objects, objects_read_at)
 
+    def _results(self, client: CompareClient, job_id: str, run: CompareRun) -> list[TableResult] | str:
+        """The per-table results of a finished comparison, or the error code that kept them from being read."""
+        key = (job_id, run.id)
+        now = time.monotonic()
+        with self._lock:
+            retry_at, delay = self._backoff.get(key, (0.0, 0.0))
+        if now < retry_at:
+            return PAGE_CAP_EXCEEDED  # still too large: not asked again before retry_at
+        operation = LINE_DETAIL if run.compare_type == "lines" else CONTENT_DETAIL
+        try:
+            results = self._call(operation, job_id, client.tables, job_id, run, Deadline.after(self.refresh_timeout))
+        except DRSAPIError as err:
+            log.warning("results of comparison %s of job %s failed: %s", run.id, job_id, err)
+            if err.error_code == PAGE_CAP_EXCEEDED:
+                delay = min(max(delay * 2, self.interval * BACKOFF_INTERVALS), max(BACKOFF_MAX, self.interval))
+                with self._lock:
+                    self._backoff[key] = (now + delay, delay)
+            return err.error_code
+        with self._lock:
+            self.detail_reads += 1
+            self._backoff.pop(key, None)
+        return results
+
     def _objects(
         self, client: CompareClient, job_id: str, previous: JobComparisons | None, types: Mapping[str, TypeState]
     ) -> tuple[ObjectOverview | str | None, float]:
-        """The object-level overview when it is due (else the previous one); an error code when it failed."""
+        """The object-level overview when it is due (else the previous one); an error code when it failed.
+
+        A failed read leaves no read time, so the overview is asked for again at the next interval.
+        """
         now = time.monotonic()
         if previous is not None and previous.objects_read_at:
             same_runs = {t: s.latest for t, s in previous.types.items()} == {t: s.latest for t, s in types.items()}
@@ -305,10 +374,12 @@ class ComparisonReader:
             if same_runs and not running and now - previous.objects_read_at < OBJECT_MAX_AGE:
                 return previous.objects, previous.objects_read_at
         try:
-            return client.objects(job_id, Deadline.after(self.refresh_timeout)), now
+            return self._call(
+                OBJECT_OVERVIEW, job_id, client.objects, job_id, Deadline.after(self.refresh_timeout)
+            ), now
         except DRSAPIError as err:
             log.warning("the object comparison of job %s failed: %s", job_id, err)
-            return err.error_code, previous.objects_read_at if previous is not None else 0.0
+            return err.error_code, 0.0
 
 
 def _failed(job_id: str, previous: JobComparisons | None, code: str) -> JobComparisons:

@@ -34,6 +34,11 @@ class ApiStats:
             counts[bisect.bisect_left(BUCKETS, call.duration)] += 1
             self._sums[call.operation] = self._sums.get(call.operation, 0.0) + call.duration
 
+    def error(self, operation: str, job_id: str, code: str) -> None:
+        """Count a failure found after the HTTP exchange (too many pages, a reader bug): no request, no latency."""
+        with self._lock:
+            self.errors[(operation, job_id, code)] += 1
+
     def throttled(self, project_id: str, seconds: float) -> None:
         """Count ``seconds`` added to a project's backoff after a 429."""
         with self._lock:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -22,10 +23,10 @@ from exporter.compare import (
     parse_run,
     status_name,
 )
-from exporter.compare_client import CompareClient
+from exporter.compare_client import CompareClient, ReadError
 from exporter.deadline import Deadline
 from exporter.errors import DRSAPIError
-from exporter.transport import RetryPolicy, Transport
+from exporter.transport import ApiCall, RetryPolicy, Transport
 
 # The whole mapping table of §1.1: code -> metric status name.
 CODES = {
@@ -91,6 +92,84 @@ def test_string_enums_and_garbage(text: Any, name: str) -> None:
     assert status_name(text) == name
 
 
+@pytest.mark.parametrize(
+    ("value", "name"),
+    [
+        ("²", "unknown"),  # str.isdigit() is true for it, int() refuses it
+        ("٢", "unknown"),  # a digit of another script: int() would take it as 2
+        ("1_0", "unknown"),
+        ("2.0", "consistent"),  # as float 2.0
+        (" 2 ", "consistent"),
+        ("+2", "consistent"),
+        ("2e0", "consistent"),
+        ("2.5", "unknown"),
+        (2.5, "unknown"),
+        ("nan", "unknown"),
+        (float("inf"), "unknown"),
+        ("-0", "inconsistent"),
+    ],
+)
+def test_odd_status_spellings_never_raise(value: Any, name: str) -> None:
+    assert status_name(value) == name
+    pair = DatabasePair("db", "db", "consistent")
+    table = parse_line_table({"source_table_name": "t", "status": value}, pair)
+    assert table is not None and table.status == name
+    database = parse_database({"source_db_name": "db", "status": value})
+    assert database is not None and database.status == name
+
+
+@pytest.mark.parametrize(
+    ("value", "count"),
+    [(5, 5), ("5", 5), ("5.0", 5), (5.0, 5), (0, 0), (-5, None), ("-5", None), ("²", None), ("٥", None), ("1e3", 1000)],
+)
+def test_row_counts_are_numbers_of_at_least_zero(value: Any, count: int | None) -> None:
+    table = parse_line_table({"source_table_name": "t", "source_row_num": value, "target_row_num": value}, DB)
+    assert table is not None and (table.source_rows, table.target_rows) == (count, count)
+    assert compare.row_count(value) == count
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-11-27T11:00:00", 1795777200.0),  # no zone: UTC, as the comparison APIs write their times
+        ("2026-11-27 11:00:00", 1795777200.0),
+        ("2026-11-27T11:00:00.5", 1795777200.5),
+        ("2026-11-27T11:00:00Z", 1795777200.0),
+        ("2026-11-27T12:00:00+01:00", 1795777200.0),
+        ("2026-11-27", None),
+        ("yesterday", None),
+    ],
+)
+def test_times_without_a_zone_are_utc(text: str, expected: float | None) -> None:
+    assert compare.timestamp(text) == expected
+
+
+def test_naive_times_order_runs_like_zoned_ones() -> None:
+    old = parse_run({"id": "old", "type": "lines", "status": "SUCCESSFUL", "start_time": "2026-11-27T10:00:00Z"})
+    new = parse_run({"id": "new", "type": "lines", "status": "SUCCESSFUL", "start_time": "2026-11-27T11:00:00"})
+    assert old is not None and new is not None
+    assert latest([new, old], "lines") == (new, new)
+
+
+def test_a_waiting_run_without_a_start_is_the_newest() -> None:
+    done = parse_run(
+        {
+            "id": "done",
+            "type": "lines",
+            "status": "SUCCESSFUL",
+            "start_time": "2026-11-27T10:00:00Z",
+            "end_time": "2026-11-27T10:05:00Z",
+        }
+    )
+    waiting = parse_run({"id": "waiting", "type": "lines", "status": "WAITING_FOR_RUNNING"})
+    assert done is not None and waiting is not None
+    assert latest([done, waiting], "lines") == (waiting, done)
+    assert latest([waiting, done], "lines") == (waiting, done)
+    # Without a start and not in flight (never ran): not newer than one that ran.
+    gone = parse_run({"id": "gone", "type": "lines", "status": "CANCELLED"})
+    assert gone is not None and latest([gone, done], "lines")[0] == done
+
+
 def test_every_name_is_in_the_documented_set() -> None:
     names = set(compare.STATUS_CODES.values()) | set(compare.STATUS_TEXTS.values()) | {"unknown"}
     assert names <= set(compare.TABLE_STATUSES)
@@ -150,8 +229,8 @@ def test_latest_never_relies_on_list_order() -> None:
     [
         ({"count": 2, "compare_jobs": [{}, {}]}, 2, 2),
         ({"total_count": "7", "compare_jobs": []}, 0, 7),
-        ({"compare_jobs": None}, 0, None),
-        ({}, 0, None),
+        ({"count": 0}, 0, 0),  # a total of 0 needs no list
+        ({"count": "0", "compare_jobs": None}, 0, 0),
         ({"count": -3, "compare_jobs": []}, 0, None),
     ],
 )
@@ -160,11 +239,35 @@ def test_listing_totals(body: dict[str, Any], items: int, total: int | None) -> 
     assert (len(page.items), page.total) == (items, total)
 
 
-@pytest.mark.parametrize("body", [[], "x", {"compare_jobs": {"a": 1}}])
+@pytest.mark.parametrize(
+    "body",
+    [
+        [],
+        "x",
+        {"compare_jobs": {"a": 1}},
+        # A 200 without the list is not "no comparisons" (that would drop the last good data).
+        {},
+        {"count": 1},
+        {"compare_jobs": None},
+        {"count": 3, "compare_jobs": None},
+        {"count": 2, "compare_job": [{"id": "a"}]},  # misspelled key
+    ],
+)
 def test_listing_wrong_shapes_are_invalid_responses(body: Any) -> None:
     with pytest.raises(DRSAPIError) as err:
         listing(body, ("compare_jobs",), "list_compare_jobs")
     assert err.value.error_code == "invalid_response"
+    assert err.value.operation == "list_compare_jobs"
+
+
+def test_listing_a_200_with_an_error_body_is_that_error() -> None:
+    body = {"error_code": "DRS.10000024", "error_msg": "Another operation is running."}
+    with pytest.raises(DRSAPIError) as err:
+        listing(body, ("compare_jobs",), "list_compare_jobs")
+    assert (err.value.error_code, err.value.status) == ("DRS.10000024", 200)
+    with pytest.raises(DRSAPIError) as err:
+        parse_object_overview(body)
+    assert err.value.error_code == "DRS.10000024"
 
 
 def test_both_overview_spellings() -> None:
@@ -289,10 +392,14 @@ BASE = "https://drs.example.test"
 PID = "0123456789abcdef0123456789abcdef"
 
 
+def make_client(max_pages: int = 1000, observer: Callable[[ApiCall], None] | None = None) -> CompareClient:
+    transport = Transport(timeout=5, retry=RetryPolicy(attempts=1), observer=observer)
+    return CompareClient(DRSClient(transport, None, BASE, PID), max_pages=max_pages)  # type: ignore[arg-type]
+
+
 @pytest.fixture
 def client() -> CompareClient:
-    transport = Transport(timeout=5, retry=RetryPolicy(attempts=1))
-    return CompareClient(DRSClient(transport, None, BASE, PID))  # type: ignore[arg-type]
+    return make_client()
 
 
 @responses.activate
@@ -369,3 +476,67 @@ def test_client_a_failed_database_fails_the_whole_result_set(client: CompareClie
     with pytest.raises(DRSAPIError) as err:
         client.tables("j1", run, Deadline.after(10))
     assert (err.value.error_code, err.value.operation) == ("DRS.M00202", "show_line_compare_detail")
+
+
+@responses.activate
+def test_client_answers_of_the_wrong_shape_are_failed_requests() -> None:
+    calls: list[ApiCall] = []
+    client = make_client(observer=calls.append)
+    prefix = f"{BASE}/v3/{PID}/jobs/j1"
+    responses.get(f"{prefix}/compare/c1/line-overview", json={"data_compare_overview_infos": [{"source_db_name": "a"}]})
+    responses.get(f"{prefix}/compare/c1/line-detail", json={"table_line_compare_result_infos": {"a": 1}})
+    responses.get(f"{prefix}/table/compare", json={"count": 1})
+    responses.get(f"{prefix}/object/compare", json={"error_code": "DRS.10000024", "error_msg": "busy"})
+    run = compare.CompareRun("c1", "lines", "SUCCESSFUL", None, None)
+    reads: list[tuple[Callable[[], object], str, str]] = [
+        (lambda: client.tables("j1", run, Deadline.after(10)), "show_line_compare_detail", "invalid_response"),
+        (lambda: client.runs("j1", Deadline.after(10)), "list_compare_jobs", "invalid_response"),
+        (lambda: client.objects("j1", Deadline.after(10)), "show_object_compare_overview", "DRS.10000024"),
+    ]
+    for read, operation, code in reads:
+        with pytest.raises(DRSAPIError) as err:
+            read()
+        assert (err.value.operation, err.value.error_code) == (operation, code)
+        # Counted as a failed request (api_errors_total), not only logged.
+        assert (calls[-1].operation, calls[-1].job_id, calls[-1].error_code) == (operation, "j1", code)
+
+
+@responses.activate
+def test_client_lying_totals_stop_by_the_pages_and_are_logged(
+    client: CompareClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = f"{BASE}/v3/{PID}/jobs/j1/table/compare"
+    runs = [{"id": f"c{i}", "type": "lines", "status": "SUCCESSFUL"} for i in range(1000)]
+    responses.get(url, json={"count": 5000, "compare_jobs": runs[:2]})  # a short page long before the total
+    with caplog.at_level("WARNING", logger="exporter.compare_client"):
+        assert len(client.runs("j1", Deadline.after(10))) == 2
+    assert "says 5000 items in all, the pages held 2" in caplog.text
+    caplog.clear()
+    responses.replace(responses.GET, url, json={"count": 10, "compare_jobs": runs})  # a full page past the total
+    with caplog.at_level("WARNING", logger="exporter.compare_client"):
+        assert len(client.runs("j1", Deadline.after(10))) == 1000
+    assert "says 10 items in all, the pages held 1000" in caplog.text and len(responses.calls) == 2
+    caplog.clear()
+    responses.replace(responses.GET, url, json={"count": 1000, "compare_jobs": runs})
+    with caplog.at_level("WARNING", logger="exporter.compare_client"):
+        assert len(client.runs("j1", Deadline.after(10))) == 1000
+    assert not caplog.text  # an honest total: nothing to say
+
+
+@responses.activate
+def test_client_page_cap_is_per_comparison_not_per_database() -> None:
+    client = make_client(max_pages=3)
+    prefix = f"{BASE}/v3/{PID}/jobs/j1/compare/c1"
+    dbs = [{"source_db_name": f"db{i}"} for i in range(4)]
+    responses.get(f"{prefix}/line-overview", json={"total_count": 4, "data_compare_overview_infos": dbs})
+    full = [{"source_table_name": f"t{i}", "status": 2} for i in range(1000)]
+    detail = responses.get(
+        f"{prefix}/line-detail", json={"total_count": 10**9, "table_line_compare_result_infos": full}
+    )
+    run = compare.CompareRun("c1", "lines", "SUCCESSFUL", None, None)
+    with pytest.raises(ReadError) as err:
+        client.tables("j1", run, Deadline.after(30))
+    assert (err.value.error_code, err.value.operation) == ("page_cap_exceeded", "show_line_compare_detail")
+    # 3 pages' worth of tables for the whole comparison (plus pages already asked for when the cap was hit),
+    # not 3 pages per database (12).
+    assert 4 <= detail.call_count <= 3 + len(dbs)

@@ -118,3 +118,31 @@ def test_comparisons_change_at_run_time_and_requests_are_counted(sim: Simulator)
     assert sim.stats()["comparisons"] == {"none/list/list_compare_jobs": 1, "none/late/line_overview": 1}
     bad = requests.post(f"{sim.url}/_sim/jobs/none", json={"comparisons": [{"status": "DONE"}]}, timeout=5)
     assert bad.status_code == 400
+
+
+def test_answer_faults_distort_one_api_only(sim: Simulator) -> None:
+    def faulted(fault: str, operation: str = "list_compare_jobs") -> requests.Response:
+        sim.admin("jobs/none", {"comparisons": [{"id": "f", "tables": 3}], "compare_answers": {operation: fault}})
+        path = "none/table/compare" if operation == "list_compare_jobs" else "none/compare/f/line-detail"
+        return get(sim, path)
+
+    try:
+        assert faulted("no_list").json() == {"count": 1}
+        assert faulted("null_list").json() == {"count": 1, "compare_jobs": None}
+        assert faulted("not_list").json() == {"count": 1, "compare_jobs": {"a": 1}}
+        assert faulted("error_body").json()["error_code"] == "DRS.10000024"
+        assert faulted("status:503", "line_detail").status_code == 503
+        assert get(sim, "none/compare/f/line-overview").status_code == 200  # the other APIs answer as usual
+        statuses = [
+            t["status"] for t in faulted("unicode_status", "line_detail").json()["table_line_compare_result_infos"]
+        ]
+        assert statuses == ["\u00b2"] * 3
+        assert faulted("endless", "line_detail").json()["total_count"] == 10**9
+        assert (
+            len(get(sim, "none/compare/f/line-detail", offset=5000).json()["table_line_compare_result_infos"]) == 1000
+        )
+        assert faulted("nested", "line_detail").content.startswith(b"[[[[")
+        bad = requests.post(f"{sim.url}/_sim/jobs/none", json={"compare_answers": {"line_detail": "odd"}}, timeout=5)
+        assert bad.status_code == 400
+    finally:
+        sim.admin("jobs/none", {"comparisons": [], "compare_answers": {}})

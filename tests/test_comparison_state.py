@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import re
+import time
+from types import SimpleNamespace
 
 import pytest
 from prometheus_client.exposition import generate_latest
 
 from exporter import exposition
 from exporter.compare import CompareRun, ObjectCount, ObjectOverview, TableResult
+from exporter.compare_client import ReadError
 from exporter.compare_metrics import ComparisonMetrics
-from exporter.comparisons import ComparisonSnapshot, JobComparisons, TableSet, TypeState
+from exporter.comparisons import ComparisonReader, ComparisonSnapshot, Guards, JobComparisons, TableSet, TypeState
 from exporter.config import ObjectFilter
+from exporter.deadline import Deadline
 from exporter.exposition import OPENMETRICS, TEXT, Renderer
 
 NO_FILTER = ObjectFilter()
@@ -85,3 +89,58 @@ def test_rendering_in_batches_is_a_fresh_encoding(
 def test_no_comparison_jobs_no_families() -> None:
     assert generate_latest(ComparisonMetrics(ComparisonSnapshot({}))) == b""
     assert Renderer(30).comparison_parts(ComparisonSnapshot({}), TEXT) == []
+
+
+class FakeClient:
+    """A comparison client whose result reads fail as told (no HTTP: the reader's handling only)."""
+
+    def __init__(self, failure: Exception) -> None:
+        self.failure = failure
+        self.table_reads = 0
+
+    def runs(self, job_id: str, deadline: Deadline) -> list[CompareRun]:
+        return [CompareRun("r1", "lines", "SUCCESSFUL", 1.7e9, 1.7e9 + 60)]
+
+    def tables(self, job_id: str, run: CompareRun, deadline: Deadline) -> list[TableResult]:
+        self.table_reads += 1
+        raise self.failure
+
+    def objects(self, job_id: str, deadline: Deadline) -> ObjectOverview | None:
+        return None
+
+
+@pytest.mark.parametrize(
+    ("failure", "code"),
+    [
+        (RuntimeError("a bug"), "internal_error"),
+        (RecursionError(), "internal_error"),
+        (ReadError("page_cap_exceeded", "too many", operation="show_line_compare_detail"), "page_cap_exceeded"),
+    ],
+)
+def test_reader_failures_are_error_codes_counted_once(failure: Exception, code: str) -> None:
+    counted: list[tuple[str, str, str]] = []
+    reader = ComparisonReader(60, 5, Guards(None, NO_FILTER), on_error=lambda *error: counted.append(error))
+    client = FakeClient(failure)
+    reader.close()  # no background refresh: the job is read here, once
+    reader.want({"j1": (client, False)})  # type: ignore[dict-item]
+    state = reader._job("j1")
+    assert state is not None and (state.up, state.error_code) == (False, code)
+    assert counted == [("show_line_compare_detail", "j1", code)]
+
+
+def test_reader_a_comparison_too_large_is_not_read_again_at_every_interval(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [1000.0]
+    # The reader's clock only (Deadline and the rest keep the real one).
+    monkeypatch.setattr("exporter.comparisons.time", SimpleNamespace(monotonic=lambda: now[0], time=time.time))
+    reader = ComparisonReader(60, 5, Guards(None, NO_FILTER))
+    client = FakeClient(ReadError("page_cap_exceeded", "too many", operation="show_line_compare_detail"))
+    reader.close()  # no background refresh: the job is read here, once per interval
+    reader.want({"j1": (client, False)})  # type: ignore[dict-item]
+    reads = []
+    for _ in range(20):  # 20 intervals of 60 s
+        state = reader._job("j1")
+        assert state is not None and state.error_code == "page_cap_exceeded"
+        reads.append(client.table_reads)
+        now[0] += 60
+    # Read at 0, then after 4, 8 (doubling) intervals: 3 reads in 20 intervals, not 20.
+    assert reads[-1] == 3 and reads[:5] == [1, 1, 1, 1, 2]

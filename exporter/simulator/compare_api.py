@@ -51,27 +51,39 @@ class CompareMixin(HandlerBase):
         if operation == "show_object_compare_overview":
             self._count_compare(job.id, "objects", operation)
             answer = job.object_comparison.answer() if job.object_comparison is not None else {"compare_result": []}
-            return json.dumps(answer).encode()
+            return misbehave(job.compare_answers.get(operation), answer, "compare_result")
         offset, limit = page_params(params, default_limit=1000)
         if operation == "list_compare_jobs":
             self._count_compare(job.id, "list", operation)
             runs = [c.summary() for c in job.comparisons]
-            return json.dumps({"count": len(runs), "compare_jobs": runs[offset : offset + limit]}).encode()
+            return self._page(job, operation, "compare_jobs", "count", runs, offset, limit)
         run = next((c for c in job.comparisons if c.id == match.group(3)), None)
         if run is None:
             raise ApiError(400, "DRS.M00202", "The value of compare_job_id is invalid.")
         self._count_compare(job.id, run.id, operation)
         lines = match.group(4) == "line"
+        items: list[dict[str, Any]] = []
         if lines != (run.type == "lines"):
             # Open question 9 of the API notes: the real answer is unknown; an empty list is the kinder guess.
-            return json.dumps({"total_count": 0, self._items_key(operation): []}).encode()
-        if match.group(5) == "overview":
+            items = []
+        elif match.group(5) == "overview":
             items = [run.overview(db, lines) for db in run.databases()]
         else:
             items = self._detail(run, lines, params)
-        return json.dumps(
-            {"total_count": len(items), self._items_key(operation): items[offset : offset + limit]}
-        ).encode()
+        return self._page(job, operation, self._items_key(operation), "total_count", items, offset, limit)
+
+    def _page(
+        self, job: SimJob, operation: str, key: str, total_key: str, items: list[Any], offset: int, limit: int
+    ) -> bytes:
+        """One page of ``items`` under ``key``, as the job's ``compare_answers`` fault (if any) distorts it."""
+        fault = job.compare_answers.get(operation)
+        total: int = len(items)
+        page: Any = items[offset : offset + limit]
+        if fault == "endless":
+            total, page = 10**9, [items[(offset + k) % len(items)] for k in range(limit)] if items else []
+        elif fault == "unicode_status":
+            page = [{**item, "status": "\u00b2"} for item in page]
+        return misbehave(fault, {total_key: total, key: page}, key)
 
     @staticmethod
     def _items_key(operation: str) -> str:
@@ -93,3 +105,18 @@ class CompareMixin(HandlerBase):
         sim = self.server
         with sim.lock:
             sim.compare_stats[f"{job_id}/{what}/{operation}"] += 1
+
+
+def misbehave(fault: str | None, answer: dict[str, Any], key: str) -> bytes:
+    """The body of ``answer`` as a ``compare_answers`` fault answers it (``key`` names its list)."""
+    if fault == "status:503":
+        raise ApiError(503, "APIGW.0613", "The service is unavailable.")
+    if fault == "nested":
+        return b"[" * 100_000 + b"]" * 100_000
+    if fault == "error_body":
+        answer = {"error_code": "DRS.10000024", "error_msg": "Another operation is running."}
+    elif fault in ("no_list", "null_list", "not_list"):
+        answer = {k: v for k, v in answer.items() if k != key}
+        if fault != "no_list":
+            answer[key] = None if fault == "null_list" else {"a": 1}
+    return json.dumps(answer).encode()

@@ -6,6 +6,10 @@ A scenario job may carry::
       - {id: cmp-1, type: lines, status: SUCCESSFUL, tables: 40, statuses: [0, 3, 23], started_ago: 3600}
       - {type: contents, status: RUNNING, tables: 40}
     object_comparison: {status: SUCCESSFUL, objects: {DB: [2, 2], TABLE: [40, 39]}}
+    compare_answers: {line_detail: unicode_status, list_compare_jobs: no_list}
+
+``compare_answers`` makes one comparison API of the job misbehave (``ANSWER_FAULTS``), the others
+answering as usual; ``compare_fault`` (a transport fault of ``faults.FAULTS``) hits all of them.
 
 Table ``i`` is ``db_{i // per_db}``.``table_{i}`` (the progress-data names of object type ``table``);
 ``statuses`` gives the status codes (0-27) of the first tables, the rest are consistent (2).
@@ -30,6 +34,25 @@ TASK_STATUSES = (
 )
 IN_FLIGHT = ("RUNNING", "WAITING_FOR_RUNNING", "FULL_DOING", "INCRE_DOING")
 END_TIME_STYLES = ("iso", "missing", "empty", "null")
+# How one comparison API's answers misbehave (scenario or admin ``compare_answers: {operation: fault}``).
+ANSWER_FAULTS = (
+    "no_list",  # 200 with the total but without the list
+    "null_list",  # 200 whose list is null
+    "not_list",  # 200 whose list is a mapping
+    "error_body",  # 200 with a DRS error body (DRS.10000024) and nothing else
+    "unicode_status",  # every item's status is "²" (str.isdigit() says yes, int() says no)
+    "endless",  # full pages forever: the items again and again, total a billion
+    "nested",  # 200 with JSON nested 100,000 deep
+    "status:503",  # 503 APIGW.0613
+)
+ANSWER_OPERATIONS = (
+    "list_compare_jobs",
+    "line_overview",
+    "line_detail",
+    "content_overview",
+    "content_detail",
+    "show_object_compare_overview",
+)
 # content-detail item status per §1.1 code of a table: 1 comparing, 3 pending, 4 cancelled, else 2 completed.
 _CONTENT_STATE = {5: 1, 6: 3, 7: 4}
 
@@ -237,3 +260,17 @@ def object_comparison(raw: Any, job_id: str) -> SimObjectComparison | None:
     return SimObjectComparison(
         str(raw.get("id", f"{job_id}-objects")), status, time.time() - float(raw.get("started_ago", 3600)), objects
     )
+
+
+def answer_faults(raw: Any, job_id: str) -> dict[str, str]:
+    """The ``compare_answers`` of a scenario job: comparison operation -> one of ``ANSWER_FAULTS``."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ValueError(f"job {job_id}: compare_answers must map operations to faults")
+    for operation, fault in raw.items():
+        if operation not in ANSWER_OPERATIONS:
+            raise ValueError(f"job {job_id}: compare_answers operations are {', '.join(ANSWER_OPERATIONS)}")
+        if fault not in ANSWER_FAULTS:
+            raise ValueError(f"job {job_id}: compare_answers faults are {', '.join(ANSWER_FAULTS)}")
+    return {str(k): str(v) for k, v in raw.items()}

@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from ..progress import OBJECT_TYPES
-from .compare_scenario import SimComparison, SimObjectComparison, comparisons, object_comparison
+from .compare_scenario import SimComparison, SimObjectComparison, answer_faults, comparisons, object_comparison
 from .faults import FAULTS, Faults, apply_faults
 
 TIME_FORMATS = ("epoch_ms", "iso")
@@ -47,6 +47,7 @@ class SimJob:
     comparisons: list[SimComparison] = field(default_factory=list)
     object_comparison: SimObjectComparison | None = None
     compare_fault: str | None = None  # one of FAULTS, for the comparison APIs only
+    compare_answers: dict[str, str] = field(default_factory=dict)  # comparison operation -> ANSWER_FAULTS
 
     def mean_progress(self, elapsed: float) -> float:
         """Mean progress of the job's tables in percent (the job-level progress)."""
@@ -174,6 +175,7 @@ def _job_from_dict(raw: dict[str, Any]) -> SimJob:
         comparisons=comparisons(raw.get("comparisons"), str(raw["id"])),
         object_comparison=object_comparison(raw.get("object_comparison"), str(raw["id"])),
         compare_fault=_fault(raw.get("compare_fault")),
+        compare_answers=answer_faults(raw.get("compare_answers"), str(raw["id"])),
     )
 
 
@@ -220,6 +222,8 @@ def update_job(job: SimJob, changes: dict[str, Any], elapsed: float) -> None:
             job.object_comparison = object_comparison(value, job.id)
         elif key == "compare_fault":
             job.compare_fault = _fault(value or None)
+        elif key == "compare_answers":
+            job.compare_answers = answer_faults(value, job.id)
         elif key == "listed":
             job.listed = bool(value)
         else:
