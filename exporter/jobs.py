@@ -88,7 +88,10 @@ class JobDirectory:
         self.jobs: list[JobMeta] = []
         self.up = False
         self.duration = 0.0
-        self.listed_at: float | None = None  # monotonic
+        self.listed_at: float | None = None  # monotonic, of the last attempt
+        self.listed_ok_at: float | None = None  # monotonic, of the last successful listing
+        self.error_code: str | None = None  # of the last attempt, when it failed
+        self.error_message = ""
         self.fallback = False  # the v5 list is not available: v3 is used
         self._lock = threading.Lock()
 
@@ -105,6 +108,7 @@ class JobDirectory:
                 jobs = self._list(deadline)
             except DRSAPIError as err:
                 self.up = False
+                self.error_code, self.error_message = err.error_code, err.error_msg
                 log.warning(
                     "job discovery in project %s failed, keeping %d known jobs: %s",
                     self.client.project_id,
@@ -114,6 +118,8 @@ class JobDirectory:
             else:
                 self.jobs = [j for j in jobs if self.config.wants(j.name)]
                 self.up = True
+                self.error_code, self.error_message = None, ""
+                self.listed_ok_at = time.monotonic()
             self.duration = time.monotonic() - started
             self.listed_at = time.monotonic()
         finally:

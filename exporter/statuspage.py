@@ -18,6 +18,8 @@ from .status import (
     OK,
     PENDING,
     STALE,
+    ComparisonStatus,
+    ComparisonTypeStatus,
     JobStatus,
     KeyStatus,
     ObjectStatus,
@@ -57,14 +59,41 @@ td.name{overflow-wrap:anywhere;width:100%}td code{white-space:nowrap}
 .ok{color:var(--ok)}.failing{color:var(--failing)}.stale{color:var(--stale)}.pending{color:var(--pending)}
 p.error{color:var(--failing);margin:.4rem .5rem;overflow-wrap:anywhere}
 .job-body h4{margin-top:.6rem}
+.comparison{margin:.4rem 0 0;padding:0;list-style:none}.comparison li{margin:.1rem 0}
+.consistent{color:var(--ok)}.inconsistent{color:var(--failing)}.running,.unread{color:var(--muted)}
+.failed{color:var(--stale)}bdi{unicode-bidi:isolate}
 @media (min-width:960px){.job-body{display:grid;grid-template-columns:1fr 1fr;gap:0 1.5rem}
 .job-body h4{margin-top:0}}
 @media (max-width:560px){body{padding:.6rem}.job{padding:.6rem}th,td{padding:.3rem .3rem}.wide{display:none}}
 """
 
 
+# Longest name shown whole: DRS's own names are far shorter; a longer one is cut with an ellipsis.
+MAX_NAME = 200
+# Text the HTML parser must not see: NUL (a parse error, replaced by browsers anyway).
+_UNSAFE = str.maketrans({"\x00": "\ufffd"})
+
+
+def _text(value: str, limit: int = MAX_NAME) -> str:
+    """A name from DRS as safe HTML: cut to ``limit`` characters, NUL replaced, escaped, bidi-isolated."""
+    if len(value) > limit:
+        value = value[: limit - 1] + "…"
+    return f"<bdi>{escape(value.translate(_UNSAFE))}</bdi>"
+
+
+def _attr(value: str) -> str:
+    return escape(value.translate(_UNSAFE))
+
+
 def _age(seconds: float | None) -> str:
-    return "never" if seconds is None else f"{_span(seconds)} ago"
+    """How long ago, to the minute: the page is cached per job until a shown age changes."""
+    if seconds is None:
+        return "never"
+    if seconds < 60:
+        return "under 1 min ago"
+    if seconds < 7200:
+        return f"{seconds // 60:.0f} min ago"
+    return f"{seconds / 3600:.1f} h ago"
 
 
 def _span(seconds: float | None) -> str:
@@ -90,7 +119,7 @@ def _utc(ts: float) -> str:
 
 
 def _key_row(key: KeyStatus) -> str:
-    t = escape(key.object_type)
+    t = _attr(key.object_type)
     state = key.state + (" (refreshing)" if key.refreshing else "")
     duration = f"{key.refresh_duration_seconds:.2f} s" if key.refresh_duration_seconds is not None else "—"
     return (
@@ -102,24 +131,24 @@ def _key_row(key: KeyStatus) -> str:
 
 
 def _key_error(key: KeyStatus) -> str:
-    message = f": {escape(key.error_message)}" if key.error_message else ""
+    message = f": {_text(key.error_message, 400)}" if key.error_message else ""
     return (
-        f'<p class="error" data-object-type="{escape(key.object_type)}"><code>{escape(key.object_type)}</code> '
-        f'<code class="error-code">{escape(key.error_code or "")}</code>'
+        f'<p class="error" data-object-type="{_attr(key.object_type)}"><code>{_attr(key.object_type)}</code> '
+        f'<code class="error-code">{_text(key.error_code or "")}</code>'
         f'<span class="error-message">{message}</span></p>'
     )
 
 
 def _object_row(o: ObjectStatus) -> str:
-    source = f"{escape(o.src_db)}.{escape(o.src_tb)}"
+    source = f"{_text(o.src_db)}.{_text(o.src_tb)}"
     # The destination only when it differs: most migrations keep the names.
     target = (
-        f'<br><span class="muted">→ {escape(o.dst_db)}.{escape(o.dst_tb)}</span>'
+        f'<br><span class="muted">→ {_text(o.dst_db)}.{_text(o.dst_tb)}</span>'
         if (o.dst_db, o.dst_tb) != (o.src_db, o.src_tb)
         else ""
     )
     return (
-        f'<tr><td><code>{escape(o.object_type)}</code></td><td class="name">{source}{target}</td>'
+        f'<tr><td><code>{_attr(o.object_type)}</code></td><td class="name">{source}{target}</td>'
         f'<td class="n">{_percent(o.progress_ratio)}</td></tr>'
     )
 
@@ -131,9 +160,69 @@ def _worst(job: JobStatus) -> str:
     return next((s for s in (FAILING, STALE, PENDING) if any(k.state == s for k in job.keys)), OK)
 
 
-def _job(job: JobStatus) -> str:
-    title = f"<h3><code>{escape(job.job_id)}</code>{' — ' + escape(job.name) if job.name else ''}</h3>"
-    about = " · ".join(escape(x) for x in (job.status, job.job_type, job.engine_type) if x)
+_VERDICT_NAME = {"lines": "rows", "contents": "values"}
+
+
+def _counts(t: ComparisonTypeStatus) -> str:
+    """E.g. "3 inconsistent, 1 target_missing of 40 tables"."""
+    problems = [f"{n:,} {_attr(name)}" for name, n in t.table_counts.items() if name not in ("consistent", "empty")]
+    return f"{', '.join(problems) or 'all consistent'} of {t.tables or 0:,} tables"
+
+
+def _comparison_type(t: ComparisonTypeStatus) -> str:
+    name = _VERDICT_NAME.get(t.compare_type, _attr(t.compare_type))
+    finished = f"{_counts(t)}, finished {_age(t.finished_age_seconds)}" if t.tables is not None else ""
+    if t.verdict == "running":
+        text = "running" + (f"; last finished: {finished}" if finished else "")
+    elif t.verdict == "failed":
+        text = f"{_attr(t.status.lower())}" + (f"; last finished: {finished}" if finished else "")
+    elif t.verdict == "unread":
+        text = "finished, results not read yet"
+    else:
+        text = finished
+    return (
+        f'<li data-compare-type="{_attr(t.compare_type)}" data-verdict="{_attr(t.verdict)}">{name}: '
+        f'<span class="state {_attr(t.verdict)}">{_attr(t.verdict)}</span> — {text}</li>'
+    )
+
+
+def _comparison(c: ComparisonStatus | None) -> str:
+    if c is None:
+        return ""
+    down = (
+        f'<li class="failing">reading the comparisons failed: <code>{_text(c.error_code or "")}</code></li>'
+        if not c.up
+        else ""
+    )
+    items = "".join(_comparison_type(t) for t in c.types) or '<li class="muted">no comparison yet</li>'
+    return f'<h4>Data consistency (latest comparisons)</h4><ul class="comparison">{down}{items}</ul>'
+
+
+def _job(job: JobStatus, cache: Fragments) -> str:
+    """A job's article, reused while nothing it shows has changed (ages are shown to the minute)."""
+    keys = "".join(_key_row(k) for k in job.keys)
+    errors = "".join(_key_error(k) for k in job.keys if k.error_code)
+    comparison = _comparison(job.comparison)
+    signature = (
+        job.name,
+        job.status,
+        job.job_type,
+        job.engine_type,
+        job.objects,
+        job.objects_completed,
+        job.drs_progress_ratio,
+        job.incremental_delay_seconds,
+        job.remaining_seconds,
+        id(job.least_advanced),  # the builder keeps the list while the job's summaries are the same
+        keys,
+        errors,
+        comparison,
+    )
+    kept = cache.get(job.job_id, signature)
+    if kept is not None:
+        return kept
+    title = f"<h3><code>{_text(job.job_id)}</code>{' — ' + _text(job.name) if job.name else ''}</h3>"
+    about = " · ".join(_text(x) for x in (job.status, job.job_type, job.engine_type) if x)
     worst = _worst(job)
     ratio = job.completion_ratio
     bar = (
@@ -154,8 +243,6 @@ def _job(job: JobStatus) -> str:
         facts.append(f"<span>Incremental delay <b>{_span(job.incremental_delay_seconds)}</b></span>")
     if job.remaining_seconds is not None:
         facts.append(f"<span>Remaining <b>{_span(job.remaining_seconds)}</b></span>")
-    keys = "".join(_key_row(k) for k in job.keys)
-    errors = "".join(_key_error(k) for k in job.keys if k.error_code)
     least = "".join(_object_row(o) for o in job.least_advanced)
     least_table = (
         '<h4>Least advanced objects</h4><div class="scroll"><table class="least"><thead><tr><th>Type</th>'
@@ -163,42 +250,74 @@ def _job(job: JobStatus) -> str:
         if least
         else ""
     )
-    # The data-consistency comparison (issue 13) will add its verdict here, from job.comparison.
-    return (
-        f'<article class="job" data-job-id="{escape(job.job_id)}" data-state="{worst}">'
+    html = (
+        f'<article class="job" data-job-id="{_attr(job.job_id)}" data-state="{worst}">'
         f'<div class="job-head">{title}<span class="muted">{about}</span></div>{bar}'
         f'<div class="facts">{" ".join(facts)}</div>'
         '<div class="job-body"><div><div class="scroll"><table class="keys"><thead><tr><th>Type</th><th>State</th>'
         '<th class="n">Objects</th><th class="n">Done</th><th class="n">Last success</th>'
         '<th class="n wide">Refresh took</th></tr></thead>'
-        f"<tbody>{keys}</tbody></table></div>{errors}</div><div>{least_table}</div></div></article>"
+        f"<tbody>{keys}</tbody></table></div>{errors}{comparison}</div><div>{least_table}</div></div></article>"
     )
+    cache.put(job.job_id, signature, job.least_advanced, html)
+    return html
 
 
-def _project(p: ProjectStatus) -> str:
+class Fragments:
+    """Each job's rendered article with what it was rendered from; jobs not rendered in a page are dropped."""
+
+    def __init__(self) -> None:
+        self._kept: dict[str, tuple[tuple[object, ...], object, str]] = {}
+        self._used: dict[str, tuple[tuple[object, ...], object, str]] = {}
+
+    def get(self, job_id: str, signature: tuple[object, ...]) -> str | None:
+        """The article rendered from an equal signature, if kept."""
+        kept = self._kept.get(job_id)
+        if kept is None or kept[0] != signature:
+            return None
+        self._used[job_id] = kept
+        return kept[2]
+
+    def put(self, job_id: str, signature: tuple[object, ...], least: object, html: str) -> None:
+        """Keep ``html`` (and ``least``, so that its id in the signature is not reused meanwhile)."""
+        self._used[job_id] = (signature, least, html)
+
+    def sweep(self) -> None:
+        """After a page: keep only what it used."""
+        self._kept, self._used = self._used, {}
+
+
+def _project(p: ProjectStatus, cache: Fragments) -> str:
     rows = [("Endpoint", f"<code>{escape(p.endpoint)}</code>"), ("Authentication", escape(p.auth))]
     if p.region:
         rows.insert(0, ("Region", escape(p.region)))
     d = p.discovery
     if d is not None:
         state = '<span class="state ok">up</span>' if d.up else '<span class="state failing">failing</span>'
+        error = (
+            f'<p class="error discovery-error"><code class="error-code">{_text(d.error_code)}</code>'
+            f'<span class="error-message">{": " + _text(d.error_message, 400) if d.error_message else ""}</span></p>'
+            if d.error_code is not None
+            else ""
+        )
         rows.append(
             (
                 "Discovery",
                 f"{escape(', '.join(d.job_types))} jobs; {state}, {d.jobs} found, "
-                f"last listing {_age(d.last_listing_age_seconds)} ({escape(d.list_api)} list)",
+                f"last successful listing {_age(d.last_listing_age_seconds)} ({escape(d.list_api)} list){error}",
             )
         )
     facts = "".join(f"<dt>{name}</dt><dd>{value}</dd>" for name, value in rows)
     # Jobs that need attention first; the order of the configuration otherwise.
     ordered = sorted(p.jobs, key=lambda j: _RANK[_worst(j)])
-    jobs = "".join(_job(j) for j in ordered) or '<p class="muted">No jobs yet.</p>'
+    jobs = "".join(_job(j, cache) for j in ordered) or '<p class="muted">No jobs yet.</p>'
     head = f"<h2>Project <code>{escape(p.project_id)}</code></h2>"
     return f'<section class="project">{head}<dl>{facts}</dl>{jobs}</section>'
 
 
-def render_html(status: Status, telemetry_path: str) -> str:
-    """The whole page."""
+def render_html(status: Status, telemetry_path: str, cache: Fragments | None = None) -> str:
+    """The whole page; ``cache`` keeps the jobs' articles from one page to the next."""
+    cache = cache if cache is not None else Fragments()
     keys = [k for p in status.projects for j in p.jobs for k in j.keys]
     counts = {s: sum(1 for k in keys if k.state == s) for s in (OK, FAILING, STALE, PENDING)}
     jobs = sum(len(p.jobs) for p in status.projects)
@@ -209,7 +328,7 @@ def render_html(status: Status, telemetry_path: str) -> str:
         if counts[PENDING]
         else ""
     )
-    return f"""<!DOCTYPE html>
+    page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="color-scheme" content="light dark"><title>Huawei Cloud DRS Exporter</title><style>{CSS}</style></head>
 <body><header><h1>Huawei Cloud DRS Exporter</h1>
@@ -220,8 +339,10 @@ Data Replication Service jobs. As of {_utc(status.generated_timestamp_seconds)},
 {status.cache_ttl_seconds:g} s, a key is stale after {status.max_staleness_seconds:g} s without a successful refresh); \
 this page never calls the DRS API.</p>
 <p class="summary"><span>{jobs} jobs, {len(keys)} job and type pairs:</span>{summary}</p>{pending}</header>
-<main>{"".join(_project(p) for p in status.projects)}</main></body></html>
+<main>{"".join(_project(p, cache) for p in status.projects)}</main></body></html>
 """
+    cache.sweep()
+    return page
 
 
 class StatusPages:
@@ -234,10 +355,12 @@ class StatusPages:
         self._stamp: tuple[object, ...] | None = None
         self._status: Status | None = None
         self._bodies: dict[tuple[str, bool], bytes] = {}
+        self._fragments = Fragments()
 
     def body(self, kind: str, *, compress: bool) -> bytes:
         """The ``html`` or ``json`` body, gzip-compressed when ``compress``."""
-        # Ages on the page move with the clock: a new second is a new page, still from the same summaries.
+        # Ages move with the clock: a new second is a new page, from the same summaries and, on the
+        # HTML page (ages to the minute), mostly from the same job articles.
         stamp = (*self.builder.generation(), int(time.time()))
         with self._lock:
             if stamp != self._stamp:
@@ -247,12 +370,11 @@ class StatusPages:
                 return cached
             if self._status is None:
                 self._status = self.builder.build()
-            if kind == "json":
-                plain = self._bodies.get((kind, False)) or self._status.to_json()
-            else:
-                plain = self._bodies.get((kind, False)) or render_html(self._status, self.telemetry_path).encode(
-                    "utf-8", "replace"
-                )
+            plain = self._bodies.get((kind, False))
+            if plain is None and kind == "json":
+                plain = self._status.to_json()
+            elif plain is None:
+                plain = render_html(self._status, self.telemetry_path, self._fragments).encode("utf-8", "replace")
             self._bodies[(kind, False)] = plain
             body = gzip.compress(plain, compresslevel=6) if compress else plain
             self._bodies[(kind, compress)] = body

@@ -120,12 +120,21 @@ def test_discovery_failure_keeps_the_last_jobs(run: Any, tmp_path: Path) -> None
     sim = simulator(tmp_path)
     exp = run(sim, discovery_config(sim))
     assert discovered(exp.metrics()) == {"prod-a", "prod-a-child", "prod-b"}
+    listed = exp.get("/status.json").json()["projects"][0]["discovery"]
+    assert listed["error_code"] is None and listed["error_message"] is None
     sim.admin("faults", {"rate_list_error": 1.0})
     time.sleep(1.1)
     text = exp.metrics()
     assert value(text, "huaweicloud_drs_discovery_up") == 0
     assert discovered(text) == {"prod-a", "prod-a-child", "prod-b"}
     assert value(text, "huaweicloud_drs_api_errors_total", operation="list_jobs", error_code="DRS.M00004")
+    # The status page: the last *successful* listing, and why the last attempt failed.
+    failed = exp.get("/status.json").json()["projects"][0]["discovery"]
+    assert failed["up"] is False and failed["error_code"] == "DRS.M00004" and failed["error_message"]
+    assert failed["last_listing_timestamp_seconds"] == pytest.approx(listed["last_listing_timestamp_seconds"], abs=0.5)
+    assert failed["last_listing_age_seconds"] >= 1.0
+    page = exp.get("/").text
+    assert "DRS.M00004" in page and "last successful listing" in page
 
 
 @pytest.mark.parametrize("batch", [True, False], ids=["batch-progress", "per-job"])
