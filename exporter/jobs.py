@@ -14,6 +14,7 @@ from .client import DRSClient
 from .config import DiscoveryConfig
 from .deadline import Deadline
 from .errors import INVALID_RESPONSE, DRSAPIError
+from .progress import safe_text
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,8 @@ class JobProgress:
 
 
 def _text(value: Any) -> str:
-    return value if isinstance(value, str) else "" if value is None else str(value)
+    # Label values of huaweicloud_drs_job_info: a lone surrogate here would fail every scrape.
+    return safe_text(value) if isinstance(value, str) else "" if value is None else str(value)
 
 
 def _number(value: Any) -> float | None:

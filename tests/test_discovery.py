@@ -268,3 +268,18 @@ def test_landing_page_lists_discovered_jobs(run: Any, tmp_path: Path) -> None:
     assert "prod-a-child" in page and "migration, sync jobs;" in page
     assert "dev-c" not in page
     assert sim.info["secret_key"] not in page
+
+
+def test_unencodable_text_in_a_job_listing_does_not_fail_the_scrape(run: Any, tmp_path: Path) -> None:
+    """A lone surrogate (JSON's \\ud800) in a listed field is a label value of job_info: made encodable on entry."""
+    sim = simulator(tmp_path)
+    exp = run(sim, discovery_config(sim))
+    assert discovered(exp.metrics()) == {"prod-a", "prod-a-child", "prod-b"}
+    sim.admin("jobs/prod-a", {"engine_type": "my\ud800sql", "name": "prod-a \udfff"})
+    time.sleep(1.1)  # the listing interval
+    answer = exp.get("/metrics", timeout=30)
+    assert answer.status_code == 200, answer.text[:300]
+    info = {dict(k)["job_id"]: dict(k) for k in samples(answer.text, "huaweicloud_drs_job_info")}
+    assert info["prod-a"]["engine_type"] == "my?sql" and info["prod-a"]["name"] == "prod-a ?"
+    for path in ("/", "/status.json"):
+        assert exp.get(path).status_code == 200

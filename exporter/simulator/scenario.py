@@ -212,7 +212,7 @@ def update_job(job: SimJob, changes: dict[str, Any], elapsed: float) -> None:
             job.fault_fired = False
         elif key in ("speed", "latency_ms", "create_time_lag", "delay"):
             setattr(job, key, float(value))
-        elif key in ("status", "name"):
+        elif key in ("status", "name", "engine_type", "job_type"):
             setattr(job, key, str(value))
         elif key == "comparisons":
             job.comparisons = comparisons(value, job.id)
