@@ -254,6 +254,7 @@ class StatusBuilder:
         e = self.exporter
         return (
             e.cache.refreshes,
+            e.cache.in_flight(),  # the page shows which keys are refreshing
             tuple(p.progress.reads for p in e.projects),
             tuple(p.directory.listed_at if p.directory is not None else None for p in e.projects),
             e.comparison_snapshot(),  # compared by identity: a new snapshot whenever anything changed

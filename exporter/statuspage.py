@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import threading
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from html import escape
 
@@ -198,7 +199,7 @@ def _comparison(c: ComparisonStatus | None) -> str:
     return f'<h4>Data consistency (latest comparisons)</h4><ul class="comparison">{down}{items}</ul>'
 
 
-def _job(job: JobStatus, cache: Fragments) -> str:
+def _job(job: JobStatus, worst: str, cache: Fragments) -> str:
     """A job's article, reused while nothing it shows has changed (ages are shown to the minute)."""
     keys = "".join(_key_row(k) for k in job.keys)
     errors = "".join(_key_error(k) for k in job.keys if k.error_code)
@@ -223,7 +224,6 @@ def _job(job: JobStatus, cache: Fragments) -> str:
         return kept
     title = f"<h3><code>{_text(job.job_id)}</code>{' — ' + _text(job.name) if job.name else ''}</h3>"
     about = " · ".join(_text(x) for x in (job.status, job.job_type, job.engine_type) if x)
-    worst = _worst(job)
     ratio = job.completion_ratio
     bar = (
         f'<div class="bar" role="img" aria-label="{_percent(ratio)} of objects complete">'
@@ -309,8 +309,8 @@ def _project(p: ProjectStatus, cache: Fragments) -> str:
         )
     facts = "".join(f"<dt>{name}</dt><dd>{value}</dd>" for name, value in rows)
     # Jobs that need attention first; the order of the configuration otherwise.
-    ordered = sorted(p.jobs, key=lambda j: _RANK[_worst(j)])
-    jobs = "".join(_job(j, cache) for j in ordered) or '<p class="muted">No jobs yet.</p>'
+    ordered = sorted(((_worst(j), j) for j in p.jobs), key=lambda pair: _RANK[pair[0]])
+    jobs = "".join(_job(j, worst, cache) for worst, j in ordered) or '<p class="muted">No jobs yet.</p>'
     head = f"<h2>Project <code>{escape(p.project_id)}</code></h2>"
     return f'<section class="project">{head}<dl>{facts}</dl>{jobs}</section>'
 
@@ -337,7 +337,7 @@ def render_html(status: Status, telemetry_path: str, cache: Fragments | None = N
 <p class="muted">Version {escape(status.exporter_version)}. Per-object migration progress of Huawei Cloud \
 Data Replication Service jobs. As of {_utc(status.generated_timestamp_seconds)}, from the exporter's cache (TTL \
 {status.cache_ttl_seconds:g} s, a key is stale after {status.max_staleness_seconds:g} s without a successful refresh); \
-this page never calls the DRS API.</p>
+this page never calls the DRS API. Ages are to the minute.</p>
 <p class="summary"><span>{jobs} jobs, {len(keys)} job and type pairs:</span>{summary}</p>{pending}</header>
 <main>{"".join(_project(p, cache) for p in status.projects)}</main></body></html>
 """
@@ -345,37 +345,63 @@ this page never calls the DRS API.</p>
     return page
 
 
+def _html_until(status: Status, now: float) -> float:
+    """Until when the page stays true without new data: the next minute (ages are shown to the
+    minute), or the moment the first ok key turns stale, whichever comes first."""
+    until = (now // 60 + 1) * 60
+    for project in status.projects:
+        for job in project.jobs:
+            for key in job.keys:
+                if key.state == OK and key.refreshed_timestamp_seconds is not None:
+                    until = min(until, key.refreshed_timestamp_seconds + status.max_staleness_seconds)
+    return until
+
+
+@dataclass
+class _Page:
+    generation: tuple[object, ...]
+    until: float  # Unix time
+    bodies: dict[bool, bytes]  # compressed -> body
+
+
 class StatusPages:
-    """``/`` and ``/status.json`` bodies, built at most once per refresh generation and second."""
+    """``/`` and ``/status.json`` bodies, each built once per refresh generation and as often as its ages need.
+
+    ``/status.json`` gives ages in seconds, so it is built at most once a second. The HTML page
+    shows ages to the minute and says as of when: it is built again when data changes, a minute
+    passes or a key turns stale, and then reuses the articles of jobs that did not change.
+    """
 
     def __init__(self, exporter: Exporter, telemetry_path: str = "/metrics") -> None:
         self.builder = StatusBuilder(exporter)
         self.telemetry_path = telemetry_path
         self._lock = threading.Lock()
-        self._stamp: tuple[object, ...] | None = None
-        self._status: Status | None = None
-        self._bodies: dict[tuple[str, bool], bytes] = {}
+        self._pages: dict[str, _Page] = {}
+        self._status: tuple[tuple[object, ...], int, Status] | None = None  # shared by both kinds within a second
         self._fragments = Fragments()
+
+    def _build(self, generation: tuple[object, ...], now: float) -> Status:
+        if self._status is not None and self._status[:2] == (generation, int(now)):
+            return self._status[2]
+        status = self.builder.build()
+        self._status = (generation, int(now), status)
+        return status
 
     def body(self, kind: str, *, compress: bool) -> bytes:
         """The ``html`` or ``json`` body, gzip-compressed when ``compress``."""
-        # Ages move with the clock: a new second is a new page, from the same summaries and, on the
-        # HTML page (ages to the minute), mostly from the same job articles.
-        stamp = (*self.builder.generation(), int(time.time()))
+        now = time.time()
+        generation = self.builder.generation()
         with self._lock:
-            if stamp != self._stamp:
-                self._stamp, self._status, self._bodies = stamp, None, {}
-            cached = self._bodies.get((kind, compress))
-            if cached is not None:
-                return cached
-            if self._status is None:
-                self._status = self.builder.build()
-            plain = self._bodies.get((kind, False))
-            if plain is None and kind == "json":
-                plain = self._status.to_json()
-            elif plain is None:
-                plain = render_html(self._status, self.telemetry_path, self._fragments).encode("utf-8", "replace")
-            self._bodies[(kind, False)] = plain
-            body = gzip.compress(plain, compresslevel=6) if compress else plain
-            self._bodies[(kind, compress)] = body
+            page = self._pages.get(kind)
+            if page is None or page.generation != generation or now >= page.until:
+                status = self._build(generation, now)
+                if kind == "json":
+                    plain, until = status.to_json(), float(int(now) + 1)
+                else:
+                    html = render_html(status, self.telemetry_path, self._fragments)
+                    plain, until = html.encode("utf-8", "replace"), _html_until(status, now)
+                page = self._pages[kind] = _Page(generation, until, {False: plain})
+            body = page.bodies.get(compress)
+            if body is None:
+                body = page.bodies[compress] = gzip.compress(page.bodies[False], compresslevel=6)
             return body
