@@ -79,6 +79,8 @@ def _text(value: str, limit: int = MAX_NAME) -> str:
     """A name from DRS as safe HTML: cut to ``limit`` characters, NUL replaced, escaped, bidi-isolated."""
     if len(value) > limit:
         value = value[: limit - 1] + "…"
+    if value.isascii() and "\x00" not in value:
+        return escape(value)  # no right-to-left letters or bidi controls: nothing to isolate
     return f"<bdi>{escape(value.translate(_UNSAFE))}</bdi>"
 
 
@@ -200,10 +202,10 @@ def _comparison(c: ComparisonStatus | None) -> str:
 
 
 def _job(job: JobStatus, worst: str, cache: Fragments) -> str:
-    """A job's article, reused while nothing it shows has changed (ages are shown to the minute)."""
+    """A job's article: its keys (with ages) rendered each time, its head and objects reused while unchanged."""
     keys = "".join(_key_row(k) for k in job.keys)
     errors = "".join(_key_error(k) for k in job.keys if k.error_code)
-    comparison = _comparison(job.comparison)
+    has_data = any(k.objects is not None for k in job.keys)
     signature = (
         job.name,
         job.status,
@@ -211,17 +213,29 @@ def _job(job: JobStatus, worst: str, cache: Fragments) -> str:
         job.engine_type,
         job.objects,
         job.objects_completed,
+        has_data,
         job.drs_progress_ratio,
         job.incremental_delay_seconds,
         job.remaining_seconds,
         id(job.least_advanced),  # the builder keeps the list while the job's summaries are the same
-        keys,
-        errors,
-        comparison,
     )
     kept = cache.get(job.job_id, signature)
-    if kept is not None:
-        return kept
+    if kept is None:
+        kept = _job_parts(job, has_data)
+        cache.put(job.job_id, signature, job.least_advanced, kept)
+    head, least_table = kept
+    return (
+        f'<article class="job" data-job-id="{_attr(job.job_id)}" data-state="{worst}">{head}'
+        '<div class="job-body"><div><div class="scroll"><table class="keys"><thead><tr><th>Type</th><th>State</th>'
+        '<th class="n">Objects</th><th class="n">Done</th><th class="n">Last success</th>'
+        '<th class="n wide">Refresh took</th></tr></thead>'
+        f"<tbody>{keys}</tbody></table></div>{errors}{_comparison(job.comparison)}</div>"
+        f"<div>{least_table}</div></div></article>"
+    )
+
+
+def _job_parts(job: JobStatus, has_data: bool) -> tuple[str, str]:
+    """The head (names, bar, facts) and the least advanced objects' table of a job."""
     title = f"<h3><code>{_text(job.job_id)}</code>{' — ' + _text(job.name) if job.name else ''}</h3>"
     about = " · ".join(_text(x) for x in (job.status, job.job_type, job.engine_type) if x)
     ratio = job.completion_ratio
@@ -231,7 +245,6 @@ def _job(job: JobStatus, worst: str, cache: Fragments) -> str:
         if ratio is not None
         else ""
     )
-    has_data = any(k.objects is not None for k in job.keys)
     facts = [
         f"<span>Objects complete <b>{job.objects_completed:,} / {job.objects:,}</b> ({_percent(ratio)})</span>"
         if has_data
@@ -250,37 +263,29 @@ def _job(job: JobStatus, worst: str, cache: Fragments) -> str:
         if least
         else ""
     )
-    html = (
-        f'<article class="job" data-job-id="{_attr(job.job_id)}" data-state="{worst}">'
-        f'<div class="job-head">{title}<span class="muted">{about}</span></div>{bar}'
-        f'<div class="facts">{" ".join(facts)}</div>'
-        '<div class="job-body"><div><div class="scroll"><table class="keys"><thead><tr><th>Type</th><th>State</th>'
-        '<th class="n">Objects</th><th class="n">Done</th><th class="n">Last success</th>'
-        '<th class="n wide">Refresh took</th></tr></thead>'
-        f"<tbody>{keys}</tbody></table></div>{errors}{comparison}</div><div>{least_table}</div></div></article>"
-    )
-    cache.put(job.job_id, signature, job.least_advanced, html)
-    return html
+    head = f'<div class="job-head">{title}<span class="muted">{about}</span></div>{bar}'
+    head += f'<div class="facts">{" ".join(facts)}</div>'
+    return head, least_table
 
 
 class Fragments:
-    """Each job's rendered article with what it was rendered from; jobs not rendered in a page are dropped."""
+    """Each job's rendered parts with what they were rendered from; jobs not rendered in a page are dropped."""
 
     def __init__(self) -> None:
-        self._kept: dict[str, tuple[tuple[object, ...], object, str]] = {}
-        self._used: dict[str, tuple[tuple[object, ...], object, str]] = {}
+        self._kept: dict[str, tuple[tuple[object, ...], object, tuple[str, str]]] = {}
+        self._used: dict[str, tuple[tuple[object, ...], object, tuple[str, str]]] = {}
 
-    def get(self, job_id: str, signature: tuple[object, ...]) -> str | None:
-        """The article rendered from an equal signature, if kept."""
+    def get(self, job_id: str, signature: tuple[object, ...]) -> tuple[str, str] | None:
+        """The parts rendered from an equal signature, if kept."""
         kept = self._kept.get(job_id)
         if kept is None or kept[0] != signature:
             return None
         self._used[job_id] = kept
         return kept[2]
 
-    def put(self, job_id: str, signature: tuple[object, ...], least: object, html: str) -> None:
-        """Keep ``html`` (and ``least``, so that its id in the signature is not reused meanwhile)."""
-        self._used[job_id] = (signature, least, html)
+    def put(self, job_id: str, signature: tuple[object, ...], least: object, parts: tuple[str, str]) -> None:
+        """Keep ``parts`` (and ``least``, so that its id in the signature is not reused meanwhile)."""
+        self._used[job_id] = (signature, least, parts)
 
     def sweep(self) -> None:
         """After a page: keep only what it used."""
