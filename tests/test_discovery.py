@@ -283,3 +283,15 @@ def test_unencodable_text_in_a_job_listing_does_not_fail_the_scrape(run: Any, tm
     assert info["prod-a"]["engine_type"] == "my?sql" and info["prod-a"]["name"] == "prod-a ?"
     for path in ("/", "/status.json"):
         assert exp.get(path).status_code == 200
+
+
+def test_a_lone_surrogate_in_object_names_is_served_and_scraped(run: Any, tmp_path: Path) -> None:
+    """The simulator answers it (as a \\ud800 escape) instead of crashing; the exporter exports it encodable."""
+    names = [{"src_db": "db\ud800", "src_tb": "t", "dst_db": "db\ud800", "dst_tb": "t"}]
+    sim = simulator(tmp_path, jobs=[{"id": "odd", "name": "odd", "objects": {"table": 2}, "names": names}])
+    exp = run(sim, sim_config(sim, ["odd"]))
+    answer = exp.get("/metrics", timeout=30)
+    assert answer.status_code == 200, answer.text[:300]
+    rows = samples(answer.text, "huaweicloud_drs_object_progress_ratio")
+    assert {dict(k)["src_db"] for k in rows} == {"db?", "db_0000"}
+    assert exp.get("/").status_code == 200 and exp.get("/status.json").status_code == 200

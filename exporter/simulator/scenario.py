@@ -104,7 +104,13 @@ class SimJob:
         prefixes = self._prefixes.setdefault(object_type, [])
         for index in indexes:
             if index < named:
-                parts.append(json.dumps(self.row(object_type, index, elapsed), ensure_ascii=False))
+                row = json.dumps(self.row(object_type, index, elapsed), ensure_ascii=False)
+                if not row.isascii():
+                    try:
+                        row.encode("utf-8")
+                    except UnicodeEncodeError:  # a lone surrogate: as \ud800, as a JSON API would write it
+                        row = json.dumps(self.row(object_type, index, elapsed))
+                parts.append(row)
                 continue
             while len(prefixes) <= index:  # the fixed part of each row, made once
                 i = len(prefixes)
