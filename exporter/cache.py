@@ -121,6 +121,11 @@ class SnapshotCache:
         with self._lock:
             return [self._latest.get(key) for key in keys]
 
+    def in_flight(self) -> int:
+        """How many refreshes are running now."""
+        with self._lock:
+            return len(self._inflight)
+
     def refreshing(self, keys: Sequence[Key]) -> set[Key]:
         """Those of ``keys`` whose refresh is running now."""
         with self._lock:

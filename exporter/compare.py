@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import INVALID_RESPONSE, DRSAPIError, error_from_body
-from .progress import parse_create_time
+from .progress import parse_create_time, safe_text
 
 COMPARE_TYPES = ("lines", "contents")
 
@@ -152,7 +152,7 @@ def _text(item: Mapping[str, Any], *keys: str) -> str:
     for key in keys:
         value = item.get(key)
         if isinstance(value, str):
-            return value if value.isascii() else value.encode("utf-8", "replace").decode("utf-8")
+            return safe_text(value)
         if isinstance(value, int | float) and not isinstance(value, bool):
             return str(value)
     return ""

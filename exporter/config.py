@@ -101,7 +101,10 @@ class AuthConfig(Model, frozen=True):
     password_file: Annotated[SecretFile | None, doc("file holding the password of the IAM user")] = None
     domain_name: Annotated[Text | None, doc("account (domain) of the IAM user")] = None
     iam_endpoint: Annotated[
-        BaseURL | None, doc("IAM base URL; default `$HUAWEICLOUD_SDK_IAM_ENDPOINT`, else from `region`")
+        BaseURL | None,
+        doc(
+            "IAM base URL (credentials in it are refused); default `$HUAWEICLOUD_SDK_IAM_ENDPOINT`, else from `region`"
+        ),
     ] = None
 
     def secret(self, name: str) -> Secret | None:
@@ -218,9 +221,9 @@ class ProjectConfig(Model, frozen=True):
             "(`.eu` for `eu-west-101`)"
         ),
     ] = None
-    given_endpoint: Annotated[BaseURL | None, doc("base URL of the DRS API; default from `region`")] = msgspec.field(
-        default=None, name="endpoint"
-    )
+    given_endpoint: Annotated[
+        BaseURL | None, doc("base URL of the DRS API (credentials in it are refused); default from `region`")
+    ] = msgspec.field(default=None, name="endpoint")
     given_project_id: Annotated[
         ProjectId | None,
         doc("project of the region; required (in the single-project form it may come from the environment)"),

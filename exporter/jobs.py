@@ -14,6 +14,7 @@ from .client import DRSClient
 from .config import DiscoveryConfig
 from .deadline import Deadline
 from .errors import INVALID_RESPONSE, DRSAPIError
+from .progress import safe_text
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,8 @@ class JobProgress:
 
 
 def _text(value: Any) -> str:
-    return value if isinstance(value, str) else "" if value is None else str(value)
+    # Label values of huaweicloud_drs_job_info: a lone surrogate here would fail every scrape.
+    return safe_text(value) if isinstance(value, str) else "" if value is None else str(value)
 
 
 def _number(value: Any) -> float | None:
@@ -88,7 +90,10 @@ class JobDirectory:
         self.jobs: list[JobMeta] = []
         self.up = False
         self.duration = 0.0
-        self.listed_at: float | None = None  # monotonic
+        self.listed_at: float | None = None  # monotonic, of the last attempt
+        self.listed_ok_at: float | None = None  # monotonic, of the last successful listing
+        self.error_code: str | None = None  # of the last attempt, when it failed
+        self.error_message = ""
         self.fallback = False  # the v5 list is not available: v3 is used
         self._lock = threading.Lock()
 
@@ -105,6 +110,7 @@ class JobDirectory:
                 jobs = self._list(deadline)
             except DRSAPIError as err:
                 self.up = False
+                self.error_code, self.error_message = err.error_code, err.error_msg
                 log.warning(
                     "job discovery in project %s failed, keeping %d known jobs: %s",
                     self.client.project_id,
@@ -114,6 +120,8 @@ class JobDirectory:
             else:
                 self.jobs = [j for j in jobs if self.config.wants(j.name)]
                 self.up = True
+                self.error_code, self.error_message = None, ""
+                self.listed_ok_at = time.monotonic()
             self.duration = time.monotonic() - started
             self.listed_at = time.monotonic()
         finally:

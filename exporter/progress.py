@@ -181,14 +181,14 @@ def _text(value: Any) -> str | None:
     if value is None:
         return ""
     if isinstance(value, str):
-        return _utf8(value)
+        return safe_text(value)
     if isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
     return None
 
 
-def _utf8(text: str) -> str:
-    # JSON may carry lone surrogates (\ud800), which no UTF-8 exposition can hold.
+def safe_text(text: str) -> str:
+    """``text`` with what UTF-8 cannot hold (lone surrogates from JSON's \\ud800) replaced: label values must encode."""
     if text.isascii():
         return text
     try:

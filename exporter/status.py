@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import heapq
 import json
+import operator
 import threading
 import time
 import weakref
@@ -21,6 +22,8 @@ import orjson
 from . import __version__
 from .app import Exporter, Project
 from .cache import Key, Snapshot
+from .compare import COMPARE_TYPES, CompareRun
+from .comparisons import JobComparisons, TypeState
 from .config import AkSkCredentials, TokenCredentials
 from .jobs import JobMeta
 from .progress import ProgressData
@@ -62,11 +65,32 @@ class KeyStatus:
 
 
 @dataclass(frozen=True)
-class ComparisonStatus:
-    """Reserved for the data-consistency comparison (issue 13): the latest comparison's verdict of a job."""
+class ComparisonTypeStatus:
+    """The latest comparison of one type (``lines``: row counts, ``contents``: values) of a job, and its verdict."""
 
+    compare_type: str
+    # running: DRS is comparing; consistent / inconsistent: the latest comparison finished and its
+    # results say so; unread: finished, results not read yet; failed: it ended otherwise (see status).
     verdict: str
-    timestamp_seconds: float | None = None
+    compare_job_id: str
+    status: str  # as DRS says: RUNNING, SUCCESSFUL, FAILED, CANCELLED, ...
+    start_timestamp_seconds: float | None
+    end_timestamp_seconds: float | None
+    finished_compare_job_id: str | None  # the latest finished comparison, whose results are counted
+    finished_end_timestamp_seconds: float | None
+    finished_age_seconds: float | None
+    tables: int | None  # tables in the latest finished comparison (None until its results are read)
+    table_counts: dict[str, int]  # tables per status there, statuses with none left out
+
+
+@dataclass(frozen=True)
+class ComparisonStatus:
+    """The data-consistency comparisons of a job (issue 13), as last read in the background."""
+
+    up: bool  # the last reading succeeded
+    error_code: str | None
+    checked_timestamp_seconds: float | None  # the last successful listing
+    types: list[ComparisonTypeStatus]
 
 
 @dataclass(frozen=True)
@@ -86,7 +110,7 @@ class JobStatus:
     remaining_seconds: float | None
     keys: list[KeyStatus]
     least_advanced: list[ObjectStatus]  # up to 10 incomplete objects, least progress first
-    # Filled once the data-consistency comparison (issue 13) lands; always None until then.
+    # None when the job's comparisons are not exported (or not read yet).
     comparison: ComparisonStatus | None = None
 
 
@@ -97,10 +121,12 @@ class DiscoveryStatus:
     up: bool
     job_types: list[str]
     jobs: int
-    last_listing_timestamp_seconds: float | None
+    last_listing_timestamp_seconds: float | None  # the last successful listing
     last_listing_age_seconds: float | None
     duration_seconds: float
     list_api: str  # "v5", or "v3" where the v5 list is missing
+    error_code: str | None  # of the last attempt, when it failed
+    error_message: str | None  # the API's message, secrets redacted
 
 
 @dataclass(frozen=True)
@@ -129,9 +155,9 @@ class Status:
     def to_json(self) -> bytes:
         """UTF-8 JSON of every field (names as in the dataclasses)."""
         try:
-            return orjson.dumps(self, option=orjson.OPT_INDENT_2) + b"\n"
+            return orjson.dumps(self) + b"\n"  # compact: a third of the size and time of indented JSON
         except orjson.JSONEncodeError:  # text orjson refuses (a lone surrogate from some API answer)
-            return json.dumps(asdict(self), indent=2).encode() + b"\n"
+            return json.dumps(asdict(self)).encode() + b"\n"
 
 
 @dataclass(frozen=True)
@@ -141,6 +167,47 @@ class _Summary:
     objects: int
     completed: int
     least: list[ObjectStatus] = field(default_factory=list)
+
+
+def _verdict(latest: CompareRun, state: TypeState) -> str:
+    if latest.running:
+        return "running"
+    if not latest.finished:
+        return "failed"
+    if state.tables is None or state.finished is None or state.finished.id != latest.id:
+        return "unread"
+    problems = sum(n for name, n in state.table_counts.items() if name not in ("consistent", "empty"))
+    return "inconsistent" if problems else "consistent"
+
+
+def comparison_status(job: JobComparisons, now: float) -> ComparisonStatus:
+    """A job's comparison state as the status page shows it: per type the latest run and its verdict."""
+    types = []
+    # Rows first, then values (the order of COMPARE_TYPES).
+    order = {name: i for i, name in enumerate(COMPARE_TYPES)}
+    for compare_type, state in sorted(job.types.items(), key=lambda item: (order.get(item[0], 9), item[0])):
+        latest = state.latest
+        if latest is None:
+            continue
+        finished = state.finished
+        end = finished.end_time if finished is not None else None
+        counts = {name: n for name, n in state.table_counts.items() if n}
+        types.append(
+            ComparisonTypeStatus(
+                compare_type=compare_type,
+                verdict=_verdict(latest, state),
+                compare_job_id=latest.id,
+                status=latest.status,
+                start_timestamp_seconds=latest.start_time,
+                end_timestamp_seconds=latest.end_time,
+                finished_compare_job_id=finished.id if finished is not None else None,
+                finished_end_timestamp_seconds=end,
+                finished_age_seconds=max(0.0, now - end) if end is not None else None,
+                tables=sum(state.table_counts.values()) if state.tables is not None else None,
+                table_counts=counts,
+            )
+        )
+    return ComparisonStatus(job.up, job.error_code, job.checked_at, types)
 
 
 def auth_kind(project: Project) -> str:
@@ -177,6 +244,9 @@ class StatusBuilder:
         self.exporter = exporter
         # Weakly: a summary must not keep a replaced snapshot (its rows and rendered bytes) alive.
         self._summaries: dict[Key, tuple[weakref.ref[Snapshot], _Summary]] = {}
+        # job_id -> (its keys' summaries, its least advanced objects): the same list while they are the same,
+        # so that the page can tell by identity that a job's objects have not changed.
+        self._least: dict[str, tuple[list[_Summary | None], list[ObjectStatus]]] = {}
         self._lock = threading.Lock()
 
     def generation(self) -> tuple[Any, ...]:
@@ -184,8 +254,10 @@ class StatusBuilder:
         e = self.exporter
         return (
             e.cache.refreshes,
+            e.cache.in_flight(),  # the page shows which keys are refreshing
             tuple(p.progress.reads for p in e.projects),
             tuple(p.directory.listed_at if p.directory is not None else None for p in e.projects),
+            e.comparison_snapshot(),  # compared by identity: a new snapshot whenever anything changed
         )
 
     def build(self) -> Status:
@@ -207,8 +279,12 @@ class StatusBuilder:
         keys = e.keys
         snaps = dict(zip(keys, e.cache.latest(keys), strict=True))
         running = e.cache.refreshing(keys)
+        compared = e.comparison_snapshot().jobs
         for gone in [k for k in self._summaries if k not in snaps]:
             del self._summaries[gone]
+        wanted = {job_id for job_id, _ in keys}
+        for gone_job in [j for j in self._least if j not in wanted]:
+            del self._least[gone_job]
         by_project: dict[int, dict[str, list[Key]]] = {}
         for key in keys:
             by_project.setdefault(id(e.owner(key[0])), {}).setdefault(key[0], []).append(key)
@@ -219,14 +295,14 @@ class StatusBuilder:
             readings = project.progress.known(list(jobs))
             job_list = []
             for job_id, job_keys in jobs.items():
-                key_list, least, objects, completed = [], [], 0, 0
+                key_list, summaries, objects, completed = [], [], 0, 0
                 for key in job_keys:
                     status, summary = self._key(key, snaps[key], key in running, now)
                     key_list.append(status)
+                    summaries.append(summary)
                     if summary is not None:
                         objects += summary.objects
                         completed += summary.completed
-                        least.extend(summary.least)
                 reading = readings.get(job_id)
                 meta = metas.get(job_id) or JobMeta(job_id, "", reading.status if reading else "", "", "", "")
                 job_list.append(
@@ -243,7 +319,8 @@ class StatusBuilder:
                         incremental_delay_seconds=reading.delay_seconds if reading else None,
                         remaining_seconds=reading.remaining_seconds if reading else None,
                         keys=key_list,
-                        least_advanced=heapq.nsmallest(LEAST_ADVANCED, least, key=lambda o: o.progress_ratio),
+                        least_advanced=self._least_of(job_id, summaries),
+                        comparison=comparison_status(compared[job_id], now) if job_id in compared else None,
                     )
                 )
             projects.append(
@@ -257,6 +334,15 @@ class StatusBuilder:
                 )
             )
         return Status(SCHEMA_VERSION, __version__, now, e.config.cache_ttl, e.cache.max_staleness, projects)
+
+    def _least_of(self, job_id: str, summaries: list[_Summary | None]) -> list[ObjectStatus]:
+        kept = self._least.get(job_id)
+        if kept is not None and len(kept[0]) == len(summaries) and all(map(operator.is_, kept[0], summaries)):
+            return kept[1]
+        least = [o for s in summaries if s is not None for o in s.least]
+        lowest = heapq.nsmallest(LEAST_ADVANCED, least, key=lambda o: o.progress_ratio)
+        self._least[job_id] = (summaries, lowest)
+        return lowest
 
     def _key(self, key: Key, snap: Snapshot | None, refreshing: bool, now: float) -> tuple[KeyStatus, _Summary | None]:
         if snap is None:
@@ -288,7 +374,7 @@ class StatusBuilder:
         d = project.directory
         if d is None:
             return None
-        age = time.monotonic() - d.listed_at if d.listed_at is not None else None
+        age = time.monotonic() - d.listed_ok_at if d.listed_ok_at is not None else None
         return DiscoveryStatus(
             up=d.up,
             job_types=list(d.config.job_types),
@@ -297,4 +383,6 @@ class StatusBuilder:
             last_listing_age_seconds=age,
             duration_seconds=d.duration,
             list_api="v3" if d.fallback else "v5",
+            error_code=d.error_code,
+            error_message=scrub(d.error_message) if d.error_code is not None else None,
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import threading
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from html import escape
 
@@ -18,6 +19,8 @@ from .status import (
     OK,
     PENDING,
     STALE,
+    ComparisonStatus,
+    ComparisonTypeStatus,
     JobStatus,
     KeyStatus,
     ObjectStatus,
@@ -57,14 +60,43 @@ td.name{overflow-wrap:anywhere;width:100%}td code{white-space:nowrap}
 .ok{color:var(--ok)}.failing{color:var(--failing)}.stale{color:var(--stale)}.pending{color:var(--pending)}
 p.error{color:var(--failing);margin:.4rem .5rem;overflow-wrap:anywhere}
 .job-body h4{margin-top:.6rem}
+.comparison{margin:.4rem 0 0;padding:0;list-style:none}.comparison li{margin:.1rem 0}
+.consistent{color:var(--ok)}.inconsistent{color:var(--failing)}.running,.unread{color:var(--muted)}
+.failed{color:var(--stale)}bdi{unicode-bidi:isolate}
 @media (min-width:960px){.job-body{display:grid;grid-template-columns:1fr 1fr;gap:0 1.5rem}
 .job-body h4{margin-top:0}}
 @media (max-width:560px){body{padding:.6rem}.job{padding:.6rem}th,td{padding:.3rem .3rem}.wide{display:none}}
 """
 
 
+# Longest name shown whole: DRS's own names are far shorter; a longer one is cut with an ellipsis.
+MAX_NAME = 200
+# Text the HTML parser must not see: NUL (a parse error, replaced by browsers anyway).
+_UNSAFE = str.maketrans({"\x00": "\ufffd"})
+
+
+def _text(value: str, limit: int = MAX_NAME) -> str:
+    """A name from DRS as safe HTML: cut to ``limit`` characters, NUL replaced, escaped, bidi-isolated."""
+    if len(value) > limit:
+        value = value[: limit - 1] + "…"
+    if value.isascii() and "\x00" not in value:
+        return escape(value)  # no right-to-left letters or bidi controls: nothing to isolate
+    return f"<bdi>{escape(value.translate(_UNSAFE))}</bdi>"
+
+
+def _attr(value: str) -> str:
+    return escape(value.translate(_UNSAFE))
+
+
 def _age(seconds: float | None) -> str:
-    return "never" if seconds is None else f"{_span(seconds)} ago"
+    """How long ago, to the minute: the page is cached per job until a shown age changes."""
+    if seconds is None:
+        return "never"
+    if seconds < 60:
+        return "under 1 min ago"
+    if seconds < 7200:
+        return f"{seconds // 60:.0f} min ago"
+    return f"{seconds / 3600:.1f} h ago"
 
 
 def _span(seconds: float | None) -> str:
@@ -90,7 +122,7 @@ def _utc(ts: float) -> str:
 
 
 def _key_row(key: KeyStatus) -> str:
-    t = escape(key.object_type)
+    t = _attr(key.object_type)
     state = key.state + (" (refreshing)" if key.refreshing else "")
     duration = f"{key.refresh_duration_seconds:.2f} s" if key.refresh_duration_seconds is not None else "—"
     return (
@@ -102,24 +134,24 @@ def _key_row(key: KeyStatus) -> str:
 
 
 def _key_error(key: KeyStatus) -> str:
-    message = f": {escape(key.error_message)}" if key.error_message else ""
+    message = f": {_text(key.error_message, 400)}" if key.error_message else ""
     return (
-        f'<p class="error" data-object-type="{escape(key.object_type)}"><code>{escape(key.object_type)}</code> '
-        f'<code class="error-code">{escape(key.error_code or "")}</code>'
+        f'<p class="error" data-object-type="{_attr(key.object_type)}"><code>{_attr(key.object_type)}</code> '
+        f'<code class="error-code">{_text(key.error_code or "")}</code>'
         f'<span class="error-message">{message}</span></p>'
     )
 
 
 def _object_row(o: ObjectStatus) -> str:
-    source = f"{escape(o.src_db)}.{escape(o.src_tb)}"
+    source = f"{_text(o.src_db)}.{_text(o.src_tb)}"
     # The destination only when it differs: most migrations keep the names.
     target = (
-        f'<br><span class="muted">→ {escape(o.dst_db)}.{escape(o.dst_tb)}</span>'
+        f'<br><span class="muted">→ {_text(o.dst_db)}.{_text(o.dst_tb)}</span>'
         if (o.dst_db, o.dst_tb) != (o.src_db, o.src_tb)
         else ""
     )
     return (
-        f'<tr><td><code>{escape(o.object_type)}</code></td><td class="name">{source}{target}</td>'
+        f'<tr><td><code>{_attr(o.object_type)}</code></td><td class="name">{source}{target}</td>'
         f'<td class="n">{_percent(o.progress_ratio)}</td></tr>'
     )
 
@@ -131,10 +163,81 @@ def _worst(job: JobStatus) -> str:
     return next((s for s in (FAILING, STALE, PENDING) if any(k.state == s for k in job.keys)), OK)
 
 
-def _job(job: JobStatus) -> str:
-    title = f"<h3><code>{escape(job.job_id)}</code>{' — ' + escape(job.name) if job.name else ''}</h3>"
-    about = " · ".join(escape(x) for x in (job.status, job.job_type, job.engine_type) if x)
-    worst = _worst(job)
+_VERDICT_NAME = {"lines": "rows", "contents": "values"}
+
+
+def _counts(t: ComparisonTypeStatus) -> str:
+    """E.g. "3 inconsistent, 1 target_missing of 40 tables"."""
+    problems = [f"{n:,} {_attr(name)}" for name, n in t.table_counts.items() if name not in ("consistent", "empty")]
+    return f"{', '.join(problems) or 'all consistent'} of {t.tables or 0:,} tables"
+
+
+def _comparison_type(t: ComparisonTypeStatus) -> str:
+    name = _VERDICT_NAME.get(t.compare_type, _attr(t.compare_type))
+    finished = f"{_counts(t)}, finished {_age(t.finished_age_seconds)}" if t.tables is not None else ""
+    if t.verdict == "running":
+        text = "running" + (f"; last finished: {finished}" if finished else "")
+    elif t.verdict == "failed":
+        text = f"{_attr(t.status.lower())}" + (f"; last finished: {finished}" if finished else "")
+    elif t.verdict == "unread":
+        text = "finished, results not read yet"
+    else:
+        text = finished
+    return (
+        f'<li data-compare-type="{_attr(t.compare_type)}" data-verdict="{_attr(t.verdict)}">{name}: '
+        f'<span class="state {_attr(t.verdict)}">{_attr(t.verdict)}</span> — {text}</li>'
+    )
+
+
+def _comparison(c: ComparisonStatus | None) -> str:
+    if c is None:
+        return ""
+    down = (
+        f'<li class="failing">reading the comparisons failed: <code>{_text(c.error_code or "")}</code></li>'
+        if not c.up
+        else ""
+    )
+    items = "".join(_comparison_type(t) for t in c.types) or '<li class="muted">no comparison yet</li>'
+    return f'<h4>Data consistency (latest comparisons)</h4><ul class="comparison">{down}{items}</ul>'
+
+
+def _job(job: JobStatus, worst: str, cache: Fragments) -> str:
+    """A job's article: its keys (with ages) rendered each time, its head and objects reused while unchanged."""
+    keys = "".join(_key_row(k) for k in job.keys)
+    errors = "".join(_key_error(k) for k in job.keys if k.error_code)
+    has_data = any(k.objects is not None for k in job.keys)
+    signature = (
+        job.name,
+        job.status,
+        job.job_type,
+        job.engine_type,
+        job.objects,
+        job.objects_completed,
+        has_data,
+        job.drs_progress_ratio,
+        job.incremental_delay_seconds,
+        job.remaining_seconds,
+        id(job.least_advanced),  # the builder keeps the list while the job's summaries are the same
+    )
+    kept = cache.get(job.job_id, signature)
+    if kept is None:
+        kept = _job_parts(job, has_data)
+        cache.put(job.job_id, signature, job.least_advanced, kept)
+    head, least_table = kept
+    return (
+        f'<article class="job" data-job-id="{_attr(job.job_id)}" data-state="{worst}">{head}'
+        '<div class="job-body"><div><div class="scroll"><table class="keys"><thead><tr><th>Type</th><th>State</th>'
+        '<th class="n">Objects</th><th class="n">Done</th><th class="n">Last success</th>'
+        '<th class="n wide">Refresh took</th></tr></thead>'
+        f"<tbody>{keys}</tbody></table></div>{errors}{_comparison(job.comparison)}</div>"
+        f"<div>{least_table}</div></div></article>"
+    )
+
+
+def _job_parts(job: JobStatus, has_data: bool) -> tuple[str, str]:
+    """The head (names, bar, facts) and the least advanced objects' table of a job."""
+    title = f"<h3><code>{_text(job.job_id)}</code>{' — ' + _text(job.name) if job.name else ''}</h3>"
+    about = " · ".join(_text(x) for x in (job.status, job.job_type, job.engine_type) if x)
     ratio = job.completion_ratio
     bar = (
         f'<div class="bar" role="img" aria-label="{_percent(ratio)} of objects complete">'
@@ -142,7 +245,6 @@ def _job(job: JobStatus) -> str:
         if ratio is not None
         else ""
     )
-    has_data = any(k.objects is not None for k in job.keys)
     facts = [
         f"<span>Objects complete <b>{job.objects_completed:,} / {job.objects:,}</b> ({_percent(ratio)})</span>"
         if has_data
@@ -154,8 +256,6 @@ def _job(job: JobStatus) -> str:
         facts.append(f"<span>Incremental delay <b>{_span(job.incremental_delay_seconds)}</b></span>")
     if job.remaining_seconds is not None:
         facts.append(f"<span>Remaining <b>{_span(job.remaining_seconds)}</b></span>")
-    keys = "".join(_key_row(k) for k in job.keys)
-    errors = "".join(_key_error(k) for k in job.keys if k.error_code)
     least = "".join(_object_row(o) for o in job.least_advanced)
     least_table = (
         '<h4>Least advanced objects</h4><div class="scroll"><table class="least"><thead><tr><th>Type</th>'
@@ -163,42 +263,66 @@ def _job(job: JobStatus) -> str:
         if least
         else ""
     )
-    # The data-consistency comparison (issue 13) will add its verdict here, from job.comparison.
-    return (
-        f'<article class="job" data-job-id="{escape(job.job_id)}" data-state="{worst}">'
-        f'<div class="job-head">{title}<span class="muted">{about}</span></div>{bar}'
-        f'<div class="facts">{" ".join(facts)}</div>'
-        '<div class="job-body"><div><div class="scroll"><table class="keys"><thead><tr><th>Type</th><th>State</th>'
-        '<th class="n">Objects</th><th class="n">Done</th><th class="n">Last success</th>'
-        '<th class="n wide">Refresh took</th></tr></thead>'
-        f"<tbody>{keys}</tbody></table></div>{errors}</div><div>{least_table}</div></div></article>"
-    )
+    head = f'<div class="job-head">{title}<span class="muted">{about}</span></div>{bar}'
+    head += f'<div class="facts">{" ".join(facts)}</div>'
+    return head, least_table
 
 
-def _project(p: ProjectStatus) -> str:
+class Fragments:
+    """Each job's rendered parts with what they were rendered from; jobs not rendered in a page are dropped."""
+
+    def __init__(self) -> None:
+        self._kept: dict[str, tuple[tuple[object, ...], object, tuple[str, str]]] = {}
+        self._used: dict[str, tuple[tuple[object, ...], object, tuple[str, str]]] = {}
+
+    def get(self, job_id: str, signature: tuple[object, ...]) -> tuple[str, str] | None:
+        """The parts rendered from an equal signature, if kept."""
+        kept = self._kept.get(job_id)
+        if kept is None or kept[0] != signature:
+            return None
+        self._used[job_id] = kept
+        return kept[2]
+
+    def put(self, job_id: str, signature: tuple[object, ...], least: object, parts: tuple[str, str]) -> None:
+        """Keep ``parts`` (and ``least``, so that its id in the signature is not reused meanwhile)."""
+        self._used[job_id] = (signature, least, parts)
+
+    def sweep(self) -> None:
+        """After a page: keep only what it used."""
+        self._kept, self._used = self._used, {}
+
+
+def _project(p: ProjectStatus, cache: Fragments) -> str:
     rows = [("Endpoint", f"<code>{escape(p.endpoint)}</code>"), ("Authentication", escape(p.auth))]
     if p.region:
         rows.insert(0, ("Region", escape(p.region)))
     d = p.discovery
     if d is not None:
         state = '<span class="state ok">up</span>' if d.up else '<span class="state failing">failing</span>'
+        error = (
+            f'<p class="error discovery-error"><code class="error-code">{_text(d.error_code)}</code>'
+            f'<span class="error-message">{": " + _text(d.error_message, 400) if d.error_message else ""}</span></p>'
+            if d.error_code is not None
+            else ""
+        )
         rows.append(
             (
                 "Discovery",
                 f"{escape(', '.join(d.job_types))} jobs; {state}, {d.jobs} found, "
-                f"last listing {_age(d.last_listing_age_seconds)} ({escape(d.list_api)} list)",
+                f"last successful listing {_age(d.last_listing_age_seconds)} ({escape(d.list_api)} list){error}",
             )
         )
     facts = "".join(f"<dt>{name}</dt><dd>{value}</dd>" for name, value in rows)
     # Jobs that need attention first; the order of the configuration otherwise.
-    ordered = sorted(p.jobs, key=lambda j: _RANK[_worst(j)])
-    jobs = "".join(_job(j) for j in ordered) or '<p class="muted">No jobs yet.</p>'
+    ordered = sorted(((_worst(j), j) for j in p.jobs), key=lambda pair: _RANK[pair[0]])
+    jobs = "".join(_job(j, worst, cache) for worst, j in ordered) or '<p class="muted">No jobs yet.</p>'
     head = f"<h2>Project <code>{escape(p.project_id)}</code></h2>"
     return f'<section class="project">{head}<dl>{facts}</dl>{jobs}</section>'
 
 
-def render_html(status: Status, telemetry_path: str) -> str:
-    """The whole page."""
+def render_html(status: Status, telemetry_path: str, cache: Fragments | None = None) -> str:
+    """The whole page; ``cache`` keeps the jobs' articles from one page to the next."""
+    cache = cache if cache is not None else Fragments()
     keys = [k for p in status.projects for j in p.jobs for k in j.keys]
     counts = {s: sum(1 for k in keys if k.state == s) for s in (OK, FAILING, STALE, PENDING)}
     jobs = sum(len(p.jobs) for p in status.projects)
@@ -209,7 +333,7 @@ def render_html(status: Status, telemetry_path: str) -> str:
         if counts[PENDING]
         else ""
     )
-    return f"""<!DOCTYPE html>
+    page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="color-scheme" content="light dark"><title>Huawei Cloud DRS Exporter</title><style>{CSS}</style></head>
 <body><header><h1>Huawei Cloud DRS Exporter</h1>
@@ -218,42 +342,71 @@ def render_html(status: Status, telemetry_path: str) -> str:
 <p class="muted">Version {escape(status.exporter_version)}. Per-object migration progress of Huawei Cloud \
 Data Replication Service jobs. As of {_utc(status.generated_timestamp_seconds)}, from the exporter's cache (TTL \
 {status.cache_ttl_seconds:g} s, a key is stale after {status.max_staleness_seconds:g} s without a successful refresh); \
-this page never calls the DRS API.</p>
+this page never calls the DRS API. Ages are to the minute.</p>
 <p class="summary"><span>{jobs} jobs, {len(keys)} job and type pairs:</span>{summary}</p>{pending}</header>
-<main>{"".join(_project(p) for p in status.projects)}</main></body></html>
+<main>{"".join(_project(p, cache) for p in status.projects)}</main></body></html>
 """
+    cache.sweep()
+    return page
+
+
+def _html_until(status: Status, now: float) -> float:
+    """Until when the page stays true without new data: the next minute (ages are shown to the
+    minute), or the moment the first ok key turns stale, whichever comes first."""
+    until = (now // 60 + 1) * 60
+    for project in status.projects:
+        for job in project.jobs:
+            for key in job.keys:
+                if key.state == OK and key.refreshed_timestamp_seconds is not None:
+                    until = min(until, key.refreshed_timestamp_seconds + status.max_staleness_seconds)
+    return until
+
+
+@dataclass
+class _Page:
+    generation: tuple[object, ...]
+    until: float  # Unix time
+    bodies: dict[bool, bytes]  # compressed -> body
 
 
 class StatusPages:
-    """``/`` and ``/status.json`` bodies, built at most once per refresh generation and second."""
+    """``/`` and ``/status.json`` bodies, each built once per refresh generation and as often as its ages need.
+
+    ``/status.json`` gives ages in seconds, so it is built at most once a second. The HTML page
+    shows ages to the minute and says as of when: it is built again when data changes, a minute
+    passes or a key turns stale, and then reuses the articles of jobs that did not change.
+    """
 
     def __init__(self, exporter: Exporter, telemetry_path: str = "/metrics") -> None:
         self.builder = StatusBuilder(exporter)
         self.telemetry_path = telemetry_path
         self._lock = threading.Lock()
-        self._stamp: tuple[object, ...] | None = None
-        self._status: Status | None = None
-        self._bodies: dict[tuple[str, bool], bytes] = {}
+        self._pages: dict[str, _Page] = {}
+        self._status: tuple[tuple[object, ...], int, Status] | None = None  # shared by both kinds within a second
+        self._fragments = Fragments()
+
+    def _build(self, generation: tuple[object, ...], now: float) -> Status:
+        if self._status is not None and self._status[:2] == (generation, int(now)):
+            return self._status[2]
+        status = self.builder.build()
+        self._status = (generation, int(now), status)
+        return status
 
     def body(self, kind: str, *, compress: bool) -> bytes:
         """The ``html`` or ``json`` body, gzip-compressed when ``compress``."""
-        # Ages on the page move with the clock: a new second is a new page, still from the same summaries.
-        stamp = (*self.builder.generation(), int(time.time()))
+        now = time.time()
+        generation = self.builder.generation()
         with self._lock:
-            if stamp != self._stamp:
-                self._stamp, self._status, self._bodies = stamp, None, {}
-            cached = self._bodies.get((kind, compress))
-            if cached is not None:
-                return cached
-            if self._status is None:
-                self._status = self.builder.build()
-            if kind == "json":
-                plain = self._bodies.get((kind, False)) or self._status.to_json()
-            else:
-                plain = self._bodies.get((kind, False)) or render_html(self._status, self.telemetry_path).encode(
-                    "utf-8", "replace"
-                )
-            self._bodies[(kind, False)] = plain
-            body = gzip.compress(plain, compresslevel=6) if compress else plain
-            self._bodies[(kind, compress)] = body
+            page = self._pages.get(kind)
+            if page is None or page.generation != generation or now >= page.until:
+                status = self._build(generation, now)
+                if kind == "json":
+                    plain, until = status.to_json(), float(int(now) + 1)
+                else:
+                    html = render_html(status, self.telemetry_path, self._fragments)
+                    plain, until = html.encode("utf-8", "replace"), _html_until(status, now)
+                page = self._pages[kind] = _Page(generation, until, {False: plain})
+            body = page.bodies.get(compress)
+            if body is None:
+                body = page.bodies[compress] = gzip.compress(page.bodies[False], compresslevel=6)
             return body

@@ -176,6 +176,9 @@ class BaseURL(Text):
     def check(cls, value: Any) -> Any:
         """The URL reduced to scheme and host."""
         url = Text.check(value)
+        # Before anything quotes the URL: its user:password@ part would reach the page, metrics' labels and logs.
+        if "@" in url.split("//", 1)[-1].split("/", 1)[0]:
+            raise problem("must not carry credentials (user:password@host): configure them under `auth`")
         try:
             parts = urlsplit(url)
         except ValueError:  # e.g. an unclosed IPv6 bracket
@@ -192,7 +195,7 @@ class BaseURL(Text):
         """An http(s) URL without a path."""
         return {
             "type": "string",
-            "pattern": r"^\s*[Hh][Tt][Tt][Pp][Ss]?://[^/?#\s\[]+/?\s*$|^\s*[Hh][Tt][Tt][Pp][Ss]?://\[[0-9A-Fa-f:.]+\](:[0-9]+)?/?\s*$",
+            "pattern": r"^\s*[Hh][Tt][Tt][Pp][Ss]?://[^/?#\s\[@]+/?\s*$|^\s*[Hh][Tt][Tt][Pp][Ss]?://\[[0-9A-Fa-f:.]+\](:[0-9]+)?/?\s*$",
         }
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import fcntl
 import json
 import shutil
 import signal
@@ -52,6 +53,8 @@ def port_or_free(preferred: int) -> int:
     """``preferred`` if it can be bound on 127.0.0.1, else a free port."""
     for port in (preferred, 0):
         with socket.socket() as s:
+            # As the servers bind: a connection of a previous run lingering in TIME_WAIT does not block the port.
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
@@ -88,6 +91,46 @@ def scenario(jobs: int, objects: int) -> dict[str, Any]:
             },
         ]
     }
+
+
+def lock(workdir: Path) -> IO[Any]:
+    """An exclusive lock on ``workdir`` for as long as the returned file stays open; RuntimeError if held."""
+    held = (workdir / ".lock").open("a")
+    try:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        held.close()
+        raise RuntimeError(
+            f"another demo is running in {workdir} (it holds {workdir / '.lock'}): stop it first, "
+            "or give this one a directory of its own with --workdir"
+        ) from None
+    return held
+
+
+def ui_links(prom_url: str, am_url: str) -> list[str]:
+    """Links to the alerts and the graph that work with the binaries at hand.
+
+    Debian's Prometheus 2.42 has only the classic UI (``/alerts`` answers 404, ``/classic/alerts``
+    works), and Debian's Alertmanager has no web UI at all: its alerts are shown by its API and amtool.
+    """
+    graph = "graph?g0.expr=job_id:huaweicloud_drs_completion:ratio&g0.tab=0&g0.range_input=15m"
+    prefix = prom_url
+    with contextlib.suppress(requests.RequestException):
+        if requests.get(f"{prom_url}/alerts", timeout=10).status_code == 404:
+            prefix = f"{prom_url}/classic"
+    lines = [f"Prometheus:     {prefix}/{graph}", f"Prometheus alerts: {prefix}/alerts"]
+    web_ui = False
+    with contextlib.suppress(requests.RequestException):
+        page = requests.get(f"{am_url}/", timeout=10)
+        web_ui = page.ok and "does not include a web application" not in page.text
+    if web_ui:
+        lines.append(f"Alertmanager:   {am_url}/#/alerts")
+    else:
+        lines.append(f"Alertmanager alerts: {am_url}/api/v2/alerts (this Alertmanager has no web UI)")
+        amtool = shutil.which("amtool")
+        if amtool is not None:
+            lines.append(f"  or: {amtool} --alertmanager.url={am_url} alert query")
+    return lines
 
 
 class Demo:
@@ -193,6 +236,11 @@ def main() -> int:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     workdir: Path = args.workdir
     workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        held = lock(workdir)  # a second demo must not overwrite this one's configs, logs and data
+    except RuntimeError as err:
+        print(err, file=sys.stderr)
+        return 1
     demo = Demo(workdir)
     prometheus_bin = shutil.which("prometheus")
     alertmanager_bin = shutil.which("prometheus-alertmanager")
@@ -225,6 +273,9 @@ def main() -> int:
                     "project_id": info["project_id"],
                     "auth": {"access_key": info["access_key"], "secret_key": info["secret_key"]},
                     "jobs": jobs,
+                    # Lists the simulator's jobs for their names (and types) on the status page; every
+                    # job is configured above, so discovery adds none.
+                    "discovery": {"job_types": ["migration"], "object_types": ["table"]},
                     "cache_ttl": 10,
                     "compare_refresh_interval": 30,
                 },
@@ -274,11 +325,8 @@ def main() -> int:
             )
             demo.wait_ready("alertmanager", f"{am_url}/-/ready")
             demo.wait_ready("prometheus", f"{prom_url}/-/ready")
-            graph = "job_id:huaweicloud_drs_completion:ratio"
+            lines += ui_links(prom_url, am_url)
             lines += [
-                f"Prometheus:     {prom_url}/graph?g0.expr={graph}&g0.tab=0&g0.range_input=15m",
-                f"Prometheus alerts: {prom_url}/alerts",
-                f"Alertmanager:   {am_url}/#/alerts",
                 f"Rules: alerts.rules.fast({args.rule_seconds}): windows of {args.rule_seconds} s, not the real ones;",
                 f"  expect HuaweiCloudDRSJobStalled ({STALLED}) and HuaweiCloudDRSRefreshFailing ({FAILING})",
                 "  in Alertmanager within about two minutes.",
@@ -312,6 +360,7 @@ def main() -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         demo.stop()
+        held.close()
 
 
 if __name__ == "__main__":

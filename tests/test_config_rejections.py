@@ -37,6 +37,16 @@ REJECTED: list[tuple[str, Any, str]] = [
     ("endpoint scheme", b(endpoint="ftp://x"), "endpoint: must be a base URL like https://host[:port], got 'ftp://x'"),
     ("endpoint path", b(endpoint="https://x/api"), "endpoint: must be a base URL without a path, got 'https://x/api'"),
     (
+        "endpoint credentials",
+        b(endpoint="http://admin:hunter2secret@127.0.0.1:8080"),
+        "endpoint: must not carry credentials (user:password@host): configure them under `auth`",
+    ),
+    (
+        "endpoint user",
+        b(endpoint="https://admin@drs.local/"),
+        "endpoint: must not carry credentials (user:password@host): configure them under `auth`",
+    ),
+    (
         "endpoint query",
         b(endpoint="https://x?a=1"),
         "endpoint: must be a base URL like https://host[:port], got 'https://x?",
@@ -167,6 +177,11 @@ REJECTED: list[tuple[str, Any, str]] = [
         "auth.iam_endpoint: must be a base URL like https://host[:port], got 'i",
     ),
     (
+        "iam credentials",
+        b(auth={"username": "u", "password": "p", "domain_name": "d", "iam_endpoint": "https://u:hunter2@iam"}),
+        "auth.iam_endpoint: must not carry credentials (user:password@host): configure them under `auth`",
+    ),
+    (
         "iam no region",
         b(region=DELETE, endpoint="https://drs.local", auth={"username": "u", "password": "p", "domain_name": "d"}),
         "auth.iam_endpoint: is required when no region is set",
@@ -270,6 +285,7 @@ SECRET = "Sup3r-Secret-Value-42"
         {"token": SECRET, "security_token": SECRET},
         {"username": "u", "password": SECRET, "domain_name": "d", "iam_endpoint": "not-a-url"},
         {"token": SECRET, "token_file": "/nonexistent"},
+        {"username": "u", "password": "p", "domain_name": "d", "iam_endpoint": f"https://u:{SECRET}@iam/x"},
     ],
 )
 def test_errors_never_quote_a_secret(auth: dict[str, Any], tmp_path: Path) -> None:

@@ -68,6 +68,7 @@ class Demo:
         reader = LineReader(self.proc.stdout)
         self.output: list[str] = []
         self.urls: dict[str, str] = {}
+        self.commands: list[str] = []
         try:
             for _ in range(40):
                 line = reader.line(120)
@@ -75,6 +76,8 @@ class Demo:
                 name, _, rest = line.partition(":")
                 if rest.strip().startswith("http"):
                     self.urls[name.strip()] = rest.split()[0]
+                elif name.strip() == "or":  # a command line to run instead of a URL to open
+                    self.commands.append(rest.strip())
                 if not line or line.startswith("Press Ctrl-C"):
                     break
         except Exception:
@@ -103,6 +106,28 @@ class Demo:
             pytest.fail(f"processes left behind: {left}")
 
 
+# What each printed URL must answer with: every link the demo prints works with the binaries at hand.
+CONTENT = {
+    "DRS simulator": '"drs-simulator"',
+    "Status page": 'data-job-id="stalled-job"',
+    "Status JSON": '"schema_version"',
+    "Metrics": "huaweicloud_drs_up{",
+    "Prometheus": "Prometheus",
+    "Prometheus alerts": "HuaweiCloudDRSJobStalled",
+    "Alertmanager alerts": "[",
+    "Alertmanager": "Alertmanager",
+}
+
+
+def check_urls(demo: Demo) -> None:
+    """GET every URL the demo printed: 200, with the content the line promises."""
+    assert set(demo.urls) <= set(CONTENT), demo.urls
+    for name, url in demo.urls.items():
+        answer = requests.get(url, timeout=30)
+        assert answer.status_code == 200, (name, url, answer.status_code)
+        assert CONTENT[name] in answer.text, (name, url, answer.text[:500])
+
+
 @pytest.fixture
 def demos() -> Iterator[list[Demo]]:
     started: list[Demo] = []
@@ -124,12 +149,28 @@ def test_without_prometheus_the_demo_serves_the_exporter_and_says_how_to_get_the
     assert "Prometheus" not in demo.urls and "Alertmanager" not in demo.urls
     output = "".join(demo.output)
     assert "prometheus-alertmanager" in output and "make test" in output, output
+    check_urls(demo)
+    # A second demo in the same directory refuses to start, and leaves the first one's files alone.
+    config = tmp_path / "demo" / "drs-exporter.yml"
+    before = config.read_bytes()
+    second = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "demo.py"), "--workdir", str(tmp_path / "demo"), "--port", "0"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert second.returncode == 1 and "another demo is running" in second.stderr, second.stderr
+    assert "--workdir" in second.stderr and config.read_bytes() == before
     text = requests.get(demo.urls["Metrics"], timeout=30).text
     labels = (("job_id", "job-0001"), ("object_type", "view"))
     assert samples(text, "huaweicloud_drs_up")[labels] == 1.0
     assert samples(text, "huaweicloud_drs_up")[(("job_id", "failing-job"), ("object_type", "table"))] == 0.0
     page = requests.get(demo.urls["Status page"], timeout=30).text
     assert 'data-job-id="stalled-job"' in page and "DRS.M05004" in page
+    # Job names from the simulator's job list (discovery of the configured jobs).
+    assert "billing-sync" in page and "archive-migration" in page and "orders-migration-1" in page
     # Comparisons are read in the background: the first job's inconsistent table shows up within seconds.
     inconsistent = wait_for(
         lambda: value(
@@ -162,15 +203,41 @@ def test_the_demo_fires_the_stalled_and_failing_alerts_and_ctrl_c_stops_everythi
         ports += [flag, str(free_port())]
     demo = Demo(tmp_path, *ports, "--objects", "200", "--rule-seconds", "20", "--scrape-interval", "2")
     demos.append(demo)
-    prometheus = demo.urls["Prometheus"].split("/graph")[0]
-    alertmanager = demo.urls["Alertmanager"].split("/#")[0]
-    for url in (f"{prometheus}/-/ready", f"{alertmanager}/-/ready", demo.urls["Status JSON"]):
-        assert requests.get(url, timeout=10).ok, url
+    # Debian's Alertmanager has no web UI: the demo points at its API (and amtool) instead.
+    alertmanager = (demo.urls.get("Alertmanager") or demo.urls["Alertmanager alerts"]).split("/#")[0]
+    alertmanager = alertmanager.removesuffix("/api/v2/alerts")
+    assert {"Prometheus", "Prometheus alerts", "Status page", "Metrics"} <= set(demo.urls), demo.urls
+    check_urls(demo)
     try:
         wait_for(lambda: alerts(alertmanager) >= EXPECTED_ALERTS, timeout=240, interval=2)
     except TimeoutError:
         pytest.fail(f"alerts in Alertmanager: {sorted(alerts(alertmanager))}, expected {EXPECTED_ALERTS}")
     assert not [a for a in alerts(alertmanager) - {INCONSISTENT} if a[1].startswith("job-")], "a healthy job alerted"
+    # The firing alerts where the printed links show them: Prometheus's alerts page, amtool's query.
+    firing = requests.get(demo.urls["Prometheus alerts"], timeout=30).text
+    assert "firing" in firing.lower() and "stalled-job" in firing
+    for command in demo.commands:
+        shown = subprocess.run(command.split(), capture_output=True, text=True, timeout=60, check=False)
+        assert shown.returncode == 0 and "HuaweiCloudDRSJobStalled" in shown.stdout, (command, shown)
     # Ctrl-C in a terminal: SIGINT to the whole process group.
     assert demo.stop(signal.SIGINT, whole_group=True) == 0
     demo.check_nothing_left()
+
+
+def test_the_demo_takes_its_documented_port_although_a_closed_connection_lingers() -> None:
+    """A connection the server closed first stays in TIME_WAIT; the servers bind with SO_REUSEADDR, so may the check."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import demo as script  # scripts/demo.py
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    with socket.socket() as server:
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+            accepted, _ = server.accept()
+            accepted.close()  # the server side closes first: its end lingers in TIME_WAIT
+            client.recv(1)
+    assert script.port_or_free(port) == port

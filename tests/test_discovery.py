@@ -120,12 +120,21 @@ def test_discovery_failure_keeps_the_last_jobs(run: Any, tmp_path: Path) -> None
     sim = simulator(tmp_path)
     exp = run(sim, discovery_config(sim))
     assert discovered(exp.metrics()) == {"prod-a", "prod-a-child", "prod-b"}
+    listed = exp.get("/status.json").json()["projects"][0]["discovery"]
+    assert listed["error_code"] is None and listed["error_message"] is None
     sim.admin("faults", {"rate_list_error": 1.0})
     time.sleep(1.1)
     text = exp.metrics()
     assert value(text, "huaweicloud_drs_discovery_up") == 0
     assert discovered(text) == {"prod-a", "prod-a-child", "prod-b"}
     assert value(text, "huaweicloud_drs_api_errors_total", operation="list_jobs", error_code="DRS.M00004")
+    # The status page: the last *successful* listing, and why the last attempt failed.
+    failed = exp.get("/status.json").json()["projects"][0]["discovery"]
+    assert failed["up"] is False and failed["error_code"] == "DRS.M00004" and failed["error_message"]
+    assert failed["last_listing_timestamp_seconds"] == pytest.approx(listed["last_listing_timestamp_seconds"], abs=0.5)
+    assert failed["last_listing_age_seconds"] >= 1.0
+    page = exp.get("/").text
+    assert "DRS.M00004" in page and "last successful listing" in page
 
 
 @pytest.mark.parametrize("batch", [True, False], ids=["batch-progress", "per-job"])
@@ -268,3 +277,30 @@ def test_landing_page_lists_discovered_jobs(run: Any, tmp_path: Path) -> None:
     assert "prod-a-child" in page and "migration, sync jobs;" in page
     assert "dev-c" not in page
     assert sim.info["secret_key"] not in page
+
+
+def test_unencodable_text_in_a_job_listing_does_not_fail_the_scrape(run: Any, tmp_path: Path) -> None:
+    """A lone surrogate (JSON's \\ud800) in a listed field is a label value of job_info: made encodable on entry."""
+    sim = simulator(tmp_path)
+    exp = run(sim, discovery_config(sim))
+    assert discovered(exp.metrics()) == {"prod-a", "prod-a-child", "prod-b"}
+    sim.admin("jobs/prod-a", {"engine_type": "my\ud800sql", "name": "prod-a \udfff"})
+    time.sleep(1.1)  # the listing interval
+    answer = exp.get("/metrics", timeout=30)
+    assert answer.status_code == 200, answer.text[:300]
+    info = {dict(k)["job_id"]: dict(k) for k in samples(answer.text, "huaweicloud_drs_job_info")}
+    assert info["prod-a"]["engine_type"] == "my?sql" and info["prod-a"]["name"] == "prod-a ?"
+    for path in ("/", "/status.json"):
+        assert exp.get(path).status_code == 200
+
+
+def test_a_lone_surrogate_in_object_names_is_served_and_scraped(run: Any, tmp_path: Path) -> None:
+    """The simulator answers it (as a \\ud800 escape) instead of crashing; the exporter exports it encodable."""
+    names = [{"src_db": "db\ud800", "src_tb": "t", "dst_db": "db\ud800", "dst_tb": "t"}]
+    sim = simulator(tmp_path, jobs=[{"id": "odd", "name": "odd", "objects": {"table": 2}, "names": names}])
+    exp = run(sim, sim_config(sim, ["odd"]))
+    answer = exp.get("/metrics", timeout=30)
+    assert answer.status_code == 200, answer.text[:300]
+    rows = samples(answer.text, "huaweicloud_drs_object_progress_ratio")
+    assert {dict(k)["src_db"] for k in rows} == {"db?", "db_0000"}
+    assert exp.get("/").status_code == 200 and exp.get("/status.json").status_code == 200

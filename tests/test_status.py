@@ -12,6 +12,7 @@ import json
 import shutil
 import subprocess
 import time
+import zlib
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
@@ -21,6 +22,7 @@ import pytest
 import requests
 import yaml
 
+from exporter.simulator.server import demo_comparisons
 from exporter.status import JobStatus, KeyStatus, ProjectStatus, Status
 
 from .procs import Exporter, Simulator, samples, sim_config, wait_for
@@ -37,23 +39,38 @@ HTML_NAMES = [
     }
 ]
 HOSTILE_NAMES = HTML_NAMES + ODD_NAMES
-JOB_NAME = 'hostile <script>alert("name")</script> & "quoted"'
+# A right-to-left override (U+202E) must not reorder the text around the name; NUL must not reach the HTML.
+JOB_NAME = 'hostile <script>alert("name")</script> & "quoted" \u202edesrever\x00 end'
+SHOWN_NAME = JOB_NAME.replace("\x00", "\ufffd")
+LONG_TABLE = "t" * 50_000  # shown cut, with an ellipsis
 MESSAGE = 'The task <b>was deleted</b> & "gone"; key {} </p><script>alert(3)</script>'
 SCENARIO = {
     "jobs": [
-        {"id": "healthy-job", "objects": {"table": 300, "view": 20}, "speed": 0.5},
+        {"id": "healthy-job", "objects": {"table": 300, "view": 20}, "speed": 0.5, "comparisons": demo_comparisons(40)},
         {"id": "failing-job", "objects": {"table": 5}, "error": "DRS.M05004", "error_msg": MESSAGE.format(SECRET)},
-        {"id": "hostile-job", "name": JOB_NAME, "objects": {"table": 6}, "stalled": True, "names": HOSTILE_NAMES},
+        {
+            "id": "hostile-job",
+            "name": JOB_NAME,
+            "objects": {"table": 6},
+            "stalled": True,
+            "names": [*HOSTILE_NAMES, {"src_db": "db", "src_tb": LONG_TABLE, "dst_db": "db", "dst_tb": LONG_TABLE}],
+            # A row comparison running after a finished one, and a failed value comparison.
+            "comparisons": [
+                {"id": "hostile-rows-1", "type": "lines", "tables": 6, "started_ago": 86400},
+                {"id": "hostile-rows-2", "type": "lines", "tables": 6, "status": "RUNNING", "started_ago": 300},
+                {"id": "hostile-values-1", "type": "contents", "tables": 6, "status": "FAILED"},
+            ],
+        },
     ]
 }
-JOBS = [{"id": "healthy-job", "object_types": ["table", "view"]}, "failing-job"]
+JOBS = [{"id": "healthy-job", "object_types": ["table", "view"], "comparisons": True}, "failing-job"]
 # The hostile job is found by discovery, so that its (hostile) name from the job list is shown too.
-DISCOVERY = {"job_types": ["migration"], "name_regex": "^hostile", "object_types": ["table"]}
+DISCOVERY = {"job_types": ["migration"], "name_regex": "^hostile", "object_types": ["table"], "comparisons": True}
 LONG = {"X-Prometheus-Scrape-Timeout-Seconds": "60"}
 # Every tag the page is made of: anything else would be markup that came in with the data.
 PAGE_TAGS = {"html", "head", "meta", "title", "style", "body", "header", "h1", "h2", "h3", "h4", "nav", "a", "p"}
 PAGE_TAGS |= {"span", "main", "section", "dl", "dt", "dd", "code", "article", "div", "table", "thead", "tbody"}
-PAGE_TAGS |= {"tr", "th", "td", "b", "br"}
+PAGE_TAGS |= {"tr", "th", "td", "b", "br", "bdi", "ul", "li"}
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +92,8 @@ def exporter(sim: Simulator, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     exp = Exporter(config(sim, cache_ttl=3600), tmp_path_factory.mktemp("status"))
     try:
         exp.get(headers=LONG, timeout=60).raise_for_status()
+        # Comparisons are read in the background after the first scrape: until both jobs' are in.
+        wait_for(lambda: compared(status(exp)), timeout=60, interval=0.5)
         yield exp
     finally:
         exp.stop()
@@ -89,6 +108,15 @@ def status(exp: Exporter) -> dict[str, Any]:
 
 def jobs_of(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {job["job_id"]: job for project in body["projects"] for job in project["jobs"]}
+
+
+def compared(body: dict[str, Any]) -> bool:
+    """Both jobs with comparisons have them, the healthy job's results read."""
+    jobs = jobs_of(body)
+    verdicts = [
+        t["verdict"] for j in ("healthy-job", "hostile-job") for t in (jobs[j]["comparison"] or {}).get("types", [])
+    ]
+    return len(verdicts) == 4 and "unread" not in verdicts
 
 
 def test_the_page_never_calls_the_api(sim: Simulator, start: Any) -> None:
@@ -149,7 +177,33 @@ def test_status_json_explains_every_key(exporter: Exporter, sim: Simulator) -> N
     assert hostile["name"] == JOB_NAME and hostile["job_type"] == "migration"
     names = [{k: o[k] for k in ("src_db", "src_tb", "dst_db", "dst_tb")} for o in hostile["least_advanced"]]
     assert all(n in names for n in HOSTILE_NAMES), "every hostile name, intact"
-    assert all(job["comparison"] is None for job in jobs.values()), "reserved for the data-consistency check"
+    assert {"src_db": "db", "src_tb": LONG_TABLE, "dst_db": "db", "dst_tb": LONG_TABLE} in names, "long names whole"
+
+    # The latest comparisons' verdicts, as the comparison metrics count the tables.
+    assert jobs["failing-job"]["comparison"] is None, "comparisons are off for this job"
+    comparison = healthy["comparison"]
+    assert comparison["up"] is True and comparison["error_code"] is None and comparison["checked_timestamp_seconds"]
+    rows, values = comparison["types"]
+    assert (rows["compare_type"], rows["verdict"], rows["compare_job_id"]) == ("lines", "inconsistent", "demo-rows-2")
+    assert rows["status"] == "SUCCESSFUL" and rows["finished_compare_job_id"] == "demo-rows-2"
+    assert rows["finished_age_seconds"] >= 3500 and rows["end_timestamp_seconds"] > rows["start_timestamp_seconds"]
+    for t in (rows, values):
+        counted = {
+            dict(k)["status"]: v
+            for k, v in samples(metrics, "huaweicloud_drs_comparison_tables").items()
+            if ("job_id", "healthy-job") in k and ("compare_type", t["compare_type"]) in k and v
+        }
+        assert t["table_counts"] == counted and t["tables"] == 40
+    assert rows["table_counts"]["inconsistent"] == 1 and rows["table_counts"]["target_missing"] == 1
+    assert (values["compare_type"], values["verdict"]) == ("contents", "inconsistent")
+    running, failed = hostile["comparison"]["types"]
+    assert (running["verdict"], running["compare_job_id"], running["end_timestamp_seconds"]) == (
+        "running",
+        "hostile-rows-2",
+        None,
+    )
+    assert running["finished_compare_job_id"] == "hostile-rows-1" and running["table_counts"] == {"consistent": 6}
+    assert (failed["verdict"], failed["status"], failed["tables"]) == ("failed", "FAILED", None)
     assert SECRET not in exporter.get("/status.json").text
 
 
@@ -164,7 +218,11 @@ class Page(HTMLParser):
         self.states: dict[tuple[str, str], str] = {}
         self.job_state: dict[str, str] = {}
         self.errors: dict[str, str] = {}
+        self.isolated: list[str] = []  # text inside <bdi>
+        self.verdicts: dict[tuple[str, str], str] = {}  # (job, compare type) -> the line shown
         self._job = ""
+        self._bdi: list[str] | None = None
+        self._verdict: tuple[tuple[str, str], list[str]] | None = None
         self._error: list[str] | None = None
         self.feed(text)
         self.close()
@@ -180,16 +238,27 @@ class Page(HTMLParser):
             self.states[(self._job, a["data-object-type"] or "")] = a["data-state"] or ""
         if tag == "p" and a.get("class") == "error":
             self._error = []
+        if tag == "bdi":
+            self._bdi = []
+        if tag == "li" and "data-verdict" in a:
+            self._verdict = ((self._job, a["data-compare-type"] or ""), [])
 
     def handle_endtag(self, tag: str) -> None:
         if tag == "p" and self._error is not None:
             self.errors[self._job] = "".join(self._error)
             self._error = None
+        if tag == "bdi" and self._bdi is not None:
+            self.isolated.append("".join(self._bdi))
+            self._bdi = None
+        if tag == "li" and self._verdict is not None:
+            self.verdicts[self._verdict[0]] = "".join(self._verdict[1])
+            self._verdict = None
 
     def handle_data(self, data: str) -> None:
         self.text.append(data)
-        if self._error is not None:
-            self._error.append(data)
+        for collecting in (self._error, self._bdi, self._verdict[1] if self._verdict else None):
+            if collecting is not None:
+                collecting.append(data)
 
 
 def check_page(page: Page) -> None:
@@ -199,7 +268,8 @@ def check_page(page: Page) -> None:
     for name in HOSTILE_NAMES:
         for value in name.values():
             assert value.replace("\n", " ") in text.replace("\n", " "), f"{value!r} shown as text"
-    assert JOB_NAME in text
+    assert SHOWN_NAME in page.isolated, "the job name in a bidi isolate, NUL replaced"
+    assert "t" * 199 + "…" in page.isolated and LONG_TABLE not in text, "a 50,000-character name cut"
     assert page.states == {
         ("healthy-job", "table"): "ok",
         ("healthy-job", "view"): "ok",
@@ -209,6 +279,14 @@ def check_page(page: Page) -> None:
     assert page.job_state == {"healthy-job": "ok", "failing-job": "failing", "hostile-job": "ok"}
     assert page.errors["failing-job"] == "table DRS.M05004: " + MESSAGE.format("<redacted>")
     assert SECRET not in text
+    # The latest comparison's verdict per job and type.
+    assert page.verdicts[("healthy-job", "lines")].startswith(
+        "rows: inconsistent — 1 inconsistent, 1 target_missing, 1 connection_failed, 1 too_large of 40 tables, finished"
+    ), page.verdicts
+    assert page.verdicts[("healthy-job", "contents")].startswith("values: inconsistent — 1 inconsistent of 40 tables")
+    assert page.verdicts[("hostile-job", "lines")].startswith("rows: running — running; last finished: all consistent")
+    assert page.verdicts[("hostile-job", "contents")] == "values: failed — failed"
+    assert not [job for job, _ in page.verdicts if job == "failing-job"]
 
 
 def test_html_escapes_every_hostile_value(exporter: Exporter) -> None:
@@ -216,6 +294,7 @@ def test_html_escapes_every_hostile_value(exporter: Exporter) -> None:
     assert answer.status_code == 200 and answer.headers["Content-Type"] == "text/html; charset=utf-8"
     raw = answer.text
     assert "<script" not in raw and "<img" not in raw and "<b>x" not in raw and SECRET not in raw
+    assert "\x00" not in raw and LONG_TABLE not in raw
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in raw and "&amp;amp;&amp;lt;" in raw
     check_page(Page(raw))
 
@@ -245,6 +324,26 @@ def chromium(*args: str, profile: Path) -> subprocess.CompletedProcess[bytes]:
     return result
 
 
+def first_pixel(path: Path) -> tuple[int, int, int]:
+    """RGB of a PNG's top-left pixel (8-bit RGB or RGBA): no PNG filter changes the first pixel of the first row."""
+    data = path.read_bytes()
+    offset, idat, color_type = 8, b"", None
+    for _ in range(10_000):  # chunks
+        length = int.from_bytes(data[offset : offset + 4], "big")
+        kind, body = data[offset + 4 : offset + 8], data[offset + 8 : offset + 8 + length]
+        if kind == b"IHDR":
+            assert body[8] == 8, "8-bit samples"
+            color_type = body[9]
+        elif kind == b"IDAT":
+            idat += body
+        elif kind == b"IEND":
+            break
+        offset += 12 + length
+    assert color_type in (2, 6), f"RGB or RGBA, not colour type {color_type}"
+    row = zlib.decompressobj().decompress(idat, 16)
+    return row[1], row[2], row[3]  # after the row's filter byte
+
+
 def test_chromium_shows_every_job_state_and_message(exporter: Exporter, tmp_path: Path) -> None:
     before = len(exporter.log())
     dom = chromium("--dump-dom", exporter.url + "/", profile=tmp_path / "profile").stdout.decode()
@@ -258,7 +357,9 @@ def test_chromium_shows_every_job_state_and_message(exporter: Exporter, tmp_path
         path = tmp_path / f"status-{name}.png"
         chromium(*flags, f"--screenshot={path}", exporter.url + "/", profile=tmp_path / "profile")
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 20_000, name
-    assert (tmp_path / "status-dark.png").read_bytes() != (tmp_path / "status-wide.png").read_bytes()
+    # Dark mode changes the page's background: the top-left pixel is the CSS's --bg of each scheme.
+    assert first_pixel(tmp_path / "status-wide.png") == (0xFF, 0xFF, 0xFF)
+    assert first_pixel(tmp_path / "status-dark.png") == (0x11, 0x14, 0x1A)
     assert "refreshed job" not in exporter.log()[before:], "the browser's requests refreshed nothing"
 
 

@@ -56,7 +56,11 @@ class HandlerBase(BaseHTTPRequestHandler):
         self.wfile.write(payload)
 
     def _json(self, status: int, obj: Any, headers: dict[str, str] | None = None) -> None:
-        self._send(status, json.dumps(obj, ensure_ascii=False).encode("utf-8"), headers)
+        try:
+            body = json.dumps(obj, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: written as \ud800, as a JSON API would
+            body = json.dumps(obj).encode("ascii")
+        self._send(status, body, headers)
 
     # --- admin ----------------------------------------------------------------------------
     def _project(self, project_id: str) -> Scenario:

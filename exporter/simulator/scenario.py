@@ -105,7 +105,13 @@ class SimJob:
         prefixes = self._prefixes.setdefault(object_type, [])
         for index in indexes:
             if index < named:
-                parts.append(json.dumps(self.row(object_type, index, elapsed), ensure_ascii=False))
+                row = json.dumps(self.row(object_type, index, elapsed), ensure_ascii=False)
+                if not row.isascii():
+                    try:
+                        row.encode("utf-8")
+                    except UnicodeEncodeError:  # a lone surrogate: as \ud800, as a JSON API would write it
+                        row = json.dumps(self.row(object_type, index, elapsed))
+                parts.append(row)
                 continue
             while len(prefixes) <= index:  # the fixed part of each row, made once
                 i = len(prefixes)
@@ -214,7 +220,7 @@ def update_job(job: SimJob, changes: dict[str, Any], elapsed: float) -> None:
             job.fault_fired = False
         elif key in ("speed", "latency_ms", "create_time_lag", "delay"):
             setattr(job, key, float(value))
-        elif key in ("status", "name"):
+        elif key in ("status", "name", "engine_type", "job_type"):
             setattr(job, key, str(value))
         elif key == "comparisons":
             job.comparisons = comparisons(value, job.id)
