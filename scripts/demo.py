@@ -107,6 +107,9 @@ def lock(workdir: Path) -> IO[Any]:
     return held
 
 
+NO_WEB_UI = "does not include a web application"  # Debian's Alertmanager placeholder page
+
+
 def ui_links(prom_url: str, am_url: str) -> list[str]:
     """Links to the alerts and the graph that work with the binaries at hand.
 
@@ -122,7 +125,8 @@ def ui_links(prom_url: str, am_url: str) -> list[str]:
     web_ui = False
     with contextlib.suppress(requests.RequestException):
         page = requests.get(f"{am_url}/", timeout=10)
-        web_ui = page.ok and "does not include a web application" not in page.text
+        # Debian's placeholder page breaks its sentence over lines: compare with the whitespace folded.
+        web_ui = page.ok and NO_WEB_UI not in " ".join(page.text.split())
     if web_ui:
         lines.append(f"Alertmanager:   {am_url}/#/alerts")
     else:

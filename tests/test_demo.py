@@ -126,6 +126,8 @@ def check_urls(demo: Demo) -> None:
         answer = requests.get(url, timeout=30)
         assert answer.status_code == 200, (name, url, answer.status_code)
         assert CONTENT[name] in answer.text, (name, url, answer.text[:500])
+        # A web UI link must lead to a web UI, not to Debian's page saying there is none.
+        assert "does not include a web application" not in " ".join(answer.text.split()), (name, url)
 
 
 @pytest.fixture
