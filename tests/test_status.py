@@ -366,11 +366,17 @@ def test_chromium_shows_every_job_state_and_message(exporter: Exporter, tmp_path
 def test_a_key_without_a_recent_success_is_stale(sim: Simulator, start: Any) -> None:
     exp = start(config(sim, cache_ttl=1, max_staleness=1))
     exp.get(headers=LONG, timeout=60).raise_for_status()
+
     # Nobody scrapes: the last refresh grows older than max_staleness, and the page says so.
-    stale = wait_for(
-        lambda: [k for k in jobs_of(status(exp))["healthy-job"]["keys"] if k["state"] == "stale"], timeout=15
-    )
-    assert {k["object_type"] for k in stale} == {"table", "view"}
+    # The two keys were refreshed a moment apart, so they turn stale a moment apart: wait for both.
+    def both_stale() -> list[dict[str, Any]]:
+        stale = [k for k in jobs_of(status(exp))["healthy-job"]["keys"] if k["state"] == "stale"]
+        return stale if {k["object_type"] for k in stale} == {"table", "view"} else []
+
+    try:
+        stale = wait_for(both_stale, timeout=15, interval=0.2)
+    except TimeoutError:
+        pytest.fail(f"keys not both stale: {jobs_of(status(exp))['healthy-job']['keys']}")
     assert all(k["last_success_age_seconds"] > 1 for k in stale)
     assert 'data-state="stale"' in exp.get("/").text
 
