@@ -48,18 +48,25 @@ class Watchdog:
         self._heap: list[tuple[float, int, Watch]] = []
         self._seq = itertools.count()
         self._thread: threading.Thread | None = None
+        self._closed = False
 
     def watch(self, deadline: Deadline) -> Watch:
         """Start watching an exchange that must be over by ``deadline``."""
         watch = Watch(deadline.at, self._cond)
         with self._cond:
             heapq.heappush(self._heap, (watch.at, next(self._seq), watch))
-            if self._thread is None:
+            if self._thread is None and not self._closed:
                 self._thread = threading.Thread(target=self._run, name="http-watchdog", daemon=True)
                 self._thread.start()
             elif self._heap[0][2] is watch:
                 self._cond.notify()  # due before whatever the thread sleeps until
         return watch
+
+    def close(self) -> None:
+        """Stop the thread; exchanges still under watch are no longer cut."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
 
     def release(self, watch: Watch) -> None:
         """The exchange is over: it is not cut after this returns."""
@@ -67,7 +74,7 @@ class Watchdog:
 
     def _run(self) -> None:
         with self._cond:
-            while True:
+            while not self._closed:
                 now = time.monotonic()
                 while self._heap and (self._heap[0][2].done or self._heap[0][0] <= now):
                     _, _, watch = heapq.heappop(self._heap)

@@ -238,3 +238,55 @@ def test_both_page_parsers_agree_on_a_count_beyond_exact_floats() -> None:
     general = parse_page(decode_json(raw)).count  # as the transport decodes it
     fast = parse_page_bytes(raw)
     assert (general if fast is None else fast.count) == general
+
+
+@responses.activate
+def test_close_stops_the_watchdog_thread() -> None:
+    # Each transport's watchdog thread lived on after close(): one leaked thread per exporter.
+    responses.get(URL, json={"count": 0})
+    transport = Transport()
+    transport.request("GET", URL, operation="show_progress_data", deadline=time.monotonic() + 5)
+    thread = transport._watchdog._thread
+    assert thread is not None and thread.is_alive()
+    transport.close()
+    thread.join(timeout=5)
+    assert not thread.is_alive()
+
+
+@responses.activate
+def test_a_redirect_is_answered_not_followed() -> None:
+    # Requests go through the adapter, which never follows a redirect (the session would).
+    responses.get(URL, status=302, headers={"Location": "http://elsewhere.example/x"})
+    transport = Transport()
+    with pytest.raises(DRSAPIError) as info:
+        transport.request("GET", URL, operation="show_progress_data", deadline=time.monotonic() + 5)
+    assert info.value.error_code == errors.HTTP_3XX
+    assert len(responses.calls) == 1
+    transport.close()
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "params", "body"),
+    [
+        ("GET", URL, {"offset": 1000, "limit": 1000}, None),
+        ("GET", f"{BASE}/v5/{PROJECT}/jobs/a b%2F/progress-data/table", {"search_name": "x&y z/é"}, None),
+        ("GET", f"{BASE}/v5/{PROJECT}/jobs?x=1", {"offset": 0}, None),
+        ("POST", f"{BASE}/v3/{PROJECT}/jobs", None, {"cur_page": 1}),
+        ("POST", f"{BASE}/v3/{PROJECT}/jobs", None, None),
+        ("GET", "https://DRS.Example.COM:443/v5/x", None, None),
+    ],
+)
+def test_requests_are_prepared_as_requests_would(
+    method: str, url: str, params: dict[str, Any] | None, body: Any
+) -> None:
+    # The transport prepares requests itself (requests' preparation was a third of a request's
+    # CPU): the URL, the headers and the body sent must be what requests.Request.prepare made.
+    transport = Transport()
+    mine = transport._prepare(method, url, "op", params, body, None)
+    data = None if body is None else json.dumps(body, separators=(",", ":")).encode()
+    theirs = requests.Request(
+        method, url, params=params, data=data, headers={**transport.session.headers, "Content-Type": "application/json"}
+    ).prepare()
+    assert (mine.method, mine.url, mine.body) == (theirs.method, theirs.url, theirs.body)
+    assert dict(mine.headers) == dict(theirs.headers)
+    transport.close()
