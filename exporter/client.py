@@ -7,7 +7,6 @@ import math
 import threading
 from collections.abc import Callable, Hashable
 from concurrent.futures import FIRST_EXCEPTION, Future, wait
-from operator import itemgetter
 from typing import Any, TypeVar
 
 import requests
@@ -15,14 +14,12 @@ import requests
 from .deadline import Deadline
 from .errors import DEADLINE_EXCEEDED, PAGE_CAP_EXCEEDED, DRSAPIError
 from .fairpool import FairPool
-from .progress import OBJECT_TYPES, CompactRows, Page, ProgressData, parse_page, parse_page_bytes
+from .progress import OBJECT_TYPES, CompactRows, Names, Page, ProgressData, parse_page, parse_page_bytes
 from .transport import Transport
 
 log = logging.getLogger(__name__)
 
 MAX_PAGE_SIZE = 1000
-_NAMES = itemgetter(0, 1, 2, 3)
-_PROGRESS = itemgetter(4)
 OPERATION = "show_progress_data"
 T = TypeVar("T")
 
@@ -236,22 +233,24 @@ class DRSClient:
 
 def merge(pages: list[Page]) -> ProgressData:
     """Join pages in offset order; a row seen twice (rows shift while paging) keeps its latest value."""
-    by_name: dict[tuple[str, str, str, str], float] = {}
-    seen = 0
-    skipped = 0
-    for page in pages:
-        # A row is (src_db, src_tb, dst_db, dst_tb, progress): its first four fields name it.
-        by_name.update(zip(map(_NAMES, page.rows), map(_PROGRESS, page.rows), strict=True))
-        seen += len(page.rows)
-        skipped += page.skipped_rows
     first = pages[0]
+    seen = sum(len(page.names) for page in pages)
+    skipped = sum(page.skipped_rows for page in pages)
+    if len(pages) == 1 and len(set(first.names)) == seen:
+        # The common case, one page without repeats: its columns are the rows (a set is cheaper than a dict).
+        rows, distinct = CompactRows.from_columns(first.names, first.progress), seen
+    else:
+        by_name: dict[Names, float] = {}
+        for page in pages:
+            by_name.update(zip(page.names, page.progress, strict=True))
+        rows, distinct = CompactRows.from_names(by_name), len(by_name)
     return ProgressData(
         count=first.count,
         create_time=first.create_time,
-        rows=CompactRows.from_names(by_name),
+        rows=rows,
         skipped_rows=skipped,
-        duplicate_rows=seen - len(by_name),
+        duplicate_rows=seen - distinct,
         pages=len(pages),
-        listed=len(by_name) + skipped,
+        listed=distinct + skipped,
         ended_early=any(p.short for p in pages),
     )

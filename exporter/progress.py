@@ -42,6 +42,9 @@ class ProgressRow(NamedTuple):
     progress: float
 
 
+Names = tuple[str, str, str, str]  # (src_db, src_tb, dst_db, dst_tb): what names an object
+
+
 class CompactRows:
     """Rows kept between scrapes without an object per row: names as one JSON string, progress as an array."""
 
@@ -61,6 +64,13 @@ class CompactRows:
         """Rows from a mapping of (src_db, src_tb, dst_db, dst_tb) to progress, in insertion order."""
         compact = cls.__new__(cls)
         compact._names, compact._progress = cls._pack(by_name)
+        return compact
+
+    @classmethod
+    def from_columns(cls, names: list[Names], progress: Iterable[float]) -> CompactRows:
+        """Rows from distinct names and their progress, in order (no two names may be equal)."""
+        compact = cls.__new__(cls)
+        compact._names, compact._progress = orjson.dumps(names).decode(), array("d", progress)
         return compact
 
     def __len__(self) -> int:
@@ -91,8 +101,8 @@ class CompactRows:
         return self._progress
 
     def completed(self) -> int:
-        """Rows at 100 percent."""
-        return sum(1 for p in self._progress if p >= 100)
+        """Rows at 100 percent (never above: rows are validated to 0-100)."""
+        return self._progress.count(100.0)  # a C loop: a third of the CPU of a generator
 
     def mean(self) -> float | None:
         """Mean progress in percent (None without rows); summed in row order, so the same rows give the same mean."""
@@ -104,19 +114,31 @@ class CompactRows:
 
 @dataclass
 class Page:
-    """One validated page of progress data."""
+    """One validated page of progress data, as columns: the names of each row and its progress."""
 
     count: int
     create_time: float | None
-    rows: list[ProgressRow]
+    names: list[Names]
+    progress: list[float]  # percent, row by row; integers in the typed fast path (equal as floats)
     skipped_rows: int = 0
     bad_create_time: bool = False
     short: bool = False  # empty or short before count, twice: the listing ended here
 
+    @classmethod
+    def of_rows(cls, count: int, create_time: float | None, rows: Iterable[ProgressRow], **kw: Any) -> Page:
+        """A page from whole rows."""
+        rows = list(rows)
+        return cls(count, create_time, list(map(_NAMES, rows)), list(map(_PROGRESS, rows)), **kw)
+
+    @property
+    def rows(self) -> list[ProgressRow]:
+        """The valid rows."""
+        return [ProgressRow(*names, progress) for names, progress in zip(self.names, self.progress, strict=True)]
+
     @property
     def items(self) -> int:
         """Items the page held, valid or not."""
-        return len(self.rows) + self.skipped_rows
+        return len(self.names) + self.skipped_rows
 
 
 @dataclass
@@ -283,10 +305,12 @@ def parse_page(body: Any, operation: str = "show_progress_data") -> Page:
     rows, skipped = parse_rows(items)
     raw_time = body.get("create_time")
     create_time = parse_create_time(raw_time)
-    return Page(count, create_time, rows, skipped, bad_create_time=raw_time is not None and create_time is None)
+    return Page.of_rows(
+        count, create_time, rows, skipped_rows=skipped, bad_create_time=raw_time is not None and create_time is None
+    )
 
 
-class _Row(msgspec.Struct):
+class _Row(msgspec.Struct, gc=False):  # strings and an integer only: no cycles for the GC to look for
     src_db: str
     src_tb: str
     dst_db: str
@@ -294,7 +318,7 @@ class _Row(msgspec.Struct):
     progress: Annotated[int, msgspec.Meta(ge=0, le=100)]
 
 
-class _Page(msgspec.Struct):
+class _Page(msgspec.Struct, gc=False):
     count: Annotated[int, msgspec.Meta(ge=0)]
     flow_compare_data: list[_Row] | None = None
     create_time: str | int | float | None = None
@@ -302,7 +326,8 @@ class _Page(msgspec.Struct):
 
 _PAGE = msgspec.json.Decoder(_Page)
 _EXACT_FLOAT = 2**53  # larger integers lose digits as floats
-_ROW = attrgetter("src_db", "src_tb", "dst_db", "dst_tb", "progress")
+_ROW_NAMES = attrgetter("src_db", "src_tb", "dst_db", "dst_tb")
+_ROW_PROGRESS = attrgetter("progress")
 
 
 def parse_page_bytes(raw: bytes) -> Page | None:
@@ -316,8 +341,11 @@ def parse_page_bytes(raw: bytes) -> Page | None:
         page = _PAGE.decode(raw)
     except (msgspec.DecodeError, UnicodeDecodeError):  # invalid UTF-8 is not a DecodeError
         return None
-    rows = list(map(_ROW, page.flow_compare_data or ()))
-    if rows and not "".join(chain.from_iterable(map(_NAMES, rows))).isascii():
+    rows = page.flow_compare_data or []
+    names = list(map(_ROW_NAMES, rows))
+    # ASCII bytes without any escape decode to ASCII names: checked on the bytes (memchr), a
+    # hundred times cheaper than joining the names; an escape anywhere means checking the names.
+    if names and not (raw.isascii() and raw.find(b"\\") < 0) and not "".join(chain.from_iterable(names)).isascii():
         return None
     if page.count > _EXACT_FLOAT:
         # The general parser reads such a count as a float (orjson); it decides, so both agree.
@@ -326,7 +354,7 @@ def parse_page_bytes(raw: bytes) -> Page | None:
     return Page(
         page.count,
         create_time,
-        rows,  # type: ignore[arg-type]  # tuples of the ProgressRow shape, as parse_rows gives
-        0,
+        names,
+        list(map(_ROW_PROGRESS, rows)),
         bad_create_time=page.create_time is not None and create_time is None,
     )

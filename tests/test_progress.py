@@ -154,3 +154,39 @@ def test_typed_fast_path_refuses_what_json_cannot_carry() -> None:
     assert parse_page_bytes(b'{"count": 1, "flow_compare_data": [{"src_db": "\xff"}]}') is None
     assert parse_page_bytes(b'{"count": NaN}') is None
     assert parse_page_bytes(b"") is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "fast"),
+    [
+        # ASCII bytes are trusted as ASCII names only without escapes: \u00e9 decodes to é.
+        (
+            rb'{"count": 1, "flow_compare_data": [{"src_db": "a", "src_tb": "\u00e9", "dst_db": "a", "dst_tb": "b", '
+            rb'"progress": 5}]}',
+            False,
+        ),
+        (
+            rb'{"count": 1, "flow_compare_data": [{"src_db": "a", "src_tb": "\ud800", "dst_db": "a", "dst_tb": "b", '
+            rb'"progress": 5}]}',
+            False,
+        ),
+        (
+            rb'{"count": 1, "flow_compare_data": [{"src_db": "a", "src_tb": "\u0041\"\\", "dst_db": "a", '
+            rb'"dst_tb": "b", '
+            rb'"progress": 5}]}',
+            True,
+        ),
+        (
+            b'{"count": 1, "flow_compare_data": [{"src_db": "a", "src_tb": "\xc3\xa9", "dst_db": "a", "dst_tb": "b", '
+            b'"progress": 5}]}',
+            False,
+        ),
+    ],
+)
+def test_typed_fast_path_reads_escapes_like_the_general_parser(raw: bytes, fast: bool) -> None:
+    quick = parse_page_bytes(raw)
+    assert (quick is not None) == fast
+    general = parse_page(decode_json(raw))
+    if quick is not None:
+        assert quick == general
+    assert general.names[0][1] in ("é", "?", 'A"\\')  # a lone surrogate cannot be a label value
