@@ -7,15 +7,17 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cheroot import wsgi
 from prometheus_client.exposition import gzip_accepted
 
 from .app import Exporter
 from .exposition import Format, choose
-from .statuspage import StatusPages
 from .webconfig import WebConfig
+
+if TYPE_CHECKING:
+    from .statuspage import StatusPages
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +67,19 @@ class WebApp:
         self.telemetry_path = telemetry_path
         self.web = web or WebConfig()
         self.ready = threading.Event()
-        self.pages = StatusPages(exporter, telemetry_path)
+        self._pages: StatusPages | None = None
+        self._pages_lock = threading.Lock()
+
+    @property
+    def pages(self) -> StatusPages:
+        """The status pages, made on first use: their modules were a tenth of the start-up time."""
+        if self._pages is None:
+            with self._pages_lock:
+                if self._pages is None:
+                    from .statuspage import StatusPages  # deferred on purpose
+
+                    self._pages = StatusPages(self.exporter, self.telemetry_path)
+        return self._pages
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         body = self._respond(environ, start_response)
