@@ -9,6 +9,7 @@ token must be renewed between attempts. urllib3 still parses ``Retry-After`` for
 from __future__ import annotations
 
 import enum
+import functools
 import json
 import logging
 import random
@@ -197,6 +198,14 @@ class _WatchedHTTPSPool(HTTPSConnectionPool, _WatchedHTTPPool):
 _WATCHED_POOLS = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
 
 
+@functools.lru_cache(maxsize=16384)  # one URL per job and type (and endpoint): bounded all the same
+def _normalised(url: str) -> str:
+    """``url`` as requests would send it (IDNA host, quoted path), worked out once per URL."""
+    probe = requests.PreparedRequest()
+    probe.prepare_url(url, None)
+    return cast(str, probe.url)
+
+
 class _WatchedAdapter(HTTPAdapter):
     """An adapter whose pools tell the current exchange's watch which connection it got."""
 
@@ -314,24 +323,11 @@ class Transport:
             "Content-Type": "application/json",
         }
         self._adapter = adapter
-        self._urls: dict[str, str] = {}
 
     def close(self) -> None:
         """Close pooled connections and stop the watchdog's thread."""
         self.session.close()
         self._watchdog.close()
-
-    def _normalised(self, url: str) -> str:
-        """``url`` as requests would send it (IDNA host, quoted path), worked out once per URL."""
-        known = self._urls.get(url)
-        if known is None:
-            probe = requests.PreparedRequest()
-            probe.prepare_url(url, None)
-            known = cast(str, probe.url)
-            if len(self._urls) >= 4096:  # one URL per job and type: bounded all the same
-                self._urls.clear()
-            self._urls[url] = known
-        return known
 
     def request(
         self,
@@ -451,7 +447,7 @@ class Transport:
         # a third of the CPU of a request: the URL is normalised by requests once per URL, and
         # nothing else of it applies (no cookies, hooks or files; the body is bytes or none).
         data = None if json_body is None else json.dumps(json_body, separators=(",", ":")).encode()
-        url = self._normalised(url)
+        url = _normalised(url)
         if params:
             url = f"{url}{'&' if '?' in url else '?'}{urlencode(params)}"
         prepared = requests.PreparedRequest()
@@ -494,13 +490,24 @@ class Transport:
                     raise DRSAPIError(DEADLINE_EXCEEDED, "no time left for the request", operation=operation)
                 # The adapter itself: the session's send adds hooks and cookies (none used) and
                 # follows redirects, which must never be followed (the target would get the credentials).
-                response = self._adapter.send(
-                    prepared,
-                    timeout=timeout,
-                    stream=True,
-                    verify=self.verify,
-                    proxies=self._proxies_for(prepared.url),
-                )
+                try:
+                    response = self._adapter.send(
+                        prepared,
+                        timeout=timeout,
+                        stream=True,
+                        verify=self.verify,
+                        proxies=self._proxies_for(prepared.url),
+                    )
+                except ValueError as exc:
+                    if isinstance(exc, requests.RequestException):  # InvalidURL and the like: as before
+                        raise
+                    # http.client refuses a header value with a line break, and its message holds
+                    # the value: a credential, possibly. Nothing was sent.
+                    raise DRSAPIError(
+                        CREDENTIALS_UNAVAILABLE,
+                        "a header value holds a line break or control character; request not sent",
+                        operation=operation,
+                    ) from None
                 _current.watch = None
                 try:
                     status = response.status_code

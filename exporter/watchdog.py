@@ -55,7 +55,7 @@ class Watchdog:
         watch = Watch(deadline.at, self._cond)
         with self._cond:
             heapq.heappush(self._heap, (watch.at, next(self._seq), watch))
-            if self._thread is None and not self._closed:
+            if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="http-watchdog", daemon=True)
                 self._thread.start()
             elif self._heap[0][2] is watch:
@@ -63,7 +63,7 @@ class Watchdog:
         return watch
 
     def close(self) -> None:
-        """Stop the thread; exchanges still under watch are no longer cut."""
+        """Let the thread end once no exchange is under watch (it is started again if one comes)."""
         with self._cond:
             self._closed = True
             self._cond.notify()
@@ -74,12 +74,20 @@ class Watchdog:
 
     def _run(self) -> None:
         with self._cond:
-            while not self._closed:
+            while True:
                 now = time.monotonic()
                 while self._heap and (self._heap[0][2].done or self._heap[0][0] <= now):
                     _, _, watch = heapq.heappop(self._heap)
                     if not watch.done and not self._cut(watch):
                         heapq.heappush(self._heap, (now + RETRY_CUT, next(self._seq), watch))
+                if self._closed:
+                    # Exchanges of a closed transport are still cut at their deadlines; the
+                    # thread ends when none is left, and watch() starts another if needed.
+                    self._heap = [entry for entry in self._heap if not entry[2].done]
+                    heapq.heapify(self._heap)
+                    if not self._heap:
+                        self._thread = None
+                        return
                 # Done watches stay in the heap until their time; waking for them costs nothing.
                 self._cond.wait(self._heap[0][0] - now if self._heap else None)
 

@@ -253,6 +253,68 @@ def test_close_stops_the_watchdog_thread() -> None:
     assert not thread.is_alive()
 
 
+@pytest.mark.parametrize("closed_during", [False, True])
+def test_an_exchange_of_a_closed_transport_is_still_cut_at_its_deadline(
+    raw_server: Callable[[Handler], RawServer], closed_during: bool
+) -> None:
+    # Review: once close() stopped the watchdog, a header trickling in byte by byte was read for
+    # the socket timeout (10 s) instead of being cut at the 1 s deadline.
+    def handler(conn: socket.socket, line: bytes) -> None:
+        conn.sendall(b"HTTP/1.1 200 OK\r\n")
+        for _ in range(40):  # 10 s of one header byte every 0.25 s
+            conn.sendall(b"X")
+            time.sleep(0.25)
+
+    server = raw_server(handler)
+    transport = Transport(timeout=10.0, retry=RetryPolicy(attempts=1))
+    if not closed_during:
+        transport.close()
+    else:
+        threading.Timer(0.3, transport.close).start()
+    started = time.monotonic()
+    with pytest.raises(DRSAPIError) as info:
+        transport.request("GET", f"{server.url}/x", operation="x", deadline=Deadline.after(1.0))
+    assert info.value.error_code == errors.TIMEOUT
+    assert time.monotonic() - started < 5
+    thread = transport._watchdog._thread
+    if thread is not None:
+        thread.join(timeout=5)
+        assert not thread.is_alive()
+
+
+@pytest.mark.parametrize("location", ["http://[::1", "http://elsewhere.example/\udcff", ""])
+@responses.activate
+def test_a_redirect_with_a_broken_location_is_http_3xx(location: str) -> None:
+    # Review: requests' redirect handling raised ValueError on such a Location before it was
+    # bypassed; the adapter hands the answer back and it is a 3xx like any other.
+    responses.get(URL, status=301, headers={"Location": location})
+    transport = Transport()
+    with pytest.raises(DRSAPIError) as info:
+        transport.request("GET", URL, operation="show_progress_data", deadline=time.monotonic() + 5)
+    assert info.value.error_code == errors.HTTP_3XX
+    transport.close()
+
+
+def test_a_header_value_with_a_line_break_is_refused_without_showing_it(
+    raw_server: Callable[[Handler], RawServer], caplog: pytest.LogCaptureFixture
+) -> None:
+    # Review: http.client's ValueError carried the header's value (a token) into the log.
+    class LeakyAuth(requests.auth.AuthBase):
+        def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+            r.headers["X-Auth-Token"] = "SECRET-TOKEN\nX-Evil: 1"
+            return r
+
+    arrived: list[bytes] = []
+    server = raw_server(lambda conn, line: arrived.append(line))
+    transport = Transport(retry=RetryPolicy(attempts=1))
+    with pytest.raises(DRSAPIError) as info:
+        transport.request("GET", f"{server.url}/x", operation="x", deadline=Deadline.after(5), auth=LeakyAuth())
+    assert info.value.error_code == errors.CREDENTIALS_UNAVAILABLE
+    assert "SECRET" not in str(info.value) and "SECRET" not in caplog.text
+    assert arrived == []
+    transport.close()
+
+
 @responses.activate
 def test_a_redirect_is_answered_not_followed() -> None:
     # Requests go through the adapter, which never follows a redirect (the session would).
