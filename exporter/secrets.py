@@ -49,6 +49,11 @@ def scrub(text: str) -> str:
     return pattern.sub(REDACTED, text) if pattern is not None else text
 
 
+def _has_control(value: str) -> bool:
+    """True when ``value`` holds a C0 control character or DEL (none belongs in a credential)."""
+    return not value.isprintable() and any(ord(c) < 32 or ord(c) == 127 for c in value)
+
+
 class SecretError(Exception):
     """A secret could not be read; the message names the source, never the value."""
 
@@ -69,6 +74,7 @@ class Secret:
         self._literal = value or ""
         self._value = value
         self._stamp: tuple[int, int, int] | None = None
+        self._refused: tuple[int, int, int] | None = None  # a version of the file already refused
         self._lock = threading.Lock()
         if value is not None:
             register(value)
@@ -82,30 +88,39 @@ class Secret:
     def get(self) -> str:
         """The current value, re-reading the file when it changed."""
         if self.file is None:
+            if _has_control(self._literal):
+                # Sent in a header it would be refused by http.client, with the value in the error.
+                raise SecretError(f"{self.name}: the value holds a line break or control character")
             return self._literal
         with self._lock:
             try:
                 st = os.stat(self.file)
                 stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
-                if stamp != self._stamp or self._value is None:
+                if (stamp != self._stamp or self._value is None) and not (
+                    stamp == self._refused and self._value is not None
+                ):
+                    self._refused = stamp  # until read whole and valid: refused once, said once
                     with open(self.file, encoding="utf-8") as fh:
                         value = fh.read(MAX_SECRET_CHARS + 1).strip()
                     if len(value) > MAX_SECRET_CHARS:  # e.g. /dev/zero or the wrong file: never read it all
                         raise SecretError(f"{self.name}: file {self.file} is longer than a secret can be")
                     if not value:
                         raise SecretError(f"{self.name}: file {self.file} is empty")
+                    if _has_control(value):
+                        raise SecretError(f"{self.name}: file {self.file} holds a line break or control character")
                     register(value)
                     if self._value is not None and value != self._value:
                         unregister(self._value)
                         log.info("secret %s: file changed, using the new value", self.name)
-                    self._value, self._stamp = value, stamp
+                    self._value, self._stamp, self._refused = value, stamp, None
             except (OSError, UnicodeDecodeError) as exc:
                 if self._value is None:
                     raise SecretError(f"{self.name}: cannot read {self.file}: {exc.__class__.__name__}") from None
                 log.warning("secret %s: file %s unreadable, keeping the last value", self.name, self.file)
-            except SecretError:
+            except SecretError as exc:
                 if self._value is None:
                     raise
+                log.warning("%s; keeping the last value", exc)
             if self._value is None:  # unreachable: every path above sets it or raises
                 raise SecretError(f"{self.name}: no value")
             return self._value

@@ -341,3 +341,38 @@ def test_version_flag() -> None:
     result = subprocess.run([command("drs-exporter"), "--version"], capture_output=True, text=True, timeout=30)
     assert result.returncode == 0
     assert result.stdout.startswith("drs-exporter, version ")
+
+
+def test_a_token_file_with_a_line_break_is_refused_and_never_shown(sim: Simulator, start: Any, tmp_path: Path) -> None:
+    # Review: http.client refused such a header, and its ValueError, with the token in it, reached the log.
+    token_file = tmp_path / "token"
+    token_file.write_text("static-token-LEAK-0002\nX-Evil: 1\n")
+    config = tmp_path / "c.yml"
+    config.write_text(yaml.safe_dump({**sim_config(sim, ["odd-job"]), "auth": {"token_file": str(token_file)}}))
+    result = subprocess.run(
+        [command("drs-exporter"), "--config.file", str(config), "--web.listen-address", "127.0.0.1:0"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "holds a line break or control character" in result.stderr
+    assert "LEAK" not in result.stderr and "X-Evil" not in result.stderr
+    # Rotated to such a value while running: the last good token is kept, said once, never shown.
+    token_file.write_text("static-token-for-tests-0001\n")
+    exp = start({**sim_config(sim, ["odd-job"], cache_ttl=0.5), "auth": {"token_file": str(token_file)}})
+    assert value(exp.metrics(), "huaweicloud_drs_up", job_id="odd-job") == 1
+    token_file.write_text("static-token-LEAK-0004\rX-Evil: 1\n")
+    deadline = time.monotonic() + 10
+    for _ in range(40):  # bounded: until the refused file is seen, at most 10 s
+        time.sleep(0.25)
+        text = exp.metrics()
+        if "keeping the last value" in exp.log() or time.monotonic() > deadline:
+            break
+    assert value(text, "huaweicloud_drs_up", job_id="odd-job") == 1
+    seen = text + exp.get("/").text + exp.get("/status.json").text
+    exp.proc.send_signal(signal.SIGTERM)
+    exp.proc.wait(timeout=5)
+    logs = exp.log()
+    assert logs.count("holds a line break or control character; keeping the last value") == 1, logs
+    assert "LEAK" not in seen and "LEAK" not in logs and "X-Evil" not in logs
