@@ -15,6 +15,7 @@ from .config import DiscoveryConfig
 from .deadline import Deadline
 from .errors import INVALID_RESPONSE, DRSAPIError
 from .progress import safe_text
+from .values import JobId
 
 log = logging.getLogger(__name__)
 
@@ -70,9 +71,14 @@ def _metas(items: Any, operation: str) -> list[JobMeta]:
     for item in items:
         if not isinstance(item, dict) or not isinstance(item.get("id"), str) or not item["id"]:
             continue
-        out.append(
-            JobMeta(*(_text(item.get(k)) for k in ("id", "name", "status", "engine_type", "job_type", "task_type")))
-        )
+        if JobId.pattern.match(item["id"]):
+            out.append(
+                JobMeta(*(_text(item.get(k)) for k in ("id", "name", "status", "engine_type", "job_type", "task_type")))
+            )
+        else:
+            # It would go into request paths ("..", "a?b", "a#b" ask for other resources); a DRS
+            # job id is letters, digits and '-', as the configuration requires of its own.
+            log.warning("listed job id %r skipped: not letters, digits and '-'", safe_text(item["id"])[:80])
         out.extend(_metas(item.get("children") or [], operation))
     return out
 

@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
+from exporter.jobs import _metas
+
 from .procs import Exporter, Simulator, samples, sim_config, value, wait_for
 
 JOBS: list[dict[str, Any]] = [
@@ -304,3 +306,17 @@ def test_a_lone_surrogate_in_object_names_is_served_and_scraped(run: Any, tmp_pa
     rows = samples(answer.text, "huaweicloud_drs_object_progress_ratio")
     assert {dict(k)["src_db"] for k in rows} == {"db?", "db_0000"}
     assert exp.get("/").status_code == 200 and exp.get("/status.json").status_code == 200
+
+
+def test_listed_job_ids_that_would_change_the_request_path_are_skipped(caplog: pytest.LogCaptureFixture) -> None:
+    # Review: ids from a listing went into request paths as they were ("..", "a?b", "a#b").
+    items = [
+        {"id": "ok-1"},
+        {"id": ".."},
+        {"id": "a?b", "children": [{"id": "child-2"}, {"id": "x/y"}]},
+        {"id": "a#b"},
+        {"id": "\u202egnp.exe"},
+    ]
+    assert [m.job_id for m in _metas(items, "list_jobs")] == ["ok-1", "child-2"]
+    assert caplog.text.count("skipped: not letters, digits and '-'") == 5
+    assert "\u202e" not in caplog.text and "'\\u202egnp.exe'" in caplog.text  # shown escaped
