@@ -291,6 +291,10 @@ class IamPasswordAuth(requests.auth.AuthBase):
             done.set()
 
     def _login(self) -> tuple[str, float]:
+        try:
+            password = self.password.get()
+        except SecretError as exc:  # a failed login like any other: counted, backed off, never a traceback
+            raise DRSAPIError(CREDENTIALS_UNAVAILABLE, str(exc), operation="iam_token") from None
         body = {
             "auth": {
                 "identity": {
@@ -299,7 +303,7 @@ class IamPasswordAuth(requests.auth.AuthBase):
                         "user": {
                             "domain": {"name": self.domain_name},
                             "name": self.username,
-                            "password": self.password.get(),
+                            "password": password,
                         }
                     },
                 },

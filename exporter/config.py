@@ -118,14 +118,13 @@ class AuthConfig(Model, frozen=True):
             literal, file = getattr(self, name), getattr(self, name + "_file")
             if literal is not None and file is not None:
                 raise problem(f"give either {name} or {name}_file, not both", name)
-            for secret in (literal, file):
+            for secret, key in ((literal, name), (file, name + "_file")):
                 if secret is not None:
                     secret.name = name
-            if file is not None:
-                try:
-                    file.get()
-                except SecretError as exc:
-                    raise problem(str(exc), name + "_file") from None
+                    try:
+                        secret.get()
+                    except SecretError as exc:
+                        raise problem(str(exc), key) from None
         has = {name: self.secret(name) is not None for name in SECRETS}
         forms = [
             form
@@ -291,6 +290,12 @@ class ProjectConfig(Model, frozen=True):
             security = Secret.from_env("security_token", ENV_SECURITY_TOKEN)
             if ak is None or sk is None:
                 raise problem(f"no credentials: configure auth, or set {ENV_AK} and {ENV_SK}", "auth")
+            for secret, variable in ((ak, ENV_AK), (sk, ENV_SK), (security, ENV_SECURITY_TOKEN)):
+                try:
+                    if secret is not None:
+                        secret.get()
+                except SecretError as exc:
+                    raise problem(f"{variable}: {exc}", "auth") from None
         return AkSkCredentials(ak, sk, security)
 
     @property

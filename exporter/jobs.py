@@ -18,6 +18,7 @@ from .progress import safe_text
 from .values import JobId
 
 log = logging.getLogger(__name__)
+_SKIPPED: set[str] = set()  # listed job ids already warned about
 
 LIST_PAGE = 100
 BATCH = 50
@@ -71,14 +72,20 @@ def _metas(items: Any, operation: str) -> list[JobMeta]:
     for item in items:
         if not isinstance(item, dict) or not isinstance(item.get("id"), str) or not item["id"]:
             continue
-        if JobId.pattern.match(item["id"]):
+        if JobId.pattern.fullmatch(item["id"]):
             out.append(
                 JobMeta(*(_text(item.get(k)) for k in ("id", "name", "status", "engine_type", "job_type", "task_type")))
             )
         else:
             # It would go into request paths ("..", "a?b", "a#b" ask for other resources); a DRS
             # job id is letters, digits and '-', as the configuration requires of its own.
-            log.warning("listed job id %r skipped: not letters, digits and '-'", safe_text(item["id"])[:80])
+            shown = safe_text(item["id"])[:80]
+            # Said once per id (the listing repeats every refresh_interval), then at debug level.
+            if shown in _SKIPPED or len(_SKIPPED) >= 1000:
+                log.debug("listed job id %r skipped: not letters, digits and '-'", shown)
+            else:
+                _SKIPPED.add(shown)
+                log.warning("listed job id %r skipped: not letters, digits and '-'", shown)
         out.extend(_metas(item.get("children") or [], operation))
     return out
 

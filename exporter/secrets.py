@@ -49,9 +49,24 @@ def scrub(text: str) -> str:
     return pattern.sub(REDACTED, text) if pattern is not None else text
 
 
-def _has_control(value: str) -> bool:
-    """True when ``value`` holds a C0 control character or DEL (none belongs in a credential)."""
-    return not value.isprintable() and any(ord(c) < 32 or ord(c) == 127 for c in value)
+# Credentials sent as header values (X-Auth-Token, X-Security-Token, the AK in Authorization).
+HEADER_SECRETS = frozenset({"access_key", "security_token", "token"})
+
+
+def refusal(name: str, value: str) -> str | None:
+    """Why ``value`` cannot be the credential ``name`` (never quoting it), or None when it can.
+
+    No credential holds a line break or another control character; one sent in a header must
+    be printable ASCII, or http.client refuses it (with the value in its error) or sends bytes
+    the API cannot match.
+    """
+    if name in HEADER_SECRETS:
+        if not (value.isascii() and value.isprintable()):
+            return "holds a line break, control or non-ASCII character (it is sent in a header)"
+        return None
+    if not value.isprintable() and any(ord(c) < 32 or ord(c) == 127 for c in value):
+        return "holds a line break or control character"
+    return None
 
 
 class SecretError(Exception):
@@ -73,8 +88,8 @@ class Secret:
         self.file = file
         self._literal = value or ""
         self._value = value
-        self._stamp: tuple[int, int, int] | None = None
-        self._refused: tuple[int, int, int] | None = None  # a version of the file already refused
+        self._stamp: tuple[int, int, int, int] | None = None
+        self._refused: tuple[int, int, int, int] | None = None  # a version whose content was refused
         self._lock = threading.Lock()
         if value is not None:
             register(value)
@@ -88,26 +103,31 @@ class Secret:
     def get(self) -> str:
         """The current value, re-reading the file when it changed."""
         if self.file is None:
-            if _has_control(self._literal):
-                # Sent in a header it would be refused by http.client, with the value in the error.
-                raise SecretError(f"{self.name}: the value holds a line break or control character")
+            why = refusal(self.name, self._literal)
+            if why:
+                raise SecretError(f"{self.name}: the value {why}")
             return self._literal
         with self._lock:
             try:
                 st = os.stat(self.file)
-                stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+                stamp = (st.st_mtime_ns, st.st_size, st.st_ino, st.st_ctime_ns)  # ctime: a chmod too
                 if (stamp != self._stamp or self._value is None) and not (
                     stamp == self._refused and self._value is not None
                 ):
-                    self._refused = stamp  # until read whole and valid: refused once, said once
                     with open(self.file, encoding="utf-8") as fh:
                         value = fh.read(MAX_SECRET_CHARS + 1).strip()
-                    if len(value) > MAX_SECRET_CHARS:  # e.g. /dev/zero or the wrong file: never read it all
-                        raise SecretError(f"{self.name}: file {self.file} is longer than a secret can be")
-                    if not value:
-                        raise SecretError(f"{self.name}: file {self.file} is empty")
-                    if _has_control(value):
-                        raise SecretError(f"{self.name}: file {self.file} holds a line break or control character")
+                    why = (
+                        "is longer than a secret can be"  # e.g. /dev/zero or the wrong file: never read it all
+                        if len(value) > MAX_SECRET_CHARS
+                        else "is empty"
+                        if not value
+                        else refusal(self.name, value)
+                    )
+                    if why:
+                        # This version of the file is refused once and said once; a failed read
+                        # (permissions, no file handles) is not a version's fault and is tried again.
+                        self._refused = stamp
+                        raise SecretError(f"{self.name}: file {self.file} {why}")
                     register(value)
                     if self._value is not None and value != self._value:
                         unregister(self._value)

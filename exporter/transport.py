@@ -501,11 +501,12 @@ class Transport:
                 except ValueError as exc:
                     if isinstance(exc, requests.RequestException):  # InvalidURL and the like: as before
                         raise
-                    # http.client refuses a header value with a line break, and its message holds
-                    # the value: a credential, possibly. Nothing was sent.
+                    # http.client refuses a header value with a line break or a character outside
+                    # Latin-1, and its message holds the value: a credential, possibly. Nothing was sent.
                     raise DRSAPIError(
                         CREDENTIALS_UNAVAILABLE,
-                        "a header value holds a line break or control character; request not sent",
+                        "a header value cannot be sent (a line break, control or non-Latin-1 character); "
+                        "request not sent",
                         operation=operation,
                     ) from None
                 _current.watch = None

@@ -325,3 +325,55 @@ def test_iam_login_failure_is_a_typed_error_without_password() -> None:
         auth.token()
     assert "http_401" in str(info.value)
     assert "pa55word" not in str(info.value)
+
+
+def test_a_secret_file_that_cannot_be_read_for_a_moment_is_read_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Second review: a rotated file unreadable at first (a chmod after the move, no file handles)
+    # was remembered as refused, and its new value never used.
+    path = tmp_path / "token"
+    path.write_text("token-value-0001\n")
+    secret = Secret("token", file=str(path))
+    assert secret.get() == "token-value-0001"
+    path.write_text("token-value-0002\n")
+    real_open = open
+
+    def failing_open(*args: Any, **kwargs: Any) -> Any:
+        raise PermissionError("not yet")
+
+    monkeypatch.setattr("builtins.open", failing_open)
+    assert secret.get() == "token-value-0001"
+    monkeypatch.setattr("builtins.open", real_open)
+    assert secret.get() == "token-value-0002"
+
+
+def test_a_secret_file_with_a_bad_value_is_refused_once_then_a_good_one_is_used(tmp_path: Path) -> None:
+    path = tmp_path / "token"
+    path.write_text("token-value-0001\n")
+    secret = Secret("token", file=str(path))
+    assert secret.get() == "token-value-0001"
+    path.write_text("token-value-BAD\nX: 1\n")
+    assert secret.get() == "token-value-0001"
+    assert secret.get() == "token-value-0001"
+    path.write_text("token-value-0003\n")
+    assert secret.get() == "token-value-0003"
+
+
+@responses.activate
+def test_a_password_that_cannot_be_read_is_a_failed_login_not_a_crash(caplog: pytest.LogCaptureFixture) -> None:
+    # Second review: the SecretError escaped the login as an unexpected exception (traceback, no backoff).
+    transport = Transport(retry=RetryPolicy(attempts=1))
+    auth = IamPasswordAuth(
+        transport,
+        IAM,
+        domain_name="acme",
+        username="ops",
+        password=Secret("password", value="pa55\x00word"),
+        project_id=PROJECT,
+    )
+    with pytest.raises(DRSAPIError) as info:
+        DRSClient(transport, auth, BASE, PROJECT).progress_data(JOB, "table", deadline=time.monotonic() + 5)
+    assert info.value.error_code == "credentials_unavailable"
+    assert "pa55" not in str(info.value) and "pa55" not in caplog.text and "Traceback" not in caplog.text
+    assert len(responses.calls) == 0

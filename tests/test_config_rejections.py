@@ -294,6 +294,37 @@ def test_errors_never_quote_a_secret(auth: dict[str, Any], tmp_path: Path) -> No
     assert SECRET not in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("auth", "key"),
+    [
+        ({"token": f"{SECRET}\nX-Evil: 1"}, "auth.token"),
+        ({"token": f"{SECRET}\u2028x"}, "auth.token"),
+        ({"token": f"{SECRET}é"}, "auth.token"),
+        ({"access_key": f"AK\t{SECRET}", "secret_key": "sk-value-0001"}, "auth.access_key"),
+        ({"access_key": "AKVALUE0001", "secret_key": f"{SECRET}\x00"}, "auth.secret_key"),
+        ({"username": "u", "password": f"{SECRET}\r1", "domain_name": "d"}, "auth.password"),
+    ],
+)
+def test_a_literal_credential_with_a_line_break_or_a_character_a_header_cannot_carry_is_refused(
+    auth: dict[str, Any], key: str, tmp_path: Path
+) -> None:
+    # Second review: only secret files were checked at load; literals failed every refresh instead.
+    with pytest.raises(ConfigError) as caught:
+        config.parse(b(auth=auth), tmp_path)
+    assert str(caught.value).startswith(f"{key}: ")
+    assert SECRET not in str(caught.value)
+
+
+def test_an_environment_credential_with_a_line_break_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(config.ENV_AK, "AKVALUE0001")
+    monkeypatch.setenv(config.ENV_SK, f"{SECRET}\n")
+    with pytest.raises(ConfigError) as caught:
+        config.parse({k: v for k, v in BASE.items() if k != "auth"}, tmp_path)
+    assert config.ENV_SK in str(caught.value) and SECRET not in str(caught.value)
+
+
 def test_parsed_secrets_never_print(tmp_path: Path) -> None:
     cfg = config.parse(b(auth={"access_key": "AKVALUE0001", "secret_key": SECRET, "security_token": SECRET}))
     for text in (repr(cfg), str(cfg), repr(cfg.projects[0].auth), str(msgspec.structs.asdict(cfg))):

@@ -106,6 +106,7 @@ def test_schema_is_valid_draft_7_and_agrees_with_the_models() -> None:
 
 
 FILE = __file__  # any file that exists, for the *_file keys
+SECRET_FILE = "@secret-file@"  # a one-line secret file, written by the test (a secret holds no line break)
 BASE: dict[str, Any] = {"region": "ap-southeast-1", "project_id": "abc", "jobs": ["j-1"]}
 ACCEPTED: list[tuple[str, dict[str, Any]]] = [
     ("minimal", BASE),
@@ -116,10 +117,10 @@ ACCEPTED: list[tuple[str, dict[str, Any]]] = [
     ("token with a null file", {**BASE, "auth": {"token": "tok123456", "token_file": None}}),
     (
         "ak/sk and token file",
-        {**BASE, "auth": {"access_key": "AK0001", "secret_key_file": FILE, "security_token": "st"}},
+        {**BASE, "auth": {"access_key": "AK0001", "secret_key_file": SECRET_FILE, "security_token": "st"}},
     ),
     ("empty auth (environment)", {**BASE, "auth": {}}),
-    ("password login", {**BASE, "auth": {"username": "u", "password_file": FILE, "domain_name": "d"}}),
+    ("password login", {**BASE, "auth": {"username": "u", "password_file": SECRET_FILE, "domain_name": "d"}}),
     (
         "password login, IAM endpoint, nulls",
         {
@@ -186,10 +187,15 @@ ACCEPTED: list[tuple[str, dict[str, Any]]] = [
 
 
 @pytest.mark.parametrize("raw", [c[1] for c in ACCEPTED], ids=[c[0] for c in ACCEPTED])
-def test_accepted_configurations_pass_the_schema_too(raw: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_accepted_configurations_pass_the_schema_too(
+    raw: dict[str, Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     """What the exporter accepts, editors and Helm must not flag."""
     monkeypatch.setenv("HUAWEICLOUD_SDK_AK", "EXAMPLEAK01")
     monkeypatch.setenv("HUAWEICLOUD_SDK_SK", "example-secret-key")
+    secret = tmp_path / "secret"
+    secret.write_text("example-secret-0001\n")
+    raw = json.loads(json.dumps(raw).replace(json.dumps(SECRET_FILE), json.dumps(str(secret))))
     config.parse(raw)
     errors = [e.message for e in jsonschema.Draft7Validator(CONFIG_SCHEMA).iter_errors(raw)]
     assert not errors
