@@ -129,7 +129,11 @@ class FakeIam:
         return 201, {"X-Subject-Token": f"token-number-{n}"}, json.dumps(body)
 
 
-def iam_auth(calls: list[ApiCall] | None = None, clock: Any = time.time) -> tuple[IamPasswordAuth, Transport]:
+def iam_auth(
+    calls: list[ApiCall] | None = None,
+    clock: Any = time.time,
+    password: str = "pa55word!x",  # noqa: S107  # the fake IAM's
+) -> tuple[IamPasswordAuth, Transport]:
     transport = Transport(
         retry=RetryPolicy(attempts=2, backoff=0.01), observer=calls.append if calls is not None else None
     )
@@ -138,7 +142,7 @@ def iam_auth(calls: list[ApiCall] | None = None, clock: Any = time.time) -> tupl
         IAM,
         domain_name="acme",
         username="ops",
-        password=Secret("pw", value="pa55word!x"),
+        password=Secret("pw", value=password),
         project_id=PROJECT,
         clock=clock,
     )
@@ -363,15 +367,7 @@ def test_a_secret_file_with_a_bad_value_is_refused_once_then_a_good_one_is_used(
 @responses.activate
 def test_a_password_that_cannot_be_read_is_a_failed_login_not_a_crash(caplog: pytest.LogCaptureFixture) -> None:
     # Second review: the SecretError escaped the login as an unexpected exception (traceback, no backoff).
-    transport = Transport(retry=RetryPolicy(attempts=1))
-    auth = IamPasswordAuth(
-        transport,
-        IAM,
-        domain_name="acme",
-        username="ops",
-        password=Secret("password", value="pa55\x00word"),
-        project_id=PROJECT,
-    )
+    auth, transport = iam_auth(password="pa55\x00word")
     with pytest.raises(DRSAPIError) as info:
         DRSClient(transport, auth, BASE, PROJECT).progress_data(JOB, "table", deadline=time.monotonic() + 5)
     assert info.value.error_code == "credentials_unavailable"
