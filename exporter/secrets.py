@@ -90,6 +90,7 @@ class Secret:
         self._value = value
         self._stamp: tuple[int, int, int, int] | None = None
         self._refused: tuple[int, int, int, int] | None = None  # a version whose content was refused
+        self._unreadable = False  # the file could not be read, and that was said
         self._lock = threading.Lock()
         if value is not None:
             register(value)
@@ -133,10 +134,19 @@ class Secret:
                         unregister(self._value)
                         log.info("secret %s: file changed, using the new value", self.name)
                     self._value, self._stamp, self._refused = value, stamp, None
+                self._unreadable = False
             except (OSError, UnicodeDecodeError) as exc:
                 if self._value is None:
                     raise SecretError(f"{self.name}: cannot read {self.file}: {exc.__class__.__name__}") from None
-                log.warning("secret %s: file %s unreadable, keeping the last value", self.name, self.file)
+                # Every request reads the secret: said once until the file is read again, not per request.
+                if not self._unreadable:
+                    log.warning(
+                        "secret %s: file %s unreadable (%s), keeping the last value",
+                        self.name,
+                        self.file,
+                        exc.__class__.__name__,
+                    )
+                self._unreadable = True
             except SecretError as exc:
                 if self._value is None:
                     raise

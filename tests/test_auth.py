@@ -373,3 +373,19 @@ def test_a_password_that_cannot_be_read_is_a_failed_login_not_a_crash(caplog: py
     assert info.value.error_code == "credentials_unavailable"
     assert "pa55" not in str(info.value) and "pa55" not in caplog.text and "Traceback" not in caplog.text
     assert len(responses.calls) == 0
+
+
+def test_a_secret_file_gone_is_said_once_not_per_request(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # Every request reads the secret: a removed file logged a warning per request.
+    path = tmp_path / "token"
+    path.write_text("token-value-0001\n")
+    secret = Secret("token", file=str(path))
+    assert secret.get() == "token-value-0001"
+    path.unlink()
+    assert [secret.get() for _ in range(5)] == ["token-value-0001"] * 5
+    assert caplog.text.count("unreadable (FileNotFoundError), keeping the last value") == 1
+    path.write_text("token-value-0002\n")
+    assert secret.get() == "token-value-0002"
+    path.unlink()
+    secret.get()
+    assert caplog.text.count("unreadable (FileNotFoundError), keeping the last value") == 2
