@@ -116,9 +116,12 @@ class FakeIam:
         self.logins = 0
         self.bodies: list[Any] = []
         self.lock = threading.Lock()
+        self.gate = threading.Event()  # logins wait while it is clear (at most 10 s): a login in flight
+        self.gate.set()
         responses.add_callback(responses.POST, f"{IAM}/v3/auth/tokens", callback=self.login)
 
     def login(self, request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
+        self.gate.wait(timeout=10)
         time.sleep(self.delay)
         with self.lock:
             self.logins += 1
@@ -176,7 +179,9 @@ def test_token_renewed_before_expiry() -> None:
     now[0] += 2 * 3600
     assert auth.token() == "token-number-1"
     now[0] += 3600 + 60  # under an hour (a quarter of the lifetime) left: renew in the background
+    iam.gate.clear()  # the renewal stays in flight until the gate opens (it raced the assertion before)
     assert auth.token() == "token-number-1", "the still-valid token serves while renewal runs"
+    iam.gate.set()
     wait_for(lambda: auth.logins == 2, timeout=5)
     assert auth.token() == "token-number-2"
     assert iam.logins == 2
