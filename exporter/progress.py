@@ -52,25 +52,23 @@ class CompactRows:
 
     def __init__(self, rows: Iterable[ProgressRow] = ()) -> None:
         by_name = {(r.src_db, r.src_tb, r.dst_db, r.dst_tb): r.progress for r in rows}
-        self._names, self._progress = self._pack(by_name)
+        self._names, self._progress = self._pack(list(by_name), by_name.values())
 
     @staticmethod
-    def _pack(by_name: dict[tuple[str, str, str, str], float]) -> tuple[str, array[float]]:
+    def _pack(names: list[Names], progress: Iterable[float]) -> tuple[str, array[float]]:
         # orjson: the names of a key are packed on every refresh, and it is ten times faster here.
-        return orjson.dumps(list(by_name)).decode(), array("d", by_name.values())
+        return orjson.dumps(names).decode(), array("d", progress)
 
     @classmethod
-    def from_names(cls, by_name: dict[tuple[str, str, str, str], float]) -> CompactRows:
+    def from_names(cls, by_name: dict[Names, float]) -> CompactRows:
         """Rows from a mapping of (src_db, src_tb, dst_db, dst_tb) to progress, in insertion order."""
-        compact = cls.__new__(cls)
-        compact._names, compact._progress = cls._pack(by_name)
-        return compact
+        return cls.from_columns(list(by_name), by_name.values())
 
     @classmethod
     def from_columns(cls, names: list[Names], progress: Iterable[float]) -> CompactRows:
         """Rows from distinct names and their progress, in order (no two names may be equal)."""
         compact = cls.__new__(cls)
-        compact._names, compact._progress = orjson.dumps(names).decode(), array("d", progress)
+        compact._names, compact._progress = cls._pack(names, progress)
         return compact
 
     def __len__(self) -> int:
