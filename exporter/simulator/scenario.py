@@ -19,8 +19,6 @@ from .faults import FAULTS, Faults, apply_faults
 
 TIME_FORMATS = ("epoch_ms", "iso")
 _PACES: list[tuple[float, float]] = []  # per object index: (start percent, speed factor)
-
-
 _PACES_LOCK = threading.Lock()
 
 
@@ -123,11 +121,11 @@ class SimJob:
         parts: list[str] = []
         named = len(self.names)
         prefixes = self._prefixes.setdefault(object_type, [])
-        step = (elapsed if self.frozen_at is None else min(elapsed, self.frozen_at)) * self.speed
         if isinstance(indexes, range) and indexes.step == 1 and indexes.start >= named and len(indexes):
-            # A window of generated rows, the common page: one comprehension, no call per row.
-            # This is most of the simulator's CPU per page, which adds to the latency every client
-            # sees while requests queue for the simulator's one interpreter.
+            # A window of generated rows, the common page: one comprehension with progress()
+            # inlined, no call per row. This is most of the simulator's CPU per page, which adds to
+            # the latency every client sees while requests queue for the simulator's one interpreter.
+            step = (elapsed if self.frozen_at is None else min(elapsed, self.frozen_at)) * self.speed
             start, stop = indexes.start, indexes.stop
             _pace(stop - 1)
             if stop > len(prefixes):
@@ -154,8 +152,7 @@ class SimJob:
                 continue
             if index >= len(prefixes):
                 _grow_prefixes(prefixes, object_type, index)
-            base, factor = _pace(index)  # progress(), inlined
-            parts.append(f"{prefixes[index]}{min(100, int(base + step * factor))}}}")
+            parts.append(f"{prefixes[index]}{self.progress(index, elapsed)}}}")
         return "[" + ",".join(parts) + "]"
 
     def create_time(self, now: float) -> str:
