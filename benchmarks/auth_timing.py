@@ -19,7 +19,7 @@ import bcrypt
 import requests
 import yaml
 
-from benchmarks.report import write_section
+from benchmarks.report import publish
 from tests.procs import Exporter
 
 CONFIG = "region: ap-southeast-1\nproject_id: abc\nauth: {token: abcdefgh}\njobs: [a]\n"
@@ -74,9 +74,7 @@ def main() -> int:
         f"| known user, wrong password | {known * 1000:.1f} ms |\n\n"
         f"Ratio known/unknown {ratio:.2f} (target: between {1 / LIMIT:g} and {LIMIT:g}): {'met' if ok else 'MISSED'}."
     )
-    print(report)
-    if args.write:
-        write_section(args.write, "auth-timing", report)
+    publish(report, args.write, "auth-timing")
     return 0 if ok else 1
 
 

@@ -28,7 +28,7 @@ import requests
 from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from benchmarks.report import write_section
+from benchmarks.report import publish
 from exporter import config as exporter_config
 from exporter.app import Exporter as InProcessExporter
 from exporter.auth import AkSkAuth
@@ -544,9 +544,7 @@ def main() -> int:
             ),
         ]
     )
-    print(report)
-    if args.write:
-        write_section(args.write, "bench", report)
+    publish(report, args.write, "bench")
     missed = [t.name for t in targets if not t.ok]
     if missed:
         print(f"\nmissed targets: {', '.join(missed)}", file=sys.stderr)

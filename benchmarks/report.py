@@ -1,4 +1,4 @@
-"""Writing results into a marked section of a Markdown file."""
+"""Printing results and writing them into a marked section of a Markdown file."""
 
 from __future__ import annotations
 
@@ -14,3 +14,10 @@ def write_section(path: Path, name: str, text: str) -> None:
     head, _, rest = doc.partition(start)
     _, _, tail = rest.partition(end)
     path.write_text(f"{head}{start}\n{text}\n{end}{tail}")
+
+
+def publish(text: str, path: Path | None, name: str) -> None:
+    """Print ``text`` and, when ``path`` is given (``--write``), record it as section ``name`` there."""
+    print(text)
+    if path is not None:
+        write_section(path, name, text)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import requests
 
-from benchmarks.report import write_section
+from benchmarks.report import publish
 from tests.procs import Exporter, Simulator, sim_config
 
 
@@ -124,9 +124,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         result = soak(args.cycles, Path(tmp))
     text = report(result, command)
-    print(text)
-    if args.write:
-        write_section(args.write, "soak", text)
+    publish(text, args.write, "soak")
     problems = flat(result)
     if problems:
         print("not flat: " + "; ".join(problems), file=sys.stderr)

@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.report import write_section
+from benchmarks.report import publish
 from tests.procs import LineReader
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -108,9 +108,7 @@ def main() -> int:
         f"({delta['least'] * 1000:+.0f} ms least CPU); target: at most +100 ms. Load average "
         f"{os.getloadavg()[0]:.1f} at the end."
     )
-    print(text)
-    if args.write:
-        write_section(args.write, "startup", text)
+    publish(text, args.write, "startup")
     return 0 if max(delta.values()) <= 0.1 else 1
 
 

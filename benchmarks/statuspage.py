@@ -22,7 +22,7 @@ from pathlib import Path
 
 import requests
 
-from benchmarks.report import write_section
+from benchmarks.report import publish
 from tests.procs import Exporter, Simulator, sim_config
 
 TARGET_SECONDS = 0.1
@@ -97,9 +97,7 @@ def main() -> int:
         "| --- | --- | --- | --- | --- | --- |\n" + "\n".join(rows) + "\n\n"
         f"Target: warm under {TARGET_SECONDS * 1000:.0f} ms: {'met' if ok else '**missed**'}."
     )
-    print(text)
-    if args.write:
-        write_section(args.write, "status-page", text)
+    publish(text, args.write, "status-page")
     return 0 if ok else 1
 
 
