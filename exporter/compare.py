@@ -74,7 +74,6 @@ TABLE_STATUSES = (
     "failed",
     "unknown",
 )
-RUNNING_TABLE = frozenset({"comparing", "waiting"})
 # Comparison-task states (§1.2).
 FINISHED = "SUCCESSFUL"
 IN_FLIGHT = frozenset({"RUNNING", "WAITING_FOR_RUNNING", "FULL_DOING", "INCRE_DOING"})

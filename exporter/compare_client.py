@@ -35,7 +35,6 @@ LINE_DETAIL = "show_line_compare_detail"
 CONTENT_OVERVIEW = "show_content_compare_overview"
 CONTENT_DETAIL = "show_content_compare_detail"
 OBJECT_OVERVIEW = "show_object_compare_overview"
-OPERATIONS = (LIST, LINE_OVERVIEW, LINE_DETAIL, CONTENT_OVERVIEW, CONTENT_DETAIL, OBJECT_OVERVIEW)
 
 
 class ReadError(DRSAPIError):

@@ -188,7 +188,6 @@ class ComparisonReader:
         self.on_error = on_error  # counts failures no HTTP attempt reported (api_errors_total)
         self.refresh_timeout = refresh_timeout
         self.guards = guards
-        self.detail_reads = 0  # result sets read (each finished comparison once)
         self._snapshot = EMPTY
         self._listed_at: dict[str, float] = {}  # job_id -> monotonic time of its last listing attempt
         # (job_id, compare_job_id) -> (monotonic time of the next attempt, delay) for result sets too large to read
@@ -356,7 +355,6 @@ class ComparisonReader:
                     self._backoff[key] = (now + delay, delay)
             return err.error_code
         with self._lock:
-            self.detail_reads += 1
             self._backoff.pop(key, None)
         return results
 
