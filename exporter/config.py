@@ -291,9 +291,10 @@ class ProjectConfig(Model, frozen=True):
             if ak is None or sk is None:
                 raise problem(f"no credentials: configure auth, or set {ENV_AK} and {ENV_SK}", "auth")
             for secret, variable in ((ak, ENV_AK), (sk, ENV_SK), (security, ENV_SECURITY_TOKEN)):
+                if secret is None:
+                    continue
                 try:
-                    if secret is not None:
-                        secret.get()
+                    secret.get()
                 except SecretError as exc:
                     raise problem(f"{variable}: {exc}", "auth") from None
         return AkSkCredentials(ak, sk, security)

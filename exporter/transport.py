@@ -451,11 +451,11 @@ class Transport:
         if params:
             url = f"{url}{'&' if '?' in url else '?'}{urlencode(params)}"
         prepared = requests.PreparedRequest()
-        prepared.method = method.upper()
+        prepared.method = method = method.upper()
         prepared.url = url
         prepared.headers = CaseInsensitiveDict(self._headers)
         prepared.body = data
-        if data is not None or method.upper() not in ("GET", "HEAD"):
+        if data is not None or method not in ("GET", "HEAD"):
             prepared.headers["Content-Length"] = str(len(data or b""))
         try:
             if auth is not None:
