@@ -1,4 +1,4 @@
-"""The configuration as typed models: validation, the JSON Schema and the README reference come from them.
+"""The configuration as typed models: validation, the JSON Schema and docs/configuration.md's reference come from them.
 
 Besides the models: the single-project form, secrets from files and the environment, and rules across keys.
 """

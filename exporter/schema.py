@@ -1,4 +1,4 @@
-"""JSON Schemas and the README reference tables, generated from the configuration models."""
+"""JSON Schemas and the reference tables of docs/configuration.md, generated from the configuration models."""
 
 from __future__ import annotations
 
@@ -147,7 +147,7 @@ def chart_config_schema() -> tuple[dict[str, Any], dict[str, Any]]:
     return config, definitions
 
 
-# --- the README reference
+# --- the reference tables of docs/configuration.md
 
 
 def _type(schema: dict[str, Any]) -> str:

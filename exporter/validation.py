@@ -108,7 +108,7 @@ def checked(description: str, check: Callable[[Any], Any], schema: dict[str, Any
 
 
 def doc(description: str) -> msgspec.Meta:
-    """A field's description (in the JSON Schema and the README)."""
+    """A field's description (in the JSON Schema and docs/configuration.md)."""
     return msgspec.Meta(description=description)
 
 

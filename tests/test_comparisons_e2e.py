@@ -46,7 +46,7 @@ SCENARIO = {
 }
 
 
-README_CUT_OVER = """(
+DOCS_CUT_OVER = """(
   sum by (job_id) (huaweicloud_drs_objects_completed) == sum by (job_id) (huaweicloud_drs_objects)
 )
 and on (job_id) (
@@ -166,8 +166,8 @@ def test_per_table_row_counts_and_statuses_reach_prometheus(stack: Stack) -> Non
     }
     # Progress is complete, but the latest row comparison found inconsistent tables: not ready for cut-over.
     wait_for(lambda: stack.query(f'huaweicloud_drs_objects_completed{{job_id="{JOB}"}} == 30'), 30, 1)
-    assert not stack.query(README_CUT_OVER)
-    # The README's example: tables whose row counts differ (table 0 lacks a row, table 1 is missing).
+    assert not stack.query(DOCS_CUT_OVER)
+    # docs/metrics.md's example: tables whose row counts differ (table 0 lacks a row, table 1 is missing).
     differ = stack.query("huaweicloud_drs_comparison_source_rows != huaweicloud_drs_comparison_target_rows")
     assert sorted(s["metric"]["src_tb"] for s in differ) == ["table_0000000", "table_0000001"]
     objects = stack.query(f'huaweicloud_drs_comparison_objects{{job_id="{JOB}",object_type="TABLE"}}')
@@ -214,10 +214,10 @@ def test_a_new_comparison_replaces_the_old_ones_series(stack: Stack) -> None:
     }
     counts = stack.compare_requests()
     assert counts[f"{JOB}/rows-2/line_detail"] == 2 and counts[f"{JOB}/rows-1/line_detail"] == 2
-    # The README's cut-over query: the job's latest row comparison is consistent now, so the job is
+    # docs/metrics.md's cut-over query: the job's latest row comparison is consistent now, so the job is
     # ready exactly when its progress is complete.
-    assert README_CUT_OVER in (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    ready = wait_for(lambda: stack.query(README_CUT_OVER), 30, 1)
+    assert DOCS_CUT_OVER in (Path(__file__).resolve().parent.parent / "docs" / "metrics.md").read_text()
+    ready = wait_for(lambda: stack.query(DOCS_CUT_OVER), 30, 1)
     assert {s["metric"]["job_id"] for s in ready} == {JOB}
 
 

@@ -1,4 +1,4 @@
-"""The JSON Schemas, README tables and chart schema are generated from the models and agree with them."""
+"""The JSON Schemas, docs/configuration.md's tables and the chart schema come from the models and agree with them."""
 
 from __future__ import annotations
 
@@ -49,17 +49,17 @@ def load_script() -> ModuleType:
 
 
 def test_committed_files_equal_what_the_models_generate() -> None:
-    """Drift: the schemas, the README tables and the chart's config schema (run `make config-docs`)."""
+    """Drift: the schemas, docs/configuration.md's tables and the chart's config schema (run `make config-docs`)."""
     outputs: dict[Path, str] = load_script().outputs()
     assert len(outputs) == 4
     for path, content in outputs.items():
         assert path.read_text() == content, f"{path.relative_to(ROOT)} differs from the models: run make config-docs"
 
 
-def test_readme_generation_replaces_a_stale_table() -> None:
+def test_reference_generation_replaces_a_stale_table() -> None:
     docs = load_script()
     stale = f"intro\n{docs.BEGIN}| `gone_key` | x | | removed |\n{docs.END}outro\n"
-    fresh = docs.readme(stale)
+    fresh = docs.reference(stale)
     assert "gone_key" not in fresh and "| `cache_ttl` |" in fresh
     assert fresh.startswith("intro\n") and fresh.endswith(f"{docs.END}outro\n")
 
@@ -79,9 +79,9 @@ def all_keys(model: type[msgspec.Struct], prefix: str = "") -> list[str]:
     return keys
 
 
-def test_readme_documents_every_key_and_no_unknown_one() -> None:
+def test_reference_documents_every_key_and_no_unknown_one() -> None:
     docs = load_script()
-    readme = (ROOT / "README.md").read_text().partition(docs.BEGIN)[2].partition(docs.END)[0]
+    readme = (ROOT / "docs" / "configuration.md").read_text().partition(docs.BEGIN)[2].partition(docs.END)[0]
     documented = set(re.findall(r"^\| `([A-Za-z0-9_.\[\]-]+)` \|", readme, re.MULTILINE))
     expected = set(all_keys(config.ProjectConfig)) | set(all_keys(config.Config))
     expected |= set(all_keys(config.AuthConfig, "auth."))
@@ -206,10 +206,11 @@ def yaml_blocks(text: str) -> list[str]:
 
 
 def example_configs() -> list[tuple[str, str]]:
-    """Every complete configuration example: README blocks with a project, and the compose file."""
+    """Every complete configuration example: README and docs/ blocks with a project, and the compose file."""
     found = [
-        (f"README block {i}", block)
-        for i, block in enumerate(yaml_blocks((ROOT / "README.md").read_text()))
+        (f"{page.relative_to(ROOT)} block {i}", block)
+        for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+        for i, block in enumerate(yaml_blocks(page.read_text()))
         if any(isinstance(d, dict) and ("projects" in d or "project_id" in d) for d in yaml.safe_load_all(block))
     ]
     compose = ROOT / "deploy" / "compose" / "exporter.yml"
