@@ -37,9 +37,12 @@ test: venv debian-deps lint typecheck
 dashboards: venv
 	$(BIN)/python -m dashboards.generate
 
-# The JSON Schemas, the README's configuration reference and the chart's config schema, from the models.
+# The JSON Schemas, docs/configuration.md's reference and the chart's config schema, from the models.
+# `make config-docs CHECK=1` writes nothing and fails naming each file that drifted. GNU make takes
+# `make config-docs --check` for its own --check-symlink-times (-L, which nothing here needs): that checks too.
+CONFIG_DOCS_CHECK = $(if $(CHECK)$(findstring L,$(filter-out -%,$(firstword $(MAKEFLAGS)))),--check)
 config-docs: venv
-	$(BIN)/python scripts/config_docs.py
+	$(BIN)/python scripts/config_docs.py $(CONFIG_DOCS_CHECK)
 
 rules: venv
 	$(BIN)/python -m alerts.rules

@@ -1,7 +1,8 @@
 """Writes (or, with --check, compares) everything generated from the configuration models.
 
 drs-exporter.schema.json, web-config.schema.json, the reference tables of docs/configuration.md and the
-`config` part of the Helm chart's values.schema.json.
+`config` part of the Helm chart's values.schema.json. `make config-docs CHECK=1` (or `make config-docs --check`)
+runs it with --check.
 """
 
 from __future__ import annotations

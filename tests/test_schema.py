@@ -5,7 +5,9 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
+import shutil
 import subprocess
+import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -62,6 +64,32 @@ def test_reference_generation_replaces_a_stale_table() -> None:
     fresh = docs.reference(stale)
     assert "gone_key" not in fresh and "| `cache_ttl` |" in fresh
     assert fresh.startswith("intro\n") and fresh.endswith(f"{docs.END}outro\n")
+
+
+def test_make_config_docs_check_finds_drift_and_writes_nothing(tmp_path: Path) -> None:
+    """`make config-docs --check` (and `CHECK=1`) fail naming the file that drifted; `make config-docs` mends it."""
+    make = shutil.which("make")
+    assert make is not None, "GNU make is what runs every target of the README"
+    generated = [p.relative_to(ROOT) for p in load_script().outputs()]
+    for rel in [Path("Makefile"), Path("scripts/config_docs.py"), *generated]:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(ROOT / rel, tmp_path / rel)
+    page = tmp_path / "docs" / "configuration.md"
+    current = page.read_text()
+    drifted = current.replace("| `page_size` | whole number, 1–1000 |", "| `page_size` | whole number, 1–999 |")
+    assert drifted != current
+    page.write_text(drifted)
+    # This venv's python; -o venv: the copy has no pyproject.toml to build one from.
+    run = [make, "-s", "-C", str(tmp_path), "-o", "venv", f"BIN={Path(sys.executable).parent}", "config-docs"]
+    for extra in (["--check"], ["CHECK=1"]):
+        out = subprocess.run([*run, *extra], capture_output=True, text=True, timeout=120)
+        assert out.returncode != 0, (extra, out.stdout, out.stderr)
+        assert out.stdout.splitlines() == ["docs/configuration.md: differ from the models (run `make config-docs`)"]
+        assert page.read_text() == drifted, "a check writes nothing"
+    out = subprocess.run(run, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and page.read_text() == current, (out.stdout, out.stderr)
+    out = subprocess.run([*run, "--check"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and not out.stdout, (out.stdout, out.stderr)
 
 
 def all_keys(model: type[msgspec.Struct], prefix: str = "") -> list[str]:
