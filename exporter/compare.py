@@ -18,7 +18,8 @@ from .progress import parse_create_time, safe_text
 
 COMPARE_TYPES = ("lines", "contents")
 
-# Integer per-database / per-table status codes (§1.1 of the API notes) -> stable metric names.
+# The integer `status` of line-overview, line-detail and content-overview items (codes 0-27 in Huawei's DRS
+# API reference; 1 and 24-26 undefined) -> stable metric names (the list: docs/configuration.md).
 STATUS_CODES: Mapping[int, str] = {
     0: "inconsistent",
     2: "consistent",
@@ -74,7 +75,7 @@ TABLE_STATUSES = (
     "failed",
     "unknown",
 )
-# Comparison-task states (§1.2).
+# Comparison-task states: the `status` of the table/compare list and the object-level overview.
 FINISHED = "SUCCESSFUL"
 IN_FLIGHT = frozenset({"RUNNING", "WAITING_FOR_RUNNING", "FULL_DOING", "INCRE_DOING"})
 _TASK_STATUS = re.compile(r"[A-Z][A-Z_]{0,39}")

@@ -1,7 +1,9 @@
 """Exposition bytes rendered once per refresh and joined per scrape.
 
 Each key's families are encoded by prometheus_client's own encoders into sample lines when the
-key refreshes (formats other than the text one lazily, on the first request that wants them).
+key refreshes, in every format a scrape has asked for in the last FORGET_SECONDS (no format is
+rendered ahead before a scrape asks for it, the text one included: the first scrape in a format
+renders what the refreshes have not).
 A scrape joins the family headers and the cached sample lines in the order a fresh
 ``generate_latest`` would write them, plus a small live part with the exporter's own metrics.
 Large parts also keep a raw deflate block, so a compressed answer is one gzip member made
@@ -266,10 +268,10 @@ class Renderer:
         self._table_parts: dict[tuple[str, ...], tuple[list[tuple[str, str, TableSet]], Part]] = {}
 
     def prepare(self, snapshot: Snapshot, previous: Snapshot | None) -> KeyRendering:
-        """Render a fresh snapshot in the refresh worker, in every format scrapes have asked for lately.
+        """Render a fresh snapshot in the cache's render thread, in every format scrapes have asked for lately.
 
         ``previous`` is the key's last snapshot with data, whose rendering may be reused. Doing
-        this in the worker keeps it inside the scrape budget a waiting scrape has.
+        this in that thread keeps it inside the scrape budget a waiting scrape has.
         """
         earlier = previous.rendering if previous is not None else None
         rendering = KeyRendering(snapshot, self.ttl, earlier if isinstance(earlier, KeyRendering) else None)

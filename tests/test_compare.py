@@ -28,7 +28,7 @@ from exporter.deadline import Deadline
 from exporter.errors import DRSAPIError
 from exporter.transport import ApiCall, RetryPolicy, Transport
 
-# The whole mapping table of §1.1: code -> metric status name.
+# The whole mapping of the API's per-table status codes 0-27 -> metric status name.
 CODES = {
     0: "inconsistent",
     1: "unknown",

@@ -53,7 +53,8 @@ ANSWER_OPERATIONS = (
     "content_detail",
     "show_object_compare_overview",
 )
-# content-detail item status per §1.1 code of a table: 1 comparing, 3 pending, 4 cancelled, else 2 completed.
+# content-detail item status per status code of a table (compare.STATUS_CODES):
+# 1 comparing, 3 pending, 4 cancelled, else 2 completed.
 _CONTENT_STATE = {5: 1, 6: 3, 7: 4}
 
 
@@ -94,7 +95,7 @@ class SimComparison:
         return item
 
     def code(self, index: int) -> int:
-        """The §1.1 status code of table ``index``."""
+        """The status code (compare.STATUS_CODES) of table ``index``."""
         if self.status in IN_FLIGHT:
             return 5
         return self.statuses[index] if index < len(self.statuses) else 2
