@@ -26,8 +26,8 @@ from exporter.simulator.server import demo_comparisons
 from exporter.status import JobStatus, KeyStatus, ProjectStatus, Status
 
 from .procs import Exporter, Simulator, samples, sim_config, wait_for
-from .test_clients import HEADLESS
 from .test_exporter import ODD_NAMES
+from .test_scrape_clients import HEADLESS
 
 SECRET = "status-page-secret-key-0123456789"
 HTML_NAMES = [

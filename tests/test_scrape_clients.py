@@ -1,4 +1,4 @@
-"""Real clients against the real exporter on `make demo`'s data.
+"""Real clients scraping the real exporter on `make demo`'s data (the exporter's own DRS client: test_drs_client.py).
 
 Every Accept header gets prometheus_client's bytes and Content-Type; a compressed answer is
 one gzip member that curl, zlib, gzip and headless Chromium read whole; HEAD gets headers only.

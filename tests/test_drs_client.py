@@ -1,4 +1,5 @@
-"""Unit tests of the HTTP client: paging, validation, error mapping, retries, deadlines."""
+"""Unit tests of the exporter's DRS API client (`responses`, no server): paging, validation, error mapping,
+retries, deadlines. Clients scraping the exporter: test_scrape_clients.py."""
 
 from __future__ import annotations
 
