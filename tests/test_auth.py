@@ -15,7 +15,7 @@ import pytest
 import requests
 import responses
 
-from exporter import signer
+from exporter import secrets, signer
 from exporter.auth import AkSkAuth, IamPasswordAuth, StaticTokenAuth, iam_endpoint_for, parse_expiry
 from exporter.client import DRSClient
 from exporter.deadline import Deadline
@@ -394,3 +394,48 @@ def test_a_secret_file_gone_is_said_once_not_per_request(tmp_path: Path, caplog:
     path.unlink()
     secret.get()
     assert caplog.text.count("unreadable (FileNotFoundError), keeping the last value") == 2
+
+
+def test_redactor_keeps_only_live_secrets() -> None:
+    secrets.register("first-live-token-value")
+    secrets.unregister("first-live-token-value")
+    assert scrub("first-live-token-value") == "first-live-token-value"
+    size = len(secrets._known)
+    for n in range(50):  # fifty renewals, each replacing the previous token
+        secrets.register(f"rotating-token-{n:04d}")
+        if n:
+            secrets.unregister(f"rotating-token-{n - 1:04d}")
+    assert len(secrets._known) == size + 1
+    assert scrub("rotating-token-0049") == secrets.REDACTED
+
+
+@responses.activate
+def test_iam_waiters_are_bounded_by_their_deadline_and_failures_back_off() -> None:
+    gate = threading.Event()
+    logins: list[int] = []
+
+    def login(request: Any) -> tuple[int, dict[str, str], str]:
+        logins.append(1)
+        gate.wait(5)
+        return 503, {}, json.dumps({"error_code": "APIGW.0613", "error_msg": "IAM unavailable"})
+
+    responses.add_callback(responses.POST, f"{IAM}/v3/auth/tokens", callback=login)
+    transport = Transport(retry=RetryPolicy(attempts=1))
+    auth = IamPasswordAuth(
+        transport, IAM, domain_name="d", username="u", password=Secret("pw", value="pass-word-1"), project_id="p"
+    )
+    # A slow login does not hold a caller past its own deadline.
+    with pytest.raises(DRSAPIError) as info:
+        auth.ready(Deadline.after(0.2))
+    assert info.value.error_code == "deadline_exceeded"
+    gate.set()
+    for _ in range(100):  # bounded wait for the background login to end
+        if auth._login_done is None:
+            break
+        time.sleep(0.02)
+    # Failed: later callers get that failure at once, without a login each, until the backoff ends.
+    for _ in range(5):
+        with pytest.raises(DRSAPIError) as info:
+            auth.ready(Deadline.after(1))
+        assert info.value.error_code == "APIGW.0613"
+    assert len(logins) == 1

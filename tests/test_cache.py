@@ -6,6 +6,7 @@ import threading
 import time
 
 from exporter.cache import SnapshotCache
+from exporter.deadline import Deadline
 from exporter.errors import DRSAPIError
 from exporter.progress import CompactRows, ProgressData, ProgressRow
 
@@ -39,5 +40,29 @@ def test_failures_are_cached_and_gone_keys_are_forgotten() -> None:
         assert ("broken", "table") not in cache._last_data, "it never had data"
         again = cache.get_many([("a", "table")], time.monotonic() + 5)
         assert again[0].up and len(calls) == 3, "a forgotten key is refreshed anew"
+    finally:
+        cache.close()
+
+
+def test_retain_wins_over_a_late_refresh() -> None:
+    release = threading.Event()
+
+    def fetch(job_id: str, object_type: str, deadline: Deadline) -> ProgressData:
+        release.wait(5)
+        return ProgressData(1, None, CompactRows())
+
+    cache = SnapshotCache(fetch, ttl=60, max_concurrency=2, refresh_timeout=5)
+    try:
+        key = ("gone", "table")
+        assert cache.get_many([key], Deadline.after(0.05))[0].error_code == "scrape_timeout"
+        cache.retain([])  # the job went away while its refresh runs
+        release.set()
+        for _ in range(100):  # bounded: the refresh ends within a few milliseconds
+            if not cache._inflight:
+                break
+            time.sleep(0.02)
+        assert not cache._inflight
+        assert key not in cache._last_data and key not in cache._last_success and key not in cache._latest
+        assert cache._cache is not None and key not in cache._cache
     finally:
         cache.close()

@@ -16,7 +16,7 @@ import responses
 
 from exporter import errors
 from exporter.client import DRSClient, endpoint_for_region
-from exporter.errors import DRSAPIError
+from exporter.errors import DRSAPIError, error_from_body
 from exporter.transport import ApiCall, RetryPolicy, Transport, parse_retry_after
 
 BASE = "https://drs.ap-southeast-1.myhuaweicloud.com"
@@ -372,3 +372,20 @@ def test_gzip_members_follow_each_other_and_trailing_garbage_is_ignored(trailer:
     )
     page = make_client().progress_data(JOB, "table", deadline=soon())
     assert page.count == 3
+
+
+@pytest.mark.parametrize(
+    ("code", "label"),
+    [
+        ("DRS.M05003", "DRS.M05003"),
+        ("APIGW.0301", "APIGW.0301"),
+        ("APIG.0101", "APIG.0101"),
+        ("IAM.0001", "IAM.0001"),
+        ("Something went wrong <b>x</b>", "invalid_error_code"),
+        ("DRS.M05003 and more", "invalid_error_code"),
+        ("x" * 200, "invalid_error_code"),
+        ("DRS", "invalid_error_code"),
+    ],
+)
+def test_error_codes_from_server_text_are_checked(code: str, label: str) -> None:
+    assert error_from_body({"error_code": code, "error_msg": "m"}) == (label, "m")

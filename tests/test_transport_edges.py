@@ -352,3 +352,14 @@ def test_requests_are_prepared_as_requests_would(
     assert (mine.method, mine.url, mine.body) == (theirs.method, theirs.url, theirs.body)
     assert dict(mine.headers) == dict(theirs.headers)
     transport.close()
+
+
+@responses.activate
+def test_redirects_are_refused_and_not_followed() -> None:
+    url = "https://drs.example.test/v5/p/jobs/j/progress-data/table"
+    responses.add(responses.GET, url, status=302, headers={"Location": "http://elsewhere.test/x"})
+    transport = Transport(retry=RetryPolicy(attempts=3))
+    with pytest.raises(DRSAPIError) as info:
+        transport.request("GET", url, operation="op", deadline=Deadline.after(5))
+    assert info.value.error_code == "http_3xx" and info.value.status == 302
+    assert len(responses.calls) == 1, "not retried, not followed"
