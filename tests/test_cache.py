@@ -5,9 +5,9 @@ from __future__ import annotations
 import threading
 import time
 
-from exporter.cache import SnapshotCache
-from exporter.errors import DRSAPIError
-from exporter.progress import CompactRows, ProgressData, ProgressRow
+from exporter.drs.errors import DRSAPIError
+from exporter.drs.progress import CompactRows, ProgressData, ProgressRow
+from exporter.sources.cache import SnapshotCache
 
 
 def fetch_counting(calls: list[tuple[str, str]]) -> object:

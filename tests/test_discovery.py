@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from exporter.jobs import _metas
+from exporter.sources.jobs import _metas
 
 from .procs import Exporter, Simulator, samples, sim_config, value, wait_for
 

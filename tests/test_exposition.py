@@ -7,15 +7,15 @@ from collections.abc import Sequence
 
 import pytest
 
-from exporter import exposition
-from exporter.cache import SCRAPE_TIMEOUT, Snapshot
-from exporter.collector import ScrapeView, SelfMetrics
-from exporter.exposition import OPENMETRICS, TEXT, Format, Renderer, choose
-from exporter.gzipstream import HEADER
-from exporter.progress import CompactRows, ProgressData, ProgressRow
-from exporter.telemetry import ApiStats
-from exporter.transport import ApiCall
-from exporter.web import accepts_gzip
+from exporter.drs.progress import CompactRows, ProgressData, ProgressRow
+from exporter.drs.telemetry import ApiStats
+from exporter.drs.transport import ApiCall
+from exporter.metrics.collector import ScrapeView, SelfMetrics
+from exporter.render import exposition
+from exporter.render.exposition import OPENMETRICS, TEXT, Format, Renderer, choose
+from exporter.render.gzipstream import HEADER
+from exporter.sources.cache import SCRAPE_TIMEOUT, Snapshot
+from exporter.web.server import accepts_gzip
 
 from .accept import ACCEPTS, PROMETHEUS2
 from .procs import gunzip_whole

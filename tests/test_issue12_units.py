@@ -13,16 +13,16 @@ from typing import Any
 import pytest
 import responses
 
-from exporter import secrets
-from exporter.auth import IamPasswordAuth
-from exporter.cache import SnapshotCache
-from exporter.deadline import Deadline
-from exporter.errors import DRSAPIError, error_from_body
-from exporter.fairpool import FairPool
-from exporter.progress import CompactRows, ProgressData, parse_create_time
-from exporter.secrets import Secret, scrub
-from exporter.timeparse import parse_iso8601
-from exporter.transport import RetryPolicy, Transport
+from exporter.base import secrets
+from exporter.base.deadline import Deadline
+from exporter.base.fairpool import FairPool
+from exporter.base.secrets import Secret, scrub
+from exporter.base.timeparse import parse_iso8601
+from exporter.drs.auth import IamPasswordAuth
+from exporter.drs.errors import DRSAPIError, error_from_body
+from exporter.drs.progress import CompactRows, ProgressData, parse_create_time
+from exporter.drs.transport import RetryPolicy, Transport
+from exporter.sources.cache import SnapshotCache
 
 BASE = datetime(2020, 9, 1, 18, 50, 20, tzinfo=timezone.utc)
 

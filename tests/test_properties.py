@@ -13,14 +13,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.cache import Snapshot
-from exporter.client import merge
-from exporter.collector import ScrapeView, SelfMetrics
-from exporter.errors import DRSAPIError
-from exporter.exposition import OPENMETRICS, TEXT, Renderer
-from exporter.progress import parse_page
-from exporter.telemetry import ApiStats
-from exporter.transport import decode_json
+from exporter.drs.client import merge
+from exporter.drs.errors import DRSAPIError
+from exporter.drs.progress import parse_page
+from exporter.drs.telemetry import ApiStats
+from exporter.drs.transport import decode_json
+from exporter.metrics.collector import ScrapeView, SelfMetrics
+from exporter.render.exposition import OPENMETRICS, TEXT, Renderer
+from exporter.sources.cache import Snapshot
 
 # Every code point, surrogates and control characters included.
 ANY_TEXT = st.text(alphabet=st.characters(codec=None, exclude_categories=()), max_size=20)

@@ -15,7 +15,8 @@ import msgspec
 import pytest
 import yaml
 
-from exporter import config, schema, webconfig
+from exporter import config, schema
+from exporter.web import webconfig
 from tests.procs import command
 from tests.test_config_rejections import REJECTED
 

@@ -13,9 +13,9 @@ from typing import Any
 
 from cachetools import TTLCache
 
-from .deadline import Deadline
-from .errors import DRSAPIError
-from .progress import ProgressData
+from ..base.deadline import Deadline
+from ..drs.errors import DRSAPIError
+from ..drs.progress import ProgressData
 
 log = logging.getLogger(__name__)
 

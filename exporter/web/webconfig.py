@@ -22,9 +22,8 @@ import msgspec
 from cachetools import LRUCache
 from cheroot.ssl import Adapter
 
-from . import secrets
-from .tlsserver import TLSAdapter, load_chain
-from .validation import (
+from ..base import secrets
+from ..config.validation import (
     ConfigError,
     FilePath,
     Model,
@@ -40,6 +39,7 @@ from .validation import (
     shown,
     validate,
 )
+from .tlsserver import TLSAdapter, load_chain
 
 __all__ = ["ConfigError", "TLSConfig", "WebConfig", "load"]
 

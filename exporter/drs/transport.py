@@ -30,8 +30,9 @@ from urllib3.exceptions import DecodeError, InvalidHeader, ProtocolError, ReadTi
 from urllib3.poolmanager import PoolManager
 from urllib3.util.retry import Retry
 
-from . import __version__
-from .deadline import Deadline
+from .. import __version__
+from ..base.deadline import Deadline
+from ..base.secrets import SecretError, scrub
 from .errors import (
     CONNECTION_ERROR,
     CREDENTIALS_UNAVAILABLE,
@@ -46,7 +47,6 @@ from .errors import (
     DRSAPIError,
     error_from_body,
 )
-from .secrets import SecretError, scrub
 from .watchdog import Watch, Watchdog
 
 log = logging.getLogger(__name__)

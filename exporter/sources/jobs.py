@@ -10,12 +10,12 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
-from .client import DRSClient
-from .config import DiscoveryConfig
-from .deadline import Deadline
-from .errors import INVALID_RESPONSE, DRSAPIError
-from .progress import safe_text
-from .values import JobId
+from ..base.deadline import Deadline
+from ..config import DiscoveryConfig
+from ..config.values import JobId
+from ..drs.client import DRSClient
+from ..drs.errors import INVALID_RESPONSE, DRSAPIError
+from ..drs.progress import safe_text
 
 log = logging.getLogger(__name__)
 _SKIPPED: set[str] = set()  # listed job ids already warned about

@@ -13,8 +13,8 @@ from typing import Annotated, Any, NamedTuple
 import msgspec
 import orjson
 
+from ..base.timeparse import parse_iso8601
 from .errors import INVALID_RESPONSE, DRSAPIError
-from .timeparse import parse_iso8601
 
 OBJECT_TYPES = (
     "table",

@@ -24,11 +24,11 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.openmetrics import exposition as om_exposition
 from prometheus_client.utils import floatToGoString, parse_version
 
+from ..metrics.collector import Collects, progress_families
+from ..metrics.compare_metrics import comparison_families, table_families
+from ..sources.cache import Snapshot
+from ..sources.comparisons import ComparisonSnapshot, TableSet
 from . import gzipstream
-from .cache import Snapshot
-from .collector import Collects, progress_families
-from .compare_metrics import comparison_families, table_families
-from .comparisons import ComparisonSnapshot, TableSet
 
 BLOCK_MIN = 4096  # parts at least this large keep a cached deflate block
 COMPARISON_BATCH = 10_000  # per-table comparison samples encoded at a time

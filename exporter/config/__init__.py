@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import msgspec
 
-from .secrets import Secret, SecretError, register
+from ..base.secrets import Secret, SecretError, register
 from .validation import (
     BaseURL,
     ConfigError,
