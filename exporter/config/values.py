@@ -7,8 +7,8 @@ from typing import Annotated, Any
 
 import msgspec
 
+from ..base.objecttypes import OBJECT_TYPES
 from ..base.secrets import Secret
-from ..drs.progress import OBJECT_TYPES
 from .validation import Text, checked, problem, resolve, shown
 
 JOB_TYPES = ("migration", "sync", "cloudDataGuard")

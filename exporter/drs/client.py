@@ -13,8 +13,9 @@ import requests
 
 from ..base.deadline import Deadline
 from ..base.fairpool import FairPool
+from ..base.objecttypes import OBJECT_TYPES
 from .errors import DEADLINE_EXCEEDED, PAGE_CAP_EXCEEDED, DRSAPIError
-from .progress import OBJECT_TYPES, CompactRows, Names, Page, ProgressData, parse_page, parse_page_bytes
+from .progress import CompactRows, Names, Page, ProgressData, parse_page, parse_page_bytes
 from .transport import Transport
 
 log = logging.getLogger(__name__)

@@ -16,18 +16,6 @@ import orjson
 from ..base.timeparse import parse_iso8601
 from .errors import INVALID_RESPONSE, DRSAPIError
 
-OBJECT_TYPES = (
-    "table",
-    "event",
-    "table_structure",
-    "procedure",
-    "view",
-    "function",
-    "database",
-    "trigger",
-    "table_indexs",
-)
-
 # Epoch values above this are milliseconds: as seconds they would be after the year 5000.
 _MILLIS_THRESHOLD = 1e11
 
