@@ -15,9 +15,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.drs.client import merge
 from exporter.drs.errors import DRSAPIError
+from exporter.drs.interpret import decode_json
 from exporter.drs.progress import parse_page
 from exporter.drs.telemetry import ApiStats
-from exporter.drs.transport import decode_json
 from exporter.metrics.collector import ScrapeView, SelfMetrics
 from exporter.render.exposition import OPENMETRICS, TEXT, Renderer
 from exporter.sources.cache import Snapshot
