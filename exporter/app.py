@@ -9,7 +9,8 @@ import requests
 import urllib3
 
 from .base.deadline import Deadline
-from .config import AkSkCredentials, Config, PasswordCredentials, ProjectConfig, TokenCredentials
+from .config import Config, ProjectConfig
+from .config.credentials import AkSkCredentials, PasswordCredentials, TokenCredentials
 from .drs.auth import AkSkAuth, IamPasswordAuth, StaticTokenAuth
 from .drs.client import DRSClient
 from .drs.compare_client import CompareClient

@@ -7,7 +7,8 @@ from typing import Any
 
 import msgspec
 
-from .config import SECRETS, AuthConfig, Config, DiscoveryConfig, JobConfig, ObjectFilter, ProjectConfig
+from .config import Config, DiscoveryConfig, JobConfig, ObjectFilter, ProjectConfig
+from .config.credentials import SECRETS, AuthConfig
 from .config.validation import schema_hook
 from .web.access import RateLimit
 from .web.webconfig import Headers, HTTPServerConfig, TLSConfig, WebConfig

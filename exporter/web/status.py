@@ -22,7 +22,7 @@ import orjson
 from .. import __version__
 from ..app import Exporter, Project
 from ..base.secrets import scrub
-from ..config import AkSkCredentials, TokenCredentials
+from ..config.credentials import AkSkCredentials, TokenCredentials
 from ..drs.compare import COMPARE_TYPES, CompareRun
 from ..drs.progress import ProgressData
 from ..sources.cache import Key, Snapshot
