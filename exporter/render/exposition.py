@@ -24,7 +24,7 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.openmetrics import exposition as om_exposition
 from prometheus_client.utils import floatToGoString, parse_version
 
-from ..metrics.collector import Collects, progress_families
+from ..metrics.collector import PER_OBJECT_FAMILY, Collects, progress_families
 from ..metrics.compare_metrics import comparison_families, table_families
 from ..sources.cache import Snapshot
 from ..sources.comparisons import ComparisonSnapshot, TableSet
@@ -197,7 +197,8 @@ class KeyRendering:
             if reused is not None and snapshot.data is not None:
                 families = progress_families([snapshot], self._ttl, objects_rows=False)
                 parts = [Part(_samples(_encode(fmt, [family]))) for family in families]
-                parts[0] = Part(_with_values(reused[0].plain, snapshot.data.rows.progress))
+                index = PER_OBJECT_FAMILY  # only its values changed: its labels are reused
+                parts[index] = Part(_with_values(reused[index].plain, snapshot.data.rows.progress))
             else:
                 parts = [Part(_samples(_encode(fmt, [f]))) for f in progress_families([snapshot], self._ttl)]
             self._parts[fmt.key] = _shared(parts, self._parts.values())
