@@ -75,7 +75,7 @@ def render_page(body: dict[str, Any]) -> tuple[bytes, bytes, list[Snapshot]]:
     now = time.time()
     snap = Snapshot(("job-1", "table"), data, None, now, 0.1, now)
     renderer = Renderer(30)
-    object.__setattr__(snap, "rendering", renderer.prepare(snap, None))
+    renderer.prepare(snap, None)
     live = SelfMetrics(ApiStats(), 1, 0)
     return (
         b"".join(renderer.render([snap], TEXT, live, compress=False)),

@@ -162,7 +162,8 @@ class KeyRendering:
     """
 
     def __init__(self, snapshot: Snapshot, ttl: float, previous: KeyRendering | None = None) -> None:
-        # Weak: the snapshot holds this rendering, and a cycle would outlive its refresh.
+        # Weak: the renderer keeps this rendering for as long as the snapshot lives (keyed weakly by
+        # it); a strong reference back would keep both alive for ever.
         self._snapshot = weakref.ref(snapshot)
         self._ttl = ttl
         self._parts: dict[tuple[str, ...], list[Part]] = {}
@@ -263,20 +264,27 @@ class Renderer:
         # Prometheus never asks for the text format, and rendering it ahead made its first scrape wait).
         self._wanted: dict[tuple[str, ...], tuple[Format, float]] = {}
         self._lock = threading.Lock()
+        # What prepare() made of each snapshot, for as long as the snapshot lives.
+        self._renderings: weakref.WeakKeyDictionary[Snapshot, KeyRendering] = weakref.WeakKeyDictionary()
         # Per format: the result sets last rendered and their per-table part.
         self._table_parts: dict[tuple[str, ...], tuple[list[tuple[str, str, TableSet]], Part]] = {}
 
-    def prepare(self, snapshot: Snapshot, previous: Snapshot | None) -> KeyRendering:
+    def prepare(self, snapshot: Snapshot, previous: Snapshot | None) -> None:
         """Render a fresh snapshot in the refresh worker, in every format scrapes have asked for lately.
 
         ``previous`` is the key's last snapshot with data, whose rendering may be reused. Doing
         this in the worker keeps it inside the scrape budget a waiting scrape has.
         """
-        earlier = previous.rendering if previous is not None else None
-        rendering = KeyRendering(snapshot, self.ttl, earlier if isinstance(earlier, KeyRendering) else None)
+        rendering = KeyRendering(snapshot, self.ttl, self.prepared(previous) if previous is not None else None)
         for fmt in self._recent():
             rendering.parts(fmt)
-        return rendering
+        with self._lock:
+            self._renderings[snapshot] = rendering
+
+    def prepared(self, snapshot: Snapshot) -> KeyRendering | None:
+        """What prepare() made of ``snapshot``, if it was prepared."""
+        with self._lock:
+            return self._renderings.get(snapshot)
 
     def _recent(self) -> list[Format]:
         """Formats asked for within FORGET_SECONDS; the others, and their last answers, are forgotten."""
@@ -288,8 +296,8 @@ class Renderer:
             return [fmt for fmt, _ in self._wanted.values()]
 
     def _rendering(self, snapshot: Snapshot) -> KeyRendering:
-        rendering = snapshot.rendering
-        if isinstance(rendering, KeyRendering):
+        rendering = self.prepared(snapshot)
+        if rendering is not None:
             return rendering
         return KeyRendering(snapshot, self.ttl)  # e.g. a scrape timeout made up at scrape time
 
