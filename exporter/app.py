@@ -14,6 +14,7 @@ from .config.credentials import AkSkCredentials, PasswordCredentials, TokenCrede
 from .drs.auth import AkSkAuth, IamPasswordAuth, StaticTokenAuth
 from .drs.client import DRSClient
 from .drs.compare_client import CompareClient
+from .drs.joblist import JobMeta, JobProgress
 from .drs.progress import ProgressData
 from .drs.telemetry import ApiStats
 from .drs.transport import RetryPolicy, Transport
@@ -23,7 +24,7 @@ from .render.exposition import Format, Renderer
 from .sources import guards
 from .sources.cache import Key, Snapshot, SnapshotCache
 from .sources.comparisons import ComparisonReader, ComparisonSnapshot, Guards
-from .sources.jobs import JobDirectory, JobMeta, JobProgress, JobProgressReader
+from .sources.jobs import JobDirectory, JobProgressReader
 
 log = logging.getLogger(__name__)
 

@@ -9,9 +9,9 @@ from typing import Protocol
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
 
 from .. import __version__
+from ..drs.joblist import JobMeta, JobProgress
 from ..drs.telemetry import ApiStats
 from ..sources.cache import Snapshot
-from ..sources.jobs import JobMeta, JobProgress
 
 KEY_LABELS = ["job_id", "object_type"]
 OBJECT_LABELS = [*KEY_LABELS, "src_db", "src_tb", "dst_db", "dst_tb"]

@@ -24,10 +24,10 @@ from ..app import Exporter, Project
 from ..base.secrets import scrub
 from ..config.credentials import AkSkCredentials, TokenCredentials
 from ..drs.compare import COMPARE_TYPES, CompareRun
+from ..drs.joblist import JobMeta
 from ..drs.progress import ProgressData
 from ..sources.cache import Key, Snapshot
 from ..sources.comparisons import JobComparisons, TypeState
-from ..sources.jobs import JobMeta
 
 SCHEMA_VERSION = 1
 LEAST_ADVANCED = 10
