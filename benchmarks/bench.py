@@ -31,13 +31,13 @@ from prometheus_client.parser import text_string_to_metric_families
 from benchmarks.report import publish
 from exporter import config as exporter_config
 from exporter.app import Exporter as InProcessExporter
-from exporter.auth import AkSkAuth
-from exporter.cache import Snapshot
-from exporter.client import DRSClient
-from exporter.collector import ScrapeView, SelfMetrics
-from exporter.secrets import Secret
-from exporter.telemetry import ApiStats
-from exporter.transport import Transport
+from exporter.base.secrets import Secret
+from exporter.drs.auth import AkSkAuth
+from exporter.drs.client import DRSClient
+from exporter.drs.telemetry import ApiStats
+from exporter.drs.transport import Transport
+from exporter.metrics.collector import ScrapeView, SelfMetrics
+from exporter.sources.cache import Snapshot
 from tests.accept import PROMETHEUS2, PROMETHEUS3
 from tests.procs import Exporter, Simulator, sim_config
 

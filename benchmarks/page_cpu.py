@@ -11,10 +11,10 @@ from __future__ import annotations
 import sys
 import time
 
-from exporter.auth import AkSkAuth
-from exporter.client import DRSClient
-from exporter.secrets import Secret
-from exporter.transport import Transport
+from exporter.base.secrets import Secret
+from exporter.drs.auth import AkSkAuth
+from exporter.drs.client import DRSClient
+from exporter.drs.transport import Transport
 from tests.procs import Simulator
 
 

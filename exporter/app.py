@@ -8,21 +8,23 @@ import logging
 import requests
 import urllib3
 
-from . import guards
-from .auth import AkSkAuth, IamPasswordAuth, StaticTokenAuth
-from .cache import Key, Snapshot, SnapshotCache
-from .client import DRSClient
-from .collector import JobMetrics, LiveMetrics, ScrapeView, SelfMetrics
-from .compare_client import CompareClient
-from .compare_metrics import ComparisonMetrics
-from .comparisons import ComparisonReader, ComparisonSnapshot, Guards
-from .config import AkSkCredentials, Config, PasswordCredentials, ProjectConfig, TokenCredentials
-from .deadline import Deadline
-from .exposition import Format, Renderer
-from .jobs import JobDirectory, JobMeta, JobProgress, JobProgressReader
-from .progress import ProgressData
-from .telemetry import ApiStats
-from .transport import RetryPolicy, Transport
+from .base.deadline import Deadline
+from .config import Config, ProjectConfig
+from .config.credentials import AkSkCredentials, PasswordCredentials, TokenCredentials
+from .drs.auth import AkSkAuth, IamPasswordAuth, StaticTokenAuth
+from .drs.client import DRSClient
+from .drs.compare_client import CompareClient
+from .drs.joblist import JobMeta, JobProgress
+from .drs.progress import ProgressData
+from .drs.telemetry import ApiStats
+from .drs.transport import RetryPolicy, Transport
+from .metrics.collector import JobMetrics, LiveMetrics, ScrapeView, SelfMetrics
+from .metrics.compare_metrics import ComparisonMetrics
+from .render.exposition import Format, Renderer
+from .sources import guards
+from .sources.cache import Key, Snapshot, SnapshotCache
+from .sources.comparisons import ComparisonReader, ComparisonSnapshot, Guards
+from .sources.jobs import JobDirectory, JobProgressReader
 
 log = logging.getLogger(__name__)
 

@@ -11,9 +11,10 @@ import sys
 import threading
 import time
 
-from . import __version__, config, logs, webconfig
+from . import __version__, config, logs
 from .app import Exporter
-from .web import WebApp, parse_listen_address, serve
+from .web import webconfig
+from .web.server import WebApp, parse_listen_address, serve
 
 log = logging.getLogger("drs-exporter")
 

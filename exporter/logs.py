@@ -7,7 +7,7 @@ import logging
 import sys
 from datetime import datetime, timezone
 
-from .secrets import scrub
+from .base.secrets import scrub
 
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "error": logging.ERROR}
 

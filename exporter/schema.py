@@ -7,9 +7,11 @@ from typing import Any
 
 import msgspec
 
-from .config import SECRETS, AuthConfig, Config, DiscoveryConfig, JobConfig, ObjectFilter, ProjectConfig
-from .validation import schema_hook
-from .webconfig import Headers, HTTPServerConfig, RateLimit, TLSConfig, WebConfig
+from .config import Config, DiscoveryConfig, JobConfig, ObjectFilter, ProjectConfig
+from .config.credentials import SECRETS, AuthConfig
+from .config.validation import schema_hook
+from .web.access import RateLimit
+from .web.webconfig import Headers, HTTPServerConfig, TLSConfig, WebConfig
 
 DRAFT = "http://json-schema.org/draft-07/schema#"
 # Where editors find the schema (the examples' `yaml-language-server` line): the main branch of the

@@ -15,13 +15,14 @@ import pytest
 import requests
 import responses
 
-from exporter import secrets, signer
-from exporter.auth import AkSkAuth, IamPasswordAuth, StaticTokenAuth, iam_endpoint_for, parse_expiry
-from exporter.client import DRSClient
-from exporter.deadline import Deadline
-from exporter.errors import DRSAPIError
-from exporter.secrets import Secret, SecretError, scrub
-from exporter.transport import ApiCall, Rejection, RetryPolicy, Transport
+from exporter.base import secrets
+from exporter.base.deadline import Deadline
+from exporter.base.secrets import Secret, SecretError, scrub
+from exporter.drs import signer
+from exporter.drs.auth import AkSkAuth, IamPasswordAuth, StaticTokenAuth, iam_endpoint_for, parse_expiry
+from exporter.drs.client import DRSClient
+from exporter.drs.errors import DRSAPIError
+from exporter.drs.transport import ApiCall, Rejection, RetryPolicy, Transport
 
 from .procs import wait_for
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import threading
 import time
 
-from exporter.cache import SnapshotCache
-from exporter.deadline import Deadline
-from exporter.errors import DRSAPIError
-from exporter.progress import CompactRows, ProgressData, ProgressRow
+from exporter.base.deadline import Deadline
+from exporter.drs.errors import DRSAPIError
+from exporter.drs.progress import CompactRows, ProgressData, ProgressRow
+from exporter.sources.cache import SnapshotCache
 
 
 def fetch_counting(calls: list[tuple[str, str]]) -> object:

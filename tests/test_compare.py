@@ -9,9 +9,10 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import responses
 
-from exporter import compare
-from exporter.client import DRSClient
-from exporter.compare import (
+from exporter.base.deadline import Deadline
+from exporter.drs import compare
+from exporter.drs.client import DRSClient
+from exporter.drs.compare import (
     DatabasePair,
     TableResult,
     latest,
@@ -23,10 +24,9 @@ from exporter.compare import (
     parse_run,
     status_name,
 )
-from exporter.compare_client import CompareClient, ReadError
-from exporter.deadline import Deadline
-from exporter.errors import DRSAPIError
-from exporter.transport import ApiCall, RetryPolicy, Transport
+from exporter.drs.compare_client import CompareClient, ReadError
+from exporter.drs.errors import DRSAPIError
+from exporter.drs.transport import ApiCall, RetryPolicy, Transport
 
 # The whole mapping of the API's per-table status codes 0-27 -> metric status name.
 CODES = {
@@ -508,17 +508,17 @@ def test_client_lying_totals_stop_by_the_pages_and_are_logged(
     url = f"{BASE}/v3/{PID}/jobs/j1/table/compare"
     runs = [{"id": f"c{i}", "type": "lines", "status": "SUCCESSFUL"} for i in range(1000)]
     responses.get(url, json={"count": 5000, "compare_jobs": runs[:2]})  # a short page long before the total
-    with caplog.at_level("WARNING", logger="exporter.compare_client"):
+    with caplog.at_level("WARNING", logger="exporter.drs.compare_client"):
         assert len(client.runs("j1", Deadline.after(10))) == 2
     assert "says 5000 items in all, the pages held 2" in caplog.text
     caplog.clear()
     responses.replace(responses.GET, url, json={"count": 10, "compare_jobs": runs})  # a full page past the total
-    with caplog.at_level("WARNING", logger="exporter.compare_client"):
+    with caplog.at_level("WARNING", logger="exporter.drs.compare_client"):
         assert len(client.runs("j1", Deadline.after(10))) == 1000
     assert "says 10 items in all, the pages held 1000" in caplog.text and len(responses.calls) == 2
     caplog.clear()
     responses.replace(responses.GET, url, json={"count": 1000, "compare_jobs": runs})
-    with caplog.at_level("WARNING", logger="exporter.compare_client"):
+    with caplog.at_level("WARNING", logger="exporter.drs.compare_client"):
         assert len(client.runs("j1", Deadline.after(10))) == 1000
     assert not caplog.text  # an honest total: nothing to say
 

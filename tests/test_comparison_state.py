@@ -9,14 +9,21 @@ from types import SimpleNamespace
 import pytest
 from prometheus_client.exposition import generate_latest
 
-from exporter import exposition
-from exporter.compare import CompareRun, ObjectCount, ObjectOverview, TableResult
-from exporter.compare_client import ReadError
-from exporter.compare_metrics import ComparisonMetrics
-from exporter.comparisons import ComparisonReader, ComparisonSnapshot, Guards, JobComparisons, TableSet, TypeState
+from exporter.base.deadline import Deadline
 from exporter.config import ObjectFilter
-from exporter.deadline import Deadline
-from exporter.exposition import OPENMETRICS, TEXT, Renderer
+from exporter.drs.compare import CompareRun, ObjectCount, ObjectOverview, TableResult
+from exporter.drs.compare_client import ReadError
+from exporter.metrics.compare_metrics import ComparisonMetrics
+from exporter.render import exposition
+from exporter.render.exposition import OPENMETRICS, TEXT, Renderer
+from exporter.sources.comparisons import (
+    ComparisonReader,
+    ComparisonSnapshot,
+    Guards,
+    JobComparisons,
+    TableSet,
+    TypeState,
+)
 
 NO_FILTER = ObjectFilter()
 
@@ -131,7 +138,7 @@ def test_reader_failures_are_error_codes_counted_once(failure: Exception, code: 
 def test_reader_a_comparison_too_large_is_not_read_again_at_every_interval(monkeypatch: pytest.MonkeyPatch) -> None:
     now = [1000.0]
     # The reader's clock only (Deadline and the rest keep the real one).
-    monkeypatch.setattr("exporter.comparisons.time", SimpleNamespace(monotonic=lambda: now[0], time=time.time))
+    monkeypatch.setattr("exporter.sources.comparisons.time", SimpleNamespace(monotonic=lambda: now[0], time=time.time))
     reader = ComparisonReader(60, 5, Guards(None, NO_FILTER))
     client = FakeClient(ReadError("page_cap_exceeded", "too many", operation="show_line_compare_detail"))
     reader.close()  # no background refresh: the job is read here, once per interval

@@ -14,6 +14,7 @@ import yaml
 from alerts import rules, timing
 from dashboards import generate
 from exporter import config as exporter_config
+from exporter.config import credentials
 from exporter.simulator.server import build_parser
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,7 +82,7 @@ def test_exporter_config_points_at_the_simulator() -> None:
     defaults = build_parser().parse_args([])
     assert parsed.project_id == "0123456789abcdef0123456789abcdef"
     creds = parsed.credentials
-    assert isinstance(creds, exporter_config.AkSkCredentials)
+    assert isinstance(creds, credentials.AkSkCredentials)
     assert creds.access_key.get() == defaults.access_key and creds.secret_key.get() == defaults.secret_key
     assert {job.id for job in parsed.jobs} == {"job-0001", "job-0002", "job-0003"}
 

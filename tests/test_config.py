@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from exporter import config
-from exporter.config import AkSkCredentials, ConfigError, PasswordCredentials, TokenCredentials
+from exporter.config import ConfigError
+from exporter.config.credentials import AkSkCredentials, PasswordCredentials, TokenCredentials
 
 BASE: dict[str, Any] = {"region": "ap-southeast-1", "project_id": "5237e10fe9aa4ad5b16b6a5245248314", "jobs": ["j-1"]}
 

@@ -14,7 +14,7 @@ import msgspec
 import pytest
 
 from exporter import config
-from exporter.config import ConfigError
+from exporter.config import ConfigError, credentials
 
 TOKEN = {"token": "abcdefgh"}
 BASE: dict[str, Any] = {"region": "ap-southeast-1", "project_id": "abc", "auth": TOKEN, "jobs": ["j-1"]}
@@ -318,18 +318,18 @@ def test_a_literal_credential_with_a_line_break_or_a_character_a_header_cannot_c
 def test_an_environment_credential_with_a_line_break_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(config.ENV_AK, "AKVALUE0001")
-    monkeypatch.setenv(config.ENV_SK, f"{SECRET}\n")
+    monkeypatch.setenv(credentials.ENV_AK, "AKVALUE0001")
+    monkeypatch.setenv(credentials.ENV_SK, f"{SECRET}\n")
     with pytest.raises(ConfigError) as caught:
         config.parse({k: v for k, v in BASE.items() if k != "auth"}, tmp_path)
-    assert config.ENV_SK in str(caught.value) and SECRET not in str(caught.value)
+    assert credentials.ENV_SK in str(caught.value) and SECRET not in str(caught.value)
 
 
 def test_parsed_secrets_never_print(tmp_path: Path) -> None:
     cfg = config.parse(b(auth={"access_key": "AKVALUE0001", "secret_key": SECRET, "security_token": SECRET}))
     for text in (repr(cfg), str(cfg), repr(cfg.projects[0].auth), str(msgspec.structs.asdict(cfg))):
         assert SECRET not in text
-    assert isinstance(cfg.credentials, config.AkSkCredentials)
+    assert isinstance(cfg.credentials, credentials.AkSkCredentials)
     assert cfg.credentials.secret_key.get() == SECRET
 
 

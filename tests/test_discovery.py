@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from exporter.jobs import _metas
+from exporter.drs.joblist import parse_jobs
 
 from .procs import Exporter, Simulator, samples, sim_config, value, wait_for
 
@@ -318,9 +318,9 @@ def test_listed_job_ids_that_would_change_the_request_path_are_skipped(caplog: p
         {"id": "\u202egnp.exe"},
         {"id": "abc\n"},  # second review: `$` let a final line break through
     ]
-    assert [m.job_id for m in _metas(items, "list_jobs")] == ["ok-1", "child-2"]
+    assert [m.job_id for m in parse_jobs(items, "list_jobs")] == ["ok-1", "child-2"]
     assert caplog.text.count("skipped: not letters, digits and '-'") == 6
     # The next listing (every refresh_interval) says it no more.
-    assert [m.job_id for m in _metas(items, "list_jobs")] == ["ok-1", "child-2"]
+    assert [m.job_id for m in parse_jobs(items, "list_jobs")] == ["ok-1", "child-2"]
     assert caplog.text.count("skipped: not letters, digits and '-'") == 6
     assert "\u202e" not in caplog.text and "'\\u202egnp.exe'" in caplog.text  # shown escaped

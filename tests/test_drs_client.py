@@ -14,10 +14,11 @@ import pytest
 import requests
 import responses
 
-from exporter import errors
-from exporter.client import DRSClient, endpoint_for_region
-from exporter.errors import DRSAPIError, error_from_body
-from exporter.transport import ApiCall, RetryPolicy, Transport, parse_retry_after
+from exporter.drs import errors
+from exporter.drs.client import DRSClient, endpoint_for_region
+from exporter.drs.errors import DRSAPIError, error_from_body
+from exporter.drs.interpret import parse_retry_after
+from exporter.drs.transport import ApiCall, RetryPolicy, Transport
 
 BASE = "https://drs.ap-southeast-1.myhuaweicloud.com"
 PROJECT = "5237e10fe9aa4ad5b16b6a5245248314"

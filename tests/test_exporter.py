@@ -16,7 +16,7 @@ import pytest
 import requests
 import yaml
 
-from exporter.progress import OBJECT_TYPES
+from exporter.base.objecttypes import OBJECT_TYPES
 
 from .procs import Simulator, command, samples, sim_config, value, wait_for
 

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import gc
 import time
+import weakref
 from collections.abc import Sequence
 
 import pytest
 
-from exporter import exposition
-from exporter.cache import SCRAPE_TIMEOUT, Snapshot
-from exporter.collector import ScrapeView, SelfMetrics
-from exporter.exposition import OPENMETRICS, TEXT, Format, Renderer, choose
-from exporter.gzipstream import HEADER
-from exporter.progress import CompactRows, ProgressData, ProgressRow
-from exporter.telemetry import ApiStats
-from exporter.transport import ApiCall
-from exporter.web import accepts_gzip
+from exporter.drs.progress import CompactRows, ProgressData, ProgressRow
+from exporter.drs.telemetry import ApiStats
+from exporter.drs.transport import ApiCall
+from exporter.metrics.collector import ScrapeView, SelfMetrics
+from exporter.render import exposition
+from exporter.render.exposition import OPENMETRICS, TEXT, Format, Renderer, choose
+from exporter.render.gzipstream import HEADER
+from exporter.sources.cache import SCRAPE_TIMEOUT, Snapshot
+from exporter.web.server import accepts_gzip
 
 from .accept import ACCEPTS, PROMETHEUS2
 from .procs import gunzip_whole
@@ -40,7 +42,7 @@ def snapshots(renderer: Renderer) -> list[Snapshot]:
         Snapshot(("job-d", "event"), data(0), None, now, 0.01, now),
     ]
     for snap in out[:3]:  # prepared in the refresh worker; the others made up at scrape time
-        object.__setattr__(snap, "rendering", renderer.prepare(snap, None))
+        renderer.prepare(snap, None)
     return out
 
 
@@ -74,7 +76,7 @@ def test_a_changed_key_is_picked_up() -> None:
     b"".join(renderer.render(snaps, TEXT, metrics, compress=True))
     now = time.time()
     changed = Snapshot(("job-a", "view"), data(9, "w"), None, now, 0.01, now)
-    object.__setattr__(changed, "rendering", renderer.prepare(changed, snaps[1]))
+    renderer.prepare(changed, snaps[1])
     snaps[1] = changed
     expected = TEXT.encoder(ScrapeView(snaps, 30, metrics))
     assert b"".join(renderer.render(snaps, TEXT, metrics, compress=False)) == expected
@@ -132,7 +134,7 @@ def test_same_objects_new_values_reuse_the_labels(fmt: Format, monkeypatch: pyte
 
     def refresh(rows: list[ProgressRow], previous: Snapshot | None) -> Snapshot:
         snap = Snapshot(("job-a", "table"), ProgressData(len(rows), now, CompactRows(rows)), None, now, 0.1, now)
-        object.__setattr__(snap, "rendering", renderer.prepare(snap, previous))
+        renderer.prepare(snap, previous)
         return snap
 
     first = refresh(list(data(500).rows), None)
@@ -147,12 +149,25 @@ def test_same_objects_new_values_reuse_the_labels(fmt: Format, monkeypatch: pyte
     )
     assert reused and set(reused) == {500}, "the labels part was reused (for each format rendered ahead)"
     count = len(reused)
-    assert second.rendering._previous is None, "and the previous rendering let go"
+    assert renderer.prepared(second)._previous is None, "and the previous rendering let go"  # type: ignore[union-attr]
     third = refresh([ProgressRow("x", "y", "z", "w", 1.0), *moved[1:]], second)
     assert b"".join(renderer.render([third], fmt, metrics, compress=False)) == fmt.encoder(
         ScrapeView([third], 30, metrics)
     )
     assert len(reused) == count, "different objects: rendered afresh"
+
+
+def test_a_prepared_rendering_goes_with_its_snapshot() -> None:
+    renderer = Renderer(ttl=30)
+    now = time.time()
+    snap = Snapshot(("job-a", "table"), data(5), None, now, 0.1, now)
+    renderer.prepare(snap, None)
+    kept = renderer.prepared(snap)
+    assert kept is not None, "the renderer keeps what it prepared"
+    gone = weakref.ref(kept)
+    del snap, kept
+    gc.collect()
+    assert gone() is None, "and lets it go with the snapshot"
 
 
 @pytest.mark.parametrize("accept", list(ACCEPTS.values()), ids=list(ACCEPTS))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from exporter.fairpool import FairPool
+from exporter.base.fairpool import FairPool
 
 
 def test_fair_pool_takes_turns_between_keys() -> None:

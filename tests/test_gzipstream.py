@@ -8,7 +8,7 @@ import zlib
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exporter import gzipstream
+from exporter.render import gzipstream
 
 
 @settings(max_examples=200, deadline=None)

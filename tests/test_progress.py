@@ -8,9 +8,9 @@ from typing import Any
 import orjson
 import pytest
 
-from exporter.errors import DRSAPIError
-from exporter.progress import Page, parse_create_time, parse_page, parse_page_bytes, parse_row
-from exporter.transport import decode_json
+from exporter.drs.errors import DRSAPIError
+from exporter.drs.interpret import decode_json
+from exporter.drs.progress import Page, parse_create_time, parse_page, parse_page_bytes, parse_row
 
 TS = datetime(2023, 6, 6, 8, 2, 56, 882000, timezone.utc).timestamp()
 

@@ -13,14 +13,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.cache import Snapshot
-from exporter.client import merge
-from exporter.collector import ScrapeView, SelfMetrics
-from exporter.errors import DRSAPIError
-from exporter.exposition import OPENMETRICS, TEXT, Renderer
-from exporter.progress import parse_page
-from exporter.telemetry import ApiStats
-from exporter.transport import decode_json
+from exporter.drs.client import merge
+from exporter.drs.errors import DRSAPIError
+from exporter.drs.interpret import decode_json
+from exporter.drs.progress import parse_page
+from exporter.drs.telemetry import ApiStats
+from exporter.metrics.collector import ScrapeView, SelfMetrics
+from exporter.render.exposition import OPENMETRICS, TEXT, Renderer
+from exporter.sources.cache import Snapshot
 
 # Every code point, surrogates and control characters included.
 ANY_TEXT = st.text(alphabet=st.characters(codec=None, exclude_categories=()), max_size=20)
@@ -75,7 +75,7 @@ def render_page(body: dict[str, Any]) -> tuple[bytes, bytes, list[Snapshot]]:
     now = time.time()
     snap = Snapshot(("job-1", "table"), data, None, now, 0.1, now)
     renderer = Renderer(30)
-    object.__setattr__(snap, "rendering", renderer.prepare(snap, None))
+    renderer.prepare(snap, None)
     live = SelfMetrics(ApiStats(), 1, 0)
     return (
         b"".join(renderer.render([snap], TEXT, live, compress=False)),

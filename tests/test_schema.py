@@ -17,7 +17,9 @@ import msgspec
 import pytest
 import yaml
 
-from exporter import config, schema, webconfig
+from exporter import config, schema
+from exporter.config import credentials
+from exporter.web import webconfig
 from tests.procs import command
 from tests.test_config_rejections import REJECTED
 
@@ -112,7 +114,7 @@ def test_reference_documents_every_key_and_no_unknown_one() -> None:
     readme = (ROOT / "docs" / "configuration.md").read_text().partition(docs.BEGIN)[2].partition(docs.END)[0]
     documented = set(re.findall(r"^\| `([A-Za-z0-9_.\[\]-]+)` \|", readme, re.MULTILINE))
     expected = set(all_keys(config.ProjectConfig)) | set(all_keys(config.Config))
-    expected |= set(all_keys(config.AuthConfig, "auth."))
+    expected |= set(all_keys(credentials.AuthConfig, "auth."))
     expected |= set(all_keys(config.JobConfig, "jobs[]."))
     expected |= set(all_keys(webconfig.TLSConfig, "tls_server_config."))
     expected |= set(all_keys(webconfig.WebConfig))
@@ -293,7 +295,7 @@ def test_cli_prints_the_committed_schemas_and_checks_files(tmp_path: Path) -> No
 
 def test_secrets_are_write_only_and_never_defaults() -> None:
     auth = CONFIG_SCHEMA["definitions"]["AuthConfig"]["properties"]
-    for name in config.SECRETS:
+    for name in credentials.SECRETS:
         literal = auth[name]["anyOf"][0]
         assert literal.get("writeOnly") is True, name
         assert auth[name].get("default") is None

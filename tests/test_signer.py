@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from exporter import signer
+from exporter.drs import signer
 
 
 def test_vector_1_get_with_unsigned_underscore_header() -> None:

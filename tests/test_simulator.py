@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 import requests
 
-from exporter import signer
-from exporter.auth import AkSkAuth, IamPasswordAuth, StaticTokenAuth
-from exporter.client import DRSClient
-from exporter.errors import DRSAPIError
-from exporter.secrets import Secret
-from exporter.transport import ApiCall, RetryPolicy, Transport
+from exporter.base.secrets import Secret
+from exporter.drs import signer
+from exporter.drs.auth import AkSkAuth, IamPasswordAuth, StaticTokenAuth
+from exporter.drs.client import DRSClient
+from exporter.drs.errors import DRSAPIError
+from exporter.drs.transport import ApiCall, RetryPolicy, Transport
 
 from .procs import Simulator
 

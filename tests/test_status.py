@@ -23,7 +23,7 @@ import requests
 import yaml
 
 from exporter.simulator.server import demo_comparisons
-from exporter.status import JobStatus, KeyStatus, ProjectStatus, Status
+from exporter.web.status import JobStatus, KeyStatus, ProjectStatus, Status
 
 from .procs import Exporter, Simulator, samples, sim_config, wait_for
 from .test_exporter import ODD_NAMES

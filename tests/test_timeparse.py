@@ -6,8 +6,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from exporter.progress import parse_create_time
-from exporter.timeparse import parse_iso8601
+from exporter.base.timeparse import parse_iso8601
+from exporter.drs.progress import parse_create_time
 
 BASE = datetime(2020, 9, 1, 18, 50, 20, tzinfo=timezone.utc)
 

@@ -16,12 +16,14 @@ import pytest
 import requests
 import responses
 
-from exporter import errors, secrets
-from exporter.client import DRSClient
-from exporter.deadline import Deadline
-from exporter.errors import DRSAPIError
-from exporter.progress import parse_create_time, parse_page, parse_page_bytes
-from exporter.transport import ApiCall, RetryPolicy, Transport, decode_json
+from exporter.base import secrets
+from exporter.base.deadline import Deadline
+from exporter.drs import errors
+from exporter.drs.client import DRSClient
+from exporter.drs.errors import DRSAPIError
+from exporter.drs.interpret import decode_json
+from exporter.drs.progress import parse_create_time, parse_page, parse_page_bytes
+from exporter.drs.transport import ApiCall, RetryPolicy, Transport
 
 BASE = "https://drs.ap-southeast-1.myhuaweicloud.com"
 PROJECT = "5237e10fe9aa4ad5b16b6a5245248314"

@@ -24,8 +24,8 @@ import requests
 import trustme
 import yaml
 
-from exporter import webconfig
-from exporter.validation import ConfigError
+from exporter.config.validation import ConfigError
+from exporter.web import webconfig
 
 from .procs import Exporter, Simulator, command, sim_config
 from .test_security import server_cert, web_config

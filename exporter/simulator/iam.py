@@ -10,7 +10,7 @@ import time
 from datetime import datetime, timezone
 from urllib.parse import parse_qs
 
-from .. import signer
+from ..drs import signer
 from .base import ApiError, HandlerBase
 
 MAX_SKEW_SECONDS = 15 * 60

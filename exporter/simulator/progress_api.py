@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qs
 
-from ..progress import OBJECT_TYPES
+from ..base.objecttypes import OBJECT_TYPES
 from .base import ApiError, HandlerBase, page_params
 from .faults import ODD_PROGRESS
 from .scenario import SimJob

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from ..progress import OBJECT_TYPES
+from ..base.objecttypes import OBJECT_TYPES
 from .compare_scenario import SimComparison, SimObjectComparison, answer_faults, comparisons, object_comparison
 from .faults import FAULTS, Faults, apply_faults
 

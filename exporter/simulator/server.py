@@ -18,7 +18,7 @@ import time
 from collections import Counter
 from http.server import ThreadingHTTPServer
 
-from ..progress import OBJECT_TYPES
+from ..base.objecttypes import OBJECT_TYPES
 from .compare_scenario import comparisons, object_comparison
 from .faults import apply_faults
 from .handler import Handler

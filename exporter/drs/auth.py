@@ -11,11 +11,11 @@ from urllib.parse import urlsplit
 
 import requests
 
+from ..base.deadline import Deadline
+from ..base.secrets import Secret, SecretError, register, unregister
+from ..base.timeparse import parse_iso8601
 from . import signer
-from .deadline import Deadline
 from .errors import CREDENTIALS_UNAVAILABLE, DEADLINE_EXCEEDED, INVALID_RESPONSE, DRSAPIError
-from .secrets import Secret, SecretError, register, unregister
-from .timeparse import parse_iso8601
 from .transport import Rejection, Transport
 
 log = logging.getLogger(__name__)

@@ -7,8 +7,8 @@ from typing import Annotated, Any
 
 import msgspec
 
-from .progress import OBJECT_TYPES
-from .secrets import Secret
+from ..base.objecttypes import OBJECT_TYPES
+from ..base.secrets import Secret
 from .validation import Text, checked, problem, resolve, shown
 
 JOB_TYPES = ("migration", "sync", "cloudDataGuard")

@@ -11,10 +11,11 @@ from typing import Any, TypeVar
 
 import requests
 
-from .deadline import Deadline
+from ..base.deadline import Deadline
+from ..base.fairpool import FairPool
+from ..base.objecttypes import OBJECT_TYPES
 from .errors import DEADLINE_EXCEEDED, PAGE_CAP_EXCEEDED, DRSAPIError
-from .fairpool import FairPool
-from .progress import OBJECT_TYPES, CompactRows, Names, Page, ProgressData, parse_page, parse_page_bytes
+from .progress import CompactRows, Names, Page, ProgressData, parse_page, parse_page_bytes
 from .transport import Transport
 
 log = logging.getLogger(__name__)

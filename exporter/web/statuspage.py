@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from html import escape
 
-from .app import Exporter
+from ..app import Exporter
 from .status import (
     FAILING,
     OK,

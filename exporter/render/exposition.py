@@ -26,11 +26,11 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.openmetrics import exposition as om_exposition
 from prometheus_client.utils import floatToGoString, parse_version
 
+from ..metrics.collector import PER_OBJECT_FAMILY, Collects, progress_families
+from ..metrics.compare_metrics import comparison_families, table_families
+from ..sources.cache import Snapshot
+from ..sources.comparisons import ComparisonSnapshot, TableSet
 from . import gzipstream
-from .cache import Snapshot
-from .collector import Collects, progress_families
-from .compare_metrics import comparison_families, table_families
-from .comparisons import ComparisonSnapshot, TableSet
 
 BLOCK_MIN = 4096  # parts at least this large keep a cached deflate block
 COMPARISON_BATCH = 10_000  # per-table comparison samples encoded at a time
@@ -164,7 +164,8 @@ class KeyRendering:
     """
 
     def __init__(self, snapshot: Snapshot, ttl: float, previous: KeyRendering | None = None) -> None:
-        # Weak: the snapshot holds this rendering, and a cycle would outlive its refresh.
+        # Weak: the renderer keeps this rendering for as long as the snapshot lives (keyed weakly by
+        # it); a strong reference back would keep both alive for ever.
         self._snapshot = weakref.ref(snapshot)
         self._ttl = ttl
         self._parts: dict[tuple[str, ...], list[Part]] = {}
@@ -199,7 +200,8 @@ class KeyRendering:
             if reused is not None and snapshot.data is not None:
                 families = progress_families([snapshot], self._ttl, objects_rows=False)
                 parts = [Part(_samples(_encode(fmt, [family]))) for family in families]
-                parts[0] = Part(_with_values(reused[0].plain, snapshot.data.rows.progress))
+                index = PER_OBJECT_FAMILY  # only its values changed: its labels are reused
+                parts[index] = Part(_with_values(reused[index].plain, snapshot.data.rows.progress))
             else:
                 parts = [Part(_samples(_encode(fmt, [f]))) for f in progress_families([snapshot], self._ttl)]
             self._parts[fmt.key] = _shared(parts, self._parts.values())
@@ -264,20 +266,27 @@ class Renderer:
         # Prometheus never asks for the text format, and rendering it ahead made its first scrape wait).
         self._wanted: dict[tuple[str, ...], tuple[Format, float]] = {}
         self._lock = threading.Lock()
+        # What prepare() made of each snapshot, for as long as the snapshot lives.
+        self._renderings: weakref.WeakKeyDictionary[Snapshot, KeyRendering] = weakref.WeakKeyDictionary()
         # Per format: the result sets last rendered and their per-table part.
         self._table_parts: dict[tuple[str, ...], tuple[list[tuple[str, str, TableSet]], Part]] = {}
 
-    def prepare(self, snapshot: Snapshot, previous: Snapshot | None) -> KeyRendering:
+    def prepare(self, snapshot: Snapshot, previous: Snapshot | None) -> None:
         """Render a fresh snapshot in the cache's render thread, in every format scrapes have asked for lately.
 
         ``previous`` is the key's last snapshot with data, whose rendering may be reused. Doing
         this in that thread keeps it inside the scrape budget a waiting scrape has.
         """
-        earlier = previous.rendering if previous is not None else None
-        rendering = KeyRendering(snapshot, self.ttl, earlier if isinstance(earlier, KeyRendering) else None)
+        rendering = KeyRendering(snapshot, self.ttl, self.prepared(previous) if previous is not None else None)
         for fmt in self._recent():
             rendering.parts(fmt)
-        return rendering
+        with self._lock:
+            self._renderings[snapshot] = rendering
+
+    def prepared(self, snapshot: Snapshot) -> KeyRendering | None:
+        """What prepare() made of ``snapshot``, if it was prepared."""
+        with self._lock:
+            return self._renderings.get(snapshot)
 
     def _recent(self) -> list[Format]:
         """Formats asked for within FORGET_SECONDS; the others, and their last answers, are forgotten."""
@@ -289,8 +298,8 @@ class Renderer:
             return [fmt for fmt, _ in self._wanted.values()]
 
     def _rendering(self, snapshot: Snapshot) -> KeyRendering:
-        rendering = snapshot.rendering
-        if isinstance(rendering, KeyRendering):
+        rendering = self.prepared(snapshot)
+        if rendering is not None:
             return rendering
         return KeyRendering(snapshot, self.ttl)  # e.g. a scrape timeout made up at scrape time
 

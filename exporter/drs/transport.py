@@ -4,6 +4,7 @@ The retry loop is written here rather than delegated to urllib3's ``Retry`` beca
 failed attempt must be counted with the API's own error code (which is in the JSON body),
 waits and per-attempt timeouts must be clamped to the caller's deadline, and a rejected IAM
 token must be renewed between attempts. urllib3 still parses ``Retry-After`` for us.
+What an answer means is read in ``interpret``; its body, within the deadline and the cap, in ``body``.
 """
 
 from __future__ import annotations
@@ -15,45 +16,39 @@ import logging
 import random
 import threading
 import time
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, cast, runtime_checkable
 from urllib.parse import urlencode, urlsplit
 
-import orjson
 import requests
 from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.exceptions import DecodeError, InvalidHeader, ProtocolError, ReadTimeoutError
 from urllib3.poolmanager import PoolManager
-from urllib3.util.retry import Retry
 
-from . import __version__
-from .deadline import Deadline
+from .. import __version__
+from ..base.deadline import Deadline
+from ..base.secrets import SecretError
+from .body import read_body
 from .errors import (
     CONNECTION_ERROR,
     CREDENTIALS_UNAVAILABLE,
     DEADLINE_EXCEEDED,
-    HTTP_3XX,
     INVALID_RESPONSE,
-    RESPONSE_TOO_LARGE,
     THROTTLED,
     TIMEOUT,
     TLS_ERROR,
     TOKEN_REJECTED,
     DRSAPIError,
-    error_from_body,
 )
-from .secrets import SecretError, scrub
+from .interpret import Reply, describe, interpret, is_timeout
 from .watchdog import Watch, Watchdog
 
 log = logging.getLogger(__name__)
 
 USER_AGENT = f"huaweicloud-drs-exporter/{__version__}"
 DEFAULT_MAX_BODY = 64 * 1024 * 1024
-READ_SIZE = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -132,40 +127,6 @@ class RetryPolicy:
         return random.uniform(0, min(self.backoff_max, self.backoff * 2 ** (attempt - 1)))  # noqa: S311  # nosec B311
 
 
-@dataclass
-class Reply:
-    """A successful API answer."""
-
-    status: int
-    headers: requests.structures.CaseInsensitiveDict[str]
-    body: Any
-
-
-def decode_json(raw: bytes) -> Any:
-    """Parse a JSON body: orjson first (about twice as fast), the standard library for what it refuses.
-
-    orjson rejects invalid UTF-8, lone surrogates and NaN; such answers are still read, with
-    invalid bytes replaced, so one odd name does not cost a whole refresh.
-    """
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return json.loads(raw.decode("utf-8", "replace"))
-
-
-_retry_after_parser = Retry(0)
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a ``Retry-After`` header (delta-seconds or HTTP-date), None when absent or bad."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(_retry_after_parser.parse_retry_after(value.strip())))
-    except (InvalidHeader, ValueError, OverflowError):
-        return None
-
-
 # The exchange of the calling thread, handed to the connection pool so that the watchdog can
 # reach the socket it uses (requests offers no hook between taking a connection and reading).
 _current = threading.local()
@@ -217,62 +178,6 @@ class _WatchedAdapter(HTTPAdapter):
         manager: PoolManager = super().proxy_manager_for(proxy, **kwargs)
         manager.pool_classes_by_scheme = _WATCHED_POOLS
         return manager
-
-
-class _Gunzip:
-    """A gzip body inflated piece by piece, each piece within a size limit.
-
-    Several members follow each other as one body (RFC 1952); bytes after the last member
-    that are no gzip member, or only the start of one, are ignored, as urllib3 and other gzip
-    readers do. An empty body is empty, whatever its Content-Encoding says.
-    """
-
-    def __init__(self) -> None:
-        self._member = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        self._done = 0  # members complete
-        self._fresh = True  # the current member has given no output yet
-        self._trailing = False  # bytes after a complete member that are no member: swallowed
-        self._fed = False
-
-    @property
-    def eof(self) -> bool:
-        """True once the body's last member is complete (or the body was empty)."""
-        # A member after a complete one that gave no output is trailing bytes, ignored.
-        return not self._fed or self._trailing or self._member.eof or (self._done > 0 and self._fresh)
-
-    def feed(self, data: bytes, limit: int) -> bytes:
-        """Inflate ``data``, at most ``limit`` bytes of output (input beyond that is dropped)."""
-        out = b""
-        self._fed = self._fed or bool(data)
-        while data and not self._trailing and len(out) < limit:
-            if self._member.eof:
-                self._member = zlib.decompressobj(16 + zlib.MAX_WBITS)
-                self._done += 1
-                self._fresh = True
-            try:
-                piece = self._member.decompress(data, limit - len(out))
-            except zlib.error:
-                if not (self._done and self._fresh):
-                    raise
-                self._trailing = True
-                break
-            self._fresh = self._fresh and not piece
-            out += piece
-            data = self._member.unused_data if self._member.eof else b""
-        return out
-
-
-def _describe(exc: requests.RequestException) -> str:
-    """What went wrong with a connection, for the error message (not just "ConnectionError")."""
-    cause: Any = exc.args[0] if exc.args else None
-    cause = getattr(cause, "reason", cause)  # urllib3's MaxRetryError wraps the real failure
-    text = str(cause) if cause is not None else ""
-    return text or exc.__class__.__name__
-
-
-def _is_timeout(exc: requests.RequestException) -> bool:
-    # requests wraps a read timeout during body streaming in a ConnectionError.
-    return isinstance(exc, requests.Timeout) or any(isinstance(arg, ReadTimeoutError) for arg in exc.args)
 
 
 class Transport:
@@ -512,7 +417,7 @@ class Transport:
                 _current.watch = None
                 try:
                     status = response.status_code
-                    raw = self._read(response, operation, deadline.earlier(timeout), watch)
+                    raw = read_body(response, operation, deadline.earlier(timeout), watch, self.max_body_bytes)
                 finally:
                     response.close()
             finally:
@@ -524,7 +429,7 @@ class Transport:
                 if fast is not None:
                     reply = Reply(response.status_code, response.headers, fast)
                 else:
-                    reply = self._interpret(response, raw, operation, expect)
+                    reply = interpret(response, raw, operation, expect)
                     if parse is not None:
                         reply.body = parse(reply.body)
             except (ValueError, OverflowError, RecursionError) as exc:
@@ -550,11 +455,11 @@ class Transport:
                 TLS_ERROR, "TLS handshake or certificate verification failed", operation=operation
             ) from None
         except requests.RequestException as exc:
-            if watch.fired or _is_timeout(exc):
+            if watch.fired or is_timeout(exc):
                 self._report(operation, job_id, TIMEOUT, started, status)
                 raise DRSAPIError(TIMEOUT, f"no answer within {timeout:.1f}s", operation=operation) from None
             self._report(operation, job_id, CONNECTION_ERROR, started, status)
-            raise DRSAPIError(CONNECTION_ERROR, _describe(exc), operation=operation) from None
+            raise DRSAPIError(CONNECTION_ERROR, describe(exc), operation=operation) from None
         self._report(operation, job_id, None, started, status)
         return reply
 
@@ -565,109 +470,6 @@ class Transport:
             proxies = requests.utils.get_environ_proxies(url or "")
             self._proxies[netloc] = proxies
         return proxies
-
-    def _read(self, response: requests.Response, operation: str, deadline: Deadline, watch: Watch) -> bytes:
-        declared = response.headers.get("Content-Length", "")
-        if declared.isdigit() and int(declared) > self.max_body_bytes:
-            raise DRSAPIError(
-                RESPONSE_TOO_LARGE,
-                f"body of {declared} bytes is over the {self.max_body_bytes} byte cap",
-                status=response.status_code,
-                operation=operation,
-            )
-        decoder = self._decoder(response, operation)
-        raw = response.raw
-        connection = getattr(raw, "connection", None)
-        sock = getattr(connection, "sock", None)
-        chunks: list[bytes] = []
-        size = 0
-        # The socket's timeout is not restored afterwards: the connection may be back in the pool
-        # and in another exchange by then, and urllib3 sets the timeout of every exchange anyway.
-        try:
-            while True:
-                left = deadline.remaining()
-                if left <= 0:
-                    # A body trickling in byte by byte is cut here, at the deadline.
-                    raise requests.Timeout()
-                if sock is not None and not watch.done:
-                    # Each socket read waits at most until the deadline, not a full timeout. Once
-                    # the connection is back in the pool (watch released) it is not ours to touch.
-                    sock.settimeout(left)
-                # read1: what has arrived, with at most one read of the socket. Not decoded by
-                # urllib3, which would read on until a gzip body yields output (empty blocks never do).
-                chunk = raw.read1(READ_SIZE, decode_content=False)
-                if not chunk:
-                    break
-                if decoder is not None:
-                    # At most one byte over the cap is inflated: a decompression bomb stops there.
-                    chunk = decoder.feed(chunk, self.max_body_bytes - size + 1)
-                size += len(chunk)
-                if size > self.max_body_bytes:
-                    raise DRSAPIError(
-                        RESPONSE_TOO_LARGE,
-                        f"body is over the {self.max_body_bytes} byte cap",
-                        status=response.status_code,
-                        operation=operation,
-                    )
-                chunks.append(chunk)
-            if watch.fired:
-                raise requests.Timeout()  # the end was the watchdog's shutdown, not the body's
-            if decoder is not None and not decoder.eof:
-                raise requests.ConnectionError("gzip body ends early")
-        except requests.RequestException:
-            raise  # the deadline's own Timeout (an OSError too): not a connection error
-        except (ReadTimeoutError, TimeoutError):
-            raise requests.Timeout() from None
-        except (ProtocolError, DecodeError, OSError, zlib.error) as exc:
-            if watch.fired:
-                raise requests.Timeout() from None
-            what = "gzip body is corrupt" if isinstance(exc, zlib.error) else "body read failed"
-            raise requests.ConnectionError(f"{what}: {exc}") from None
-        return b"".join(chunks)
-
-    @staticmethod
-    def _decoder(response: requests.Response, operation: str) -> _Gunzip | None:
-        """A gzip decoder when the body is gzip, None when it is plain; any other coding is refused."""
-        coding = response.headers.get("Content-Encoding", "").strip().lower()
-        if coding in ("", "identity"):
-            return None
-        if coding in ("gzip", "x-gzip"):
-            return _Gunzip()
-        raise DRSAPIError(
-            INVALID_RESPONSE,
-            f"unsupported Content-Encoding {coding[:40]!r}",
-            status=response.status_code,
-            operation=operation,
-        )
-
-    @staticmethod
-    def _interpret(response: requests.Response, raw: bytes, operation: str, expect: tuple[int, ...]) -> Reply:
-        status = response.status_code
-        request_id = response.headers.get("X-Request-Id")
-        body: Any = None
-        parsed = False
-        if raw:
-            try:
-                body = decode_json(raw)
-                parsed = True
-            except ValueError:
-                parsed = False
-        if status in expect:
-            if not parsed:
-                raise DRSAPIError(
-                    INVALID_RESPONSE, "body is not JSON", status=status, request_id=request_id, operation=operation
-                )
-            return Reply(status, response.headers, body)
-        found = error_from_body(body) if parsed else None
-        code, msg = found if found else (f"http_{status}", response.reason or "")
-        if 300 <= status < 400:
-            # Never followed: the target would get the credentials. Named by class, whatever the body says.
-            # Scrubbed before it is cut: a secret cut in two would no longer be recognised.
-            code, msg = HTTP_3XX, f"redirect to {scrub(response.headers.get('Location', '?'))[:100]} not followed"
-        if isinstance(body, dict) and not request_id and isinstance(body.get("request_id"), str):
-            request_id = body["request_id"]
-        retry_after = parse_retry_after(response.headers.get("Retry-After")) if status in (429, 503) else None
-        raise DRSAPIError(code, msg, status=status, request_id=request_id, operation=operation, retry_after=retry_after)
 
     def _report(self, operation: str, job_id: str, code: str | None, started: float, status: int | None) -> None:
         if self.observer is None:

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 from cheroot import wsgi
 from prometheus_client.exposition import gzip_accepted
 
-from .app import Exporter
-from .exposition import Format, choose
+from ..app import Exporter
+from ..render.exposition import Format, choose
 from .webconfig import WebConfig
 
 if TYPE_CHECKING:

@@ -1,93 +1,26 @@
-"""Job discovery and job-level progress: the DRS job lists (v5, or v3 where v5 is missing) and batch progress."""
+"""Job discovery and job-level progress: the job lists (v5, or v3 where v5 is missing) and batch progress.
+
+Read here, in the background where it can be; drs.joblist parses the answers.
+"""
 
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
-from dataclasses import dataclass
 from typing import Any
 
-from .client import DRSClient
-from .config import DiscoveryConfig
-from .deadline import Deadline
-from .errors import INVALID_RESPONSE, DRSAPIError
-from .progress import safe_text
-from .values import JobId
+from ..base.deadline import Deadline
+from ..config import DiscoveryConfig
+from ..drs.client import DRSClient
+from ..drs.errors import DRSAPIError
+from ..drs.joblist import NOT_AVAILABLE, JobMeta, JobProgress, parse_job_progress, parse_jobs
 
 log = logging.getLogger(__name__)
-_SKIPPED: set[str] = set()  # listed job ids already warned about
 
 LIST_PAGE = 100
 BATCH = 50
-# Answers meaning "this API does not exist here" (the v5 list and batch progress exist only in some regions).
-NOT_AVAILABLE = frozenset({"APIGW.0101", "APIG.0101", "http_404", "DRS.M00304"})
-
-
-@dataclass(frozen=True)
-class JobMeta:
-    """A DRS job as the job lists describe it."""
-
-    job_id: str
-    name: str
-    status: str
-    engine_type: str
-    job_type: str
-    task_type: str
-
-
-@dataclass(frozen=True)
-class JobProgress:
-    """Job-level progress: ratio 0-1, incremental replication delay and remaining time, each if known."""
-
-    job_id: str
-    status: str
-    progress_ratio: float | None
-    delay_seconds: float | None
-    remaining_seconds: float | None
-
-
-def _text(value: Any) -> str:
-    # Label values of huaweicloud_drs_job_info: a lone surrogate here would fail every scrape.
-    return safe_text(value) if isinstance(value, str) else "" if value is None else str(value)
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or value is None or value == "":
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) and number >= 0 else None
-
-
-def _metas(items: Any, operation: str) -> list[JobMeta]:
-    """Jobs of a list answer, children of parent jobs included."""
-    if not isinstance(items, list):
-        raise DRSAPIError(INVALID_RESPONSE, "jobs is not a list", status=200, operation=operation)
-    out: list[JobMeta] = []
-    for item in items:
-        if not isinstance(item, dict) or not isinstance(item.get("id"), str) or not item["id"]:
-            continue
-        if JobId.pattern.fullmatch(item["id"]):
-            out.append(
-                JobMeta(*(_text(item.get(k)) for k in ("id", "name", "status", "engine_type", "job_type", "task_type")))
-            )
-        else:
-            # It would go into request paths ("..", "a?b", "a#b" ask for other resources); a DRS
-            # job id is letters, digits and '-', as the configuration requires of its own.
-            shown = safe_text(item["id"])[:80]
-            # Said once per id (the listing repeats every refresh_interval), then at debug level.
-            if shown in _SKIPPED or len(_SKIPPED) >= 1000:
-                log.debug("listed job id %r skipped: not letters, digits and '-'", shown)
-            else:
-                _SKIPPED.add(shown)
-                log.warning("listed job id %r skipped: not letters, digits and '-'", shown)
-        out.extend(_metas(item.get("children") or [], operation))
-    return out
 
 
 class JobDirectory:
@@ -170,7 +103,7 @@ class JobDirectory:
                 params["status"] = ",".join(self.config.status)
             body = self.client.call("GET", "/jobs", operation="list_jobs", params=params, deadline=deadline)
             items = body.get("jobs") if isinstance(body, dict) else None
-            page = _metas(items, "list_jobs")
+            page = parse_jobs(items, "list_jobs")
             out.extend(page)
             offset += len(items or [])
             total = body.get("total_count") if isinstance(body, dict) else None
@@ -190,7 +123,7 @@ class JobDirectory:
                 json_body={"cur_page": page, "per_page": LIST_PAGE, "db_use_type": job_type},
             )
             items = body.get("jobs") if isinstance(body, dict) else None
-            out.extend(_metas(items, "list_jobs"))
+            out.extend(parse_jobs(items, "list_jobs"))
             total = body.get("total_record") if isinstance(body, dict) else None
             if not items or (isinstance(total, int) and page * LIST_PAGE >= total):
                 break
@@ -299,7 +232,7 @@ class JobProgressReader:
                     results = body.get("results") if isinstance(body, dict) else None
                     for item in results if isinstance(results, list) else []:
                         if isinstance(item, dict) and item.get("job_id") in chunk and not item.get("error_code"):
-                            out[item["job_id"]] = _progress(item["job_id"], item, "incre_trans_delay")
+                            out[item["job_id"]] = parse_job_progress(item["job_id"], item, "incre_trans_delay")
                     continue
             # One call per job, a few at a time rather than one after the other.
             calls = [self._per_job.submit(self._one, job_id, deadline) for job_id in chunk]
@@ -325,18 +258,4 @@ class JobProgressReader:
             return None
         job = body.get("job") if isinstance(body, dict) else None
         info = job.get("progress_info") if isinstance(job, dict) else None
-        return _progress(job_id, info, "incr_trans_delay") if isinstance(info, dict) else None
-
-
-def _progress(job_id: str, item: dict[str, Any], delay_key: str) -> JobProgress:
-    progress = _number(item.get("progress"))
-    delay = _number(item.get(delay_key))
-    if delay is None and _number(item.get("incr_trans_delay_millis")) is not None:
-        delay = float(item["incr_trans_delay_millis"]) / 1000
-    return JobProgress(
-        job_id=job_id,
-        status=_text(item.get("transfer_status")),
-        progress_ratio=min(progress, 100.0) / 100 if progress is not None else None,
-        delay_seconds=delay,
-        remaining_seconds=_number(item.get("remaining_time")),
-    )
+        return parse_job_progress(job_id, info, "incr_trans_delay") if isinstance(info, dict) else None

@@ -19,15 +19,15 @@ from typing import Any
 
 import orjson
 
-from . import __version__
-from .app import Exporter, Project
-from .cache import Key, Snapshot
-from .compare import COMPARE_TYPES, CompareRun
-from .comparisons import JobComparisons, TypeState
-from .config import AkSkCredentials, TokenCredentials
-from .jobs import JobMeta
-from .progress import ProgressData
-from .secrets import scrub
+from .. import __version__
+from ..app import Exporter, Project
+from ..base.secrets import scrub
+from ..config.credentials import AkSkCredentials, TokenCredentials
+from ..drs.compare import COMPARE_TYPES, CompareRun
+from ..drs.joblist import JobMeta
+from ..drs.progress import ProgressData
+from ..sources.cache import Key, Snapshot
+from ..sources.comparisons import JobComparisons, TypeState
 
 SCHEMA_VERSION = 1
 LEAST_ADVANCED = 10

@@ -16,7 +16,7 @@ import threading
 import time
 from typing import Any
 
-from .deadline import Deadline
+from ..base.deadline import Deadline
 
 RETRY_CUT = 0.05  # no socket yet (connecting): look again this soon
 

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import msgspec
 import yaml
 
-from .secrets import scrub
+from ..base.secrets import scrub
 
 
 class ConfigError(Exception):

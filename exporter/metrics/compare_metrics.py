@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from .compare import TABLE_STATUSES
-from .comparisons import ComparisonSnapshot
+from ..drs.compare import TABLE_STATUSES
+from ..sources.comparisons import ComparisonSnapshot
 
 TYPE_LABELS = ["job_id", "compare_type"]
 TABLE_LABELS = ["job_id", "src_db", "src_tb", "dst_db", "dst_tb"]

@@ -5,26 +5,22 @@ Every key exporter-toolkit knows is here: supported, or refused at start-up sayi
 
 from __future__ import annotations
 
-import base64
 import collections
 import hashlib
 import hmac
 import re
 import ssl
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
-import bcrypt
 import msgspec
 from cachetools import LRUCache
 from cheroot.ssl import Adapter
 
-from . import secrets
-from .tlsserver import TLSAdapter, load_chain
-from .validation import (
+from ..base import secrets
+from ..config.validation import (
     ConfigError,
     FilePath,
     Model,
@@ -40,6 +36,18 @@ from .validation import (
     shown,
     validate,
 )
+from .access import (
+    BCRYPT,
+    DUMMY_HASH,
+    MAX_PASSWORD_BYTES,
+    NOT_BCRYPT,
+    BcryptHash,
+    Bucket,
+    RateLimit,
+    checkpw,
+    parse_basic,
+)
+from .tlsserver import TLSAdapter, load_chain
 
 __all__ = ["ConfigError", "TLSConfig", "WebConfig", "load"]
 
@@ -315,70 +323,6 @@ class HTTPServerConfig(Model, frozen=True):
     headers: Annotated[Headers | None, doc("headers added to every response")] = None
 
 
-_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
-_WHOLE = re.compile(f"(?:{_PART.pattern})+")
-_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-class Duration(float):
-    """A Go duration such as ``1s``, ``250ms`` or ``1m30s``, in seconds; ``0`` alone needs no unit."""
-
-    @classmethod
-    def check(cls, value: Any) -> Any:
-        """Seconds."""
-        if value in (0, "0") and not isinstance(value, bool):
-            return cls(0.0)
-        if not isinstance(value, str) or not _WHOLE.fullmatch(value):
-            raise problem(f"must be a duration with a unit like 1s or 500ms, got {shown(value)}")
-        return cls(sum(float(number) * _UNITS[unit] for number, unit in _PART.findall(value)))
-
-    @classmethod
-    def json_schema(cls) -> dict[str, Any]:
-        """A Go duration, or 0."""
-        return {"anyOf": [{"const": 0}, {"type": "string", "pattern": f"^{_WHOLE.pattern}$"}]}
-
-
-class RateLimit(Model, frozen=True):
-    """``rate_limit``: a token bucket for every request; over it, 429."""
-
-    interval: Annotated[Duration, doc("time for one more request to be allowed (a Go duration); 0 turns it off")] = 0.0  # type: ignore[assignment]  # a plain float, so that the schema can show it
-    burst: Annotated[
-        int,
-        msgspec.Meta(
-            description="requests allowed at once; 0 refuses every request while the limit is on",
-            extra_json_schema={"minimum": 0},
-        ),
-    ] = 0
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.burst < 0:
-            raise problem(f"must not be negative, got {self.burst}", "burst")
-
-
-BCRYPT = re.compile(r"\$2[aby]\$(0[4-9]|[12]\d|3[01])\$[./A-Za-z0-9]{53}")
-NOT_BCRYPT = "must be a bcrypt hash ($2a$, $2b$ or $2y$, cost 4 to 31)"
-BcryptHash = Annotated[str, msgspec.Meta(extra_json_schema={"pattern": f"^{BCRYPT.pattern}$", "writeOnly": True})]
-# A well-formed hash no password is known to match (OpenBSD's test vector); only its cost is changed.
-_DUMMY = "$2b${cost:02d}$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy"
-# bcrypt reads the first 72 bytes of a password. Go's CompareHashAndPassword checks a longer one by
-# those (only hashing refuses it); bcrypt 5 raises instead, so the password is cut here as Go's cipher does.
-MAX_PASSWORD_BYTES = 72
-
-
-def parse_basic(header: str | None) -> tuple[bytes, bytes] | None:
-    """(user, password) of a ``Basic`` Authorization header, as Go's ``Request.BasicAuth`` reads it."""
-    # The scheme is case-insensitive; user and password are bytes (Go does not ask for UTF-8).
-    if not header or header[:6].lower() != "basic ":
-        return None
-    try:
-        raw = base64.b64decode(header[6:], validate=True)
-    except ValueError:  # bad base64, or characters outside ASCII
-        return None
-    user, sep, password = raw.partition(b":")
-    return (user, password) if sep else None
-
-
 class WebConfig(Model, frozen=True):
     """The parsed web configuration; an empty one serves plain HTTP without auth."""
 
@@ -396,7 +340,7 @@ class WebConfig(Model, frozen=True):
                 raise problem(NOT_BCRYPT, f"basic_auth_users.{user}")
         state = self.__dict__
         state["hashes"] = {user.encode(): hashed.encode() for user, hashed in self.basic_auth_users.items()}
-        state["dummy"] = _DUMMY.format(cost=self.dummy_cost()).encode()
+        state["dummy"] = DUMMY_HASH.format(cost=self.dummy_cost()).encode()
         state["verified"] = LRUCache(maxsize=64)
         state["lock"] = threading.Lock()
         limit = self.rate_limit
@@ -435,7 +379,7 @@ class WebConfig(Model, frozen=True):
         hashed: bytes | None = self.__dict__["hashes"].get(user)
         if hashed is None:
             # Spend the time a check of a real user would, so that timing does not tell which users exist.
-            _checkpw(password, self.__dict__["dummy"])
+            checkpw(password, self.__dict__["dummy"])
             return False
         # bcrypt is slow on purpose; remember successful checks (by a digest, never the password).
         key = (user, hmac.new(hashed, password, hashlib.sha256).digest())
@@ -443,7 +387,7 @@ class WebConfig(Model, frozen=True):
         with self.__dict__["lock"]:
             if verified.get(key):
                 return True
-        if not _checkpw(password, hashed):
+        if not checkpw(password, hashed):
             return False
         with self.__dict__["lock"]:
             verified[key] = True
@@ -464,35 +408,6 @@ class WebConfig(Model, frozen=True):
             return start_response(status, [*headers, *extra], *args)
 
         return wrapped
-
-
-def _checkpw(password: bytes, hashed: bytes) -> bool:
-    try:
-        return bcrypt.checkpw(password, hashed)
-    except ValueError:  # e.g. a NUL byte: not a password anyone has
-        return False
-
-
-class Bucket:
-    """A token bucket like Go's ``rate.Limiter``: ``burst`` tokens, one more every ``interval`` seconds."""
-
-    def __init__(self, interval: float, burst: int) -> None:
-        self.interval = interval
-        self.burst = burst
-        self.tokens = float(burst)
-        self.last = time.monotonic()
-        self.lock = threading.Lock()
-
-    def take(self) -> bool:
-        """Take a token if there is one."""
-        with self.lock:
-            now = time.monotonic()
-            self.tokens = min(float(self.burst), self.tokens + (now - self.last) / self.interval)
-            self.last = now
-            if self.tokens >= 1:
-                self.tokens -= 1
-                return True
-            return False
 
 
 def load(path: str | Path) -> WebConfig:

@@ -23,11 +23,11 @@ from typing import Any, NamedTuple, TypeVar
 
 import orjson
 
-from .compare import COMPARE_TYPES, IN_FLIGHT, TABLE_STATUSES, CompareRun, ObjectOverview, TableResult, latest
-from .compare_client import CONTENT_DETAIL, LINE_DETAIL, LIST, OBJECT_OVERVIEW, CompareClient, ReadError
-from .config import ObjectFilter
-from .deadline import Deadline
-from .errors import PAGE_CAP_EXCEEDED, DRSAPIError
+from ..base.deadline import Deadline
+from ..config import ObjectFilter
+from ..drs.compare import COMPARE_TYPES, IN_FLIGHT, TABLE_STATUSES, CompareRun, ObjectOverview, TableResult, latest
+from ..drs.compare_client import CONTENT_DETAIL, LINE_DETAIL, LIST, OBJECT_OVERVIEW, CompareClient, ReadError
+from ..drs.errors import PAGE_CAP_EXCEEDED, DRSAPIError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

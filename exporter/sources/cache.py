@@ -8,29 +8,32 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_all
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from cachetools import TTLCache
 
-from .deadline import Deadline
-from .errors import DRSAPIError
-from .progress import ProgressData
+from ..base.deadline import Deadline
+from ..drs.errors import DRSAPIError
+from ..drs.progress import ProgressData
 
 log = logging.getLogger(__name__)
 
 Key = tuple[str, str]  # (job_id, object_type)
 Fetch = Callable[[str, str, Deadline], ProgressData]  # job_id, object_type, deadline -> data
-# Called once per refresh with the new snapshot and the key's previous one with data.
-Prepare = Callable[["Snapshot", "Snapshot | None"], Any]
+# Called once per refresh with the new snapshot and the key's previous one with data (the renderer
+# renders ahead and keeps what it made; the snapshot carries nothing of it).
+Prepare = Callable[["Snapshot", "Snapshot | None"], None]
 
 SCRAPE_TIMEOUT = "scrape_timeout"
 TIMEOUT_MESSAGE = "the refresh did not finish within the scrape's budget"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Snapshot:
-    """The outcome of one refresh of one key: data on success, an error code (and message) otherwise."""
+    """The outcome of one refresh of one key: data on success, an error code (and message) otherwise.
+
+    Compared and hashed by identity: the renderer keeps what it made of each snapshot by it.
+    """
 
     key: Key
     data: ProgressData | None
@@ -40,7 +43,6 @@ class Snapshot:
     last_success: float | None  # Unix seconds of the latest successful refresh, this one or earlier
     # What explains a failure: the API's message, already scrubbed of secrets and capped (errors._clean).
     error_message: str = ""
-    rendering: Any = field(default=None, compare=False, repr=False)  # what ``prepare`` made of it
 
     @property
     def up(self) -> bool:
@@ -231,7 +233,7 @@ class SnapshotCache:
             previous = self._last_data.get(key)
         if self._prepare is not None:
             try:
-                object.__setattr__(snapshot, "rendering", self._prepare(snapshot, previous))
+                self._prepare(snapshot, previous)
             except Exception:
                 log.exception("preparing job %s type %s failed", *key)
         self._store(key, snapshot, done)

@@ -9,6 +9,7 @@ from concurrent.futures import FIRST_EXCEPTION, wait
 from functools import partial
 from typing import Any, TypeVar
 
+from ..base.deadline import Deadline
 from .client import MAX_PAGE_SIZE, DRSClient
 from .compare import (
     CompareRun,
@@ -23,7 +24,6 @@ from .compare import (
     parse_object_overview,
     parse_run,
 )
-from .deadline import Deadline
 from .errors import DEADLINE_EXCEEDED, PAGE_CAP_EXCEEDED, DRSAPIError
 
 log = logging.getLogger(__name__)

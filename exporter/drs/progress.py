@@ -13,20 +13,8 @@ from typing import Annotated, Any, NamedTuple
 import msgspec
 import orjson
 
+from ..base.timeparse import parse_iso8601
 from .errors import INVALID_RESPONSE, DRSAPIError
-from .timeparse import parse_iso8601
-
-OBJECT_TYPES = (
-    "table",
-    "event",
-    "table_structure",
-    "procedure",
-    "view",
-    "function",
-    "database",
-    "trigger",
-    "table_indexs",
-)
 
 # Epoch values above this are milliseconds: as seconds they would be after the year 5000.
 _MILLIS_THRESHOLD = 1e11

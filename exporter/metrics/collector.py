@@ -8,13 +8,16 @@ from typing import Protocol
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
 
-from . import __version__
-from .cache import Snapshot
-from .jobs import JobMeta, JobProgress
-from .telemetry import ApiStats
+from .. import __version__
+from ..drs.joblist import JobMeta, JobProgress
+from ..drs.telemetry import ApiStats
+from ..sources.cache import Snapshot
 
 KEY_LABELS = ["job_id", "object_type"]
 OBJECT_LABELS = [*KEY_LABELS, "src_db", "src_tb", "dst_db", "dst_tb"]
+# Where progress_families puts the per-object family: the renderer finds it there to rebuild only
+# its values when a key's objects are unchanged (see exposition.KeyRendering).
+PER_OBJECT_FAMILY = 0
 
 
 def _cached(ttl: float) -> str:
@@ -24,7 +27,7 @@ def _cached(ttl: float) -> str:
 def progress_families(snapshots: Iterable[Snapshot], ttl: float, *, objects_rows: bool = True) -> Iterator[Metric]:
     """Per-key families: object progress, counts, timestamps and refresh health.
 
-    ``objects_rows=False`` leaves the per-object family (always the first) without samples.
+    ``objects_rows=False`` leaves the per-object family (at PER_OBJECT_FAMILY) without samples.
     """
     note = _cached(ttl)
     ratio = GaugeMetricFamily(
@@ -121,7 +124,9 @@ def progress_families(snapshots: Iterable[Snapshot], ttl: float, *, objects_rows
         skipped.add_metric(key, data.skipped_rows)
         if data.create_time is not None:
             data_ts.add_metric(key, data.create_time)
-    yield from (ratio, objects, listed, completed, skipped, data_ts, up, last_success, duration, error, not_exported)
+    families = [objects, listed, completed, skipped, data_ts, up, last_success, duration, error, not_exported]
+    families.insert(PER_OBJECT_FAMILY, ratio)
+    yield from families
     yield from (db_objects, db_completed, mean)
 
 

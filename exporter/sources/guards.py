@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .config import ObjectFilter
-from .progress import CompactRows, ProgressData
+from ..config import ObjectFilter
+from ..drs.progress import CompactRows, ProgressData
 
 
 def apply(data: ProgressData, *, max_objects: int | None, object_filter: ObjectFilter, aggregate_only: bool) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .secrets import scrub
+from ..base.secrets import scrub
 
 TIMEOUT = "timeout"
 CONNECTION_ERROR = "connection_error"

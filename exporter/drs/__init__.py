@@ -1,0 +1,1 @@
+"""The DRS API: transport, authentication, clients and the parsers of its answers."""

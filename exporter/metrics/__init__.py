@@ -1,0 +1,1 @@
+"""Metric families built fresh from the sources' data."""

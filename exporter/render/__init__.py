@@ -1,0 +1,1 @@
+"""Exposition bytes: cached renderings joined per scrape, and gzip made of cached blocks."""

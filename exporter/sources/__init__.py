@@ -1,0 +1,1 @@
+"""Data sources read from DRS: the snapshot cache, the background readers and their guards."""

@@ -1,0 +1,1 @@
+"""The HTTP server, TLS, the web configuration and the status page."""
