@@ -322,7 +322,8 @@ class Transport:
         now = time.monotonic()
         with self._throttle_lock:
             until = self._throttled_until.get(project, 0.0)
-            added = max(0.0, now + seconds - max(until, now))
+            # seconds less what is still held, not (now + seconds) - now: that sum loses the exact value.
+            added = max(0.0, seconds - max(0.0, until - now))
             if added > 0:
                 self._throttled_until[project] = now + seconds
         if added > 0 and self.throttle_observer is not None:
