@@ -18,10 +18,12 @@ from .compare_metrics import ComparisonMetrics
 from .comparisons import ComparisonReader, ComparisonSnapshot, Guards
 from .config import AkSkCredentials, Config, PasswordCredentials, ProjectConfig, TokenCredentials
 from .deadline import Deadline
+from .errors import DRSAPIError
 from .exposition import Format, Renderer
+from .fairpool import share
 from .jobs import JobDirectory, JobMeta, JobProgress, JobProgressReader
 from .progress import ProgressData
-from .telemetry import ApiStats
+from .telemetry import ApiStats, ReloadStatus
 from .transport import RetryPolicy, Transport
 
 log = logging.getLogger(__name__)
@@ -70,22 +72,53 @@ class Project:
             page_workers=config.max_concurrency,
         )
         self.compare = CompareClient(self.client, max_pages=config.max_pages)
-        self.directory = JobDirectory(self.client, project.discovery) if project.discovery is not None else None
+        self.directory = (
+            JobDirectory(self.client, project.discovery, refresh_timeout=config.refresh_timeout)
+            if project.discovery is not None
+            else None
+        )
         self.progress = JobProgressReader(
             self.client, config.cache_ttl, refresh_timeout=config.refresh_timeout, max_staleness=max_staleness(config)
         )
+
+    @property
+    def where(self) -> tuple[str, str]:
+        """Endpoint and project id: what a job's data depends on, whatever the credentials."""
+        return (self.config.endpoint, self.config.project_id)
 
     def discovered(self) -> list[JobMeta]:
         """The jobs the last successful listing found (none without discovery)."""
         return list(self.directory.jobs) if self.directory is not None else []
 
+    def adopt(self, previous: Project) -> None:
+        """Keep what ``previous`` (the same project before a reload) listed and read."""
+        self.progress.adopt(previous.progress)
+        if (
+            self.directory is not None
+            and previous.directory is not None
+            and self.config.discovery == previous.config.discovery
+        ):
+            self.directory.adopt(previous.directory)
+
+    def close(self) -> None:
+        """Stop background work and close connections."""
+        if self.directory is not None:
+            self.directory.close()
+        self.progress.close()
+        self.client.close()
+
 
 class Exporter:
-    """Everything behind ``/metrics`` for one configuration."""
+    """Everything behind ``/metrics`` for one configuration.
 
-    def __init__(self, config: Config) -> None:
+    A reload builds a new one with the ``previous``: it keeps the previous one's counters and
+    what it knew of the jobs whose data the new configuration does not change.
+    """
+
+    def __init__(self, config: Config, previous: Exporter | None = None) -> None:
         self.config = config
-        self.stats = ApiStats()
+        self.stats: ApiStats = previous.stats if previous is not None else ApiStats()
+        self.reloads: ReloadStatus = previous.reloads if previous is not None else ReloadStatus()
         verify: bool | str = True
         if config.insecure_skip_verify:
             log.warning("TLS certificates of the DRS and IAM endpoints are NOT verified (insecure_skip_verify)")
@@ -100,6 +133,7 @@ class Exporter:
             retry=RetryPolicy(attempts=config.retries + 1),
             language=config.language,
             max_concurrency=config.max_concurrency,
+            projects=len(config.projects),
             observer=self.stats,
             throttle_observer=self.stats.throttled,
             # Long enough to honour any sensible Retry-After, short enough that the project is
@@ -107,10 +141,11 @@ class Exporter:
             max_throttle=max(config.refresh_timeout, config.cache_ttl),
         )
         self.projects = [Project(config, project, self.transport) for project in config.projects]
-        # job_id -> (project, aggregate_only); discovered jobs are added as they are found.
-        self._owners: dict[str, tuple[Project, bool]] = {
+        # job_id -> (project, aggregate_only) of every job of the keys last collected.
+        self._configured: dict[str, tuple[Project, bool]] = {
             job.id: (project, job.aggregate_only) for project in self.projects for job in project.config.jobs
         }
+        self._owners = self._configured
         self._keys: tuple[Key, ...] = ()
         self.renderer = Renderer(config.cache_ttl)
         self.comparisons = ComparisonReader(
@@ -127,10 +162,40 @@ class Exporter:
             refresh_timeout=config.refresh_timeout,
             prepare=self.renderer.prepare,
             max_staleness=max_staleness(config),
+            # Projects take turns for the refresh threads, as they do for the transport's slots.
+            group=self._project_of,
+            group_limit=share(config.max_concurrency, len(config.projects)),
         )
+        if previous is not None:
+            self._adopt(previous)
+
+    def _project_of(self, key: Key) -> str:
+        owner = self._owners.get(key[0])
+        return owner[0].config.project_id if owner is not None else ""
+
+    def _spec(self, key: Key) -> tuple[object, ...] | None:
+        """What the data of ``key`` depends on; None for a key this configuration does not have."""
+        owner = self.owner_of(key[0])
+        if owner is None:
+            return None
+        project, aggregate_only = owner
+        return (project.where, aggregate_only, self.config.max_objects_per_key, self.config.object_filters)
+
+    def _adopt(self, previous: Exporter) -> None:
+        """Keep the previous configuration's snapshots of every key whose data this one leaves alone."""
+        for project in self.projects:
+            same = next((p for p in previous.projects if p.where == project.where), None)
+            if same is not None:
+                project.adopt(same)
+        keys, self._owners = self._index()
+        kept = [key for key in keys if self._spec(key) == previous._spec(key)]
+        self.cache.adopt(previous.cache.kept(kept), rendered=previous.config.cache_ttl == self.config.cache_ttl)
 
     def _fetch(self, job_id: str, object_type: str, deadline: Deadline) -> ProgressData:
-        project, aggregate_only = self._owners[job_id]
+        owner = self._owners.get(job_id)
+        if owner is None:  # dropped while its refresh started: the result would not be kept
+            raise DRSAPIError("not_configured", "the job is no longer configured or listed")
+        project, aggregate_only = owner
         data = project.client.progress_data(job_id, object_type, deadline=deadline)
         guards.apply(
             data,
@@ -140,36 +205,53 @@ class Exporter:
         )
         return data
 
-    @property
-    def keys(self) -> tuple[Key, ...]:
-        """Every (job_id, object_type) to collect: configured jobs, then discovered ones."""
+    def _index(self) -> tuple[tuple[Key, ...], dict[str, tuple[Project, bool]]]:
+        """Every key to collect (configured jobs, then discovered ones) and the owner of each job."""
         keys = list(self.config.keys)
+        owners = dict(self._configured)
         for project in self.projects:
             discovery = project.config.discovery
             if discovery is None:
                 continue
             for job in project.discovered():
-                if job.job_id in self._owners and self._owners[job.job_id][0] is not project:
-                    continue  # configured in another project: job ids are unique
-                if job.job_id not in self.config.keys_by_job:
-                    self._owners[job.job_id] = (project, discovery.aggregate_only)
-                    keys.extend((job.job_id, t) for t in discovery.object_types)
-        return tuple(dict.fromkeys(keys))
+                if job.job_id in owners:
+                    continue  # configured (here or in another project), or listed by an earlier project
+                owners[job.job_id] = (project, discovery.aggregate_only)
+                keys.extend((job.job_id, t) for t in discovery.object_types)
+        return tuple(dict.fromkeys(keys)), owners
+
+    @property
+    def keys(self) -> tuple[Key, ...]:
+        """Every (job_id, object_type) to collect: configured jobs, then discovered ones."""
+        return self._index()[0]
+
+    def owner_of(self, job_id: str) -> tuple[Project, bool] | None:
+        """The project of a job and whether it is aggregate only; None for a job not collected."""
+        return self._owners.get(job_id) or self._index()[1].get(job_id)
 
     def owner(self, job_id: str) -> Project:
         """The project a job of :attr:`keys` belongs to."""
-        return self._owners[job_id][0]
+        owner = self.owner_of(job_id)
+        if owner is None:
+            raise KeyError(job_id)
+        return owner[0]
 
     def snapshots(self, deadline: Deadline) -> list[Snapshot]:
-        """Snapshots of every key, waiting at most until ``deadline`` (job listings first, when due)."""
+        """Snapshots of every key, waiting at most until ``deadline``.
+
+        Job listings run in their own threads; a listing this scrape starts (or the first, while
+        none has succeeded) is waited for half the time left at most: the rest is for the refreshes.
+        """
+        listing = deadline.earlier(deadline.remaining() / 2)
         for project in self.projects:
             if project.directory is not None:
-                project.directory.refresh_if_due(deadline)
-        keys = self.keys
+                project.directory.refresh_if_due(listing)
+        keys, owners = self._index()
         if keys != self._keys:  # jobs came or went: what is kept for gone ones is dropped
             self.cache.retain(keys)
             self.stats.retain_jobs({job_id for job_id, _ in keys})
             self._keys = keys
+        self._owners = owners  # after retain(): a queued refresh of a gone job is dropped, not run ownerless
         return self.cache.get_many(keys, deadline)
 
     def _comparison_jobs(self) -> dict[str, tuple[CompareClient, bool]]:
@@ -217,7 +299,7 @@ class Exporter:
 
     def self_metrics(self) -> SelfMetrics:
         """The exporter's own metrics as of now."""
-        return SelfMetrics(self.stats, self.cache.refreshes, self.cache.timeouts, self.cache.stale_served)
+        return SelfMetrics(self.stats, self.cache.refreshes, self.cache.timeouts, self.cache.stale_served, self.reloads)
 
     def view(self, budget: float) -> ScrapeView:
         """What a scrape with ``budget`` seconds exposes, as fresh metric families."""
@@ -244,5 +326,4 @@ class Exporter:
         self.cache.close()
         self.comparisons.close()
         for project in self.projects:
-            project.progress.close()
-            project.client.close()
+            project.close()

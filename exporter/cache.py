@@ -5,16 +5,17 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_all
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cachetools import TTLCache
 
 from .deadline import Deadline
 from .errors import DRSAPIError
+from .fairpool import FairPool
 from .progress import ProgressData
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,16 @@ class Snapshot:
         return self.data is not None
 
 
+@dataclass(frozen=True)
+class Kept:
+    """What a cache knew of some keys, handed to its successor on a reload."""
+
+    latest: dict[Key, Snapshot]
+    last_data: dict[Key, Snapshot]
+    last_success: dict[Key, float]
+    counters: tuple[int, int, int]  # refreshes, timeouts, stale serves
+
+
 class SnapshotCache:
     """Refreshes keys in a bounded pool and caches each outcome (success or failure) for ``ttl`` seconds.
 
@@ -61,6 +72,10 @@ class SnapshotCache:
     fetch slots are busy: the GIL lets one thread compute at a time, and during a burst of refreshes (a
     cold start) fetches waiting for CPU would leave API slots idle. A refresh counts as done,
     for waiting callers, when both stages are.
+
+    Keys come in groups (``group``: the project of a job): the fetch pool takes the groups in turn,
+    and a group runs at most ``group_limit`` fetches at once, so that one project whose endpoint
+    hangs cannot hold every thread while the other projects' keys wait.
     """
 
     # How long preparing may be held back by busy fetches before it goes ahead anyway.
@@ -75,8 +90,11 @@ class SnapshotCache:
         refresh_timeout: float,
         prepare: Prepare | None = None,
         max_staleness: float | None = None,
+        group: Callable[[Key], Hashable] | None = None,
+        group_limit: int | None = None,
     ) -> None:
         self._fetch = fetch
+        self._group = group or (lambda key: None)
         self._prepare = prepare
         self.ttl = ttl
         self.refresh_timeout = refresh_timeout
@@ -86,13 +104,16 @@ class SnapshotCache:
         self._fetching = 0
         # Fetches running from which rendering holds back: a burst, not one slow request.
         self._busy_fetches = max(1, max_concurrency // 2)
-        self._cache: TTLCache[Key, Snapshot] | None = TTLCache(maxsize=1_000_000, ttl=ttl) if ttl > 0 else None
+        self._clock_skew = 0.0  # see adopt()
+        self._cache: TTLCache[Key, Snapshot] | None = (
+            TTLCache(maxsize=1_000_000, ttl=ttl, timer=self._clock) if ttl > 0 else None
+        )
         self._inflight: dict[Key, Future[Snapshot]] = {}
         self._last_success: dict[Key, float] = {}
         self._last_data: dict[Key, Snapshot] = {}
         self._latest: dict[Key, Snapshot] = {}  # the last stored snapshot, failed or not
         self._wanted: frozenset[Key] | None = None  # set by retain(): keys outside it are not stored
-        self._pool = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="drs-refresh")
+        self._pool = FairPool(max_concurrency, "drs-refresh", group_limit)
         self._prepare_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="drs-render")
         self.refreshes = 0
         self.timeouts = 0
@@ -100,21 +121,66 @@ class SnapshotCache:
 
     def close(self) -> None:
         """Stop accepting refreshes; running ones are abandoned."""
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool.shutdown()
         self._prepare_pool.shutdown(wait=False, cancel_futures=True)
 
     def retain(self, keys: Sequence[Key]) -> None:
         """Forget every key not in ``keys`` (a job no longer listed): its snapshots and rendered bytes go."""
         wanted = frozenset(keys)
         with self._lock:
-            # A refresh running for a dropped key does not write it back when it ends.
+            # A refresh running for a dropped key does not write it back when it ends; one still
+            # queued is cancelled, so that it calls no API for a job that is gone.
             self._wanted = wanted
+            for key in [k for k, f in self._inflight.items() if k not in wanted and f.cancel()]:
+                del self._inflight[key]
             for store in (self._last_data, self._last_success, self._latest):
                 for key in [k for k in store if k not in wanted]:
                     del store[key]
             if self._cache is not None:
                 for key in [k for k in self._cache if k not in wanted]:
                     del self._cache[key]
+
+    def kept(self, keys: Iterable[Key]) -> Kept:
+        """What is known of ``keys``, for a successor cache to :meth:`adopt` (a reload)."""
+        with self._lock:
+            return Kept(
+                {k: s for k in keys if (s := self._latest.get(k)) is not None},
+                {k: s for k in keys if (s := self._last_data.get(k)) is not None},
+                {k: t for k in keys if (t := self._last_success.get(k)) is not None},
+                (self.refreshes, self.timeouts, self.stale_served),
+            )
+
+    def adopt(self, kept: Kept, *, rendered: bool) -> None:
+        """Take over what a predecessor knew (before the first scrape): a reload keeps the unchanged jobs.
+
+        A snapshot younger than the TTL stays cached for what is left of its TTL, not longer, and
+        the counters go on from the predecessor's. Without ``rendered`` (the TTL changed, which
+        renderings show) the snapshots are rendered again when asked for.
+        """
+
+        def own(snapshot: Snapshot) -> Snapshot:
+            return snapshot if rendered else replace(snapshot, rendering=None)
+
+        now = time.time()
+        with self._lock:
+            self._latest.update((k, own(s)) for k, s in kept.latest.items())
+            self._last_data.update((k, own(s)) for k, s in kept.last_data.items())
+            self._last_success.update(kept.last_success)
+            self.refreshes, self.timeouts, self.stale_served = kept.counters
+            if self._cache is None:
+                return
+            for key, snapshot in self._latest.items():
+                age = max(0.0, now - snapshot.refreshed_at)
+                if age < self.ttl:
+                    # Stored as if stored ``age`` seconds ago, so that it expires when it would have.
+                    self._clock_skew = -age
+                    try:
+                        self._cache[key] = snapshot
+                    finally:
+                        self._clock_skew = 0.0
+
+    def _clock(self) -> float:
+        return time.monotonic() + self._clock_skew
 
     def latest(self, keys: Sequence[Key]) -> list[Snapshot | None]:
         """The last stored snapshot of each key (None: never refreshed), without refreshing anything."""
@@ -152,7 +218,7 @@ class SnapshotCache:
                 if future is None:
                     future = Future()
                     self._inflight[key] = future
-                    self._pool.submit(self._refresh, key, future)
+                    self._pool.submit(self._group(key), self._refresh, key, future)
                 waiting[key] = future
         if waiting:
             wait_all(list(waiting.values()), timeout=deadline.remaining())
@@ -181,6 +247,8 @@ class SnapshotCache:
         """Stage one, in the pool: fetch, then hand the snapshot to stage two."""
         job_id, object_type = key
         with self._lock:
+            if not done.set_running_or_notify_cancel():
+                return  # queued, then dropped by retain() (the job is gone): no API call for it
             self._fetching += 1
         started = time.monotonic()
         data: ProgressData | None = None
@@ -219,8 +287,10 @@ class SnapshotCache:
         else:
             try:
                 self._prepare_pool.submit(self._finish, key, snapshot, done)
-            except RuntimeError:  # shutting down
-                done.cancel()
+            except RuntimeError as exc:  # shutting down
+                with self._lock:
+                    self._inflight.pop(key, None)
+                done.set_exception(exc)
 
     def _finish(self, key: Key, snapshot: Snapshot, done: Future[Snapshot]) -> None:
         """Stage two, in the render thread: prepare once fetching is no burst, then store."""

@@ -11,7 +11,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoM
 from . import __version__
 from .cache import Snapshot
 from .jobs import JobMeta, JobProgress
-from .telemetry import ApiStats
+from .telemetry import ApiStats, ReloadStatus
 
 KEY_LABELS = ["job_id", "object_type"]
 OBJECT_LABELS = [*KEY_LABELS, "src_db", "src_tb", "dst_db", "dst_tb"]
@@ -194,10 +194,13 @@ class SelfMetrics:
     refreshes: int
     timeouts: int
     stale_serves: int = 0
+    reload: ReloadStatus | None = None
 
     def collect(self) -> Iterator[Metric]:
-        """API counters, refresh counters and build info."""
+        """API counters, refresh counters, reload status and build info."""
         yield from self.stats.collect()
+        if self.reload is not None:
+            yield from self.reload.collect()
         refreshes = CounterMetricFamily(
             "huaweicloud_drs_refreshes", "Refreshes of a job and type from the API (all pages), failed ones included."
         )
