@@ -239,20 +239,29 @@ class Exporter:
     def snapshots(self, deadline: Deadline) -> list[Snapshot]:
         """Snapshots of every key, waiting at most until ``deadline``.
 
-        Job listings run in their own threads; a listing this scrape starts (or the first, while
-        none has succeeded) is waited for half the time left at most: the rest is for the refreshes.
+        Job listings run in their own threads. While one this scrape started (or a project's
+        first) runs, the keys already known refresh; the scrape waits for the listing until its
+        deadline at most, then collects what it found too.
         """
-        listing = deadline.earlier(deadline.remaining() / 2)
-        for project in self.projects:
-            if project.directory is not None:
-                project.directory.refresh_if_due(listing)
+        listings = [d.start_if_due() for p in self.projects if (d := p.directory) is not None]
+        keys = self._use_keys()
+        if any(listings):
+            self.cache.start(keys)
+            for listing in listings:
+                if listing is not None:
+                    listing.wait(timeout=deadline.remaining())
+            keys = self._use_keys()
+        return self.cache.get_many(keys, deadline)
+
+    def _use_keys(self) -> tuple[Key, ...]:
+        """The keys to collect now; what is kept for keys gone since the last call is dropped."""
         keys, owners = self._index()
-        if keys != self._keys:  # jobs came or went: what is kept for gone ones is dropped
+        if keys != self._keys:  # jobs came or went
             self.cache.retain(keys)
             self.stats.retain_jobs({job_id for job_id, _ in keys})
             self._keys = keys
         self._owners = owners  # after retain(): a queued refresh of a gone job is dropped, not run ownerless
-        return self.cache.get_many(keys, deadline)
+        return keys
 
     def _comparison_jobs(self) -> dict[str, tuple[CompareClient, bool]]:
         """Jobs whose comparisons are exported: job_id -> (comparison client, aggregate_only)."""

@@ -206,20 +206,7 @@ class SnapshotCache:
         """
         deadline = Deadline.of(deadline)
         started = time.monotonic()
-        ready: dict[Key, Snapshot] = {}
-        waiting: dict[Key, Future[Snapshot]] = {}
-        with self._lock:
-            for key in keys:
-                cached = self._cache.get(key) if self._cache is not None else None
-                if cached is not None:
-                    ready[key] = cached
-                    continue
-                future = self._inflight.get(key)
-                if future is None:
-                    future = Future()
-                    self._inflight[key] = future
-                    self._pool.submit(self._group(key), self._refresh, key, future)
-                waiting[key] = future
+        ready, waiting = self._start(keys)
         if waiting:
             wait_all(list(waiting.values()), timeout=deadline.remaining())
         out: list[Snapshot] = []
@@ -242,6 +229,28 @@ class SnapshotCache:
             waited = time.monotonic() - started
             out.append(Snapshot(key, None, SCRAPE_TIMEOUT, time.time(), waited, last_success, TIMEOUT_MESSAGE))
         return out
+
+    def start(self, keys: Sequence[Key]) -> None:
+        """Start the refreshes :meth:`get_many` would, without waiting for them."""
+        self._start(keys)
+
+    def _start(self, keys: Sequence[Key]) -> tuple[dict[Key, Snapshot], dict[Key, Future[Snapshot]]]:
+        """The cached snapshots of ``keys``, and the refreshes (started now or running) of the others."""
+        ready: dict[Key, Snapshot] = {}
+        waiting: dict[Key, Future[Snapshot]] = {}
+        with self._lock:
+            for key in keys:
+                cached = self._cache.get(key) if self._cache is not None else None
+                if cached is not None:
+                    ready[key] = cached
+                    continue
+                future = self._inflight.get(key)
+                if future is None:
+                    future = Future()
+                    self._inflight[key] = future
+                    self._pool.submit(self._group(key), self._refresh, key, future)
+                waiting[key] = future
+        return ready, waiting
 
     def _refresh(self, key: Key, done: Future[Snapshot]) -> None:
         """Stage one, in the pool: fetch, then hand the snapshot to stage two."""

@@ -94,7 +94,7 @@ class JobDirectory:
     """The discovered jobs of one project, listed at most every ``refresh_interval`` seconds.
 
     Listings run in a thread of their own, never on a scrape's: a hanging resolver or job list
-    holds that thread, not the scrape, which waits for the listing within a deadline only.
+    holds that thread, not the scrape, which waits for the listing until its deadline at most.
     A failed listing keeps the last known jobs (and reports ``up`` False) and is tried again after
     1, 2, 4, 8, then every 15 seconds (never later than the interval) until one succeeds, so that
     jobs appear soon after an API outage rather than ``refresh_interval`` later.
@@ -145,11 +145,11 @@ class JobDirectory:
         wait = self.config.refresh_interval if self.failures == 0 else self.retry_delay()
         return time.monotonic() - self.listed_at >= wait
 
-    def refresh_if_due(self, deadline: Deadline) -> None:
-        """Start a listing when due, and wait for it until ``deadline`` at most.
+    def start_if_due(self) -> threading.Event | None:
+        """Start a listing when due; what to wait for: a listing just started, or the first.
 
-        A listing started by an earlier scrape is waited for only while none has succeeded yet:
-        one that hangs costs one scrape's wait, not every scrape's.
+        A listing started earlier is not waited for once one has succeeded: one that hangs
+        costs one scrape's wait, not every scrape's.
         """
         started = False
         with self._lock:
@@ -162,7 +162,12 @@ class JobDirectory:
                 except RuntimeError:  # closed
                     self._running = None
             running, first = self._running, self.listed_ok_at is None
-        if running is not None and (started or first):
+        return running if running is not None and (started or first) else None
+
+    def refresh_if_due(self, deadline: Deadline) -> None:
+        """Start a listing when due, and wait for it (see :meth:`start_if_due`) until ``deadline`` at most."""
+        running = self.start_if_due()
+        if running is not None:
             running.wait(timeout=deadline.remaining())
 
     def _refresh(self, done: threading.Event) -> None:
