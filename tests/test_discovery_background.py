@@ -14,6 +14,9 @@ from typing import Any
 import requests
 import yaml
 
+from exporter import app, config
+from exporter.deadline import Deadline
+
 from .procs import Exporter, Simulator, samples, value, wait_for
 
 JOBS: list[dict[str, Any]] = [
@@ -101,4 +104,23 @@ def test_a_hanging_resolver_does_not_hold_the_first_scrape(tmp_path: Path) -> No
         assert value(answer.text, "huaweicloud_drs_up", job_id="prod-a") == 1, "the other project's job is served"
     finally:
         exp.stop()
+        sim.stop()
+
+
+def test_a_job_no_longer_listed_leaves_the_owners(tmp_path: Path) -> None:
+    sim = simulator(tmp_path)
+    exporter = app.Exporter(
+        config.parse(project(sim.url, discovery={**DISCOVERY, "name_regex": "^prod-", "refresh_interval": 1}))
+    )
+    try:
+
+        def collected() -> set[str]:
+            return {s.key[0] for s in exporter.snapshots(Deadline.after(5))}
+
+        wait_for(lambda: collected() == {"prod-a", "prod-b"}, timeout=10, interval=0.2)
+        sim.admin("jobs/prod-b", {"name": "old-b"})  # no longer matches name_regex
+        wait_for(lambda: collected() == {"prod-a"}, timeout=15, interval=0.5)
+        assert set(exporter._owners) == {"prod-a"}
+    finally:
+        exporter.close()
         sim.stop()
