@@ -6,6 +6,7 @@ between reloads.
 
 from __future__ import annotations
 
+import shutil
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,9 +15,11 @@ from typing import Any
 import bcrypt
 import pytest
 import requests
+import trustme
 import yaml
 
 from .procs import Exporter, Simulator, sim_config, value, wait_for
+from .test_security import server_cert, web_config
 
 OK = "huaweicloud_drs_config_last_reload_successful"
 OK_AT = "huaweicloud_drs_config_last_reload_success_timestamp_seconds"
@@ -147,3 +150,34 @@ def test_reload_replaces_the_web_users(sim: Simulator, start: Any, tmp_path: Pat
     assert answer.status_code == 500 and "basic_auth_users" in answer.text
     assert exp.get(auth=bob).status_code == 200, "a bad web configuration changes nothing"
     assert value(exp.metrics(auth=bob), OK) == 0
+
+
+def test_sighup_rotates_the_tls_certificate(sim: Simulator, start: Any, tmp_path: Path) -> None:
+    old_ca, new_ca = trustme.CA(), trustme.CA()
+    for name, ca in (("old", old_ca), ("new", new_ca)):
+        (tmp_path / name).mkdir()
+        server_cert(ca, tmp_path / name)
+    live = tmp_path / "live"
+    live.mkdir()
+
+    def install(name: str) -> None:
+        for file in ("server.crt", "server.key"):
+            shutil.copyfile(tmp_path / name / file, live / file)
+
+    install("old")
+    tls = {"cert_file": str(live / "server.crt"), "key_file": str(live / "server.key")}
+    web = web_config(tmp_path, {"tls_server_config": tls})
+    exp = start(sim_config(sim, sim.info["jobs"][:1]), "--web.config.file", web)
+    url = exp.url.replace("http://", "https://") + "/-/healthy"
+
+    def trusted(name: str) -> bool:
+        try:
+            return requests.get(url, verify=str(tmp_path / name / "ca.crt"), timeout=10).status_code == 200
+        except requests.exceptions.SSLError:
+            return False
+
+    assert trusted("old") and not trusted("new")
+    install("new")
+    exp.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: trusted("new"))
+    assert not trusted("old"), "new connections get the new certificate"
