@@ -141,6 +141,14 @@ class Exporter:
             max_throttle=max(config.refresh_timeout, config.cache_ttl),
         )
         self.projects = [Project(config, project, self.transport) for project in config.projects]
+        if len(self.projects) > 1 and share(config.max_concurrency, len(self.projects)) == config.max_concurrency:
+            log.warning(
+                "max_concurrency %d is below two per project (%d projects): no requests are reserved for "
+                "each project, so one whose endpoint hangs can hold up the others; raise it to %d",
+                config.max_concurrency,
+                len(self.projects),
+                2 * len(self.projects),
+            )
         # job_id -> (project, aggregate_only) of every job of the keys last collected.
         self._configured: dict[str, tuple[Project, bool]] = {
             job.id: (project, job.aggregate_only) for project in self.projects for job in project.config.jobs

@@ -20,15 +20,13 @@ _NONE = object()  # no key (None is one)
 def share(slots: int, groups: int) -> int:
     """How many of ``slots`` one of ``groups`` may hold at once: all but a reserve for each other group.
 
-    Each other group keeps ``slots // (2 × groups)`` of them (at least one), so that a group whose
-    calls all hang (an endpoint that accepts and never answers) leaves the others room to work,
-    while a group alone at work still gets most of the slots. With fewer slots than groups no
-    reserve is possible: each group then holds one slot at most.
+    Half the slots are reserved, split evenly: each group keeps ``slots // (2 × groups)`` that the
+    others cannot take, so that a group whose calls all hang (an endpoint that accepts and never
+    answers) leaves the others room to work, while a group alone at work still gets most of the
+    slots. Below two slots per group nothing is reserved: a group may then hold them all.
     """
-    if groups <= 1:
-        return slots
-    reserve = max(1, slots // (2 * groups))
-    return max(1, slots - (groups - 1) * reserve)
+    reserve = slots // (2 * groups) if groups > 1 else 0
+    return slots - (groups - 1) * reserve
 
 
 class FairPool:

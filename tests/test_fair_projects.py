@@ -101,10 +101,11 @@ def test_a_healthy_project_is_up_beside_one_that_never_answers(tmp_path: Path, s
 
 def test_share_leaves_a_reserve_for_every_other_project() -> None:
     assert share(8, 1) == 8
-    assert share(8, 2) == 6
+    assert share(8, 2) == 6, "2 kept for the other"
     assert share(8, 3) == 6
-    assert share(8, 8) == 1
-    assert share(2, 5) == 1
+    assert share(8, 4) == 5
+    assert share(8, 5) == 8, "below two slots a project, nothing is reserved"
+    assert share(2, 2) == 2
 
 
 def test_fair_slots_keep_a_slot_for_another_group() -> None:
