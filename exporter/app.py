@@ -149,7 +149,8 @@ class Exporter:
                 len(self.projects),
                 2 * len(self.projects),
             )
-        # job_id -> (project, aggregate_only) of every job of the keys last collected.
+        # job_id -> (project, aggregate_only): of the configured jobs, and of every job of the keys
+        # last collected (rebuilt from the listings each time: a job no longer listed leaves it).
         self._configured: dict[str, tuple[Project, bool]] = {
             job.id: (project, job.aggregate_only) for project in self.projects for job in project.config.jobs
         }
