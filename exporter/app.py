@@ -9,14 +9,16 @@ import requests
 import urllib3
 
 from .base.deadline import Deadline
+from .base.fairpool import share
 from .config import Config, ProjectConfig
 from .config.credentials import AkSkCredentials, PasswordCredentials, TokenCredentials
 from .drs.auth import AkSkAuth, IamPasswordAuth, StaticTokenAuth
 from .drs.client import DRSClient
 from .drs.compare_client import CompareClient
+from .drs.errors import DRSAPIError
 from .drs.joblist import JobMeta, JobProgress
 from .drs.progress import ProgressData
-from .drs.telemetry import ApiStats
+from .drs.telemetry import ApiStats, ReloadStatus
 from .drs.transport import RetryPolicy, Transport
 from .metrics.collector import JobMetrics, LiveMetrics, ScrapeView, SelfMetrics
 from .metrics.compare_metrics import ComparisonMetrics
@@ -72,22 +74,53 @@ class Project:
             page_workers=config.max_concurrency,
         )
         self.compare = CompareClient(self.client, max_pages=config.max_pages)
-        self.directory = JobDirectory(self.client, project.discovery) if project.discovery is not None else None
+        self.directory = (
+            JobDirectory(self.client, project.discovery, refresh_timeout=config.refresh_timeout)
+            if project.discovery is not None
+            else None
+        )
         self.progress = JobProgressReader(
             self.client, config.cache_ttl, refresh_timeout=config.refresh_timeout, max_staleness=max_staleness(config)
         )
+
+    @property
+    def where(self) -> tuple[str, str]:
+        """Endpoint and project id: what a job's data depends on, whatever the credentials."""
+        return (self.config.endpoint, self.config.project_id)
 
     def discovered(self) -> list[JobMeta]:
         """The jobs the last successful listing found (none without discovery)."""
         return list(self.directory.jobs) if self.directory is not None else []
 
+    def adopt(self, previous: Project) -> None:
+        """Keep what ``previous`` (the same project before a reload) listed and read."""
+        self.progress.adopt(previous.progress)
+        if (
+            self.directory is not None
+            and previous.directory is not None
+            and self.config.discovery == previous.config.discovery
+        ):
+            self.directory.adopt(previous.directory)
+
+    def close(self) -> None:
+        """Stop background work and close connections."""
+        if self.directory is not None:
+            self.directory.close()
+        self.progress.close()
+        self.client.close()
+
 
 class Exporter:
-    """Everything behind ``/metrics`` for one configuration."""
+    """Everything behind ``/metrics`` for one configuration.
 
-    def __init__(self, config: Config) -> None:
+    A reload builds a new one with the ``previous``: it keeps the previous one's counters and
+    what it knew of the jobs whose data the new configuration does not change.
+    """
+
+    def __init__(self, config: Config, previous: Exporter | None = None) -> None:
         self.config = config
-        self.stats = ApiStats()
+        self.stats: ApiStats = previous.stats if previous is not None else ApiStats()
+        self.reloads: ReloadStatus = previous.reloads if previous is not None else ReloadStatus()
         verify: bool | str = True
         if config.insecure_skip_verify:
             log.warning("TLS certificates of the DRS and IAM endpoints are NOT verified (insecure_skip_verify)")
@@ -102,6 +135,7 @@ class Exporter:
             retry=RetryPolicy(attempts=config.retries + 1),
             language=config.language,
             max_concurrency=config.max_concurrency,
+            projects=len(config.projects),
             observer=self.stats,
             throttle_observer=self.stats.throttled,
             # Long enough to honour any sensible Retry-After, short enough that the project is
@@ -109,10 +143,20 @@ class Exporter:
             max_throttle=max(config.refresh_timeout, config.cache_ttl),
         )
         self.projects = [Project(config, project, self.transport) for project in config.projects]
-        # job_id -> (project, aggregate_only); discovered jobs are added as they are found.
-        self._owners: dict[str, tuple[Project, bool]] = {
+        if len(self.projects) > 1 and share(config.max_concurrency, len(self.projects)) == config.max_concurrency:
+            log.warning(
+                "max_concurrency %d is below two per project (%d projects): no requests are reserved for "
+                "each project, so one whose endpoint hangs can hold up the others; raise it to %d",
+                config.max_concurrency,
+                len(self.projects),
+                2 * len(self.projects),
+            )
+        # job_id -> (project, aggregate_only): of the configured jobs, and of every job of the keys
+        # last collected (rebuilt from the listings each time: a job no longer listed leaves it).
+        self._configured: dict[str, tuple[Project, bool]] = {
             job.id: (project, job.aggregate_only) for project in self.projects for job in project.config.jobs
         }
+        self._owners = self._configured
         self._keys: tuple[Key, ...] = ()
         self.renderer = Renderer(config.cache_ttl)
         self.comparisons = ComparisonReader(
@@ -129,10 +173,43 @@ class Exporter:
             refresh_timeout=config.refresh_timeout,
             prepare=self.renderer.prepare,
             max_staleness=max_staleness(config),
+            # Projects take turns for the refresh threads, as they do for the transport's slots.
+            group=self._project_of,
+            group_limit=share(config.max_concurrency, len(config.projects)),
         )
+        if previous is not None:
+            self._adopt(previous)
+
+    def _project_of(self, key: Key) -> str:
+        owner = self._owners.get(key[0])
+        return owner[0].config.project_id if owner is not None else ""
+
+    def _spec(self, key: Key) -> tuple[object, ...] | None:
+        """What the data of ``key`` depends on; None for a key this configuration does not have."""
+        owner = self.owner_of(key[0])
+        if owner is None:
+            return None
+        project, aggregate_only = owner
+        return (project.where, aggregate_only, self.config.max_objects_per_key, self.config.object_filters)
+
+    def _adopt(self, previous: Exporter) -> None:
+        """Keep the previous configuration's snapshots of every key whose data this one leaves alone."""
+        for project in self.projects:
+            same = next((p for p in previous.projects if p.where == project.where), None)
+            if same is not None:
+                project.adopt(same)
+        keys, self._owners = self._index()
+        kept = [key for key in keys if self._spec(key) == previous._spec(key)]
+        held = previous.cache.kept(kept)
+        self.cache.adopt(held)
+        if previous.config.cache_ttl == self.config.cache_ttl:  # renderings are made with the TTL
+            self.renderer.adopt(previous.renderer, [*held.latest.values(), *held.last_data.values()])
 
     def _fetch(self, job_id: str, object_type: str, deadline: Deadline) -> ProgressData:
-        project, aggregate_only = self._owners[job_id]
+        owner = self._owners.get(job_id)
+        if owner is None:  # dropped while its refresh started: the result would not be kept
+            raise DRSAPIError("not_configured", "the job is no longer configured or listed")
+        project, aggregate_only = owner
         data = project.client.progress_data(job_id, object_type, deadline=deadline)
         guards.apply(
             data,
@@ -142,37 +219,63 @@ class Exporter:
         )
         return data
 
-    @property
-    def keys(self) -> tuple[Key, ...]:
-        """Every (job_id, object_type) to collect: configured jobs, then discovered ones."""
+    def _index(self) -> tuple[tuple[Key, ...], dict[str, tuple[Project, bool]]]:
+        """Every key to collect (configured jobs, then discovered ones) and the owner of each job."""
         keys = list(self.config.keys)
+        owners = dict(self._configured)
         for project in self.projects:
             discovery = project.config.discovery
             if discovery is None:
                 continue
             for job in project.discovered():
-                if job.job_id in self._owners and self._owners[job.job_id][0] is not project:
-                    continue  # configured in another project: job ids are unique
-                if job.job_id not in self.config.keys_by_job:
-                    self._owners[job.job_id] = (project, discovery.aggregate_only)
-                    keys.extend((job.job_id, t) for t in discovery.object_types)
-        return tuple(dict.fromkeys(keys))
+                if job.job_id in owners:
+                    continue  # configured (here or in another project), or listed by an earlier project
+                owners[job.job_id] = (project, discovery.aggregate_only)
+                keys.extend((job.job_id, t) for t in discovery.object_types)
+        return tuple(dict.fromkeys(keys)), owners
+
+    @property
+    def keys(self) -> tuple[Key, ...]:
+        """Every (job_id, object_type) to collect: configured jobs, then discovered ones."""
+        return self._index()[0]
+
+    def owner_of(self, job_id: str) -> tuple[Project, bool] | None:
+        """The project of a job and whether it is aggregate only; None for a job not collected."""
+        return self._owners.get(job_id) or self._index()[1].get(job_id)
 
     def owner(self, job_id: str) -> Project:
         """The project a job of :attr:`keys` belongs to."""
-        return self._owners[job_id][0]
+        owner = self.owner_of(job_id)
+        if owner is None:
+            raise KeyError(job_id)
+        return owner[0]
 
     def snapshots(self, deadline: Deadline) -> list[Snapshot]:
-        """Snapshots of every key, waiting at most until ``deadline`` (job listings first, when due)."""
-        for project in self.projects:
-            if project.directory is not None:
-                project.directory.refresh_if_due(deadline)
-        keys = self.keys
-        if keys != self._keys:  # jobs came or went: what is kept for gone ones is dropped
+        """Snapshots of every key, waiting at most until ``deadline``.
+
+        Job listings run in their own threads. While one this scrape started (or a project's
+        first) runs, the keys already known refresh; the scrape waits for the listing until its
+        deadline at most, then collects what it found too.
+        """
+        listings = [d.start_if_due() for p in self.projects if (d := p.directory) is not None]
+        keys = self._use_keys()
+        if any(listings):
+            self.cache.start(keys)
+            for listing in listings:
+                if listing is not None:
+                    listing.wait(timeout=deadline.remaining())
+            keys = self._use_keys()
+        return self.cache.get_many(keys, deadline)
+
+    def _use_keys(self) -> tuple[Key, ...]:
+        """The keys to collect now; what is kept for keys gone since the last call is dropped."""
+        keys, owners = self._index()
+        if keys != self._keys:  # jobs came or went
             self.cache.retain(keys)
             self.stats.retain_jobs({job_id for job_id, _ in keys})
             self._keys = keys
-        return self.cache.get_many(keys, deadline)
+        self._owners = owners  # after retain(): a queued refresh of a gone job is dropped, not run ownerless
+        return keys
 
     def _comparison_jobs(self) -> dict[str, tuple[CompareClient, bool]]:
         """Jobs whose comparisons are exported: job_id -> (comparison client, aggregate_only)."""
@@ -219,7 +322,7 @@ class Exporter:
 
     def self_metrics(self) -> SelfMetrics:
         """The exporter's own metrics as of now."""
-        return SelfMetrics(self.stats, self.cache.refreshes, self.cache.timeouts, self.cache.stale_served)
+        return SelfMetrics(self.stats, self.cache.refreshes, self.cache.timeouts, self.cache.stale_served, self.reloads)
 
     def view(self, budget: float) -> ScrapeView:
         """What a scrape with ``budget`` seconds exposes, as fresh metric families."""
@@ -246,5 +349,4 @@ class Exporter:
         self.cache.close()
         self.comparisons.close()
         for project in self.projects:
-            project.progress.close()
-            project.client.close()
+            project.close()

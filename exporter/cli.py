@@ -13,6 +13,7 @@ import time
 
 from . import __version__, config, logs
 from .app import Exporter
+from .reload import Reloader
 from .web import webconfig
 from .web.server import WebApp, parse_listen_address, serve
 
@@ -37,6 +38,12 @@ def build_parser() -> argparse.ArgumentParser:
         dest="web_config_file",
         default=None,
         help="exporter-toolkit web configuration: TLS and basic auth (default: plain HTTP, no auth)",
+    )
+    p.add_argument(
+        "--web.enable-lifecycle",
+        dest="enable_lifecycle",
+        action="store_true",
+        help="enable POST /-/reload (SIGHUP reloads either way)",
     )
     p.add_argument("--web.telemetry-path", dest="telemetry_path", default="/metrics", help="path of the metrics")
     p.add_argument("--log.level", dest="log_level", default="info", choices=sorted(logs.LEVELS))
@@ -106,8 +113,20 @@ def main(argv: list[str] | None = None) -> int:
         log.info("received %s, shutting down", signal.Signals(signum).name)
         threading.Thread(target=server.stop, daemon=True).start()
 
+    reloader = Reloader(app, server.apply_web_config, args.config_file, args.web_config_file)
+    if args.enable_lifecycle:
+        app.reloader = reloader.reload
+
+    def reload(signum: int, frame: object) -> None:
+        threading.Thread(target=reload_on_signal, name="reload", daemon=True).start()
+
+    def reload_on_signal() -> None:
+        log.info("received SIGHUP, reloading the configuration")
+        reloader.reload()
+
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGHUP, reload)
     host, port = server.bind_addr[:2]
     app.ready.set()
     log.info(
@@ -132,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         server.serve()
     finally:
-        exporter.close()
+        app.exporter.close()  # the one in use: a reload may have replaced the first
     _finish_in_flight(SHUTDOWN_GRACE_SECONDS)
     log.info("stopped")
     return 0

@@ -23,6 +23,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("exporter.render",),
     ("exporter.app",),
     ("exporter.web", "exporter.schema"),
+    ("exporter.reload",),
     ("exporter.cli",),
 ]
 # The bundled DRS simulator is a program of its own beside the exporter: it shares the API's

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import bisect
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 
-from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
 from .transport import ApiCall
 
@@ -97,3 +98,32 @@ class ApiStats:
 
 def _bound(value: float) -> str:
     return "+Inf" if value == float("inf") else repr(value)
+
+
+class ReloadStatus:
+    """Whether the last configuration reload worked, and when one last did (start-up counts as one)."""
+
+    def __init__(self) -> None:
+        self.successful = True
+        self.success_at = time.time()
+
+    def record(self, ok: bool) -> None:
+        """The outcome of a reload."""
+        self.successful = ok
+        if ok:
+            self.success_at = time.time()
+
+    def collect(self) -> Iterator[Metric]:
+        """The two gauges Prometheus and Alertmanager export about their own reloads."""
+        ok = GaugeMetricFamily(
+            "huaweicloud_drs_config_last_reload_successful",
+            "Whether the last configuration reload attempt was successful (1) or not (0).",
+        )
+        ok.add_metric([], 1.0 if self.successful else 0.0)
+        yield ok
+        at = GaugeMetricFamily(
+            "huaweicloud_drs_config_last_reload_success_timestamp_seconds",
+            "Timestamp of the last successful configuration reload (start-up counts as one).",
+        )
+        at.add_metric([], self.success_at)
+        yield at

@@ -29,6 +29,7 @@ from urllib3.poolmanager import PoolManager
 
 from .. import __version__
 from ..base.deadline import Deadline
+from ..base.fairpool import FairSlots, share
 from ..base.secrets import SecretError
 from .body import read_body
 from .errors import (
@@ -192,6 +193,7 @@ class Transport:
         language: str = "en-us",
         verify: bool | str = True,
         max_concurrency: int = 8,
+        projects: int = 1,
         observer: ApiObserver | None = None,
         throttle_observer: ThrottleObserver | None = None,
         max_throttle: float = 300.0,
@@ -207,7 +209,9 @@ class Transport:
         # Retry-After of a day must not stop it for a day.
         self.max_throttle = max_throttle
         self._sleep = sleep
-        self._slots = threading.BoundedSemaphore(max_concurrency)
+        # Shared by the projects, none holding more than its share: a project whose endpoint
+        # hangs must leave slots for the others.
+        self._slots = FairSlots(max_concurrency, share(max_concurrency, projects))
         # project -> monotonic time until which no request of that project is sent (after a 429).
         self._throttled_until: dict[str, float] = {}
         self._throttle_lock = threading.Lock()
@@ -272,7 +276,7 @@ class Transport:
                 cast(ReadyAuth, auth).ready(deadline)
             prepared = self._prepare(method, url, operation, params, json_body, auth)
             try:
-                reply = self._attempt(prepared, operation, job_id, expect, deadline, parse, parse_bytes)
+                reply = self._attempt(prepared, operation, job_id, expect, deadline, parse, parse_bytes, project)
             except DRSAPIError as err:
                 if err.status == 429:
                     self._throttle(project, max(self.retry.delay(attempt), err.retry_after or 0.0))
@@ -380,8 +384,9 @@ class Transport:
         deadline: Deadline,
         parse: Callable[[Any], Any] | None = None,
         parse_bytes: Callable[[bytes], Any] | None = None,
+        project: str = "",
     ) -> Reply:
-        if not self._slots.acquire(timeout=deadline.remaining()):
+        if not self._slots.acquire(project, timeout=deadline.remaining()):
             raise DRSAPIError(DEADLINE_EXCEEDED, "no transport slot free before the deadline", operation=operation)
         # Timed from here: the queue before the slot is not the API's latency, nor its timeout.
         started = time.monotonic()
@@ -424,7 +429,7 @@ class Transport:
             finally:
                 _current.watch = None
                 self._watchdog.release(watch)
-                self._slots.release()
+                self._slots.release(project)
             try:
                 fast = parse_bytes(raw) if parse_bytes is not None and status in expect else None
                 if fast is not None:

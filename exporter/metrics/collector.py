@@ -10,7 +10,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoM
 
 from .. import __version__
 from ..drs.joblist import JobMeta, JobProgress
-from ..drs.telemetry import ApiStats
+from ..drs.telemetry import ApiStats, ReloadStatus
 from ..sources.cache import Snapshot
 
 KEY_LABELS = ["job_id", "object_type"]
@@ -199,10 +199,13 @@ class SelfMetrics:
     refreshes: int
     timeouts: int
     stale_serves: int = 0
+    reload: ReloadStatus | None = None
 
     def collect(self) -> Iterator[Metric]:
-        """API counters, refresh counters and build info."""
+        """API counters, refresh counters, reload status and build info."""
         yield from self.stats.collect()
+        if self.reload is not None:
+            yield from self.reload.collect()
         refreshes = CounterMetricFamily(
             "huaweicloud_drs_refreshes", "Refreshes of a job and type from the API (all pages), failed ones included."
         )

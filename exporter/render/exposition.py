@@ -283,6 +283,14 @@ class Renderer:
         with self._lock:
             self._renderings[snapshot] = rendering
 
+    def adopt(self, previous: Renderer, snapshots: Iterable[Snapshot]) -> None:
+        """Keep ``previous``'s renderings of ``snapshots`` (a reload that leaves those keys alone)."""
+        for snapshot in snapshots:
+            rendering = previous.prepared(snapshot)
+            if rendering is not None:
+                with self._lock:
+                    self._renderings[snapshot] = rendering
+
     def prepared(self, snapshot: Snapshot) -> KeyRendering | None:
         """What prepare() made of ``snapshot``, if it was prepared."""
         with self._lock:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_all
 from dataclasses import dataclass
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from cachetools import TTLCache
 
 from ..base.deadline import Deadline
+from ..base.fairpool import FairPool
 from ..drs.errors import DRSAPIError
 from ..drs.progress import ProgressData
 
@@ -50,6 +51,16 @@ class Snapshot:
         return self.data is not None
 
 
+@dataclass(frozen=True)
+class Kept:
+    """What a cache knew of some keys, handed to its successor on a reload."""
+
+    latest: dict[Key, Snapshot]
+    last_data: dict[Key, Snapshot]
+    last_success: dict[Key, float]
+    counters: tuple[int, int, int]  # refreshes, timeouts, stale serves
+
+
 class SnapshotCache:
     """Refreshes keys in a bounded pool and caches each outcome (success or failure) for ``ttl`` seconds.
 
@@ -63,6 +74,10 @@ class SnapshotCache:
     fetch slots are busy: the GIL lets one thread compute at a time, and during a burst of refreshes (a
     cold start) fetches waiting for CPU would leave API slots idle. A refresh counts as done,
     for waiting callers, when both stages are.
+
+    Keys come in groups (``group``: the project of a job): the fetch pool takes the groups in turn,
+    and a group runs at most ``group_limit`` fetches at once, so that one project whose endpoint
+    hangs cannot hold every thread while the other projects' keys wait.
     """
 
     # How long preparing may be held back by busy fetches before it goes ahead anyway.
@@ -77,8 +92,11 @@ class SnapshotCache:
         refresh_timeout: float,
         prepare: Prepare | None = None,
         max_staleness: float | None = None,
+        group: Callable[[Key], Hashable] | None = None,
+        group_limit: int | None = None,
     ) -> None:
         self._fetch = fetch
+        self._group = group or (lambda key: None)
         self._prepare = prepare
         self.ttl = ttl
         self.refresh_timeout = refresh_timeout
@@ -88,13 +106,16 @@ class SnapshotCache:
         self._fetching = 0
         # Fetches running from which rendering holds back: a burst, not one slow request.
         self._busy_fetches = max(1, max_concurrency // 2)
-        self._cache: TTLCache[Key, Snapshot] | None = TTLCache(maxsize=1_000_000, ttl=ttl) if ttl > 0 else None
+        self._clock_skew = 0.0  # see adopt()
+        self._cache: TTLCache[Key, Snapshot] | None = (
+            TTLCache(maxsize=1_000_000, ttl=ttl, timer=self._clock) if ttl > 0 else None
+        )
         self._inflight: dict[Key, Future[Snapshot]] = {}
         self._last_success: dict[Key, float] = {}
         self._last_data: dict[Key, Snapshot] = {}
         self._latest: dict[Key, Snapshot] = {}  # the last stored snapshot, failed or not
         self._wanted: frozenset[Key] | None = None  # set by retain(): keys outside it are not stored
-        self._pool = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="drs-refresh")
+        self._pool = FairPool(max_concurrency, "drs-refresh", group_limit)
         self._prepare_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="drs-render")
         self.refreshes = 0
         self.timeouts = 0
@@ -102,21 +123,61 @@ class SnapshotCache:
 
     def close(self) -> None:
         """Stop accepting refreshes; running ones are abandoned."""
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool.shutdown()
         self._prepare_pool.shutdown(wait=False, cancel_futures=True)
 
     def retain(self, keys: Sequence[Key]) -> None:
         """Forget every key not in ``keys`` (a job no longer listed): its snapshots and rendered bytes go."""
         wanted = frozenset(keys)
         with self._lock:
-            # A refresh running for a dropped key does not write it back when it ends.
+            # A refresh running for a dropped key does not write it back when it ends; one still
+            # queued is cancelled, so that it calls no API for a job that is gone.
             self._wanted = wanted
+            for key in [k for k, f in self._inflight.items() if k not in wanted and f.cancel()]:
+                del self._inflight[key]
             for store in (self._last_data, self._last_success, self._latest):
                 for key in [k for k in store if k not in wanted]:
                     del store[key]
             if self._cache is not None:
                 for key in [k for k in self._cache if k not in wanted]:
                     del self._cache[key]
+
+    def kept(self, keys: Iterable[Key]) -> Kept:
+        """What is known of ``keys``, for a successor cache to :meth:`adopt` (a reload)."""
+        with self._lock:
+            return Kept(
+                {k: s for k in keys if (s := self._latest.get(k)) is not None},
+                {k: s for k in keys if (s := self._last_data.get(k)) is not None},
+                {k: t for k in keys if (t := self._last_success.get(k)) is not None},
+                (self.refreshes, self.timeouts, self.stale_served),
+            )
+
+    def adopt(self, kept: Kept) -> None:
+        """Take over what a predecessor knew (before the first scrape): a reload keeps the unchanged jobs.
+
+        A snapshot younger than the TTL stays cached for what is left of its TTL, not longer, and
+        the counters go on from the predecessor's. Renderings are the renderer's to carry over.
+        """
+        now = time.time()
+        with self._lock:
+            self._latest.update(kept.latest)
+            self._last_data.update(kept.last_data)
+            self._last_success.update(kept.last_success)
+            self.refreshes, self.timeouts, self.stale_served = kept.counters
+            if self._cache is None:
+                return
+            for key, snapshot in self._latest.items():
+                age = max(0.0, now - snapshot.refreshed_at)
+                if age < self.ttl:
+                    # Stored as if stored ``age`` seconds ago, so that it expires when it would have.
+                    self._clock_skew = -age
+                    try:
+                        self._cache[key] = snapshot
+                    finally:
+                        self._clock_skew = 0.0
+
+    def _clock(self) -> float:
+        return time.monotonic() + self._clock_skew
 
     def latest(self, keys: Sequence[Key]) -> list[Snapshot | None]:
         """The last stored snapshot of each key (None: never refreshed), without refreshing anything."""
@@ -142,20 +203,7 @@ class SnapshotCache:
         """
         deadline = Deadline.of(deadline)
         started = time.monotonic()
-        ready: dict[Key, Snapshot] = {}
-        waiting: dict[Key, Future[Snapshot]] = {}
-        with self._lock:
-            for key in keys:
-                cached = self._cache.get(key) if self._cache is not None else None
-                if cached is not None:
-                    ready[key] = cached
-                    continue
-                future = self._inflight.get(key)
-                if future is None:
-                    future = Future()
-                    self._inflight[key] = future
-                    self._pool.submit(self._refresh, key, future)
-                waiting[key] = future
+        ready, waiting = self._start(keys)
         if waiting:
             wait_all(list(waiting.values()), timeout=deadline.remaining())
         out: list[Snapshot] = []
@@ -179,10 +227,34 @@ class SnapshotCache:
             out.append(Snapshot(key, None, SCRAPE_TIMEOUT, time.time(), waited, last_success, TIMEOUT_MESSAGE))
         return out
 
+    def start(self, keys: Sequence[Key]) -> None:
+        """Start the refreshes :meth:`get_many` would, without waiting for them."""
+        self._start(keys)
+
+    def _start(self, keys: Sequence[Key]) -> tuple[dict[Key, Snapshot], dict[Key, Future[Snapshot]]]:
+        """The cached snapshots of ``keys``, and the refreshes (started now or running) of the others."""
+        ready: dict[Key, Snapshot] = {}
+        waiting: dict[Key, Future[Snapshot]] = {}
+        with self._lock:
+            for key in keys:
+                cached = self._cache.get(key) if self._cache is not None else None
+                if cached is not None:
+                    ready[key] = cached
+                    continue
+                future = self._inflight.get(key)
+                if future is None:
+                    future = Future()
+                    self._inflight[key] = future
+                    self._pool.submit(self._group(key), self._refresh, key, future)
+                waiting[key] = future
+        return ready, waiting
+
     def _refresh(self, key: Key, done: Future[Snapshot]) -> None:
         """Stage one, in the pool: fetch, then hand the snapshot to stage two."""
         job_id, object_type = key
         with self._lock:
+            if not done.set_running_or_notify_cancel():
+                return  # queued, then dropped by retain() (the job is gone): no API call for it
             self._fetching += 1
         started = time.monotonic()
         data: ProgressData | None = None
@@ -221,8 +293,10 @@ class SnapshotCache:
         else:
             try:
                 self._prepare_pool.submit(self._finish, key, snapshot, done)
-            except RuntimeError:  # shutting down
-                done.cancel()
+            except RuntimeError as exc:  # shutting down
+                with self._lock:
+                    self._inflight.pop(key, None)
+                done.set_exception(exc)
 
     def _finish(self, key: Key, snapshot: Snapshot, done: Future[Snapshot]) -> None:
         """Stage two, in the render thread: prepare once fetching is no burst, then store."""

@@ -26,13 +26,20 @@ BATCH = 50
 class JobDirectory:
     """The discovered jobs of one project, listed at most every ``refresh_interval`` seconds.
 
-    A failed listing keeps the last known jobs (and reports ``up`` False). Callers in parallel
-    share one listing.
+    Listings run in a thread of their own, never on a scrape's: a hanging resolver or job list
+    holds that thread, not the scrape, which waits for the listing until its deadline at most.
+    A failed listing keeps the last known jobs (and reports ``up`` False) and is tried again after
+    1, 2, 4, 8, then every 15 seconds (never later than the interval) until one succeeds, so that
+    jobs appear soon after an API outage rather than ``refresh_interval`` later.
     """
 
-    def __init__(self, client: DRSClient, config: DiscoveryConfig) -> None:
+    RETRY_FIRST_SECONDS = 1.0
+    RETRY_MAX_SECONDS = 15.0
+
+    def __init__(self, client: DRSClient, config: DiscoveryConfig, *, refresh_timeout: float = 60.0) -> None:
         self.client = client
         self.config = config
+        self.refresh_timeout = refresh_timeout
         self.jobs: list[JobMeta] = []
         self.up = False
         self.duration = 0.0
@@ -41,37 +48,94 @@ class JobDirectory:
         self.error_code: str | None = None  # of the last attempt, when it failed
         self.error_message = ""
         self.fallback = False  # the v5 list is not available: v3 is used
+        self.failures = 0  # listings failed in a row
+        self._running: threading.Event | None = None  # set when the listing in flight ends
         self._lock = threading.Lock()
+        # Kept for the directory's life: a thread per listing would make the thread count churn.
+        self._lister = ThreadPoolExecutor(1, thread_name_prefix="drs-discovery")
+
+    def close(self) -> None:
+        """Stop listing (a listing in flight is abandoned)."""
+        self._lister.shutdown(wait=False, cancel_futures=True)
+
+    def adopt(self, other: JobDirectory) -> None:
+        """Take over what ``other`` (of the same project and discovery settings) listed: a reload keeps it."""
+        with other._lock:
+            known = (other.jobs, other.up, other.duration, other.listed_at, other.listed_ok_at, other.failures)
+            errors = (other.error_code, other.error_message, other.fallback)
+        with self._lock:
+            self.jobs, self.up, self.duration, self.listed_at, self.listed_ok_at, self.failures = known
+            self.error_code, self.error_message, self.fallback = errors
+
+    def retry_delay(self) -> float:
+        """Seconds from a failed listing to the next attempt."""
+        backoff = self.RETRY_FIRST_SECONDS * float(2 ** min(max(self.failures - 1, 0), 16))
+        return min(backoff, self.RETRY_MAX_SECONDS, self.config.refresh_interval)
+
+    def _due(self) -> bool:
+        if self.listed_at is None:
+            return True
+        wait = self.config.refresh_interval if self.failures == 0 else self.retry_delay()
+        return time.monotonic() - self.listed_at >= wait
+
+    def start_if_due(self) -> threading.Event | None:
+        """Start a listing when due; what to wait for: a listing just started, or the first.
+
+        A listing started earlier is not waited for once one has succeeded: one that hangs
+        costs one scrape's wait, not every scrape's.
+        """
+        started = False
+        with self._lock:
+            if self._running is None and self._due():
+                self._running = threading.Event()
+                self.listed_at = time.monotonic()  # an attempt is due again only after this one
+                try:
+                    self._lister.submit(self._refresh, self._running)
+                    started = True
+                except RuntimeError:  # closed
+                    self._running = None
+            running, first = self._running, self.listed_ok_at is None
+        return running if running is not None and (started or first) else None
 
     def refresh_if_due(self, deadline: Deadline) -> None:
-        """List the jobs again when the interval has passed (or never listed), within ``deadline``."""
-        if not self._lock.acquire(blocking=False):
-            return  # another scrape is listing: use what is known
+        """Start a listing when due, and wait for it (see :meth:`start_if_due`) until ``deadline`` at most."""
+        running = self.start_if_due()
+        if running is not None:
+            running.wait(timeout=deadline.remaining())
+
+    def _refresh(self, done: threading.Event) -> None:
+        started = time.monotonic()
         try:
-            due = self.listed_at is None or time.monotonic() - self.listed_at >= self.config.refresh_interval
-            if not due:
-                return
-            started = time.monotonic()
-            try:
-                jobs = self._list(deadline)
-            except DRSAPIError as err:
+            jobs = self._list(Deadline.after(self.refresh_timeout))
+        except Exception as exc:  # a bug must not stop later listings
+            code, message = (exc.error_code, exc.error_msg) if isinstance(exc, DRSAPIError) else ("internal_error", "")
+            if not isinstance(exc, DRSAPIError):
+                log.exception("job discovery in project %s failed unexpectedly", self.client.project_id)
+            with self._lock:
                 self.up = False
-                self.error_code, self.error_message = err.error_code, err.error_msg
+                self.failures += 1
+                self.error_code, self.error_message = code, message
+                retry = self.retry_delay()
+            if isinstance(exc, DRSAPIError):
                 log.warning(
-                    "job discovery in project %s failed, keeping %d known jobs: %s",
+                    "job discovery in project %s failed, keeping %d known jobs, trying again in %.0fs: %s",
                     self.client.project_id,
                     len(self.jobs),
-                    err,
+                    retry,
+                    exc,
                 )
-            else:
+        else:
+            with self._lock:
                 self.jobs = [j for j in jobs if self.config.wants(j.name)]
                 self.up = True
+                self.failures = 0
                 self.error_code, self.error_message = None, ""
                 self.listed_ok_at = time.monotonic()
+        with self._lock:
             self.duration = time.monotonic() - started
             self.listed_at = time.monotonic()
-        finally:
-            self._lock.release()
+            self._running = None
+        done.set()
 
     def _list(self, deadline: Deadline) -> list[JobMeta]:
         jobs: dict[str, JobMeta] = {}
@@ -162,6 +226,13 @@ class JobProgressReader:
         """Stop the background reads."""
         self._reader.shutdown(wait=False, cancel_futures=True)
         self._per_job.shutdown(wait=False, cancel_futures=True)
+
+    def adopt(self, other: JobProgressReader) -> None:
+        """Start from the values ``other`` (of the same project) read: a reload keeps them."""
+        with other._lock:
+            values = dict(other._values)
+        with self._lock:
+            self._values.update(values)
 
     def read(self, job_ids: list[str], deadline: Deadline) -> dict[str, JobProgress]:
         """Progress of ``job_ids`` as last read; jobs without a recent value are left out."""

@@ -67,8 +67,16 @@ class WebApp:
         self.telemetry_path = telemetry_path
         self.web = web or WebConfig()
         self.ready = threading.Event()
+        # POST /-/reload: None unless --web.enable-lifecycle; returns why a reload failed, or None.
+        self.reloader: Callable[[], str | None] | None = None
         self._pages: StatusPages | None = None
         self._pages_lock = threading.Lock()
+
+    def use(self, exporter: Exporter) -> None:
+        """Serve ``exporter`` from now on (a reload); scrapes in flight finish with the one they began with."""
+        with self._pages_lock:
+            self.exporter = exporter
+            self._pages = None
 
     @property
     def pages(self) -> StatusPages:
@@ -99,6 +107,8 @@ class WebApp:
                 "Unauthorized.\n",
                 [("WWW-Authenticate", 'Basic realm="drs-exporter", charset="UTF-8"')],
             )
+        if path == "/-/reload":
+            return self._reload(method, start_response)
         if method not in ("GET", "HEAD"):
             return self._plain(
                 start_response, "405 Method Not Allowed", "Only GET and HEAD are supported.\n", [("Allow", "GET, HEAD")]
@@ -125,6 +135,19 @@ class WebApp:
                 return self._plain(start_response, "200 OK", "Ready\n")
             return self._plain(start_response, "503 Service Unavailable", "Not ready\n")
         return self._plain(start_response, "404 Not Found", "Not found.\n")
+
+    def _reload(self, method: str, start_response: StartResponse) -> list[bytes]:
+        """Prometheus's lifecycle endpoint: POST or PUT reloads, when --web.enable-lifecycle allows it."""
+        if method not in ("POST", "PUT"):
+            return self._plain(
+                start_response, "405 Method Not Allowed", "Only POST and PUT are supported.\n", [("Allow", "POST, PUT")]
+            )
+        if self.reloader is None:
+            return self._plain(start_response, "403 Forbidden", "Lifecycle API is not enabled.\n")
+        failure = self.reloader()
+        if failure is not None:
+            return self._plain(start_response, "500 Internal Server Error", f"failed to reload config: {failure}\n")
+        return self._plain(start_response, "200 OK", "Reloaded.\n")
 
     @staticmethod
     def _plain(
@@ -214,10 +237,23 @@ def _error_log(msg: str = "", level: int = logging.INFO, traceback: bool = False
     )
 
 
-def serve(app: WebApp, address: str, web: WebConfig | None = None) -> wsgi.Server:
+class Server(wsgi.Server):
+    """cheroot's WSGI server, whose web configuration a reload can replace."""
+
+    def apply_web_config(self, web: WebConfig) -> None:
+        """New requests use ``web``'s users, headers and limits; new connections its TLS certificates."""
+        if (web.tls is None) != (self.ssl_adapter is None):
+            # The listening socket speaks TLS or it does not: that takes a restart.
+            raise ValueError("TLS cannot be turned on or off by a reload (tls_server_config); restart the exporter")
+        if web.tls is not None:
+            self.ssl_adapter = web.tls.adapter(TIMEOUT)
+        self.wsgi_app.web = web
+
+
+def serve(app: WebApp, address: str, web: WebConfig | None = None) -> Server:
     """Bind ``address`` with cheroot (a production WSGI server; TLS when configured); not yet serving."""
     host, port = parse_listen_address(address)
-    server = wsgi.Server(
+    server = Server(
         (host, port),
         app,
         numthreads=THREADS,

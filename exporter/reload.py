@@ -1,0 +1,84 @@
+"""Reloading the configuration, the web configuration and the secrets they name, while serving."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from . import config
+from .app import Exporter
+from .base.secrets import scrub
+from .web import webconfig
+from .web.server import WebApp
+
+log = logging.getLogger(__name__)
+
+# How long the replaced exporter lives on: scrapes that began with it finish with it.
+RETIRE_SECONDS = 15.0
+
+
+class Reloader:
+    """Reads both files again and puts them in place together; a bad file changes nothing.
+
+    A new :class:`Exporter` is built from the new configuration with the running one, whose
+    snapshots of unchanged jobs it keeps; the web configuration goes to ``apply_web_config``
+    (new requests use its users, new connections its certificates). The outcome is logged
+    and exported (``huaweicloud_drs_config_last_reload_successful``).
+    """
+
+    def __init__(
+        self,
+        app: WebApp,
+        apply_web_config: Callable[[webconfig.WebConfig], None],
+        config_file: str,
+        web_config_file: str | None,
+    ) -> None:
+        self.app = app
+        self.apply_web_config = apply_web_config
+        self.config_file = config_file
+        self.web_config_file = web_config_file
+        self._lock = threading.Lock()  # one reload at a time (SIGHUP and POST /-/reload)
+
+    def reload(self) -> str | None:
+        """Reload; None when it worked, else why not (the running configuration stays)."""
+        with self._lock:
+            failure = self._reload()
+            self.app.exporter.reloads.record(failure is None)
+            if failure is not None:
+                log.error("reloading the configuration failed, the running one stays in use: %s", failure)
+            return failure
+
+    def _reload(self) -> str | None:
+        try:
+            cfg = config.load(self.config_file)
+        except (ValueError, config.ConfigError) as exc:
+            return f"invalid configuration: {exc}"
+        try:
+            web = webconfig.load(self.web_config_file) if self.web_config_file else webconfig.WebConfig()
+        except config.ConfigError as exc:
+            return f"invalid web configuration: {exc}"
+        old = self.app.exporter
+        try:
+            new = Exporter(cfg, previous=old)
+        except Exception as exc:  # whatever it is, the running exporter must go on
+            log.debug("building the exporter failed", exc_info=True)
+            return scrub(f"cannot use the configuration: {exc.__class__.__name__}: {exc}")
+        try:
+            self.apply_web_config(web)
+        except Exception as exc:
+            new.close()
+            return scrub(f"cannot use the web configuration: {exc}")
+        self.app.use(new)
+        retire = threading.Timer(RETIRE_SECONDS, old.close)
+        retire.daemon = True
+        retire.start()
+        log.info(
+            "configuration reloaded: %d projects, %d jobs, %d keys; %d basic auth users%s",
+            len(cfg.projects),
+            len(cfg.jobs),
+            len(cfg.keys),
+            len(web.basic_auth_users),
+            ", TLS" if web.tls else "",
+        )
+        return None

@@ -1,0 +1,183 @@
+"""Issue 22: SIGHUP and POST /-/reload reload the configuration, the web configuration and secrets.
+
+The simulator and the exporter run as real processes on loopback; the files are rewritten
+between reloads.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import bcrypt
+import pytest
+import requests
+import trustme
+import yaml
+
+from .procs import Exporter, Simulator, sim_config, value, wait_for
+from .test_security import server_cert, web_config
+
+OK = "huaweicloud_drs_config_last_reload_successful"
+OK_AT = "huaweicloud_drs_config_last_reload_success_timestamp_seconds"
+LAST_SUCCESS = "huaweicloud_drs_last_success_timestamp_seconds"
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[Simulator]:
+    simulator = Simulator("--jobs", "3", "--objects", "40")
+    yield simulator
+    simulator.stop()
+
+
+@pytest.fixture
+def start(tmp_path: Path) -> Iterator[Any]:
+    running: list[Exporter] = []
+
+    def run(config: dict[str, Any], *args: str) -> Exporter:
+        exp = Exporter(config, tmp_path, *args)
+        running.append(exp)
+        return exp
+
+    yield run
+    for exp in running:
+        exp.stop()
+
+
+def rewrite(exp: Exporter, config: dict[str, Any] | str) -> None:
+    exp.config_path.write_text(config if isinstance(config, str) else yaml.safe_dump(config))
+
+
+def up(exp: Exporter, job: str, **kwargs: Any) -> float | None:
+    return value(exp.metrics(**kwargs), "huaweicloud_drs_up", job_id=job)
+
+
+def reload(exp: Exporter, **kwargs: Any) -> requests.Response:
+    return requests.post(f"{exp.url}/-/reload", timeout=15, **kwargs)
+
+
+def test_sighup_applies_an_added_job_and_keeps_the_unchanged_jobs_snapshots(sim: Simulator, start: Any) -> None:
+    first, second = sim.info["jobs"][:2]
+    exp = start(sim_config(sim, [first], cache_ttl=600))
+    before = exp.metrics()
+    assert value(before, "huaweicloud_drs_up", job_id=first) == 1 and value(before, OK) == 1
+    started_at = value(before, OK_AT)
+    rewrite(exp, sim_config(sim, [first, second], cache_ttl=600))
+    exp.proc.send_signal(signal.SIGHUP)
+    text = wait_for(lambda: (lambda t: t if value(t, "huaweicloud_drs_up", job_id=second) else None)(exp.metrics()))
+    assert exp.proc.poll() is None, "SIGHUP reloads, it does not stop the exporter"
+    assert value(text, OK) == 1 and (value(text, OK_AT) or 0) > (started_at or 0)
+    # Kept, not refreshed again: the same success time (the TTL is 10 minutes).
+    assert value(text, LAST_SUCCESS, job_id=first) == value(before, LAST_SUCCESS, job_id=first)
+    assert "configuration reloaded: 1 projects, 2 jobs" in exp.log()
+
+
+@pytest.mark.parametrize(
+    ("bad", "named"),
+    [
+        ("cache_ttl: -5\n", "cache_ttl"),
+        ("jobs: [unclosed\n", "exporter.yml"),
+    ],
+    ids=["invalid-value", "not-yaml"],
+)
+def test_sighup_with_a_bad_file_keeps_the_running_configuration(
+    sim: Simulator, start: Any, bad: str, named: str
+) -> None:
+    first, second = sim.info["jobs"][:2]
+    exp = start(sim_config(sim, [first]))
+    assert up(exp, first) == 1
+    rewrite(exp, yaml.safe_dump(sim_config(sim, [first, second])) + bad)
+    exp.proc.send_signal(signal.SIGHUP)
+    text = wait_for(lambda: (lambda t: t if value(t, OK) == 0 else None)(exp.metrics()))
+    assert exp.proc.poll() is None
+    assert value(text, "huaweicloud_drs_up", job_id=first) == 1, "the running configuration goes on"
+    assert value(text, "huaweicloud_drs_up", job_id=second) is None, "nothing of the bad file is applied"
+    failed = [line for line in exp.log().splitlines() if "reloading the configuration failed" in line]
+    assert len(failed) == 1 and named in failed[0], exp.log()
+    assert sim.info["secret_key"] not in exp.log()
+    # Fixed: the next reload works and says so.
+    rewrite(exp, sim_config(sim, [first, second]))
+    exp.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: (lambda t: value(t, OK) == 1 and value(t, "huaweicloud_drs_up", job_id=second))(exp.metrics()))
+
+
+def test_reload_endpoint_when_the_lifecycle_api_is_enabled(sim: Simulator, start: Any) -> None:
+    first, second = sim.info["jobs"][:2]
+    exp = start(sim_config(sim, [first]), "--web.enable-lifecycle")
+    assert up(exp, first) == 1
+    rewrite(exp, sim_config(sim, [first, second]))
+    answer = reload(exp)
+    assert answer.status_code == 200, answer.text
+    assert up(exp, second) == 1, "applied when the answer comes"
+    rewrite(exp, sim_config(sim, [first], page_size=5000))
+    answer = reload(exp)
+    assert answer.status_code == 500 and "page_size" in answer.text
+    text = exp.metrics()
+    assert value(text, OK) == 0 and value(text, "huaweicloud_drs_up", job_id=second) == 1
+    assert requests.get(f"{exp.url}/-/reload", timeout=5).status_code == 405
+
+
+def test_reload_endpoint_is_refused_without_the_flag(sim: Simulator, start: Any) -> None:
+    first, second = sim.info["jobs"][:2]
+    exp = start(sim_config(sim, [first]))
+    rewrite(exp, sim_config(sim, [first, second]))
+    answer = reload(exp)
+    assert answer.status_code == 403 and "Lifecycle API is not enabled" in answer.text
+    assert up(exp, second) is None and up(exp, first) == 1
+
+
+def hashed(password: str) -> str:
+    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode()
+
+
+def test_reload_replaces_the_web_users(sim: Simulator, start: Any, tmp_path: Path) -> None:
+    web = tmp_path / "web.yml"
+    web.write_text(yaml.safe_dump({"basic_auth_users": {"alice": hashed("alice-pass")}}))
+    exp = start(sim_config(sim, sim.info["jobs"][:1]), "--web.config.file", str(web), "--web.enable-lifecycle")
+    alice, bob = ("alice", "alice-pass"), ("bob", "bob-pass")
+    assert exp.get(auth=alice).status_code == 200 and exp.get(auth=bob).status_code == 401
+    assert reload(exp).status_code == 401, "the lifecycle API takes the same credentials"
+    web.write_text(yaml.safe_dump({"basic_auth_users": {"bob": hashed("bob-pass")}}))
+    answer = reload(exp, auth=alice)
+    assert answer.status_code == 200, answer.text
+    assert exp.get(auth=bob).status_code == 200, "a user added by the reload logs in"
+    assert exp.get(auth=alice).status_code == 401, "a user removed by the reload does not"
+    web.write_text("basic_auth_users: {bob: not-a-bcrypt-hash}\n")
+    answer = reload(exp, auth=bob)
+    assert answer.status_code == 500 and "basic_auth_users" in answer.text
+    assert exp.get(auth=bob).status_code == 200, "a bad web configuration changes nothing"
+    assert value(exp.metrics(auth=bob), OK) == 0
+
+
+def test_sighup_rotates_the_tls_certificate(sim: Simulator, start: Any, tmp_path: Path) -> None:
+    old_ca, new_ca = trustme.CA(), trustme.CA()
+    for name, ca in (("old", old_ca), ("new", new_ca)):
+        (tmp_path / name).mkdir()
+        server_cert(ca, tmp_path / name)
+    live = tmp_path / "live"
+    live.mkdir()
+
+    def install(name: str) -> None:
+        for file in ("server.crt", "server.key"):
+            shutil.copyfile(tmp_path / name / file, live / file)
+
+    install("old")
+    tls = {"cert_file": str(live / "server.crt"), "key_file": str(live / "server.key")}
+    web = web_config(tmp_path, {"tls_server_config": tls})
+    exp = start(sim_config(sim, sim.info["jobs"][:1]), "--web.config.file", web)
+    url = exp.url.replace("http://", "https://") + "/-/healthy"
+
+    def trusted(name: str) -> bool:
+        try:
+            return requests.get(url, verify=str(tmp_path / name / "ca.crt"), timeout=10).status_code == 200
+        except requests.exceptions.SSLError:
+            return False
+
+    assert trusted("old") and not trusted("new")
+    install("new")
+    exp.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: trusted("new"))
+    assert not trusted("old"), "new connections get the new certificate"
