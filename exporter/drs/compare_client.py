@@ -79,41 +79,18 @@ class CompareClient:
         params: dict[str, Any] | None = None,
         budget: _RowBudget | None = None,
     ) -> list[T]:
-        """Every item of an item-offset listing: limit 1000, on by the items received, until empty, short or total.
-
-        A total that disagrees with the pages does not change where paging stops, but it is logged.
-        """
-        out: list[T] = []
-        offset = 0
-        check = partial(listing, items_keys=items_keys, operation=operation)
-        for _ in range(self.max_pages):
-            page: Listing = self.client.call(
-                "GET",
-                path,
-                operation=operation,
-                version="v3",
-                job_id=job_id,
-                params={**(params or {}), "offset": offset, "limit": MAX_PAGE_SIZE},
-                deadline=deadline,
-                parse=check,  # a wrong shape fails the call itself, so it is counted as a failed request
-            )
-            if budget is not None:
-                budget.take(len(page.items), operation)
-            out.extend(x for x in map(parse, page.items) if x is not None)
-            offset += len(page.items)
-            short = len(page.items) < MAX_PAGE_SIZE
-            if short or (page.total is not None and offset >= page.total):
-                if page.total is not None and (offset < page.total if short else offset > page.total):
-                    log.warning(
-                        "%s of job %s (%s): the answer says %d items in all, the pages held %d: paging stopped there",
-                        operation,
-                        job_id,
-                        params or {},
-                        page.total,
-                        offset,
-                    )
-                return out
-        raise ReadError(PAGE_CAP_EXCEEDED, f"more than {self.max_pages} pages", operation=operation)
+        return read_pages(
+            self.client,
+            path,
+            job_id=job_id,
+            operation=operation,
+            items_keys=items_keys,
+            parse=parse,
+            deadline=deadline,
+            params=params,
+            budget=budget.take if budget is not None else None,
+            max_pages=self.max_pages,
+        )
 
     def runs(self, job_id: str, deadline: Deadline) -> list[CompareRun]:
         """Every data-level comparison of the job (``GET …/table/compare``)."""
@@ -195,3 +172,58 @@ class CompareClient:
             parse=partial(parse_object_overview, operation=OBJECT_OVERVIEW),
         )
         return overview
+
+
+def read_pages(
+    client: DRSClient,
+    path: str,
+    *,
+    job_id: str,
+    operation: str,
+    items_keys: tuple[str, ...],
+    parse: Callable[[Any], T | None],
+    deadline: Deadline,
+    params: dict[str, Any] | None = None,
+    budget: Callable[[int, str], None] | None = None,
+    max_pages: int = 1000,
+    version: str = "v3",
+    limit: int = MAX_PAGE_SIZE,
+    check: Callable[[Any], Listing] | None = None,
+) -> list[T]:
+    """Every item of an item-offset listing: ``limit`` per page, on by the items received, until empty, short or total.
+
+    ``check`` validates a page within its HTTP attempt (default: :func:`listing` of ``items_keys``);
+    ``budget(items, operation)`` may refuse more items. A total that disagrees with the pages does
+    not change where paging stops, but it is logged.
+    """
+    out: list[T] = []
+    offset = 0
+    check = check or partial(listing, items_keys=items_keys, operation=operation)
+    for _ in range(max_pages):
+        page: Listing = client.call(
+            "GET",
+            path,
+            operation=operation,
+            version=version,
+            job_id=job_id,
+            params={**(params or {}), "offset": offset, "limit": limit},
+            deadline=deadline,
+            parse=check,  # a wrong shape fails the call itself, so it is counted as a failed request
+        )
+        if budget is not None:
+            budget(len(page.items), operation)
+        out.extend(x for x in map(parse, page.items) if x is not None)
+        offset += len(page.items)
+        short = len(page.items) < limit
+        if short or (page.total is not None and offset >= page.total):
+            if page.total is not None and (offset < page.total if short else offset > page.total):
+                log.warning(
+                    "%s of job %s (%s): the answer says %d items in all, the pages held %d: paging stopped there",
+                    operation,
+                    job_id,
+                    params or {},
+                    page.total,
+                    offset,
+                )
+            return out
+    raise ReadError(PAGE_CAP_EXCEEDED, f"more than {max_pages} pages", operation=operation)
