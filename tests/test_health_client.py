@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -71,9 +72,8 @@ def test_rpo_rto_is_batched_fifty_per_call_and_entry_errors_stay_per_job() -> No
 
 @responses.activate
 def test_a_failed_chunk_marks_its_jobs_and_the_others_keep_their_values() -> None:
-    answers = iter(
-        [(200, {}, json.dumps({"results": [{"job_id": f"j{i}", "rpo_info": {"delay": "1"}} for i in range(50)]}))]
-    )
+    first = json.dumps({"results": [{"job_id": f"j{i}", "rpo_info": {"delay": "1"}} for i in range(50)]})
+    answers: Iterator[tuple[int, dict[str, str], str]] = iter([(200, {}, first)])
 
     def callback(request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
         return next(answers, (400, {}, json.dumps({"error_code": "DRS.M00202", "error_msg": "bad"})))
