@@ -44,8 +44,11 @@ class ReadError(DRSAPIError):
     """
 
 
-class _RowBudget:
-    """The items one comparison's reads may still take, shared by the reads of all its databases."""
+class RowBudget:
+    """The items some reads may still take together (one comparison's databases, a window's rows); thread-safe.
+
+    Called with ``(items, operation)`` for each page read: raises ``page_cap_exceeded`` once over.
+    """
 
     def __init__(self, rows: int, what: str) -> None:
         self.left = rows
@@ -53,7 +56,7 @@ class _RowBudget:
         self.what = what
         self._lock = threading.Lock()
 
-    def take(self, rows: int, operation: str) -> None:
+    def __call__(self, rows: int, operation: str) -> None:
         with self._lock:
             self.left -= rows
             if self.left < 0:
@@ -67,30 +70,8 @@ class CompareClient:
         self.client = client
         self.max_pages = max_pages
 
-    def _paged(
-        self,
-        path: str,
-        *,
-        job_id: str,
-        operation: str,
-        items_keys: tuple[str, ...],
-        parse: Callable[[Any], T | None],
-        deadline: Deadline,
-        params: dict[str, Any] | None = None,
-        budget: _RowBudget | None = None,
-    ) -> list[T]:
-        return read_pages(
-            self.client,
-            path,
-            job_id=job_id,
-            operation=operation,
-            items_keys=items_keys,
-            parse=parse,
-            deadline=deadline,
-            params=params,
-            budget=budget.take if budget is not None else None,
-            max_pages=self.max_pages,
-        )
+    def _paged(self, path: str, **kw: Any) -> list[Any]:
+        return read_pages(self.client, path, max_pages=self.max_pages, **kw)
 
     def runs(self, job_id: str, deadline: Deadline) -> list[CompareRun]:
         """Every data-level comparison of the job (``GET …/table/compare``)."""
@@ -123,7 +104,7 @@ class CompareClient:
         databases = list(dict.fromkeys(self._overview(job_id, run, deadline)))
         # One cap for the whole comparison, not per database: a server paging forever in several
         # databases at once must not hold more than max_pages pages' worth of tables in memory.
-        budget = _RowBudget(self.max_pages * MAX_PAGE_SIZE, f"comparison {run.id}")
+        budget = RowBudget(self.max_pages * MAX_PAGE_SIZE, f"comparison {run.id}")
         calls = [
             self.client.submit((job_id, run.id), self._detail, job_id, run, db, deadline, budget) for db in databases
         ]
@@ -144,7 +125,7 @@ class CompareClient:
         return [table for call in calls for table in call.result()]
 
     def _detail(
-        self, job_id: str, run: CompareRun, db: DatabasePair, deadline: Deadline, budget: _RowBudget
+        self, job_id: str, run: CompareRun, db: DatabasePair, deadline: Deadline, budget: RowBudget
     ) -> list[TableResult]:
         lines = run.compare_type == "lines"
         return self._paged(

@@ -30,14 +30,13 @@ from types import MappingProxyType
 from ..base.deadline import Deadline
 from .client import MAX_PAGE_SIZE, DRSClient
 from .compare import CompareRun, ObjectOverview, latest, parse_object_overview, parse_run
-from .compare_client import ReadError, read_pages
+from .compare_client import RowBudget, read_pages
 from .ddl import ITEMS_KEYS as DDL_ITEMS
 from .ddl import OPERATION as DDL_OPERATION
 from .ddl import DdlAlarms, alarms_of, parse_ddl_item
 from .dirty import ITEMS_KEYS as DIRTY_ITEMS
 from .dirty import OPERATION as DIRTY_OPERATION
 from .dirty import PHASES, DirtyItem, DirtyRows, parse_dirty_page, tables_of
-from .errors import PAGE_CAP_EXCEEDED
 from .health_compare import (
     HEALTH_TYPES,
     LIST,
@@ -138,7 +137,7 @@ def fetch_dirty_rows(
         total = page.total if page.total is not None else len(page.items)
         return DirtyRows(job_id, phase, total, begin, end)
     pages = max(1, math.ceil(max_rows / MAX_PAGE_SIZE))
-    budget = _Budget(max_rows)
+    budget = RowBudget(max_rows, f"the abnormal rows of job {job_id}")
     items: list[DirtyItem] = read_pages(
         client,
         path,
@@ -154,19 +153,6 @@ def fetch_dirty_rows(
         check=check,
     )
     return DirtyRows(job_id, phase, len(items), begin, end, tables_of(items))
-
-
-class _Budget:
-    """At most ``rows`` items in all, whatever the pages say."""
-
-    def __init__(self, rows: int) -> None:
-        self.left = rows
-        self.limit = rows
-
-    def __call__(self, items: int, operation: str) -> None:
-        self.left -= items
-        if self.left < 0:
-            raise ReadError(PAGE_CAP_EXCEEDED, f"more than {self.limit} abnormal rows", operation=operation)
 
 
 def fetch_health_comparisons(
