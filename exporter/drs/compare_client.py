@@ -44,8 +44,11 @@ class ReadError(DRSAPIError):
     """
 
 
-class _RowBudget:
-    """The items one comparison's reads may still take, shared by the reads of all its databases."""
+class RowBudget:
+    """The items some reads may still take together (one comparison's databases, a window's rows); thread-safe.
+
+    Called with ``(items, operation)`` for each page read: raises ``page_cap_exceeded`` once over.
+    """
 
     def __init__(self, rows: int, what: str) -> None:
         self.left = rows
@@ -53,7 +56,7 @@ class _RowBudget:
         self.what = what
         self._lock = threading.Lock()
 
-    def take(self, rows: int, operation: str) -> None:
+    def __call__(self, rows: int, operation: str) -> None:
         with self._lock:
             self.left -= rows
             if self.left < 0:
@@ -67,53 +70,8 @@ class CompareClient:
         self.client = client
         self.max_pages = max_pages
 
-    def _paged(
-        self,
-        path: str,
-        *,
-        job_id: str,
-        operation: str,
-        items_keys: tuple[str, ...],
-        parse: Callable[[Any], T | None],
-        deadline: Deadline,
-        params: dict[str, Any] | None = None,
-        budget: _RowBudget | None = None,
-    ) -> list[T]:
-        """Every item of an item-offset listing: limit 1000, on by the items received, until empty, short or total.
-
-        A total that disagrees with the pages does not change where paging stops, but it is logged.
-        """
-        out: list[T] = []
-        offset = 0
-        check = partial(listing, items_keys=items_keys, operation=operation)
-        for _ in range(self.max_pages):
-            page: Listing = self.client.call(
-                "GET",
-                path,
-                operation=operation,
-                version="v3",
-                job_id=job_id,
-                params={**(params or {}), "offset": offset, "limit": MAX_PAGE_SIZE},
-                deadline=deadline,
-                parse=check,  # a wrong shape fails the call itself, so it is counted as a failed request
-            )
-            if budget is not None:
-                budget.take(len(page.items), operation)
-            out.extend(x for x in map(parse, page.items) if x is not None)
-            offset += len(page.items)
-            short = len(page.items) < MAX_PAGE_SIZE
-            if short or (page.total is not None and offset >= page.total):
-                if page.total is not None and (offset < page.total if short else offset > page.total):
-                    log.warning(
-                        "%s of job %s (%s): the answer says %d items in all, the pages held %d: paging stopped there",
-                        operation,
-                        job_id,
-                        params or {},
-                        page.total,
-                        offset,
-                    )
-                return out
-        raise ReadError(PAGE_CAP_EXCEEDED, f"more than {self.max_pages} pages", operation=operation)
+    def _paged(self, path: str, **kw: Any) -> list[Any]:
+        return read_pages(self.client, path, max_pages=self.max_pages, **kw)
 
     def runs(self, job_id: str, deadline: Deadline) -> list[CompareRun]:
         """Every data-level comparison of the job (``GET …/table/compare``)."""
@@ -146,7 +104,7 @@ class CompareClient:
         databases = list(dict.fromkeys(self._overview(job_id, run, deadline)))
         # One cap for the whole comparison, not per database: a server paging forever in several
         # databases at once must not hold more than max_pages pages' worth of tables in memory.
-        budget = _RowBudget(self.max_pages * MAX_PAGE_SIZE, f"comparison {run.id}")
+        budget = RowBudget(self.max_pages * MAX_PAGE_SIZE, f"comparison {run.id}")
         calls = [
             self.client.submit((job_id, run.id), self._detail, job_id, run, db, deadline, budget) for db in databases
         ]
@@ -167,7 +125,7 @@ class CompareClient:
         return [table for call in calls for table in call.result()]
 
     def _detail(
-        self, job_id: str, run: CompareRun, db: DatabasePair, deadline: Deadline, budget: _RowBudget
+        self, job_id: str, run: CompareRun, db: DatabasePair, deadline: Deadline, budget: RowBudget
     ) -> list[TableResult]:
         lines = run.compare_type == "lines"
         return self._paged(
@@ -195,3 +153,58 @@ class CompareClient:
             parse=partial(parse_object_overview, operation=OBJECT_OVERVIEW),
         )
         return overview
+
+
+def read_pages(
+    client: DRSClient,
+    path: str,
+    *,
+    job_id: str,
+    operation: str,
+    items_keys: tuple[str, ...],
+    parse: Callable[[Any], T | None],
+    deadline: Deadline,
+    params: dict[str, Any] | None = None,
+    budget: Callable[[int, str], None] | None = None,
+    max_pages: int = 1000,
+    version: str = "v3",
+    limit: int = MAX_PAGE_SIZE,
+    check: Callable[[Any], Listing] | None = None,
+) -> list[T]:
+    """Every item of an item-offset listing: ``limit`` per page, on by the items received, until empty, short or total.
+
+    ``check`` validates a page within its HTTP attempt (default: :func:`listing` of ``items_keys``);
+    ``budget(items, operation)`` may refuse more items. A total that disagrees with the pages does
+    not change where paging stops, but it is logged.
+    """
+    out: list[T] = []
+    offset = 0
+    check = check or partial(listing, items_keys=items_keys, operation=operation)
+    for _ in range(max_pages):
+        page: Listing = client.call(
+            "GET",
+            path,
+            operation=operation,
+            version=version,
+            job_id=job_id,
+            params={**(params or {}), "offset": offset, "limit": limit},
+            deadline=deadline,
+            parse=check,  # a wrong shape fails the call itself, so it is counted as a failed request
+        )
+        if budget is not None:
+            budget(len(page.items), operation)
+        out.extend(x for x in map(parse, page.items) if x is not None)
+        offset += len(page.items)
+        short = len(page.items) < limit
+        if short or (page.total is not None and offset >= page.total):
+            if page.total is not None and (offset < page.total if short else offset > page.total):
+                log.warning(
+                    "%s of job %s (%s): the answer says %d items in all, the pages held %d: paging stopped there",
+                    operation,
+                    job_id,
+                    params or {},
+                    page.total,
+                    offset,
+                )
+            return out
+    raise ReadError(PAGE_CAP_EXCEEDED, f"more than {max_pages} pages", operation=operation)

@@ -34,6 +34,7 @@ class AdminMixin(HandlerBase):
                         "requests": dict(sim.stats),
                         "progress_data": dict(sim.key_stats),
                         "comparisons": dict(sim.compare_stats),
+                        "health": dict(sim.health_stats),
                     },
                 )
         elif path == "/_sim/stats/reset" and method == "POST":
@@ -41,6 +42,7 @@ class AdminMixin(HandlerBase):
                 sim.stats.clear()
                 sim.key_stats.clear()
                 sim.compare_stats.clear()
+                sim.health_stats.clear()
             self._json(200, {})
         elif path == "/_sim/jobs" and method == "GET":
             self._send(200, dump(sim.scenario).encode())

@@ -76,14 +76,7 @@ class CompareMixin(HandlerBase):
         self, job: SimJob, operation: str, key: str, total_key: str, items: list[Any], offset: int, limit: int
     ) -> bytes:
         """One page of ``items`` under ``key``, as the job's ``compare_answers`` fault (if any) distorts it."""
-        fault = job.compare_answers.get(operation)
-        total: int = len(items)
-        page: Any = items[offset : offset + limit]
-        if fault == "endless":
-            total, page = 10**9, [items[(offset + k) % len(items)] for k in range(limit)] if items else []
-        elif fault == "unicode_status":
-            page = [{**item, "status": "\u00b2"} for item in page]
-        return misbehave(fault, {total_key: total, key: page}, key)
+        return page_answer(job.compare_answers.get(operation), key, total_key, items, offset, limit)
 
     @staticmethod
     def _items_key(operation: str) -> str:
@@ -105,6 +98,17 @@ class CompareMixin(HandlerBase):
         sim = self.server
         with sim.lock:
             sim.compare_stats[f"{job_id}/{what}/{operation}"] += 1
+
+
+def page_answer(fault: str | None, key: str, total_key: str, items: list[Any], offset: int, limit: int) -> bytes:
+    """One page of ``items`` under ``key`` (total under ``total_key``), as an ``ANSWER_FAULTS`` fault distorts it."""
+    total: int = len(items)
+    page: Any = items[offset : offset + limit]
+    if fault == "endless":
+        total, page = 10**9, [items[(offset + k) % len(items)] for k in range(limit)] if items else []
+    elif fault == "unicode_status":
+        page = [{**item, "status": "\u00b2"} for item in page]
+    return misbehave(fault, {total_key: total, key: page}, key)
 
 
 def misbehave(fault: str | None, answer: dict[str, Any], key: str) -> bytes:

@@ -14,6 +14,7 @@ from .admin import AdminMixin
 from .base import ApiError
 from .compare_api import CompareMixin, compare_route
 from .faults import Faults
+from .health_api import HealthMixin, health_route
 from .iam import IamMixin
 from .jobs_api import JobsMixin
 from .misbehave import MisbehaveMixin
@@ -28,7 +29,7 @@ V3_JOBS = re.compile(r"^/v3/([^/]+)/jobs/?$")
 V3_BATCH = re.compile(r"^/v3/([^/]+)/jobs/batch-progress/?$")
 
 
-class Handler(AdminMixin, IamMixin, JobsMixin, ProgressMixin, CompareMixin, MisbehaveMixin):
+class Handler(AdminMixin, IamMixin, JobsMixin, ProgressMixin, CompareMixin, HealthMixin, MisbehaveMixin):
     """Routes API and admin requests."""
 
     server_version = f"drs-simulator/{__version__}"
@@ -78,6 +79,9 @@ class Handler(AdminMixin, IamMixin, JobsMixin, ProgressMixin, CompareMixin, Misb
         compare = compare_route(path)
         if compare is not None:
             operation = compare[0]
+        health = health_route(path)
+        if health is not None:
+            operation = health.operation
         with sim.lock:
             sim.stats[operation] += 1
         if faults.latency_ms:
@@ -114,6 +118,12 @@ class Handler(AdminMixin, IamMixin, JobsMixin, ProgressMixin, CompareMixin, Misb
             if job is not None and job.compare_fault and self._transport_fault(job.compare_fault):
                 return
             payload = self._compare(compare[0], compare[1], query)
+        elif health is not None:
+            jobs = self._health_jobs(health, body)
+            job_fault = next((j.health_fault for j in jobs if j.health_fault), None)
+            if job_fault and self._transport_fault(job_fault):
+                return
+            payload = self._health(health, method, query, body)
         elif path.rstrip("/") == "/v3/projects" and method == "GET":
             payload = self._projects(query)
         elif operation.startswith("list_jobs") and faults.list_slow_headers:
@@ -138,6 +148,8 @@ class Handler(AdminMixin, IamMixin, JobsMixin, ProgressMixin, CompareMixin, Misb
             fault = job.fault
         elif compare is not None and (job := sim.scenario.jobs.get(compare[1].group(2))) is not None:
             fault = job.compare_fault
+        elif health is not None:
+            fault = next((j.health_fault for j in self._health_jobs(health, body) if j.health_fault), None)
         if sim.chance(faults.rate_malformed) or fault == "malformed":
             self._send(200, payload[: max(1, len(payload) // 2)])
             return

@@ -62,6 +62,13 @@ class JobsMixin(HandlerBase):
         mean = job.mean_progress(elapsed)
         speed = job.speed if job.frozen_at is None else 0.0
         remaining = "" if speed <= 0 else str(round((100 - mean) / speed))
+        incremental = job.status == "INCRE_TRANSFER_STARTED"
+        health = job.health
+        phases = health.get("progress_map") or {
+            "structure": "100%",
+            "data": f"{round(mean)}%",
+            "index": "100%" if mean >= 100 else "-1",
+        }
         return {
             "job_id": job_id,
             "progress": str(round(mean)),
@@ -71,6 +78,12 @@ class JobsMixin(HandlerBase):
             "transfer_status": job.status,
             "process_time": str(int(elapsed * 1000)),
             "remaining_time": remaining,
+            "apply_rows_rate": int(health.get("apply_rows_rate", 120)) if incremental else -1,
+            "apply_bytes_rate": int(health.get("apply_bytes_rate", 40960)) if incremental else -1,
+            "progress_map": {
+                phase: {"completed": str(done), "remaining_time": remaining if str(done) not in ("100%", "-1") else "0"}
+                for phase, done in phases.items()
+            },
         }
 
     def _batch_progress(self, project_id: str, body: bytes) -> bytes:

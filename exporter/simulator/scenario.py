@@ -16,6 +16,7 @@ import yaml
 from ..base.objecttypes import OBJECT_TYPES
 from .compare_scenario import SimComparison, SimObjectComparison, answer_faults, comparisons, object_comparison
 from .faults import FAULTS, Faults, apply_faults
+from .health_scenario import SimHealth, health, health_answers
 
 TIME_FORMATS = ("epoch_ms", "iso")
 _PACES: list[tuple[float, float]] = []  # per object index: (start percent, speed factor)
@@ -70,6 +71,9 @@ class SimJob:
     object_comparison: SimObjectComparison | None = None
     compare_fault: str | None = None  # one of FAULTS, for the comparison APIs only
     compare_answers: dict[str, str] = field(default_factory=dict)  # comparison operation -> ANSWER_FAULTS
+    health: SimHealth = field(default_factory=SimHealth)  # replication-health answers (health_scenario)
+    health_fault: str | None = None  # one of FAULTS, for the replication-health APIs only
+    health_answers: dict[str, str] = field(default_factory=dict)  # health operation -> ANSWER_FAULTS
 
     def mean_progress(self, elapsed: float) -> float:
         """Mean progress of the job's tables in percent (the job-level progress)."""
@@ -191,7 +195,8 @@ def generated(
     return out
 
 
-def _job_from_dict(raw: dict[str, Any]) -> SimJob:
+def job_from_dict(raw: dict[str, Any]) -> SimJob:
+    """A job from its scenario mapping."""
     objects = raw.get("objects", {"table": 100})
     if not isinstance(objects, dict) or not all(t in OBJECT_TYPES for t in objects):
         raise ValueError(f"job {raw.get('id')}: objects must map object types {OBJECT_TYPES} to counts")
@@ -217,6 +222,9 @@ def _job_from_dict(raw: dict[str, Any]) -> SimJob:
         object_comparison=object_comparison(raw.get("object_comparison"), str(raw["id"])),
         compare_fault=_fault(raw.get("compare_fault")),
         compare_answers=answer_faults(raw.get("compare_answers"), str(raw["id"])),
+        health=health(raw.get("health"), str(raw["id"])),
+        health_fault=_fault(raw.get("health_fault")),
+        health_answers=health_answers(raw.get("health_answers"), str(raw["id"])),
     )
 
 
@@ -235,7 +243,7 @@ def load_scenario(path: str | Path) -> Scenario:
     if "project_id" in raw:
         scenario.project_id = str(raw["project_id"])
     for item in raw.get("jobs", []):
-        job = _job_from_dict(item)
+        job = job_from_dict(item)
         scenario.jobs[job.id] = job
     scenario.faults = apply_faults(scenario.faults, raw.get("faults", {}))
     scenario.v5_list = bool(raw.get("v5_list", True))
@@ -244,7 +252,7 @@ def load_scenario(path: str | Path) -> Scenario:
 
 
 def update_job(job: SimJob, changes: dict[str, Any], elapsed: float) -> None:
-    """Apply an admin change (``stalled``, ``error``, ``speed``, ``latency_ms``, ``create_time_lag``)."""
+    """Apply an admin change (``stalled``, ``error``, ``speed``, ``latency_ms``, ``health``, ...)."""
     for key, value in changes.items():
         if key == "stalled":
             job.frozen_at = elapsed if value else None
@@ -267,6 +275,12 @@ def update_job(job: SimJob, changes: dict[str, Any], elapsed: float) -> None:
             job.compare_answers = answer_faults(value, job.id)
         elif key == "listed":
             job.listed = bool(value)
+        elif key == "health":
+            job.health = health(value, job.id, job.health)
+        elif key == "health_fault":
+            job.health_fault = _fault(value or None)
+        elif key == "health_answers":
+            job.health_answers = health_answers(value, job.id)
         else:
             raise ValueError(f"unknown job setting {key!r}")
 

@@ -22,9 +22,10 @@ from ..base.objecttypes import OBJECT_TYPES
 from .compare_scenario import comparisons, object_comparison
 from .faults import apply_faults
 from .handler import Handler
+from .health_scenario import demo_health_jobs
 from .iam import Credentials
 from .misbehave import RedirectTarget
-from .scenario import Scenario, generated, load_scenario
+from .scenario import Scenario, generated, job_from_dict, load_scenario
 
 log = logging.getLogger("drs-simulator")
 
@@ -54,6 +55,7 @@ class Simulator(ThreadingHTTPServer):
         self.stats: Counter[str] = Counter()
         self.key_stats: Counter[str] = Counter()
         self.compare_stats: Counter[str] = Counter()  # job/compare_job_id (or list, objects)/operation -> requests
+        self.health_stats: Counter[str] = Counter()  # job/operation of the replication-health APIs -> requests
         self.throttled_until = 0.0  # Unix time the last 429's Retry-After ends
         self.page_asks: Counter[str] = Counter()  # job/type/offset -> times asked (empty_page_once)
         self.order: list[str] = []  # job/offset of progress-data requests in arrival order (first 5000)
@@ -139,6 +141,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="give the first generated job finished row and value comparisons with inconsistent tables",
     )
     p.add_argument("--no-batch-progress", action="store_true", help="answer batch-progress with 404")
+    p.add_argument(
+        "--health-demo",
+        action="store_true",
+        help="add a DR job with RPO/RTO, a job with a DDL alarm and one with abnormal rows (replication health)",
+    )
     p.add_argument("--tls-cert", help="serve HTTPS with this certificate (PEM, chain included)")
     p.add_argument("--tls-key", help="private key of --tls-cert")
     p.add_argument("--log-level", default="warning")
@@ -160,6 +167,10 @@ def make_server(args: argparse.Namespace) -> Simulator:
         tables = job.objects.get("table", 0)
         job.comparisons = comparisons(demo_comparisons(tables), job.id)
         job.object_comparison = object_comparison({"objects": {"DB": [2, 2], "TABLE": [tables, tables - 1]}}, job.id)
+    if args.health_demo:
+        for raw in demo_health_jobs():
+            job = job_from_dict(raw)
+            scenario.jobs[job.id] = job
     if args.project_id:
         scenario.project_id = args.project_id
     if args.no_v5_list:

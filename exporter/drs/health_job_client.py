@@ -1,0 +1,229 @@
+"""Client calls of the per-job v5 replication-health APIs, on the progress client's transport.
+
+Each reads one job within the caller's deadline and raises :class:`~exporter.drs.errors.DRSAPIError`
+when it cannot (an answer of the wrong shape is ``invalid_response``, counted as a failed call
+by the transport; too many pages is ``page_cap_exceeded``, raised as
+:class:`~exporter.drs.compare_client.ReadError`, which the caller counts). Lists are paged by
+item offsets (``offset += items received``) until an empty or short page or the total.
+
+Public API (one call per area):
+
+- :func:`fetch_monitor_data` → :class:`~exporter.drs.monitor.MonitorData` (``monitor-data``: 1 call)
+- :func:`fetch_ddl_alarms` → :class:`~exporter.drs.ddl.DdlAlarms` (``ddl?status=1``: 1 call per 100 alarms)
+- :func:`fetch_dirty_rows` → :class:`~exporter.drs.dirty.DirtyRows` (``dirty-data``: 1 call for the
+  count; per table, 1 call per 1000 rows of the window, at most ``max_rows``)
+- :func:`fetch_health_comparisons` → :class:`~exporter.drs.health_compare.HealthComparisons`
+  (``health-compare-jobs`` + ``compare-policy`` + one ``…/object/{id}`` for the latest finished
+  object comparison + one ``compare-progress/{id}`` per running latest run)
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from dataclasses import replace
+from datetime import datetime, timezone
+from functools import partial
+from types import MappingProxyType
+
+from ..base.deadline import Deadline
+from .client import MAX_PAGE_SIZE, DRSClient
+from .compare import CompareRun, ObjectOverview, latest, parse_object_overview, parse_run
+from .compare_client import RowBudget, read_pages
+from .ddl import ITEMS_KEYS as DDL_ITEMS
+from .ddl import OPERATION as DDL_OPERATION
+from .ddl import DdlAlarms, alarms_of, parse_ddl_item
+from .dirty import ITEMS_KEYS as DIRTY_ITEMS
+from .dirty import OPERATION as DIRTY_OPERATION
+from .dirty import PHASES, DirtyItem, DirtyRows, parse_dirty_page, tables_of
+from .health_compare import (
+    HEALTH_TYPES,
+    LIST,
+    OBJECTS,
+    POLICY,
+    PROGRESS,
+    CompareProgress,
+    HealthComparisons,
+    parse_policy,
+    parse_progress,
+)
+from .health_compare import ITEMS_KEYS as HEALTH_ITEMS
+from .monitor import OPERATION as MONITOR_OPERATION
+from .monitor import MonitorData, parse_monitor_data
+
+# The DDL list documents no maximum page size (default 10); 100 keeps a page small if a server
+# caps lower (paging then stops at the short page and the mismatch with count is logged).
+DDL_PAGE = 100
+DDL_MAX_PAGES = 10  # a thousand active alarms is plenty to show
+DIRTY_MAX_ROWS = 10_000
+# A comparison id goes into request paths: letters, digits, '-' and '_' only ("../x" would ask for another resource).
+_PATH_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+
+
+def fetch_monitor_data(
+    client: DRSClient, job_id: str, deadline: Deadline | float, *, delay_unit: str = "s"
+) -> MonitorData:
+    """A job's monitor data; ``delay_unit``: how bare delays are read (undocumented; see drs.monitor)."""
+    data: MonitorData = client.call(
+        "GET",
+        f"/jobs/{job_id}/monitor-data",
+        operation=MONITOR_OPERATION,
+        job_id=job_id,
+        deadline=deadline,
+        parse=partial(parse_monitor_data, job_id=job_id, operation=MONITOR_OPERATION, delay_unit=delay_unit),
+    )
+    return data
+
+
+def fetch_ddl_alarms(client: DRSClient, job_id: str, deadline: Deadline | float) -> DdlAlarms:
+    """The job's active DDL alarms (``status=1``), every page."""
+    items = read_pages(
+        client,
+        f"/jobs/{job_id}/ddl",
+        job_id=job_id,
+        operation=DDL_OPERATION,
+        items_keys=DDL_ITEMS,
+        parse=parse_ddl_item,
+        deadline=Deadline.of(deadline),
+        params={"status": 1},
+        max_pages=DDL_MAX_PAGES,
+        version="v5",
+        limit=DDL_PAGE,
+    )
+    return alarms_of(job_id, None, items)
+
+
+def _utc(t: float) -> str:
+    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def fetch_dirty_rows(
+    client: DRSClient,
+    job_id: str,
+    deadline: Deadline | float,
+    *,
+    window_seconds: float = 3600.0,
+    phase: str = "incremental",
+    per_table: bool = False,
+    max_rows: int = DIRTY_MAX_ROWS,
+    now: float | None = None,
+) -> DirtyRows:
+    """Abnormal rows of ``phase`` (``incremental`` or ``full``) in the last ``window_seconds``, always anonymized.
+
+    Without ``per_table`` one call with ``limit=1`` reads the count. With it every row of the
+    window is listed (names and time only), at most ``max_rows`` (else ``page_cap_exceeded``).
+    """
+    if phase not in PHASES:
+        raise ValueError(f"phase must be one of {tuple(PHASES)}")
+    end = time.time() if now is None else now
+    begin = end - window_seconds
+    params: dict[str, str | int] = {"begin_time": _utc(begin), "end_time": _utc(end), "anonymize_mode": "true"}
+    mode = PHASES[phase]
+    if mode is not None:
+        params["task_mode"] = mode
+    path = f"/jobs/{job_id}/dirty-data"
+    check = partial(parse_dirty_page, operation=DIRTY_OPERATION)
+    if not per_table:
+        page = client.call(
+            "GET",
+            path,
+            operation=DIRTY_OPERATION,
+            job_id=job_id,
+            params={**params, "offset": 0, "limit": 1},
+            deadline=deadline,
+            parse=check,
+        )
+        total = page.total if page.total is not None else len(page.items)
+        return DirtyRows(job_id, phase, total, begin, end)
+    pages = max(1, math.ceil(max_rows / MAX_PAGE_SIZE))
+    budget = RowBudget(max_rows, f"the abnormal rows of job {job_id}")
+    items: list[DirtyItem] = read_pages(
+        client,
+        path,
+        job_id=job_id,
+        operation=DIRTY_OPERATION,
+        items_keys=DIRTY_ITEMS,
+        parse=lambda item: item if isinstance(item, DirtyItem) else None,
+        deadline=Deadline.of(deadline),
+        params=params,
+        budget=budget,
+        max_pages=pages,
+        version="v5",
+        check=check,
+    )
+    return DirtyRows(job_id, phase, len(items), begin, end, tables_of(items))
+
+
+def fetch_health_comparisons(
+    client: DRSClient, job_id: str, deadline: Deadline | float, *, policy: bool = True, details: bool = True
+) -> HealthComparisons:
+    """The job's health comparisons: runs, latest per type, policy, and (``details``) objects and progress."""
+    deadline = Deadline.of(deadline)
+    runs: list[CompareRun] = read_pages(
+        client,
+        f"/jobs/{job_id}/health-compare-jobs",
+        job_id=job_id,
+        operation=LIST,
+        items_keys=HEALTH_ITEMS,
+        parse=parse_run,
+        deadline=deadline,
+        version="v5",
+    )
+    newest: dict[str, CompareRun] = {}
+    finished: dict[str, CompareRun] = {}
+    for kind in HEALTH_TYPES:
+        run, done = latest(runs, kind)
+        if run is not None:
+            newest[kind] = run
+        if done is not None:
+            finished[kind] = done
+    schedule = None
+    if policy:
+        schedule = client.call(
+            "GET",
+            f"/jobs/{job_id}/compare-policy",
+            operation=POLICY,
+            job_id=job_id,
+            deadline=deadline,
+            parse=partial(parse_policy, operation=POLICY),
+        )
+    objects: ObjectOverview | None = None
+    progress: dict[str, CompareProgress] = {}
+    if details:
+        done_objects = finished.get("object_comparison")
+        if done_objects is not None and _PATH_ID.fullmatch(done_objects.id):
+            objects = _objects(client, job_id, done_objects.id, deadline)
+        for run in newest.values():
+            if run.running and _PATH_ID.fullmatch(run.id):
+                progress[run.id] = client.call(
+                    "GET",
+                    f"/jobs/{job_id}/compare-progress/{run.id}",
+                    operation=PROGRESS,
+                    job_id=job_id,
+                    deadline=deadline,
+                    parse=partial(parse_progress, compare_job_id=run.id, operation=PROGRESS),
+                )
+    return HealthComparisons(
+        job_id=job_id,
+        policy=schedule,
+        runs=tuple(runs),
+        latest=MappingProxyType(newest),
+        latest_finished=MappingProxyType(finished),
+        objects=objects,
+        progress=MappingProxyType(progress),
+    )
+
+
+def _objects(client: DRSClient, job_id: str, compare_job_id: str, deadline: Deadline) -> ObjectOverview | None:
+    overview: ObjectOverview | None = client.call(
+        "GET",
+        f"/jobs/{job_id}/health-compare-jobs/object/{compare_job_id}",
+        operation=OBJECTS,
+        job_id=job_id,
+        deadline=deadline,
+        parse=partial(parse_object_overview, operation=OBJECTS),
+    )
+    if overview is not None and not overview.compare_job_id:
+        overview = replace(overview, compare_job_id=compare_job_id)
+    return overview
