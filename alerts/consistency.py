@@ -41,6 +41,7 @@ def alerts(s: Settings) -> list[dict[str, Any]]:
     job = labels(s, "job_id")
     age = s.comparison_max_age_seconds
     finished = last("huaweicloud_drs_comparison_last_finished_timestamp_seconds", s)
+
     def tables(selector: str) -> str:
         return f"sum by ({labels(s, 'job_id', 'compare_type')}) " + (
             f"({last(f'huaweicloud_drs_comparison_tables{{{selector}}}', s, 'compare_type', 'status')})"

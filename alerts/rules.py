@@ -311,6 +311,7 @@ def exporter_alerts(s: Settings) -> list[dict[str, Any]]:
     w = s.rate_window
     up = f"up{{{s.exporter_selector}}}"
     requests = f"sum by ({t}) (increase(huaweicloud_drs_api_requests_total[{w}]))"
+    discovered = since(s, "huaweicloud_drs_discovery_up", s.discovery_failing_for, "project_id")
     creds = (
         f"max by ({labels(s, 'job_id', 'object_type')}) (last_over_time(huaweicloud_drs_refresh_error_info"
         f'{{error_code=~"{CREDENTIAL_CODES}"}}[{s.lookback}]))'
@@ -382,7 +383,7 @@ def exporter_alerts(s: Settings) -> list[dict[str, Any]]:
             "DiscoveryFailing",
             # Only a project listed for the whole window: a new project's first failed listing is no alert.
             f"max by ({t}, project_id) (max_over_time(huaweicloud_drs_discovery_up[{s.discovery_failing_for}])) == 0\n"
-            f"  and on ({t}, project_id) {since(s, 'huaweicloud_drs_discovery_up', s.discovery_failing_for, 'project_id')}",
+            f"  and on ({t}, project_id) {discovered}",
             "0s",
             "warning",
             "The exporter cannot list the DRS jobs of a project.",
@@ -821,6 +822,8 @@ def settings_values(s: Settings = DEFAULT) -> dict[str, Any]:
 
 
 CHART_SETTINGS = ".Values.prometheusRule.settings"
+# Settings the chart computes rather than copies: the selector defaults to the release's own.
+CHART_VALUES = {"selector": '{{ include "drs-exporter.ruleSelector" . }}'}
 
 
 def chart_files() -> dict[str, str]:
@@ -837,7 +840,9 @@ def chart_files() -> dict[str, str]:
         # Go templates: a brace next to a marker's {{ would read as {{{; Prometheus's {{ }} stay literal.
         for old, new in (("{{", "\x00"), ("}}", "\x01"), ("{@@", "\x02@@"), ("@@}", "@@\x03")):
             text = text.replace(old, new)
-        text = re.sub(r"@@(\w+)@@", lambda m: f"{{{{ {CHART_SETTINGS}.{m.group(1)} }}}}", text)
+        text = re.sub(
+            r"@@(\w+)@@", lambda m: CHART_VALUES.get(m.group(1), f"{{{{ {CHART_SETTINGS}.{m.group(1)} }}}}"), text
+        )
         for old, new in (("\x00", '{{ "{{" }}'), ("\x01", '{{ "}}" }}'), ("\x02", '{{ "{" }}'), ("\x03", '{{ "}" }}')):
             text = text.replace(old, new)
         out[name] = text.replace(
