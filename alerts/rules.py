@@ -868,6 +868,7 @@ def fast(seconds: int = 20) -> Settings:
         error_ratio_for=short,
         stale_for=short,
         stall_window=short,
+        stall_critical_window=f"{2 * seconds}s",
         stall_for="5s",
         objects_stall_for="10s",
         job_failed_for="5s",
