@@ -326,7 +326,9 @@ def substitute(expr: str, stack: Stack, jobs: list[str] = JOBS) -> str:
     """The query as Grafana sends it with ``jobs`` selected (multi-value as a regex group).
 
     Windows of 30 minutes become 15 seconds, as the rules' windows do in `rules.fast()`: the
-    stack is younger than 30 minutes, and the queries' logic is what is checked here.
+    stack is younger than 30 minutes, and the queries' logic is what is checked here. The rules'
+    3-minute lookback becomes fast()'s too: at this stack's 1 s scrape it would hold 180 samples
+    per series (3 at the real 60 s interval), so the query-cost check would grow with the stack's age.
     """
     values = {
         "$job_id": "(" + "|".join(jobs) + ")",
@@ -339,6 +341,7 @@ def substitute(expr: str, stack: Stack, jobs: list[str] = JOBS) -> str:
         "$src_db": ".+",
         "$__rate_interval": "5s",
         "offset 30m": "offset 15s",
+        f"[{rules.DEFAULT.lookback}]": f"[{rules.fast().lookback}]",
     }
     for name, value in values.items():  # longest names first: $job is a prefix of $job_id
         expr = expr.replace(name, value)
