@@ -14,6 +14,10 @@ from .rules import Settings, _alert, labels, last, status
 INCREMENTAL = "INCRE_TRANSFER_STARTED"
 NOT_COMPARED = "FAILED|TIMEOUT_INTERRUPT"
 IN_FLIGHT = "RUNNING|WAITING_FOR_RUNNING|FULL_DOING|INCRE_DOING"
+# Table verdicts of a finished comparison: the data differs (or one side is missing); nothing to
+# compare; and everything else, which the comparison could not judge (timed out, too large, errors).
+DIFFERS = "inconsistent|target_missing|source_missing"
+FINE = "consistent|empty"
 
 
 def latest_comparisons(s: Settings, selector: str = "") -> str:
@@ -37,17 +41,44 @@ def alerts(s: Settings) -> list[dict[str, Any]]:
     job = labels(s, "job_id")
     age = s.comparison_max_age_seconds
     finished = last("huaweicloud_drs_comparison_last_finished_timestamp_seconds", s)
-    inconsistent = last('huaweicloud_drs_comparison_tables{status="inconsistent"}', s, "compare_type")
+
+    def tables(selector: str) -> str:
+        return f"sum by ({labels(s, 'job_id', 'compare_type')}) " + (
+            f"({last(f'huaweicloud_drs_comparison_tables{{{selector}}}', s, 'compare_type', 'status')})"
+        )
+
+    objects = last('huaweicloud_drs_comparison_object_status{status="inconsistent"}', s, "object_type")
     running = latest_comparisons(s, f'{{status=~"{IN_FLIGHT}"}}')
     return [
         _alert(
             "TablesInconsistent",
-            f"{inconsistent} > 0",
+            tables(f'status=~"{DIFFERS}"') + " > 0",
             s.comparison_inconsistent_for,
             "warning",
             "Tables differ between source and destination.",
             "The latest finished {{ $labels.compare_type }} comparison of DRS job {{ $labels.job_id }} found "
-            "{{ $value }} inconsistent tables; the DRS data consistency dashboard lists them.",
+            "{{ $value }} tables inconsistent or missing on one side; the DRS data consistency dashboard lists them.",
+            s,
+        ),
+        _alert(
+            "TablesNotCompared",
+            tables(f'status!~"{DIFFERS}|{FINE}"') + " > 0",
+            s.comparison_inconsistent_for,
+            "warning",
+            "Tables of a finished comparison were not compared.",
+            "The latest finished {{ $labels.compare_type }} comparison of DRS job {{ $labels.job_id }} left "
+            "{{ $value }} tables uncompared (timed out, too large, failed or not reached): whether they match is "
+            "unknown; the DRS data consistency dashboard lists them.",
+            s,
+        ),
+        _alert(
+            "ObjectsInconsistent",
+            f"count by ({job}) ({objects})",
+            s.comparison_inconsistent_for,
+            "warning",
+            "Object types differ between source and destination.",
+            "The latest object-level comparison of DRS job {{ $labels.job_id }} found {{ $value }} object type(s) "
+            "inconsistent (huaweicloud_drs_comparison_object_status names them).",
             s,
         ),
         _alert(

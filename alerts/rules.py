@@ -41,15 +41,17 @@ INHIBIT_FILE = "alertmanager-inhibit.yaml"
 
 # DRS job statuses (docs: drs-api.md section 5), by what they mean for the alerts.
 FAILED = ".*_FAILED"
-# Failed operations around a job (releasing its instance, changing its settings): the data copied
-# is not at risk, so a warning, not JobFailed's page.
-OPERATION_FAILED = "RELEASE_RESOURCE_FAILED|CHANGE_JOB_FAILED"
+# Failed operations around a job (releasing its instance, changing its settings, upgrading its DRS
+# node): the data copied is not at risk, so a warning, not JobFailed's page.
+OPERATION_FAILED = "RELEASE_RESOURCE_FAILED|CHANGE_JOB_FAILED|NODE_UPGRADE_FAILED"
 PAUSED = "PAUS(ING|ED)"
 FINISHED = "FULL_TRANSFER_COMPLETE|CHILD_TRANSFER_COMPLETE|RELEASE_(RESOURCE|CHILD_TRANSFER)_(STARTED|COMPLETE)|DELETED"
-NOT_STARTED = "CREATING|CONFIGURATION|WAITING_FOR_START|STARTJOBING"
+NOT_STARTED = "CREATING|CONFIGURATION|WAITING_FOR_START|STARTJOBING|CHILD_TRANSFER_STARTING"
+# DRS maintenance of the job's instance or settings: data does not move meanwhile, and that is no stall.
+MAINTENANCE = "NODE_UPGRADE_START(ED)?|REBUILD_NODE_STARTED|CHANGE_JOB_STARTED"
 INCREMENTAL = "INCRE_TRANSFER_STARTED"
 # Not moving is expected in these: no stall, staleness or missing-data alert.
-QUIET = f"{FAILED}|{PAUSED}|{FINISHED}|{NOT_STARTED}"
+QUIET = f"{FAILED}|{PAUSED}|{FINISHED}|{NOT_STARTED}|{MAINTENANCE}"
 # Error codes of a refresh that mean the credentials (or their permissions) are wrong: one alert
 # for the exporter, not one per job and type.
 CREDENTIAL_CODES = r"APIGW?\\.030[1-7]|DRS\\.M0010[0-3]|credentials_unavailable"
@@ -65,6 +67,11 @@ class Settings:
     """Windows, durations and thresholds of the rules."""
 
     exporter_selector: str = 'job="huaweicloud-drs-exporter"'
+    # Matchers added to every series every rule reads (raw and recorded), to scope the rules to one
+    # installation: the Helm chart sets the namespace and service of its release, so that two
+    # releases' rules (settings, disabled alerts, absent()) each judge only their own exporter.
+    # Labels named here must be among target_labels (the recorded series keep only those).
+    selector: str = ""
     # Labels every aggregation keeps (instance and pod never: a restart must not start new series).
     # ``service`` (the Kubernetes Service, one per Helm release; empty elsewhere) keeps two releases
     # in one namespace apart, which share job="huaweicloud-drs-exporter": one's ExporterDown must
@@ -92,7 +99,11 @@ class Settings:
     error_ratio_for: str = "15m"
     stale_seconds: int = 900
     stale_for: str = "5m"
+    # JobStalled warns once nothing has moved for stall_window and pages (critical) once nothing has
+    # moved for stall_critical_window: DRS's progress has 1 % resolution, and the last big table of
+    # a long migration moves 1 % in more than 30 minutes.
     stall_window: str = "30m"
+    stall_critical_window: str = "2h"
     stall_for: str = "5m"
     # Longer than stall_for: when a whole job stops, its JobStalled fires first and inhibits this.
     objects_stall_for: str = "10m"
@@ -150,6 +161,47 @@ def quiet(s: Settings, pattern: str = QUIET) -> str:
     return f"unless on ({labels(s, 'job_id')}) {status(s, pattern)}"
 
 
+def project(expr: str, s: Settings) -> str:
+    """``expr`` (one series per job) with the ``project_id`` of its job from ``huaweicloud_drs_job_info``.
+
+    A job without job info (none should lack it) keeps its series, without a project: an alert
+    about it must not vanish because the join found nothing.
+    """
+    job = labels(s, "job_id")
+    info = f"max by ({labels(s, 'job_id', 'project_id')}) (last_over_time(huaweicloud_drs_job_info[{s.lookback}]))"
+    return f"(\n  {expr}\n) * on ({job}) group_left (project_id) {info}\nor (\n  {expr}\n) unless on ({job}) {info}"
+
+
+def phase_changed(s: Settings, window: str) -> str:
+    """Jobs whose DRS status changed within ``window`` (resumed, retried, started): no stall window
+    may count the time before the change. An unknown status (the job's status could not be read)
+    is no change."""
+    return (
+        f"count by ({labels(s, 'job_id')}) "
+        f'(last_over_time(job_id_status:huaweicloud_drs_job_info:latest{{status!=""}}[{window}])) > 1'
+    )
+
+
+def since(s: Settings, metric: str, window: str, *by: str) -> str:
+    """The keys of ``metric`` (by the target labels and ``by``) that already existed ``window`` ago."""
+    return f"max by ({labels(s, *by)}) (last_over_time({metric}[{s.lookback}] offset {window}))"
+
+
+_SERIES = re.compile(r'(?<![\w:"])((?:\w+:)?huaweicloud_drs_\w+(?::\w+)?|up(?=\{))(\{[^}]*\})?')
+
+
+def scope(expr: str, s: Settings) -> str:
+    """``expr`` with :attr:`Settings.selector` added to every series it reads (unchanged without one)."""
+    if not s.selector:
+        return expr
+
+    def add(m: re.Match[str]) -> str:
+        inner = (m.group(2) or "{}")[1:-1].strip()
+        return f"{m.group(1)}{{{inner + ', ' if inner else ''}{s.selector}}}"
+
+    return _SERIES.sub(add, expr)
+
+
 def stalled_objects(s: Settings, selector: str = "") -> str:
     """Objects started but unfinished whose progress is the same as ``stall_window`` ago.
 
@@ -171,6 +223,7 @@ def recording_groups(s: Settings = DEFAULT) -> list[dict[str, Any]]:
     seen = (
         f"max by ({labels(s, 'job_id', 'status')}) (last_over_time(timestamp(huaweicloud_drs_job_info)[{s.lookback}:]))"
     )
+    partial = f"unless on ({job}) job_id:huaweicloud_drs_objects_not_exported:sum > 0"
     r = [
         ("job_id:huaweicloud_drs_objects:sum", per_job("huaweicloud_drs_objects", s)),
         ("job_id:huaweicloud_drs_objects_completed:sum", per_job("huaweicloud_drs_objects_completed", s)),
@@ -207,17 +260,20 @@ def recording_groups(s: Settings = DEFAULT) -> list[dict[str, Any]]:
             f"    == on ({job}) group_left max by ({job}) ({seen})\n"
             ")",
         ),
-        # Per source database: from the per-database aggregates of aggregate_only jobs, else
-        # from the exported objects, so that no dashboard reads object series over a range.
+        # Per source database: from the exporter's per-database counts over every object (jobs
+        # whose objects are not all exported: aggregate_only, max_objects_per_key, filters), else
+        # from the exported objects, so that no dashboard reads object series over a range. The
+        # exported objects of a job that exports only some are no per-database count: nothing is
+        # recorded then (an exporter without per-database counts for capped jobs).
         (
             "job_id_src_db:huaweicloud_drs_database_objects:sum",
             f"sum by ({db}) ({last('huaweicloud_drs_database_objects', s, 'object_type', 'src_db')})\n"
-            f"  or count by ({db}) ({objects(s)})",
+            f"  or count by ({db}) ({objects(s)}) {partial}",
         ),
         (
             "job_id_src_db:huaweicloud_drs_database_objects_completed:sum",
             f"sum by ({db}) ({last('huaweicloud_drs_database_objects_completed', s, 'object_type', 'src_db')})\n"
-            f"  or sum by ({db}) ({objects(s)} >= bool 1)",
+            f"  or sum by ({db}) ({objects(s)} >= bool 1) {partial}",
         ),
         (
             "job_id_src_db:huaweicloud_drs_database_objects_completed_per_database_objects:ratio",
@@ -225,7 +281,7 @@ def recording_groups(s: Settings = DEFAULT) -> list[dict[str, Any]]:
             "  / (job_id_src_db:huaweicloud_drs_database_objects:sum > 0)",
         ),
     ]
-    return [{"name": "huaweicloud-drs.rules", "rules": [{"record": n, "expr": e} for n, e in r]}]
+    return [{"name": "huaweicloud-drs.rules", "rules": [{"record": n, "expr": scope(e, s)} for n, e in r]}]
 
 
 def _alert(
@@ -237,7 +293,7 @@ def _alert(
     description: str,
     s: Settings,
 ) -> dict[str, Any]:
-    rule: dict[str, Any] = {"alert": PREFIX + name, "expr": expr}
+    rule: dict[str, Any] = {"alert": PREFIX + name, "expr": scope(expr, s)}
     if duration not in ("0s", "0m"):
         rule["for"] = duration
     rule["labels"] = {"severity": severity}
@@ -250,24 +306,44 @@ def _alert(
 
 
 def exporter_alerts(s: Settings) -> list[dict[str, Any]]:
-    """The exporter itself, its credentials and the API it calls: one alert per exporter."""
+    """The exporter itself, its credentials and the API it calls: one alert per exporter (or project)."""
     t = s.target_labels
     w = s.rate_window
-    requests = f"sum by ({t}, operation) (increase(huaweicloud_drs_api_requests_total[{w}]))"
+    up = f"up{{{s.exporter_selector}}}"
+    requests = f"sum by ({t}) (increase(huaweicloud_drs_api_requests_total[{w}]))"
+    discovered = since(s, "huaweicloud_drs_discovery_up", s.discovery_failing_for, "project_id")
+    creds = (
+        f"max by ({labels(s, 'job_id', 'object_type')}) (last_over_time(huaweicloud_drs_refresh_error_info"
+        f'{{error_code=~"{CREDENTIAL_CODES}"}}[{s.lookback}]))'
+    )
     return [
         _alert(
             "ExporterDown",
-            f"up{{{s.exporter_selector}}} == 0",
+            # Every target of the service: one replica down while another still reads is no blind spot
+            # (ExporterReplicaDown), and must not inhibit what the other replica reports.
+            f"max by ({t}) ({up}) == 0",
             s.exporter_down_for,
             "critical",
             "The DRS exporter cannot be scraped.",
+            "Prometheus has failed to scrape every target of {{ $labels.job }} (namespace {{ $labels.namespace }}, "
+            f"service {{{{ $labels.service }}}}) for {s.exporter_down_for}: no DRS migration progress is being "
+            "collected.",
+            s,
+        ),
+        _alert(
+            "ExporterReplicaDown",
+            f"{up} == 0\n  and on ({t}) max by ({t}) ({up}) == 1",
+            s.exporter_down_for,
+            "warning",
+            "One replica of the DRS exporter cannot be scraped.",
             "Prometheus has failed to scrape {{ $labels.instance }} (job {{ $labels.job }}) for "
-            f"{s.exporter_down_for}: no DRS migration progress is being collected.",
+            f"{s.exporter_down_for} while another target of the same service is up: collection goes on, "
+            "without a spare.",
             s,
         ),
         _alert(
             "ExporterFlapping",
-            f"max by ({t}) (changes(up{{{s.exporter_selector}}}[{s.flap_window}])) >= {s.flap_changes}",
+            f"max by ({t}) (changes({up}[{s.flap_window}])) >= {s.flap_changes}",
             s.flap_for,
             "warning",
             "Prometheus scrapes the DRS exporter only some of the time.",
@@ -279,30 +355,35 @@ def exporter_alerts(s: Settings) -> list[dict[str, Any]]:
         ),
         _alert(
             "ExporterAbsent",
-            f"absent(up{{{s.exporter_selector}}})",
+            # With Settings.selector (the chart: namespace and service of the release) absent() is per
+            # release and carries its labels; without it, it knows only the scrape job.
+            f"absent({up})",
             s.absent_for,
             "critical",
             "Prometheus has no DRS exporter target.",
-            f"No target of scrape job {{{{ $labels.job }}}} (matching {{{s.exporter_selector}}}) has existed for "
-            f"{s.absent_for}: service discovery "
+            f"No target of scrape job {{{{ $labels.job }}}} (matching {{{scope(up, s).split('{', 1)[1]}) has existed "
+            f"for {s.absent_for}: service discovery "
             "lost the exporter (ServiceMonitor selector, Service labels, scrape job name).",
             s,
         ),
         _alert(
             "CredentialsFailing",
-            f"count by ({t}) (last_over_time(huaweicloud_drs_refresh_error_info"
-            f'{{error_code=~"{CREDENTIAL_CODES}"}}[{s.lookback}])) > 0',
+            # Per project: another project's credentials may work, and only this one's consequences
+            # may be inhibited by it.
+            f"count by ({t}, project_id) (\n{project(creds, s)}\n) > 0",
             s.credentials_for,
             "critical",
             "The DRS API refuses the exporter's credentials.",
-            "{{ $value }} job and object type refreshes of {{ $labels.job }} fail with a credential or "
-            "permission error (huaweicloud_drs_refresh_error_info): check the AK/SK, token or IAM user and its "
-            "DRS read permission, and the host clock.",
+            "{{ $value }} job and object type refreshes of project {{ $labels.project_id }} by {{ $labels.job }} "
+            "fail with a credential or permission error (huaweicloud_drs_refresh_error_info): check the AK/SK, "
+            "token or IAM user and its DRS read permission, and the host clock.",
             s,
         ),
         _alert(
             "DiscoveryFailing",
-            f"max by ({t}, project_id) (max_over_time(huaweicloud_drs_discovery_up[{s.discovery_failing_for}])) == 0",
+            # Only a project listed for the whole window: a new project's first failed listing is no alert.
+            f"max by ({t}, project_id) (max_over_time(huaweicloud_drs_discovery_up[{s.discovery_failing_for}])) == 0\n"
+            f"  and on ({t}, project_id) {discovered}",
             "0s",
             "warning",
             "The exporter cannot list the DRS jobs of a project.",
@@ -325,16 +406,18 @@ def exporter_alerts(s: Settings) -> list[dict[str, Any]]:
         ),
         _alert(
             "APIErrorRatioHigh",
-            # DRS.M00304 (the job's status does not allow the call) is expected for finished jobs.
-            f"sum by ({t}, operation) (increase(huaweicloud_drs_api_errors_total"
+            # One alert per exporter, not per operation: an outage of the API fails every operation at
+            # once. DRS.M00304 (the job's status does not allow the call) is expected for finished jobs.
+            f"sum by ({t}) (increase(huaweicloud_drs_api_errors_total"
             f'{{error_code!~"{STATUS_CODES}"}}[{w}]))\n'
             f"  / {requests} > {s.error_ratio}\n"
-            f"  and on ({t}, operation) {requests} >= {s.min_requests}",
+            f"  and on ({t}) {requests} >= {s.min_requests}",
             s.error_ratio_for,
             "warning",
             "Many DRS API requests of the exporter fail.",
-            "{{ $value | humanizePercentage }} of the {{ $labels.operation }} requests of {{ $labels.job }} "
-            f"have failed over the last {w} (threshold {s.error_ratio}, at least {s.min_requests} requests).",
+            "{{ $value | humanizePercentage }} of the API requests of {{ $labels.job }} have failed over the last "
+            f"{w} (threshold {s.error_ratio}, at least {s.min_requests} requests); huaweicloud_drs_api_errors_total "
+            "names the operations and error codes.",
             s,
         ),
     ]
@@ -349,18 +432,39 @@ def refresh_alerts(s: Settings) -> list[dict[str, Any]]:
         f'{{error_code=~"{CREDENTIAL_CODES}|{STATUS_CODES}"}}[{s.lookback}])'
     )
     job_level = ("progress_ratio", "incremental_delay_seconds", "remaining_seconds")
+    w = s.refresh_failing_for
+    # Keys refreshed for the whole window: a new key (a new job, a first refresh outlasting the
+    # scrape) is not failing before it has had the window to succeed.
+    old_enough = f"and on ({key}) {since(s, 'huaweicloud_drs_up', w, 'job_id', 'object_type')}"
+    failing = f"max by ({key}) (max_over_time(huaweicloud_drs_up[{w}])) == 0\n  {old_enough}\n  {excused}"
+    watched = f"max by ({key}) (last_over_time(huaweicloud_drs_up[{s.lookback}]))\n  {old_enough}\n  {excused}"
+    not_expected = quiet(s, f"{FINISHED}|{FAILED}")
+
+    def per_job(keys: str) -> str:
+        return project(f"count by ({job}) (\n  {keys}\n) {not_expected}", s)
+
     return [
         _alert(
             "RefreshFailing",
-            f"count by ({job}) (\n"
-            f"  max by ({key}) (max_over_time(huaweicloud_drs_up[{s.refresh_failing_for}])) == 0\n"
-            f"  {excused}\n"
-            f") {quiet(s, f'{FINISHED}|{FAILED}')}",
+            per_job(failing),
             "0s",
             "warning",
             "DRS progress data of a job cannot be read.",
             "{{ $value }} object type(s) of DRS job {{ $labels.job_id }} have not been refreshed once in "
-            f"{s.refresh_failing_for}; huaweicloud_drs_refresh_error_info names the error code.",
+            f"{w}; huaweicloud_drs_refresh_error_info names the error code.",
+            s,
+        ),
+        _alert(
+            "ProjectRefreshFailing",
+            # One alert for an outage of a project's API instead of one per job (it inhibits them).
+            f"sum by ({s.target_labels}, project_id) (\n{per_job(failing)}\n)\n"
+            f"== sum by ({s.target_labels}, project_id) (\n{per_job(watched)}\n)",
+            "0s",
+            "warning",
+            "No DRS job of a project can be read.",
+            "None of the {{ $value }} job and object type pairs of project {{ $labels.project_id }} watched by "
+            f"{{{{ $labels.job }}}} has been refreshed once in {w}: the project's DRS API is unreachable or "
+            "failing (huaweicloud_drs_refresh_error_info names the error codes, per job).",
             s,
         ),
         _alert(
@@ -378,9 +482,12 @@ def refresh_alerts(s: Settings) -> list[dict[str, Any]]:
         ),
         _alert(
             "JobProgressUnavailable",
-            f"group by ({job}) (last_over_time(huaweicloud_drs_up[{s.lookback}]))\n"
-            + "".join(f"  unless on ({job}) job_id:huaweicloud_drs_job_{m}:max\n" for m in job_level)
-            + f"  {quiet(s)}",
+            project(
+                f"group by ({job}) (last_over_time(huaweicloud_drs_up[{s.lookback}]))\n"
+                + "".join(f"  unless on ({job}) job_id:huaweicloud_drs_job_{m}:max\n" for m in job_level)
+                + f"  {quiet(s)}",
+                s,
+            ),
             s.job_progress_for,
             "warning",
             "DRS's own progress of a job cannot be read.",
@@ -390,8 +497,11 @@ def refresh_alerts(s: Settings) -> list[dict[str, Any]]:
         ),
         _alert(
             "ProgressDataStale",
-            f"max by ({job}) (time() - last_over_time(huaweicloud_drs_progress_data_timestamp_seconds"
-            f"[{s.lookback}])) > {s.stale_seconds}\n  {quiet(s)}",
+            project(
+                f"max by ({job}) (time() - last_over_time(huaweicloud_drs_progress_data_timestamp_seconds"
+                f"[{s.lookback}])) > {s.stale_seconds}\n  {quiet(s)}",
+                s,
+            ),
             s.stale_for,
             "warning",
             "DRS reports old progress data.",
@@ -412,19 +522,58 @@ def refresh_alerts(s: Settings) -> list[dict[str, Any]]:
     ]
 
 
+def job_stalled(s: Settings, window: str, severity: str) -> dict[str, Any]:
+    """JobStalled: nothing of the job has moved for ``window``, in the same DRS phase throughout."""
+    job = labels(s, "job_id")
+    key = labels(s, "job_id", "object_type")
+    moved = " or ".join(
+        [
+            *(
+                f"changes({r}[{window}]) > 0"
+                for r in (
+                    "job_id:huaweicloud_drs_objects_completed:sum",
+                    "job_id:huaweicloud_drs_object_progress_ratio:avg",
+                    "job_id:huaweicloud_drs_job_progress_ratio:max",
+                    "job_id:huaweicloud_drs_objects:sum",
+                )
+            ),
+            # Below the 1 % resolution of the progress fields, DRS's remaining time still shrinks.
+            "job_id:huaweicloud_drs_job_remaining_seconds:max\n"
+            f"    < job_id:huaweicloud_drs_job_remaining_seconds:max offset {window}",
+        ]
+    )
+    return _alert(
+        "JobStalled",
+        # In the incremental phase an object type none of whose objects ever started (views,
+        # for example, with every table done) is not waiting for this job to move.
+        f"sum by ({job}) (\n"
+        f"  {last('huaweicloud_drs_objects_listed', s, 'object_type')}\n"
+        f"    - {last('huaweicloud_drs_objects_completed', s, 'object_type')}\n"
+        f"    - {last('huaweicloud_drs_skipped_rows', s, 'object_type')}\n"
+        f"  unless on ({key}) (\n"
+        f"    {last('huaweicloud_drs_objects_progress_ratio_mean', s, 'object_type')} == 0\n"
+        f"      and on ({job}) {status(s, INCREMENTAL)}\n"
+        "  )\n"
+        ") > 0\n"
+        f"  unless on ({job}) ({moved})\n"
+        f"  unless on ({job}) job_id:huaweicloud_drs_job_progress_ratio:max >= 1\n"
+        f"  {quiet(s)}\n"
+        f"  unless on ({job}) {phase_changed(s, window)}\n"
+        f"  and on ({job}) (job_id:huaweicloud_drs_objects_completed:sum offset {window})",
+        s.stall_for,
+        severity,
+        "A whole DRS job has stopped making progress.",
+        f"DRS job {{{{ $labels.job_id }}}} has {{{{ $value }}}} unfinished objects and neither its completed "
+        "objects, its objects' mean progress, DRS's job progress nor its remaining time has moved for "
+        f"{window} (in the same DRS phase).",
+        s,
+    )
+
+
 def job_alerts(s: Settings) -> list[dict[str, Any]]:
     """The migration itself: stalls, failures, pauses, delay."""
     job = labels(s, "job_id")
-    key = labels(s, "job_id", "object_type")
     w = s.stall_window
-    moved = " or ".join(
-        f"changes({r}[{w}]) > 0"
-        for r in (
-            "job_id:huaweicloud_drs_objects_completed:sum",
-            "job_id:huaweicloud_drs_object_progress_ratio:avg",
-            "job_id:huaweicloud_drs_job_progress_ratio:max",
-        )
-    )
     # Selected by every label of the alert (its target labels and job_id): another namespace's or
     # release's exporter may watch the same job. Built in the template, whatever target_labels is.
     examples = (
@@ -436,33 +585,12 @@ def job_alerts(s: Settings) -> list[dict[str, Any]]:
         "{{ end }}"
     )
     return [
-        _alert(
-            "JobStalled",
-            # In the incremental phase an object type none of whose objects ever started (views,
-            # for example, with every table done) is not waiting for this job to move.
-            f"sum by ({job}) (\n"
-            f"  {last('huaweicloud_drs_objects_listed', s, 'object_type')}\n"
-            f"    - {last('huaweicloud_drs_objects_completed', s, 'object_type')}\n"
-            f"    - {last('huaweicloud_drs_skipped_rows', s, 'object_type')}\n"
-            f"  unless on ({key}) (\n"
-            f"    {last('huaweicloud_drs_objects_progress_ratio_mean', s, 'object_type')} == 0\n"
-            f"      and on ({job}) {status(s, INCREMENTAL)}\n"
-            "  )\n"
-            ") > 0\n"
-            f"  unless on ({job}) ({moved})\n"
-            f"  unless on ({job}) job_id:huaweicloud_drs_job_progress_ratio:max >= 1\n"
-            f"  {quiet(s)}\n"
-            f"  and on ({job}) (job_id:huaweicloud_drs_objects_completed:sum offset {w})",
-            s.stall_for,
-            "critical",
-            "A whole DRS job has stopped making progress.",
-            f"DRS job {{{{ $labels.job_id }}}} has {{{{ $value }}}} unfinished objects and neither its completed "
-            f"objects, its objects' mean progress nor DRS's job progress has moved for {w}.",
-            s,
-        ),
+        # Warn early, page late: one 1 % step of a big table can take longer than stall_window.
+        job_stalled(s, s.stall_window, "warning"),
+        job_stalled(s, s.stall_critical_window, "critical"),
         _alert(
             "ObjectsStalled",
-            f"count by ({job}) (\n  {stalled_objects(s)}\n) {quiet(s)}",
+            f"count by ({job}) (\n  {stalled_objects(s)}\n) {quiet(s)}\n  unless on ({job}) {phase_changed(s, w)}",
             s.objects_stall_for,
             "warning",
             "Objects of a DRS job have stopped making progress.",
@@ -485,8 +613,8 @@ def job_alerts(s: Settings) -> list[dict[str, Any]]:
             s.job_failed_for,
             "warning",
             "An operation on a DRS job has failed.",
-            "DRS job {{ $labels.job_id }} is in status {{ $labels.status }}: releasing its resources or changing "
-            "it failed; the migrated data is not affected.",
+            "DRS job {{ $labels.job_id }} is in status {{ $labels.status }}: releasing its resources, changing it "
+            "or upgrading its DRS node failed; the migrated data is not affected.",
             s,
         ),
         _alert(
@@ -603,31 +731,42 @@ def alert_names(s: Settings = DEFAULT) -> list[str]:
 
 
 def inhibit_rules(s: Settings = DEFAULT) -> list[dict[str, Any]]:
-    """Alertmanager inhibit rules: the cause silences its consequences.
+    """Alertmanager inhibit rules: a cause silences only the consequences it really covers.
 
-    ``equal`` lists the target labels so that one exporter's outage does not hide another's alerts.
+    Every rule's ``equal`` lists the target labels (``cluster`` first: one Alertmanager may serve
+    several clusters), so that one exporter's outage does not hide another's alerts; a project's
+    outage or credentials silence only alerts of the same project (``project_id``), and they are
+    the alerts that carry it.
     """
     target = [x.strip() for x in s.target_labels.split(",")]
-    exporter = f"{PREFIX}Exporter(Down|Absent)"
+    exporter = f"{PREFIX}Exporter(Down|Absent|ReplicaDown)"
+    per_project = "RefreshFailing|JobProgressUnavailable|ProgressDataStale"
     return [
-        {  # No scrape: everything else about this exporter is blind or stale.
+        {  # No target of the service can be scraped: everything else about it is blind or stale.
             "source_matchers": [f'alertname="{PREFIX}ExporterDown"'],
             "target_matchers": [f'alertname=~"{PREFIX}.+"', f'alertname!~"{exporter}"'],
             "equal": list(target),
         },
-        {  # No target at all: absent() knows only the scrape job, so every alert of that job.
+        {  # No target at all. Without Settings.selector absent() knows only the scrape job (and the
+            # cluster as an external label): it then silences only alerts without namespace and service.
             "source_matchers": [f'alertname="{PREFIX}ExporterAbsent"'],
             "target_matchers": [f'alertname=~"{PREFIX}.+"', f'alertname!~"{exporter}"'],
-            "equal": ["job"],
-        },
-        {  # One credential problem, not one alert per job.
-            "source_matchers": [f'alertname="{PREFIX}CredentialsFailing"'],
-            "target_matchers": [
-                f'alertname=~"{PREFIX}(RefreshFailing|RefreshFlapping|JobProgressUnavailable|ProgressDataStale|'
-                "JobStalled|ObjectsStalled|JobNoData|APIErrorRatioHigh|DiscoveryFailing|APIThrottled|"
-                'ComparisonMissing)"'
-            ],
             "equal": list(target),
+        },
+        {  # One credential problem of a project, not one alert per job of it.
+            "source_matchers": [f'alertname="{PREFIX}CredentialsFailing"'],
+            "target_matchers": [f'alertname=~"{PREFIX}(DiscoveryFailing|ProjectRefreshFailing|{per_project})"'],
+            "equal": [*target, "project_id"],
+        },
+        {  # One outage of a project's API, not one alert per job of it.
+            "source_matchers": [f'alertname="{PREFIX}ProjectRefreshFailing"'],
+            "target_matchers": [f'alertname=~"{PREFIX}({per_project})"'],
+            "equal": [*target, "project_id"],
+        },
+        {  # Warn early, page late: the page replaces the warning of the same job.
+            "source_matchers": [f'alertname="{PREFIX}JobStalled"', 'severity="critical"'],
+            "target_matchers": [f'alertname="{PREFIX}JobStalled"', 'severity="warning"'],
+            "equal": [*target, "job_id"],
         },
         {  # A job-level cause silences the object-level alerts of the same job.
             "source_matchers": [
@@ -683,6 +822,8 @@ def settings_values(s: Settings = DEFAULT) -> dict[str, Any]:
 
 
 CHART_SETTINGS = ".Values.prometheusRule.settings"
+# Settings the chart computes rather than copies: the selector defaults to the release's own.
+CHART_VALUES = {"selector": '{{ include "drs-exporter.ruleSelector" . }}'}
 
 
 def chart_files() -> dict[str, str]:
@@ -699,7 +840,9 @@ def chart_files() -> dict[str, str]:
         # Go templates: a brace next to a marker's {{ would read as {{{; Prometheus's {{ }} stay literal.
         for old, new in (("{{", "\x00"), ("}}", "\x01"), ("{@@", "\x02@@"), ("@@}", "@@\x03")):
             text = text.replace(old, new)
-        text = re.sub(r"@@(\w+)@@", lambda m: f"{{{{ {CHART_SETTINGS}.{m.group(1)} }}}}", text)
+        text = re.sub(
+            r"@@(\w+)@@", lambda m: CHART_VALUES.get(m.group(1), f"{{{{ {CHART_SETTINGS}.{m.group(1)} }}}}"), text
+        )
         for old, new in (("\x00", '{{ "{{" }}'), ("\x01", '{{ "}}" }}'), ("\x02", '{{ "{" }}'), ("\x03", '{{ "}" }}')):
             text = text.replace(old, new)
         out[name] = text.replace(
@@ -725,6 +868,7 @@ def fast(seconds: int = 20) -> Settings:
         error_ratio_for=short,
         stale_for=short,
         stall_window=short,
+        stall_critical_window=f"{2 * seconds}s",
         stall_for="5s",
         objects_stall_for="10s",
         job_failed_for="5s",

@@ -67,7 +67,9 @@ UIDS = {
 }
 # Recorded series carry no instance (a restart must not split them): job-level queries select on
 # the scrape job; the exporter's own metrics also on the instance.
-JOB = 'job=~"$job"'
+# One release at a time (namespace and Service, empty outside Kubernetes): two releases watching
+# the same DRS job must not be counted twice.
+JOB = 'job=~"$job", namespace=~"$namespace", service=~"$service"'
 TARGET = f'{JOB}, instance=~"$instance"'
 SEL = f'{JOB}, job_id=~"$job_id"'
 OBJ = f'{SEL}, object_type=~"$object_type", src_db=~"$src_db"'
@@ -98,20 +100,21 @@ def query(expr: str, legend: str = "__auto", *, instant: bool = False, ref: str 
     return q
 
 
-def _query_variable(name: str, label: str, expr: str, *, multi: bool = True) -> QueryVariable:
-    all_option = VariableOption(selected=True, text="All", value="$__all")
-    return (
+def _query_variable(name: str, label: str, expr: str, *, multi: bool = True, one: bool = False) -> QueryVariable:
+    """A query variable; ``one``: exactly one value, no "All" (empty when the label does not exist)."""
+    variable = (
         QueryVariable(name)
         .label(label)
         .datasource(DS)
         .query(expr)
         .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
         .sort(VariableSort.ALPHABETICAL_ASC)
-        .multi(multi)
-        .include_all(True)
-        .all_value(".+")
-        .current(all_option)
+        .multi(multi and not one)
+        .include_all(not one)
     )
+    if one:
+        return variable
+    return variable.all_value(".+").current(VariableOption(selected=True, text="All", value="$__all"))
 
 
 def variables(*, instance: bool = False, objects: bool = False) -> list[Any]:
@@ -119,6 +122,13 @@ def variables(*, instance: bool = False, objects: bool = False) -> list[Any]:
     out: list[Any] = [
         DatasourceVariable("datasource").label("Data source").type("prometheus"),
         _query_variable("job", "Job", "label_values(huaweicloud_drs_up, job)", multi=False),
+        _query_variable("namespace", "Namespace", 'label_values(huaweicloud_drs_up{job=~"$job"}, namespace)', one=True),
+        _query_variable(
+            "service",
+            "Release (Service)",
+            'label_values(huaweicloud_drs_up{job=~"$job", namespace=~"$namespace"}, service)',
+            one=True,
+        ),
     ]
     if instance:
         out.append(_query_variable("instance", "Instance", f"label_values(huaweicloud_drs_up{{{JOB}}}, instance)"))
@@ -619,8 +629,10 @@ def job_detail() -> Dashboard:
         .with_panel(
             ratio_bars(
                 "Completion by source database",
-                "Share of the objects of each source database at 100 %, from the recorded per-database series "
-                "(aggregate_only jobs included).",
+                "Share of the objects of each source database at 100 %, from the recorded per-database series: "
+                "the exporter's counts over every object for jobs whose objects are not all exported "
+                "(aggregate_only, max_objects_per_key, object_filters), else the exported objects. A capped job "
+                "from an exporter without those counts shows no bar rather than the exported objects' share.",
                 query(
                     "job_id_src_db:huaweicloud_drs_database_objects_completed_per_database_objects:ratio"
                     f'{{{SEL}, src_db=~"$src_db"}}',

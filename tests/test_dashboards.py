@@ -66,7 +66,7 @@ def test_variables(name: str) -> None:
     variables = {v["name"]: v for v in load(name)["templating"]["list"]}
     assert variables["datasource"]["type"] == "datasource"
     assert variables["datasource"]["query"] == "prometheus"
-    expected = {"job", "job_id"} | {
+    expected = {"job", "namespace", "service", "job_id"} | {
         "drs-exporter-health.json": {"instance"},
         "drs-job-detail.json": {"object_type", "src_db"},
     }.get(name, set())
@@ -75,6 +75,13 @@ def test_variables(name: str) -> None:
         assert variables[var]["type"] == "query"
         assert variables[var]["datasource"]["uid"] == "${datasource}"
     assert variables["job_id"]["multi"] is True
+    # One release at a time, no "All": two releases watching one DRS job are not counted twice
+    # (issue 21); without the labels (outside Kubernetes) the variable is empty and matches them absent.
+    for var in ("namespace", "service"):
+        assert variables[var]["multi"] is False and variables[var]["includeAll"] is False
+    for panel in panels(load(name)):
+        for target in panel["targets"]:
+            assert 'namespace=~"$namespace", service=~"$service"' in target["expr"], target["expr"]
 
 
 @pytest.mark.parametrize("name", FILES)

@@ -256,6 +256,22 @@ def test_cardinality_guards(run: Any, tmp_path: Path) -> None:
         if dict(k)["job_id"] == "aggregated"
     )
     assert db_done == value(text, "huaweicloud_drs_objects_completed", job_id="aggregated")
+    # A capped job exports the first 100 objects in API order (all of db_0000): its per-database
+    # counts are over every object, or completion by source database would be a lie (issue 21 problem 9).
+    for job in ("capped", "filtered"):
+        assert {
+            dict(k)["src_db"]: v
+            for k, v in samples(text, "huaweicloud_drs_database_objects").items()
+            if dict(k)["job_id"] == job
+        } == {"db_0000": 500, "db_0001": 500, "db_0002": 200}, job
+    capped_done = sum(
+        v
+        for k, v in samples(text, "huaweicloud_drs_database_objects_completed").items()
+        if dict(k)["job_id"] == "capped"
+    )
+    assert capped_done == value(text, "huaweicloud_drs_objects_completed", job_id="capped")
+    # Nothing is cut from the reference: its objects say it all, no per-database series.
+    assert not [k for k in samples(ref_text, "huaweicloud_drs_database_objects") if dict(k)["job_id"] == "reference"]
 
 
 def test_object_filters(run: Any, tmp_path: Path) -> None:

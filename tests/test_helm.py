@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import subprocess
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -184,9 +185,16 @@ def rule_groups(s: rules.Settings) -> list[dict[str, Any]]:
     return sorted(groups, key=lambda g: g["name"])
 
 
+# The release's own namespace and Service: what the chart adds to every selector of its rules.
+RELEASE_SELECTOR = 'namespace="monitoring", service="drs-huaweicloud-drs-exporter"'
+
+
 def test_prometheus_rule_is_the_repository_rules(chart: helm.Chart) -> None:
-    rule = one(render(chart, ALL_VALUES), "PrometheusRule")
-    assert sorted(rule["spec"]["groups"], key=lambda g: g["name"]) == rule_groups(rules.DEFAULT)
+    docs = render(chart, ALL_VALUES)
+    rule = one(docs, "PrometheusRule")
+    assert one(docs, "Service")["metadata"]["name"] == "drs-huaweicloud-drs-exporter"
+    expected = replace(rules.DEFAULT, selector=RELEASE_SELECTOR)
+    assert sorted(rule["spec"]["groups"], key=lambda g: g["name"]) == rule_groups(expected)
     assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"  # the ruleSelector's label
     for name, text in rules.chart_files().items():
         assert (CHART / "files" / "rules" / name).read_text() == text, "run `make rules`"
@@ -205,12 +213,152 @@ def test_rule_settings_and_disabled_alerts_from_values(chart: helm.Chart) -> Non
     }
     values = {**ALL_VALUES, "prometheusRule": {"enabled": True, "settings": changed, "disabled": ["JobFinished"]}}
     rule = one(render(chart, values), "PrometheusRule")
-    expected = replace(rules.DEFAULT, **changed, disabled=("JobFinished",))  # type: ignore[arg-type]
+    expected = replace(
+        rules.DEFAULT,
+        **changed,  # type: ignore[arg-type]
+        disabled=("JobFinished",),
+        selector=RELEASE_SELECTOR,
+    )
     assert sorted(rule["spec"]["groups"], key=lambda g: g["name"]) == rule_groups(expected)
     text = yaml.safe_dump(rule)
     assert "> 600" in text and "[1h]" in text and "https://wiki/drs#huaweiclouddrsjobstalled" in text
     assert "> 86400" in text
     assert "HuaweiCloudDRSJobFinished" not in text
+
+
+def test_every_alert_can_be_disabled_in_values() -> None:
+    """The runbooks' advice (`prometheusRule.disabled: [Name]`) must pass the schema for every alert."""
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    enum = schema["properties"]["prometheusRule"]["properties"]["disabled"]["items"]["enum"]
+    assert set(enum) == {n.removeprefix(rules.PREFIX) for n in rules.alert_names()}
+
+
+def _series(metric: str, values: str, release: str, **extra: str) -> dict[str, str]:
+    labels = {
+        "job": "huaweicloud-drs-exporter",
+        "namespace": f"team-{release}",
+        "service": f"drs-{release}-huaweicloud-drs-exporter",
+        "instance": f"{release}:10370",
+        **extra,
+    }
+    return {"series": metric + "{" + ", ".join(f'{k}="{v}"' for k, v in labels.items()) + "}", "values": values}
+
+
+def _release(release: str) -> dict[str, str]:
+    return {
+        "job": "huaweicloud-drs-exporter",
+        "namespace": f"team-{release}",
+        "service": f"drs-{release}-huaweicloud-drs-exporter",
+    }
+
+
+def test_two_releases_rules_each_judge_only_their_own_exporter(chart: helm.Chart, tmp_path: Path) -> None:
+    """Issue 21 problems 4 and 5: two releases with different prometheusRule settings, and promtool over
+    the union of their rules with series from both. Both exporters watch the same DRS job.
+
+    - release a: delay threshold 300 s, JobPaused disabled; release b: delay threshold 900 s.
+      A 600 s delay fires for a's exporter only (by a's rule), and the paused job fires JobPaused for
+      b's exporter only (a disabled it). Unscoped, a's rules judged b's series and b's a's.
+    - release b loses its target while a's stays: ExporterAbsent fires for b (absent() per release).
+    """
+    settings = {"a": {"delay_seconds": 300}, "b": {"delay_seconds": 900}}
+    disabled = {"a": ["JobPaused"], "b": []}
+    files = []
+    for release in ("a", "b"):
+        values = {
+            **ALL_VALUES,
+            "prometheusRule": {"enabled": True, "settings": settings[release], "disabled": disabled[release]},
+        }
+        out = chart.render(values, name=f"drs-{release}", namespace=f"team-{release}")
+        docs = [d for name, text in out.items() if not name.endswith(".txt") for d in yaml.safe_load_all(text) if d]
+        path = tmp_path / f"{release}.yaml"
+        path.write_text(yaml.safe_dump({"groups": one(docs, "PrometheusRule")["spec"]["groups"]}))
+        files.append(str(path))
+    both = [
+        series
+        for release in ("a", "b")
+        for series in (
+            _series("up", "1x70", release),
+            _series("huaweicloud_drs_job_incremental_delay_seconds", "600x70", release, job_id="shared"),
+            _series("huaweicloud_drs_job_info", "1x70", release, job_id="paused", name="p", status="PAUSING"),
+        )
+    ]
+    runbook = f"{rules.RUNBOOK_URL}#huaweiclouddrs"
+    test = {
+        "rule_files": files,
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": both,
+                "alert_rule_test": [
+                    {
+                        "eval_time": "15m",
+                        "alertname": "HuaweiCloudDRSReplicationDelayHigh",
+                        "exp_alerts": [
+                            {
+                                "exp_labels": {"severity": "warning", **_release("a"), "job_id": "shared"},
+                                "exp_annotations": {
+                                    "summary": "A DRS job's incremental replication is falling behind.",
+                                    "description": "DRS job shared reports an incremental replication delay of "
+                                    "10m 0s (threshold 300s).",
+                                    "runbook_url": runbook + "replicationdelayhigh",
+                                },
+                            }
+                        ],
+                    },
+                    {
+                        "eval_time": "65m",
+                        "alertname": "HuaweiCloudDRSJobPaused",
+                        "exp_alerts": [
+                            {
+                                "exp_labels": {
+                                    "severity": "warning",
+                                    **_release("b"),
+                                    "job_id": "paused",
+                                    "status": "PAUSING",
+                                },
+                                "exp_annotations": {
+                                    "summary": "A DRS job has been paused for long.",
+                                    "description": "DRS job paused has been paused for 1h; its data is not moving.",
+                                    "runbook_url": runbook + "jobpaused",
+                                },
+                            }
+                        ],
+                    },
+                    {"eval_time": "65m", "alertname": "HuaweiCloudDRSExporterAbsent", "exp_alerts": []},
+                ],
+            },
+            {
+                "interval": "1m",
+                "input_series": [_series("up", "1x25", "a"), _series("up", "1x5", "b")],
+                "alert_rule_test": [
+                    {
+                        "eval_time": "21m",
+                        "alertname": "HuaweiCloudDRSExporterAbsent",
+                        "exp_alerts": [
+                            {
+                                "exp_labels": {"severity": "critical", **_release("b")},
+                                "exp_annotations": {
+                                    "summary": "Prometheus has no DRS exporter target.",
+                                    "description": "No target of scrape job huaweicloud-drs-exporter (matching "
+                                    '{job="huaweicloud-drs-exporter", namespace="team-b", '
+                                    'service="drs-b-huaweicloud-drs-exporter"}) has existed for 10m: service '
+                                    "discovery lost the exporter (ServiceMonitor selector, Service labels, scrape "
+                                    "job name).",
+                                    "runbook_url": runbook + "exporterabsent",
+                                },
+                            }
+                        ],
+                    },
+                ],
+            },
+        ],
+    }
+    path = tmp_path / "releases_test.yaml"
+    path.write_text(yaml.safe_dump(test))
+    result = subprocess.run(["promtool", "test", "rules", str(path)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_default_timings_fit_and_impossible_ones_are_refused(chart: helm.Chart) -> None:

@@ -83,12 +83,14 @@ def progress_families(snapshots: Iterable[Snapshot], ttl: float, *, objects_rows
     )
     db_objects = GaugeMetricFamily(
         "huaweicloud_drs_database_objects",
-        "Listed objects per source database (aggregate_only jobs)." + note,
+        "Listed objects per source database, for jobs whose objects are not all exported (aggregate_only, "
+        "max_objects_per_key, object_filters)." + note,
         labels=[*KEY_LABELS, "src_db"],
     )
     db_completed = GaugeMetricFamily(
         "huaweicloud_drs_database_objects_completed",
-        "Listed objects at 100 percent per source database (aggregate_only jobs)." + note,
+        "Listed objects at 100 percent per source database, for jobs whose objects are not all exported "
+        "(aggregate_only, max_objects_per_key, object_filters)." + note,
         labels=[*KEY_LABELS, "src_db"],
     )
     error = GaugeMetricFamily(

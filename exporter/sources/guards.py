@@ -12,12 +12,7 @@ def apply(data: ProgressData, *, max_objects: int | None, object_filter: ObjectF
     data.completed = rows.completed()
     data.progress_mean = rows.mean()
     if aggregate_only:
-        databases: dict[str, list[int]] = {}
-        for row in rows:
-            counts = databases.setdefault(row.src_db, [0, 0])
-            counts[0] += 1
-            counts[1] += row.progress >= 100
-        data.databases = {db: (n, done) for db, (n, done) in databases.items()}
+        data.databases = _databases(rows)
         data.not_exported = len(rows)
         data.rows = CompactRows()
         return
@@ -27,4 +22,18 @@ def apply(data: ProgressData, *, max_objects: int | None, object_filter: ObjectF
     if max_objects is not None:
         kept = kept[:max_objects]
     data.not_exported = len(rows) - len(kept)
+    if data.not_exported:
+        # The first N objects in API order are no sample of the databases: completion per source
+        # database is counted over every object, as for aggregate_only.
+        data.databases = _databases(rows)
     data.rows = CompactRows(kept)
+
+
+def _databases(rows: CompactRows) -> dict[str, tuple[int, int]]:
+    """Objects and completed objects per source database."""
+    databases: dict[str, list[int]] = {}
+    for row in rows:
+        counts = databases.setdefault(row.src_db, [0, 0])
+        counts[0] += 1
+        counts[1] += row.progress >= 100
+    return {db: (n, done) for db, (n, done) in databases.items()}

@@ -116,3 +116,9 @@ app.kubernetes.io/part-of: huaweicloud-drs-exporter
 {{- end }}
 {{- end }}
 {{- end }}
+
+{{/* The matchers every rule adds to its selectors (prometheusRule.settings.selector, else this
+     release's namespace and Service): two releases' rules each judge only their own exporter. */}}
+{{- define "drs-exporter.ruleSelector" -}}
+{{- default (printf "namespace=%q, service=%q" .Release.Namespace (include "drs-exporter.fullname" .)) .Values.prometheusRule.settings.selector }}
+{{- end }}

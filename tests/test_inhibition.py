@@ -1,0 +1,209 @@
+"""What on-call receives: the alerts promtool fires, through a real Alertmanager with the shipped inhibit rules.
+
+Each scenario of `alerts/tests/incidents_test.yaml` (its input series carry a `scenario` label)
+says which alerts fire and with which labels, and promtool checks exactly that
+(tests/test_rules.py). Here those alerts, with the external labels a cluster's Prometheus would
+add, are posted to Debian's `prometheus-alertmanager` loaded with `alerts/alertmanager-inhibit.yaml`,
+and the test asserts which stay active (reach on-call) and which are suppressed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import shutil
+import socket
+import subprocess
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import yaml
+
+from alerts import rules
+
+from .procs import terminate, wait_for
+
+ROOT = Path(__file__).resolve().parent.parent
+INCIDENTS = ROOT / "alerts" / "tests" / "incidents_test.yaml"
+BINARY = "prometheus-alertmanager"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class Alertmanager:
+    """``prometheus-alertmanager`` on a free loopback port, with the shipped inhibit rules."""
+
+    def __init__(self, workdir: Path) -> None:
+        config = {
+            "route": {"receiver": "null", "group_by": ["..."]},
+            "receivers": [{"name": "null"}],
+            **yaml.safe_load(rules.inhibit_file()),
+        }
+        (workdir / "alertmanager.yml").write_text(yaml.safe_dump(config))
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        self.log = (workdir / "alertmanager.log").open("w")
+        binary = shutil.which(BINARY)
+        assert binary, f"{BINARY} is not installed: run `make debian-deps`"
+        self.proc = subprocess.Popen(
+            [
+                binary,
+                f"--config.file={workdir / 'alertmanager.yml'}",
+                f"--storage.path={workdir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--cluster.listen-address=",
+                "--log.level=warn",
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_for(self._ready, timeout=30, interval=0.2)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _ready(self) -> bool:
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"{BINARY} exited with {self.proc.returncode}")
+        try:
+            return requests.get(f"{self.url}/-/ready", timeout=2).status_code == 200
+        except requests.ConnectionError:
+            return False
+
+    def post(self, alerts: list[dict[str, str]]) -> None:
+        now = datetime.now(timezone.utc)
+        body = [
+            {
+                "labels": labels,
+                "startsAt": now.isoformat(),
+                "endsAt": (now + timedelta(hours=1)).isoformat(),
+            }
+            for labels in alerts
+        ]
+        requests.post(f"{self.url}/api/v2/alerts", json=body, timeout=10).raise_for_status()
+
+    def states(self) -> dict[str, str]:
+        """Alert name (see :func:`name`) -> active or suppressed."""
+        answer: list[dict[str, Any]] = requests.get(f"{self.url}/api/v2/alerts", timeout=10).json()
+        return {name(a["labels"]): a["status"]["state"] for a in answer}
+
+    def stop(self) -> None:
+        terminate(self.proc)
+        self.log.close()
+
+
+def name(labels: dict[str, str]) -> str:
+    """A short name for an alert: its name without prefix, its severity when not the usual, and what it is about."""
+    what = labels.get("job_id") or labels.get("project_id") or labels.get("instance") or labels.get("cluster", "")
+    return f"{labels['alertname'].removeprefix(rules.PREFIX)}/{what}" + (
+        f"/{labels['severity']}" if labels["alertname"].endswith("JobStalled") else ""
+    )
+
+
+def firing(scenario: str, eval_time: str, **external: str) -> list[dict[str, str]]:
+    """The alerts promtool fires in ``scenario`` at ``eval_time``, with a Prometheus's ``external`` labels."""
+    out: list[dict[str, str]] = []
+    for test in yaml.safe_load(INCIDENTS.read_text())["tests"]:
+        labels = re.search(r'scenario="([^"]+)"', test["input_series"][0]["series"])
+        if labels is None or labels.group(1) != scenario:
+            continue
+        for case in test.get("alert_rule_test", []):
+            if case["eval_time"] == eval_time:
+                for alert in case["exp_alerts"]:
+                    out.append({**external, "alertname": case["alertname"], **alert["exp_labels"]})
+    assert out, f"no alerts of scenario {scenario} at {eval_time} in {INCIDENTS.name}"
+    return out
+
+
+def received(am: Alertmanager, alerts: list[dict[str, str]], expected: dict[str, str]) -> dict[str, str]:
+    """Post ``alerts`` and wait (bounded) until Alertmanager's states are ``expected``; the states found."""
+    am.post(alerts)
+    found: dict[str, str] = {}
+
+    def settled() -> bool:
+        found.clear()
+        found.update(am.states())
+        return found == expected
+
+    with contextlib.suppress(TimeoutError):  # the caller's assertion shows what was found instead
+        wait_for(settled, timeout=20, interval=0.2)
+    return found
+
+
+@pytest.fixture
+def am(tmp_path: Path) -> Iterator[Alertmanager]:
+    manager = Alertmanager(tmp_path)
+    try:
+        yield manager
+    finally:
+        manager.stop()
+
+
+def test_one_projects_credentials_do_not_hide_another_projects_stall(am: Alertmanager) -> None:
+    """Problem 1: eu's credentials fail while ap's job stalls. ap's JobStalled reaches on-call; eu's
+    JobProgressUnavailable is rightly silenced by eu's CredentialsFailing (same project)."""
+    expected = {
+        "CredentialsFailing/eu": "active",
+        "JobStalled/ap1/warning": "active",
+        "JobProgressUnavailable/eu1": "suppressed",
+    }
+    assert received(am, firing("projects", "40m"), expected) == expected
+
+
+def test_one_replica_down_hides_nothing(am: Alertmanager) -> None:
+    """Problem 1: replica b is down, replica a reports JobFailed: both reach on-call."""
+    expected = {"ExporterReplicaDown/b:10370": "active", "JobFailed/j1": "active"}
+    assert received(am, firing("replicas", "10m"), expected) == expected
+
+
+def test_one_clusters_absent_exporter_does_not_hide_another_clusters_failure(am: Alertmanager) -> None:
+    """Problem 1: one Alertmanager for two clusters; staging's ExporterAbsent, prod's JobFailed."""
+    alerts = firing("staging", "21m", cluster="staging") + firing("prod", "21m", cluster="prod")
+    expected = {"ExporterAbsent/staging": "active", "JobFailed/j1": "active"}
+    assert received(am, alerts, expected) == expected
+
+
+def test_an_absent_exporter_still_silences_its_own_clusters_alerts(am: Alertmanager) -> None:
+    """The near miss of the above: in the same cluster (and scrape job) the inhibition rightly mutes."""
+    alerts = firing("staging", "21m", cluster="prod") + firing("prod", "21m", cluster="prod")
+    expected = {"ExporterAbsent/prod": "active", "JobFailed/j1": "suppressed"}
+    assert received(am, alerts, expected) == expected
+
+
+def test_an_outage_of_one_projects_api_reaches_on_call_as_few_alerts(am: Alertmanager) -> None:
+    """Problem 7: 20 jobs of project eu time out (41 alerts before, none muted). On-call gets at most 3;
+    the per-job alerts are suppressed, not lost. Project mx's one failing job still reaches on-call."""
+    alerts = firing("outage", "24m")
+    assert len(alerts) == 1 + 21 + 20 + 1
+    eu = [f"eu{i:02d}" for i in range(20)]
+    expected = {
+        "ProjectRefreshFailing/eu": "active",
+        "APIErrorRatioHigh/": "active",
+        "RefreshFailing/mx1": "active",
+        **{f"RefreshFailing/{j}": "suppressed" for j in eu},
+        **{f"JobProgressUnavailable/{j}": "suppressed" for j in eu},
+    }
+    found = received(am, alerts, expected)
+    assert found == expected
+    outage = [n for n, state in found.items() if state == "active" and not n.endswith("/mx1")]
+    assert len(outage) <= 3, outage
+
+
+def test_the_critical_stall_replaces_its_warning(am: Alertmanager) -> None:
+    """Problem 3: warn early, page late; once the page fires, the warning of the same job is silenced."""
+    jobs = ("resumed", "retried", "steady")
+    expected = {
+        **{f"JobStalled/{j}/critical": "active" for j in jobs},
+        **{f"JobStalled/{j}/warning": "suppressed" for j in jobs},
+    }
+    assert received(am, firing("phases", "166m"), expected) == expected
