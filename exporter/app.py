@@ -199,6 +199,7 @@ class Exporter:
             if same is not None:
                 project.adopt(same)
         keys, self._owners = self._index()
+        self.stats.retain_jobs({job_id for job_id, _ in keys})  # the counts are shared with the previous core
         kept = [key for key in keys if self._spec(key) == previous._spec(key)]
         held = previous.cache.kept(kept)
         self.cache.adopt(held)

@@ -25,11 +25,14 @@ class ApiStats:
         self._buckets: dict[str, list[int]] = {}
         self._sums: dict[str, float] = {}
         self.throttled_seconds: dict[str, float] = {}  # project_id -> seconds of 429 backoff
+        # Jobs collected, once known: a call about another job (one still in flight when its job
+        # stopped being listed) must not bring back the error series retain_jobs() dropped.
+        self._jobs: set[str] | None = None
 
     def __call__(self, call: ApiCall) -> None:
         with self._lock:
             self.requests[call.operation] += 1
-            if call.error_code is not None:
+            if call.error_code is not None and self._counts_job(call.job_id):
                 self.errors[(call.operation, call.job_id, call.error_code)] += 1
             counts = self._buckets.setdefault(call.operation, [0] * (len(BUCKETS) + 1))
             counts[bisect.bisect_left(BUCKETS, call.duration)] += 1
@@ -38,7 +41,11 @@ class ApiStats:
     def error(self, operation: str, job_id: str, code: str) -> None:
         """Count a failure found after the HTTP exchange (too many pages, a reader bug): no request, no latency."""
         with self._lock:
-            self.errors[(operation, job_id, code)] += 1
+            if self._counts_job(job_id):
+                self.errors[(operation, job_id, code)] += 1
+
+    def _counts_job(self, job_id: str) -> bool:
+        return not job_id or self._jobs is None or job_id in self._jobs
 
     def throttled(self, project_id: str, seconds: float) -> None:
         """Count ``seconds`` added to a project's backoff after a 429."""
@@ -48,6 +55,7 @@ class ApiStats:
     def retain_jobs(self, job_ids: set[str]) -> None:
         """Forget the error counts of jobs no longer collected (calls not about a job are kept)."""
         with self._lock:
+            self._jobs = set(job_ids)
             for key in [k for k in self.errors if k[1] and k[1] not in job_ids]:
                 del self.errors[key]
 
