@@ -20,10 +20,9 @@ from typing import Annotated, Any
 import bcrypt
 import msgspec
 from cachetools import LRUCache
-from cheroot.ssl import Adapter
 
 from . import secrets
-from .tlsserver import TLSAdapter, load_chain
+from .tlsserver import Acceptor, StdlibAcceptor, load_chain
 from .validation import (
     ConfigError,
     FilePath,
@@ -189,7 +188,7 @@ class TLSConfig(Model, frozen=True):
                 "curve_preferences",
             )
         try:
-            self.adapter()  # builds every context: what OpenSSL refuses is found at start-up
+            self.acceptor()  # builds every context: what OpenSSL refuses is found at start-up
         except (ssl.SSLError, OSError, ValueError) as exc:
             raise problem(f"cannot load the certificate, key or CAs: {exc.__class__.__name__}") from None
 
@@ -229,11 +228,11 @@ class TLSConfig(Model, frozen=True):
             ctx.load_default_certs(ssl.Purpose.CLIENT_AUTH)  # as Go: no client CAs means the system's
         return ctx
 
-    def adapter(self, timeout: float = 10.0) -> Adapter:
-        """cheroot's TLS adapter: the stdlib's, or pyOpenSSL's for the modes that do not verify certificates."""
+    def acceptor(self) -> Acceptor:
+        """The server's TLS side: the stdlib's, or pyOpenSSL's for the modes that do not verify certificates."""
         base = self.context()
         if self.client_auth_type not in UNVERIFIED_MODES:
-            return TLSAdapter(base, self.client_allowed_sans)
+            return StdlibAcceptor(base, self.client_allowed_sans)
         from . import anycert  # pyOpenSSL takes 150 ms to import: only for the modes that need it
 
         ca = self.client_ca if self.client_ca is not None else self.client_ca_file
@@ -248,7 +247,7 @@ class TLSConfig(Model, frozen=True):
             inline_ca=self.client_ca is not None,
             allowed_sans=self.client_allowed_sans,
         )
-        return anycert.AnyCertAdapter(ctx, timeout)
+        return anycert.AnyCertAcceptor(ctx)
 
 
 FIELD_VALUE = re.compile(r"[\t\x20-\x7e]*")
@@ -266,7 +265,7 @@ class HeaderValue(Text):
         if "\r" in text or "\n" in text:
             raise problem("must be one line")
         if not FIELD_VALUE.fullmatch(text):
-            # Anything else would fail every answer (cheroot encodes headers as Latin-1) or reach clients raw.
+            # Anything else would fail every answer (headers are sent as Latin-1) or reach clients raw.
             raise problem(f"must be visible ASCII text (RFC 9110), got {shown(text)}")
         return cls(text)
 
@@ -309,9 +308,7 @@ class Headers(Model, frozen=True):
 class HTTPServerConfig(Model, frozen=True):
     """``http_server_config``."""
 
-    http2: Annotated[bool, doc("accepted; HTTP/2 is not offered, clients speak HTTP/1.1 (the server is cheroot)")] = (
-        True
-    )
+    http2: Annotated[bool, doc("accepted; HTTP/2 is not offered, clients speak HTTP/1.1")] = True
     headers: Annotated[Headers | None, doc("headers added to every response")] = None
 
 
