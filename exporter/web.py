@@ -15,8 +15,9 @@ from prometheus_client.exposition import gzip_accepted
 
 from .app import Exporter
 from .exposition import Format, choose
+from .passwords import PasswordChecks
 from .server import Limits, Server
-from .webconfig import WebConfig
+from .webconfig import Verdict, WebConfig
 
 if TYPE_CHECKING:
     from .statuspage import StatusPages
@@ -78,6 +79,7 @@ class WebApp:
         self.telemetry_path = telemetry_path
         self.web = web or WebConfig()
         self.max_scrape_timeout = max_scrape_timeout
+        self.checks = PasswordChecks()  # kept across web configurations
         self.ready = threading.Event()
         self._pages: StatusPages | None = None
         self._pages_lock = threading.Lock()
@@ -105,7 +107,12 @@ class WebApp:
         start_response = web.with_headers(start_response)
         if not web.allow():
             return self._plain(start_response, "429 Too Many Requests", "Too many requests.\n")
-        if not web.authorized(environ.get("HTTP_AUTHORIZATION")):
+        verdict = web.authorize(environ.get("HTTP_AUTHORIZATION"), environ.get("REMOTE_ADDR", ""), self.checks)
+        if verdict is Verdict.BUSY:
+            return self._plain(
+                start_response, "429 Too Many Requests", "Too many password checks at once.\n", [("Retry-After", "1")]
+            )
+        if verdict is not Verdict.OK:
             return self._plain(
                 start_response,
                 "401 Unauthorized",

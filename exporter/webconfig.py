@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import collections
+import enum
 import hashlib
 import hmac
 import re
@@ -22,6 +23,7 @@ import msgspec
 from cachetools import LRUCache
 
 from . import secrets
+from .passwords import PasswordChecks
 from .tlsserver import Acceptor, StdlibAcceptor, load_chain
 from .validation import (
     ConfigError,
@@ -40,7 +42,7 @@ from .validation import (
     validate,
 )
 
-__all__ = ["ConfigError", "TLSConfig", "WebConfig", "load"]
+__all__ = ["ConfigError", "TLSConfig", "Verdict", "WebConfig", "load"]
 
 VERIFY_MODES = {
     "NoClientCert": ssl.CERT_NONE,
@@ -422,29 +424,40 @@ class WebConfig(Model, frozen=True):
 
     def authorized(self, header: str | None) -> bool:
         """True when basic auth is off, or ``header`` carries a configured user and password."""
+        return self.authorize(header) is Verdict.OK
+
+    def authorize(self, header: str | None, client: str = "", checks: PasswordChecks | None = None) -> Verdict:
+        """Whether ``header`` gets in; bcrypt runs in a turn of ``checks`` (BUSY when none came in time)."""
         if not self.basic_auth_users:
-            return True
+            return Verdict.OK
         credentials = parse_basic(header)
         if credentials is None:
-            return False
+            return Verdict.DENIED
         user, password = credentials
         password = password[:MAX_PASSWORD_BYTES]
         hashed: bytes | None = self.__dict__["hashes"].get(user)
-        if hashed is None:
-            # Spend the time a check of a real user would, so that timing does not tell which users exist.
-            _checkpw(password, self.__dict__["dummy"])
-            return False
         # bcrypt is slow on purpose; remember successful checks (by a digest, never the password).
-        key = (user, hmac.new(hashed, password, hashlib.sha256).digest())
+        key = (user, hmac.new(hashed, password, hashlib.sha256).digest()) if hashed is not None else None
         verified: LRUCache[tuple[bytes, bytes], bool] = self.__dict__["verified"]
-        with self.__dict__["lock"]:
-            if verified.get(key):
-                return True
-        if not _checkpw(password, hashed):
-            return False
+        if key is not None:
+            with self.__dict__["lock"]:
+                if verified.get(key):
+                    return Verdict.OK
+        if checks is not None and not checks.acquire(client):
+            return Verdict.BUSY  # the same for every user, known or not: it tells nothing about them
+        try:
+            if hashed is None or key is None:
+                # Spend the time a check of a real user would, so that timing does not tell which users exist.
+                _checkpw(password, self.__dict__["dummy"])
+                return Verdict.DENIED
+            if not _checkpw(password, hashed):
+                return Verdict.DENIED
+        finally:
+            if checks is not None:
+                checks.release(client)
         with self.__dict__["lock"]:
             verified[key] = True
-        return True
+        return Verdict.OK
 
     def allow(self) -> bool:
         """False when the rate limit says no to one more request now."""
@@ -461,6 +474,14 @@ class WebConfig(Model, frozen=True):
             return start_response(status, [*headers, *extra], *args)
 
         return wrapped
+
+
+class Verdict(enum.Enum):
+    """What basic auth says of a request."""
+
+    OK = "ok"
+    DENIED = "denied"
+    BUSY = "busy"  # no turn for a password check in time (passwords.PasswordChecks)
 
 
 def _checkpw(password: bytes, hashed: bytes) -> bool:

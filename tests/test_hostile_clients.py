@@ -8,6 +8,7 @@ and /-/healthy answer within 2 s while they are open, and each of them is closed
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import ssl
 import threading
@@ -16,9 +17,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import bcrypt
 import pytest
 import requests
 import trustme
+
+from exporter import passwords
 
 from .procs import Exporter, Simulator, sim_config, value
 from .test_security import server_cert, web_config
@@ -202,3 +206,51 @@ def test_kept_connections_are_served_and_idle_ones_closed(sim: Simulator, start:
         s.sendall(b"GET /-/healthy HTTP/1.1\r\n")  # then nothing more
         assert closed_by_server(s, 15)
     assert exp.proc.poll() is None
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_wrong_passwords_take_at_most_their_share_of_the_cpu(sim: Simulator, start: Any, tmp_path: Path) -> None:
+    """Without rate_limit, 16 clients guessing passwords get bcrypt in turns: one check at a time per address.
+
+    Their checks queue; those that wait longer than 2 s for a turn are answered 429 (before, all 16
+    hashed at once on every core). Prometheus's verified credentials are cached and never queue.
+    """
+    hashed = bcrypt.hashpw(b"right", bcrypt.gensalt(rounds=12)).decode()
+    web = web_config(tmp_path, {"basic_auth_users": {"prometheus": hashed}})
+    exp = start(sim_config(sim, sim.info["jobs"]), "--web.config.file", web)
+    good = ("prometheus", "right")
+    assert exp.get("/metrics", auth=good).status_code == 200  # verified once, then cached
+    stop = threading.Event()
+    statuses: list[int] = []
+    retry_after: set[str] = set()
+
+    def guess(n: int) -> None:
+        with requests.Session() as session:
+            for i in range(500):  # bounded; stopped after a few seconds
+                if stop.is_set():
+                    return
+                answer = session.get(exp.url + "/-/healthy", auth=("prometheus", f"guess-{n}-{i}"), timeout=15)
+                statuses.append(answer.status_code)
+                retry_after.add(answer.headers.get("Retry-After", ""))
+
+    guessers = [threading.Thread(target=guess, args=(n,), daemon=True) for n in range(16)]
+    for thread in guessers:
+        thread.start()
+    try:
+        time.sleep(1)  # the guessing is in full swing
+        cpu, started = cpu_seconds(exp.proc.pid), time.monotonic()
+        answers_quickly(exp.url, auth=good)
+        time.sleep(max(0.0, started + 3 - time.monotonic()))
+        used = (cpu_seconds(exp.proc.pid) - cpu) / (time.monotonic() - started)
+    finally:
+        stop.set()
+        for thread in guessers:
+            thread.join(timeout=20)
+    assert set(statuses) == {401, 429}, "checked in turns, and refused when no turn comes in time"
+    assert "1" in retry_after
+    assert used < passwords.default_slots() + 0.4, f"{used:.2f} cores"
