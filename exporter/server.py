@@ -336,17 +336,24 @@ class Server:
             conn.stream.sock.close()
 
     def _ready(self, conn: Conn, mask: int) -> None:
+        if conn.state == HANDSHAKE:
+            self._guarded(conn, self._handshake)
+        elif conn.state in (HEAD, BODY):
+            self._guarded(conn, self._read)
+        elif conn.state == WRITE:
+            self._guarded(conn, self._write)
+        elif conn.state == LINGER:
+            self._guarded(conn, self._linger)
+
+    def _guarded(self, conn: Conn, step: Callable[[Conn], None]) -> None:
+        """One step of a connection; whatever goes wrong ends that connection, never the loop."""
         try:
-            if conn.state == HANDSHAKE:
-                self._handshake(conn)
-            elif conn.state in (HEAD, BODY):
-                self._read(conn)
-            elif conn.state == WRITE:
-                self._write(conn)
-            elif conn.state == LINGER:
-                self._linger(conn)
-        except (OSError, ValueError) as exc:  # the peer reset, or TLS broke: its problem
+            step(conn)
+        except (OSError, ValueError) as exc:  # the peer reset or left, or TLS broke: its problem
             log.debug("connection from %s: %s", conn.ip, exc)
+            self._close(conn)
+        except Exception:
+            log.exception("connection from %s dropped", conn.ip)
             self._close(conn)
 
     def _handshake(self, conn: Conn) -> None:
@@ -497,7 +504,7 @@ class Server:
             conn.close_after = close or conn.close_after
             conn.state = WRITE
             conn.deadline = now + self.limits.write_timeout
-            self._write(conn)
+            self._guarded(conn, self._write)
 
     def _write(self, conn: Conn) -> None:
         stream = conn.stream

@@ -11,6 +11,7 @@ import contextlib
 import os
 import socket
 import ssl
+import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -254,3 +255,19 @@ def test_wrong_passwords_take_at_most_their_share_of_the_cpu(sim: Simulator, sta
     assert set(statuses) == {401, 429}, "checked in turns, and refused when no turn comes in time"
     assert "1" in retry_after
     assert used < passwords.default_slots() + 0.4, f"{used:.2f} cores"
+
+
+def test_clients_that_leave_before_their_answer(sim: Simulator, start: Any) -> None:
+    """Answers to closed or reset connections end those connections, never the server."""
+    exp = start(sim_config(sim, sim.info["jobs"]))
+    for reset in (False, True):
+        for _ in range(3):
+            gone = connect_many(exp, 30)
+            for s in gone:
+                s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+                if reset:  # RST instead of FIN
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            close_all(gone)
+        answers_quickly(exp.url)
+    assert exp.proc.poll() is None
+    assert "Traceback" not in exp.log()
