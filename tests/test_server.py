@@ -7,7 +7,6 @@ import http.client
 import socket
 import ssl
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
@@ -211,9 +210,10 @@ def test_an_address_over_its_limit_loses_its_oldest_waiting_connection(running: 
 
 
 def test_stop_answers_requests_in_flight(running: Any) -> None:
-    release = threading.Event()
+    entered, release = threading.Event(), threading.Event()
 
     def slow(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        entered.set()
         release.wait(5)
         return hello(environ, start_response)
 
@@ -222,7 +222,7 @@ def test_stop_answers_requests_in_flight(running: Any) -> None:
     thread.start()
     conn = http.client.HTTPConnection(*server.bind_addr, timeout=10)
     conn.request("GET", "/")
-    time.sleep(0.2)
+    assert entered.wait(10), "the request reached the application"
     server.stop()
     release.set()
     answer = conn.getresponse()
