@@ -15,7 +15,7 @@ from . import __version__, config, logs
 from .app import Exporter
 from .reload import Reloader
 from .web import webconfig
-from .web.server import WebApp, parse_listen_address, serve
+from .web.server import MAX_SCRAPE_TIMEOUT, WebApp, parse_listen_address, serve
 
 log = logging.getLogger("drs-exporter")
 
@@ -46,6 +46,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="enable POST /-/reload (SIGHUP reloads either way)",
     )
     p.add_argument("--web.telemetry-path", dest="telemetry_path", default="/metrics", help="path of the metrics")
+    p.add_argument(
+        "--web.max-scrape-timeout",
+        dest="max_scrape_timeout",
+        type=float,
+        default=MAX_SCRAPE_TIMEOUT,
+        help=f"seconds: a longer X-Prometheus-Scrape-Timeout-Seconds is cut to this (default {MAX_SCRAPE_TIMEOUT:g})",
+    )
     p.add_argument("--log.level", dest="log_level", default="info", choices=sorted(logs.LEVELS))
     p.add_argument("--log.format", dest="log_format", default="logfmt", choices=["logfmt", "json"])
     p.add_argument("--version", action="store_true", help="print the version and exit")
@@ -84,6 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.telemetry_path.startswith("/") or args.telemetry_path in ("/", "/-/healthy", "/-/ready"):
         log.error("invalid flag: --web.telemetry-path must be a path like /metrics, got %r", args.telemetry_path)
         return 2
+    if not 0 < args.max_scrape_timeout <= 86400:
+        log.error("invalid flag: --web.max-scrape-timeout must be seconds above 0, got %s", args.max_scrape_timeout)
+        return 2
     try:
         parse_listen_address(args.listen)
         cfg = config.load(args.config_file)
@@ -101,17 +111,20 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 0
     exporter = Exporter(cfg)
-    app = WebApp(exporter, args.telemetry_path, web)
+    app = WebApp(exporter, args.telemetry_path, web, args.max_scrape_timeout)
     try:
-        server = serve(app, args.listen, web)
+        server = serve(app, args.listen)
     except OSError as exc:
         log.error("cannot listen on %s: %s", args.listen, exc.strerror or exc)
         exporter.close()
         return 1
 
+    stopped_at: list[float] = []
+
     def stop(signum: int, frame: object) -> None:
         log.info("received %s, shutting down", signal.Signals(signum).name)
-        threading.Thread(target=server.stop, daemon=True).start()
+        stopped_at.append(time.monotonic())
+        server.stop()
 
     reloader = Reloader(app, server.apply_web_config, args.config_file, args.web_config_file)
     if args.enable_lifecycle:
@@ -152,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
         server.serve()
     finally:
         app.exporter.close()  # the one in use: a reload may have replaced the first
-    _finish_in_flight(SHUTDOWN_GRACE_SECONDS)
+    # One grace for the server's drain and the threads left: the answers in flight had part of it.
+    _finish_in_flight(SHUTDOWN_GRACE_SECONDS - (time.monotonic() - stopped_at[0]) if stopped_at else 0.0)
     log.info("stopped")
     return 0
 

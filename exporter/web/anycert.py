@@ -7,22 +7,17 @@ one. This path is used only for those two modes; every other mode stays on the s
 from __future__ import annotations
 
 import contextlib
-import io
-import select
 import socket
 import ssl
-import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from cheroot import errors
-from cheroot.makefile import MakeFile, StreamReader
-from cheroot.ssl import Adapter
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from OpenSSL import SSL
 
-from .tlsserver import pem_path
+from .httpwire import HTTPError
+from .tlsserver import HandshakeError, WantRead, WantWrite, pem_path
 
 T = TypeVar("T")
 # cryptography's curve classes by OpenSSL's names (X25519 is not one: pyOpenSSL cannot select it, and
@@ -96,163 +91,87 @@ def context(
     return ctx
 
 
-class TLSSocket:
-    """A socket-like pyOpenSSL connection for cheroot: every wait is bounded by the socket's timeout."""
+PLAIN_HTTP = HTTPError(
+    "400 Bad Request", "The client sent a plain HTTP request, but this server only speaks HTTPS on this port."
+)
 
-    def __init__(self, conn: SSL.Connection, sock: socket.socket, timeout: float) -> None:
-        self._conn = conn
-        self._sock = sock
-        self._timeout = timeout
-        self.family = sock.family
 
-    def _retry(self, call: Callable[[], T]) -> T:
-        deadline = time.monotonic() + self._timeout
-        poller = select.poll()
-        fd = self._sock.fileno()
-        while True:
-            try:
-                return call()
-            except SSL.WantReadError:
-                event = select.POLLIN
-            except SSL.WantWriteError:
-                event = select.POLLOUT
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError("timed out")
-            poller.register(fd, event)
-            ready = poller.poll(left * 1000)
-            poller.unregister(fd)
-            if not ready:
-                raise TimeoutError("timed out")
+class AnyCertStream:
+    """A pyOpenSSL connection for the server's event loop (the socket is non-blocking)."""
+
+    def __init__(self, sock: socket.socket, ctx: SSL.Context) -> None:
+        self.sock = sock
+        self.conn = SSL.Connection(ctx, sock)
+        self.conn.set_accept_state()
+
+    def _call(self, call: Callable[[], T]) -> T:
+        try:
+            return call()
+        except SSL.WantReadError:
+            raise WantRead from None
+        except SSL.WantWriteError:
+            raise WantWrite from None
 
     def handshake(self) -> None:
-        """The TLS handshake, within the timeout."""
-        self._retry(self._conn.do_handshake)
-
-    def recv_into(self, buffer: Any, nbytes: int = 0) -> int:
-        """Decrypted bytes into ``buffer``; 0 at the end of the stream."""
+        """One step of the handshake (the client_allowed_sans check is in the verify callback)."""
         try:
-            return self._retry(lambda: self._conn.recv_into(buffer, nbytes or None))
+            self._call(self.conn.do_handshake)
+        except (WantRead, WantWrite):
+            raise
+        except SSL.Error as exc:
+            if "http request" in str(exc):  # answered in plain text, as cheroot did on this path
+                raise HandshakeError("plain HTTP request on the TLS port", PLAIN_HTTP.answer()) from None
+            raise HandshakeError(f"TLS handshake failed: {exc}") from None
+        except Exception as exc:  # OSError, or one a verify callback raised: the client's problem, not ours
+            raise HandshakeError(f"TLS handshake failed: {exc.__class__.__name__}") from None
+
+    def recv(self, size: int) -> bytes:
+        """Decrypted bytes; b"" at the end of the stream."""
+        try:
+            return self._call(lambda: self.conn.recv(size))
         except SSL.ZeroReturnError:
-            return 0
+            return b""
         except SSL.SysCallError as exc:
             if exc.args[0] == -1:  # the peer closed without close_notify
-                return 0
+                return b""
             raise ConnectionError(*exc.args) from None
         except SSL.Error as exc:
             raise ConnectionError(f"TLS error: {exc}") from None
-
-    def send(self, data: Any) -> int:
-        """Encrypt and send some of ``data``."""
-        try:
-            return self._retry(lambda: self._conn.send(data))
-        except SSL.SysCallError as exc:
-            raise ConnectionError(*exc.args) from None
-        except SSL.Error as exc:
-            raise ConnectionError(f"TLS error: {exc}") from None
-
-    def sendall(self, data: Any) -> None:
-        """Send all of ``data``."""
-        view = memoryview(data)
-        while view:
-            view = view[self.send(view) :]
 
     def pending(self) -> int:
         """Decrypted bytes OpenSSL holds, which the kernel's socket no longer shows as readable."""
-        return self._conn.pending()
+        return self.conn.pending()
 
-    def settimeout(self, timeout: float | None) -> None:
-        """Bound every later wait (None keeps the bound given at creation)."""
-        if timeout is not None:
-            self._timeout = timeout
-
-    def gettimeout(self) -> float:
-        """The bound of every wait."""
-        return self._timeout
-
-    def fileno(self) -> int:
-        """The kernel socket's descriptor (for cheroot's selector)."""
-        return self._sock.fileno()
-
-    def shutdown(self, how: int) -> None:
-        """Send TLS close_notify if the socket takes it now, then shut the kernel socket down."""
-        with contextlib.suppress(SSL.Error):
-            self._conn.shutdown()
-        self._sock.shutdown(how)
-
-    def close(self) -> None:
-        """Close the kernel socket."""
-        self._sock.close()
-
-    def getpeername(self) -> Any:
-        """The peer's address."""
-        return self._sock.getpeername()
-
-    def getsockname(self) -> Any:
-        """The local address."""
-        return self._sock.getsockname()
-
-    def getsockopt(self, *args: Any) -> Any:
-        """The kernel socket's option."""
-        return self._sock.getsockopt(*args)
-
-    def setsockopt(self, *args: Any) -> None:
-        """Set the kernel socket's option."""
-        self._sock.setsockopt(*args)
-
-    def _decref_socketios(self) -> None:
-        """socket.SocketIO calls this on close; the socket is closed by cheroot."""
-
-
-class _Reader(StreamReader):
-    def __init__(self, sock: TLSSocket, mode: str, bufsize: int) -> None:
-        super().__init__(sock, mode, bufsize)
-        self.tls = sock
-
-    def has_data(self) -> bool:
-        """Buffered bytes, ours or OpenSSL's (cheroot would otherwise wait on the socket for them)."""
-        return bool(super().has_data()) or self.tls.pending() > 0  # type: ignore[no-untyped-call]
-
-
-class AnyCertAdapter(Adapter):
-    """cheroot's TLS adapter on a pyOpenSSL context: the handshake in ``wrap``, bounded by ``timeout``."""
-
-    def __init__(self, ctx: SSL.Context, timeout: float) -> None:
-        super().__init__("", "")
-        self.context = ctx
-        self.timeout = timeout
-
-    def bind(self, sock: socket.socket) -> socket.socket:
-        """The listening socket, unchanged."""
-        return sock
-
-    def wrap(self, sock: socket.socket) -> tuple[TLSSocket, dict[str, str]]:
-        """The handshake (and the client_allowed_sans check); a failed one drops the client."""
-        conn = SSL.Connection(self.context, sock)
-        conn.set_accept_state()
-        tls = TLSSocket(conn, sock, sock.gettimeout() or self.timeout)
+    def send(self, data: memoryview) -> int:
+        """Encrypt and send some of ``data``."""
         try:
-            tls.handshake()
+            return self._call(lambda: self.conn.send(data))
+        except SSL.SysCallError as exc:
+            raise ConnectionError(*exc.args) from None
         except SSL.Error as exc:
-            if "http request" in str(exc):
-                raise errors.NoSSLError from None  # cheroot answers 400 in plain text, as the stdlib path does
-            sock.close()
-            raise errors.FatalSSLAlert(f"TLS handshake failed: {exc}") from None
-        except Exception as exc:  # OSError, or one a verify callback raised: the client's problem, not ours
-            sock.close()
-            raise errors.FatalSSLAlert(f"TLS handshake failed: {exc.__class__.__name__}") from None
-        return tls, self.get_environ(conn)
+            raise ConnectionError(f"TLS error: {exc}") from None
 
-    def get_environ(self, conn: SSL.Connection | None = None) -> dict[str, str]:
+    def close_notify(self) -> None:
+        """Send TLS close_notify if the socket takes it now."""
+        with contextlib.suppress(SSL.Error, OSError):
+            self.conn.shutdown()
+
+    def environ(self) -> dict[str, str]:
         """WSGI environ entries of a TLS connection."""
-        environ = {"wsgi.url_scheme": "https", "HTTPS": "on"}
-        if conn is not None:
-            environ["SSL_PROTOCOL"] = conn.get_protocol_version_name()
-            environ["SSL_CIPHER"] = conn.get_cipher_name() or ""
-        return environ
+        return {
+            "wsgi.url_scheme": "https",
+            "HTTPS": "on",
+            "SSL_PROTOCOL": self.conn.get_protocol_version_name(),
+            "SSL_CIPHER": self.conn.get_cipher_name() or "",
+        }
 
-    def makefile(self, sock: TLSSocket, mode: str = "r", bufsize: int = io.DEFAULT_BUFFER_SIZE) -> Any:
-        """cheroot's buffered files over the TLS socket."""
-        if "r" in mode:
-            return _Reader(sock, mode, bufsize)
-        return MakeFile(sock, mode, bufsize)
+
+class AnyCertAcceptor:
+    """Makes pyOpenSSL streams on one context."""
+
+    def __init__(self, ctx: SSL.Context) -> None:
+        self.context = ctx
+
+    def wrap(self, sock: socket.socket) -> AnyCertStream:
+        """A stream whose handshake is still to be done."""
+        return AnyCertStream(sock, self.context)

@@ -1,20 +1,24 @@
-"""The HTTP side: ``/metrics``, a landing page and health endpoints, served by a threaded WSGI server."""
+"""The HTTP side: ``/metrics``, a landing page and health endpoints, and the server that runs them."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
+import resource
 import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from cheroot import wsgi
 from prometheus_client.exposition import gzip_accepted
 
 from ..app import Exporter
 from ..render.exposition import Format, choose
-from .webconfig import WebConfig
+from .connections import Limits
+from .httpserver import Server
+from .passwords import PasswordChecks
+from .webconfig import Verdict, WebConfig
 
 if TYPE_CHECKING:
     from .statuspage import StatusPages
@@ -22,6 +26,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_SCRAPE_TIMEOUT = 10.0
+# A client may ask for a longer scrape (X-Prometheus-Scrape-Timeout-Seconds) up to this; any client
+# can send the header, and a longer wait holds a worker for longer (--web.max-scrape-timeout).
+MAX_SCRAPE_TIMEOUT = 60.0
 StartResponse = Callable[..., Any]
 
 
@@ -45,14 +52,14 @@ def _zero(q: str) -> bool:
         return False
 
 
-def scrape_budget(header: str | None) -> float:
-    """Seconds a scrape may spend: Prometheus's timeout header (default 10 s) minus a margin."""
-    timeout = DEFAULT_SCRAPE_TIMEOUT
+def scrape_budget(header: str | None, maximum: float = MAX_SCRAPE_TIMEOUT) -> float:
+    """Seconds a scrape may spend: Prometheus's timeout header (default 10 s, at most ``maximum``) minus a margin."""
+    timeout = min(DEFAULT_SCRAPE_TIMEOUT, maximum)
     if header:
         try:
             value = float(header)
             if math.isfinite(value) and value > 0:
-                timeout = value
+                timeout = min(value, maximum)
         except ValueError:
             pass
     # Leave time to render and send the answer before Prometheus gives up.
@@ -62,10 +69,18 @@ def scrape_budget(header: str | None) -> float:
 class WebApp:
     """WSGI application of the exporter."""
 
-    def __init__(self, exporter: Exporter, telemetry_path: str = "/metrics", web: WebConfig | None = None) -> None:
+    def __init__(
+        self,
+        exporter: Exporter,
+        telemetry_path: str = "/metrics",
+        web: WebConfig | None = None,
+        max_scrape_timeout: float = MAX_SCRAPE_TIMEOUT,
+    ) -> None:
         self.exporter = exporter
         self.telemetry_path = telemetry_path
         self.web = web or WebConfig()
+        self.max_scrape_timeout = max_scrape_timeout
+        self.checks = PasswordChecks()  # kept across web configurations
         self.ready = threading.Event()
         # POST /-/reload: None unless --web.enable-lifecycle; returns why a reload failed, or None.
         self.reloader: Callable[[], str | None] | None = None
@@ -91,16 +106,22 @@ class WebApp:
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         body = self._respond(environ, start_response)
-        # HEAD: the headers GET would have, no body (cheroot sends what the application returns).
+        # HEAD: the headers GET would have, no body (the server sends what the application returns).
         return [] if environ.get("REQUEST_METHOD") == "HEAD" else body
 
     def _respond(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
         path = environ.get("PATH_INFO", "/")
-        start_response = self.web.with_headers(start_response)
-        if not self.web.allow():
+        web = self.web  # one configuration for the whole request, should it be replaced meanwhile
+        start_response = web.with_headers(start_response)
+        if not web.allow():
             return self._plain(start_response, "429 Too Many Requests", "Too many requests.\n")
-        if not self.web.authorized(environ.get("HTTP_AUTHORIZATION")):
+        verdict = web.authorize(environ.get("HTTP_AUTHORIZATION"), environ.get("REMOTE_ADDR", ""), self.checks)
+        if verdict is Verdict.BUSY:
+            return self._plain(
+                start_response, "429 Too Many Requests", "Too many password checks at once.\n", [("Retry-After", "1")]
+            )
+        if verdict is not Verdict.OK:
             return self._plain(
                 start_response,
                 "401 Unauthorized",
@@ -169,7 +190,7 @@ class WebApp:
     def _metrics(
         self, environ: dict[str, Any], start_response: StartResponse, fmt: Format, compress: bool
     ) -> list[bytes]:
-        budget = scrape_budget(environ.get("HTTP_X_PROMETHEUS_SCRAPE_TIMEOUT_SECONDS"))
+        budget = scrape_budget(environ.get("HTTP_X_PROMETHEUS_SCRAPE_TIMEOUT_SECONDS"), self.max_scrape_timeout)
         started = time.monotonic()
         try:
             chunks = self.exporter.scrape(budget, fmt, compress=compress)
@@ -187,7 +208,7 @@ class WebApp:
             ", gzip" if compress else "",
         )
         start_response("200 OK", headers)
-        # In chunks: cheroot copies what is left of a write on every partial send.
+        # In chunks, as the exporter keeps them: the server sends them without joining them.
         return chunks
 
     def _status(self, start_response: StartResponse, kind: str, environ: dict[str, Any]) -> list[bytes]:
@@ -216,56 +237,40 @@ def parse_listen_address(address: str) -> tuple[str, int]:
     return (host or "0.0.0.0", int(port))  # noqa: S104  # nosec B104
 
 
-# cheroot gives a connection a worker thread as soon as it sends anything, and the worker waits
-# for the rest of the request: enough workers that dozens of slow or stuck clients cannot hold
-# up a scrape (each is dropped after TIMEOUT seconds of silence); requests are capped in size.
-# With TLS, though, cheroot does the handshake on its one accept thread: a client that connects
-# and sends nothing delays every other client by up to TIMEOUT (cheroot issue 748).
-THREADS = 64
-TIMEOUT = 10
-MAX_HEADER_BYTES = 16 * 1024
-MAX_BODY_BYTES = 64 * 1024
+class WebServer(Server):
+    """The exporter's server: its WSGI app and TLS side follow the web configuration, which can change live."""
 
-
-def _error_log(msg: str = "", level: int = logging.INFO, traceback: bool = False) -> None:
-    """cheroot's error log through ours (it writes to stderr otherwise, outside the log format)."""
-    # A failed TLS handshake, a reset or a timed-out write is the client's business, and anyone can
-    # cause one: debug without a traceback, not a warning.
-    quiet = any(word in msg for word in ("handshake", "TLS", "SSL", "socket.error", "timed out"))
-    log.log(
-        logging.DEBUG if quiet else max(level, logging.WARNING), "server: %s", msg, exc_info=traceback and not quiet
-    )
-
-
-class Server(wsgi.Server):
-    """cheroot's WSGI server, whose web configuration a reload can replace."""
+    def __init__(self, app: WebApp, host: str, port: int, limits: Limits | None = None) -> None:
+        tls = app.web.tls
+        super().__init__(app, host, port, tls.acceptor() if tls is not None else None, limits)
+        self.web_app = app
 
     def apply_web_config(self, web: WebConfig) -> None:
-        """New requests use ``web``'s users, headers and limits; new connections its TLS certificates."""
-        if (web.tls is None) != (self.ssl_adapter is None):
-            # The listening socket speaks TLS or it does not: that takes a restart.
-            raise ValueError("TLS cannot be turned on or off by a reload (tls_server_config); restart the exporter")
-        if web.tls is not None:
-            self.ssl_adapter = web.tls.adapter(TIMEOUT)
-        self.wsgi_app.web = web
+        """Serve new connections with ``web`` (users, TLS certificate and key, client CAs, headers, rate limit).
+
+        Connections already open finish with the TLS settings they were accepted with; every request
+        from now on is checked against the new users. Raises (and changes nothing) when the TLS
+        settings cannot be loaded.
+        """
+        acceptor = web.tls.acceptor() if web.tls is not None else None
+        self.set_acceptor(acceptor)
+        self.web_app.web = web
 
 
-def serve(app: WebApp, address: str, web: WebConfig | None = None) -> Server:
-    """Bind ``address`` with cheroot (a production WSGI server; TLS when configured); not yet serving."""
+def default_limits() -> Limits:
+    """The server's limits, within the process's limit of open files."""
+    limits = Limits()
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft - 64 < limits.max_connections:
+        # Below it, a flood is met by closing waiting connections rather than by failing accept().
+        fit = max(32, soft - 64)
+        limits = dataclasses.replace(
+            limits, max_connections=fit, connections_per_ip=min(limits.connections_per_ip, fit)
+        )
+    return limits
+
+
+def serve(app: WebApp, address: str, limits: Limits | None = None) -> WebServer:
+    """Bind ``address`` (TLS when the app's web configuration says so); serve() on the result runs it."""
     host, port = parse_listen_address(address)
-    server = Server(
-        (host, port),
-        app,
-        numthreads=THREADS,
-        request_queue_size=128,
-        timeout=TIMEOUT,
-        shutdown_timeout=5,
-        server_name="drs-exporter",
-    )
-    server.error_log = _error_log  # type: ignore[method-assign]
-    server.max_request_header_size = MAX_HEADER_BYTES
-    server.max_request_body_size = MAX_BODY_BYTES
-    if web is not None and web.tls is not None:
-        server.ssl_adapter = web.tls.adapter(TIMEOUT)
-    server.prepare()
-    return server
+    return WebServer(app, host, port, limits or default_limits())

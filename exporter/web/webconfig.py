@@ -6,6 +6,7 @@ Every key exporter-toolkit knows is here: supported, or refused at start-up sayi
 from __future__ import annotations
 
 import collections
+import enum
 import hashlib
 import hmac
 import re
@@ -17,7 +18,6 @@ from typing import Annotated, Any
 
 import msgspec
 from cachetools import LRUCache
-from cheroot.ssl import Adapter
 
 from ..base import secrets
 from ..config.validation import (
@@ -47,9 +47,10 @@ from .access import (
     checkpw,
     parse_basic,
 )
-from .tlsserver import TLSAdapter, load_chain
+from .passwords import PasswordChecks
+from .tlsserver import Acceptor, StdlibAcceptor, load_chain
 
-__all__ = ["ConfigError", "TLSConfig", "WebConfig", "load"]
+__all__ = ["ConfigError", "TLSConfig", "Verdict", "WebConfig", "load"]
 
 VERIFY_MODES = {
     "NoClientCert": ssl.CERT_NONE,
@@ -197,7 +198,7 @@ class TLSConfig(Model, frozen=True):
                 "curve_preferences",
             )
         try:
-            self.adapter()  # builds every context: what OpenSSL refuses is found at start-up
+            self.acceptor()  # builds every context: what OpenSSL refuses is found at start-up
         except (ssl.SSLError, OSError, ValueError) as exc:
             raise problem(f"cannot load the certificate, key or CAs: {exc.__class__.__name__}") from None
 
@@ -237,11 +238,11 @@ class TLSConfig(Model, frozen=True):
             ctx.load_default_certs(ssl.Purpose.CLIENT_AUTH)  # as Go: no client CAs means the system's
         return ctx
 
-    def adapter(self, timeout: float = 10.0) -> Adapter:
-        """cheroot's TLS adapter: the stdlib's, or pyOpenSSL's for the modes that do not verify certificates."""
+    def acceptor(self) -> Acceptor:
+        """The server's TLS side: the stdlib's, or pyOpenSSL's for the modes that do not verify certificates."""
         base = self.context()
         if self.client_auth_type not in UNVERIFIED_MODES:
-            return TLSAdapter(base, self.client_allowed_sans)
+            return StdlibAcceptor(base, self.client_allowed_sans)
         from . import anycert  # pyOpenSSL takes 150 ms to import: only for the modes that need it
 
         ca = self.client_ca if self.client_ca is not None else self.client_ca_file
@@ -256,7 +257,7 @@ class TLSConfig(Model, frozen=True):
             inline_ca=self.client_ca is not None,
             allowed_sans=self.client_allowed_sans,
         )
-        return anycert.AnyCertAdapter(ctx, timeout)
+        return anycert.AnyCertAcceptor(ctx)
 
 
 FIELD_VALUE = re.compile(r"[\t\x20-\x7e]*")
@@ -274,7 +275,7 @@ class HeaderValue(Text):
         if "\r" in text or "\n" in text:
             raise problem("must be one line")
         if not FIELD_VALUE.fullmatch(text):
-            # Anything else would fail every answer (cheroot encodes headers as Latin-1) or reach clients raw.
+            # Anything else would fail every answer (headers are sent as Latin-1) or reach clients raw.
             raise problem(f"must be visible ASCII text (RFC 9110), got {shown(text)}")
         return cls(text)
 
@@ -317,9 +318,7 @@ class Headers(Model, frozen=True):
 class HTTPServerConfig(Model, frozen=True):
     """``http_server_config``."""
 
-    http2: Annotated[bool, doc("accepted; HTTP/2 is not offered, clients speak HTTP/1.1 (the server is cheroot)")] = (
-        True
-    )
+    http2: Annotated[bool, doc("accepted; HTTP/2 is not offered, clients speak HTTP/1.1")] = True
     headers: Annotated[Headers | None, doc("headers added to every response")] = None
 
 
@@ -369,29 +368,40 @@ class WebConfig(Model, frozen=True):
 
     def authorized(self, header: str | None) -> bool:
         """True when basic auth is off, or ``header`` carries a configured user and password."""
+        return self.authorize(header) is Verdict.OK
+
+    def authorize(self, header: str | None, client: str = "", checks: PasswordChecks | None = None) -> Verdict:
+        """Whether ``header`` gets in; bcrypt runs in a turn of ``checks`` (BUSY when none came in time)."""
         if not self.basic_auth_users:
-            return True
+            return Verdict.OK
         credentials = parse_basic(header)
         if credentials is None:
-            return False
+            return Verdict.DENIED
         user, password = credentials
         password = password[:MAX_PASSWORD_BYTES]
         hashed: bytes | None = self.__dict__["hashes"].get(user)
-        if hashed is None:
-            # Spend the time a check of a real user would, so that timing does not tell which users exist.
-            checkpw(password, self.__dict__["dummy"])
-            return False
         # bcrypt is slow on purpose; remember successful checks (by a digest, never the password).
-        key = (user, hmac.new(hashed, password, hashlib.sha256).digest())
+        key = (user, hmac.new(hashed, password, hashlib.sha256).digest()) if hashed is not None else None
         verified: LRUCache[tuple[bytes, bytes], bool] = self.__dict__["verified"]
-        with self.__dict__["lock"]:
-            if verified.get(key):
-                return True
-        if not checkpw(password, hashed):
-            return False
+        if key is not None:
+            with self.__dict__["lock"]:
+                if verified.get(key):
+                    return Verdict.OK
+        if checks is not None and not checks.acquire(client):
+            return Verdict.BUSY  # the same for every user, known or not: it tells nothing about them
+        try:
+            if hashed is None or key is None:
+                # Spend the time a check of a real user would, so that timing does not tell which users exist.
+                checkpw(password, self.__dict__["dummy"])
+                return Verdict.DENIED
+            if not checkpw(password, hashed):
+                return Verdict.DENIED
+        finally:
+            if checks is not None:
+                checks.release(client)
         with self.__dict__["lock"]:
             verified[key] = True
-        return True
+        return Verdict.OK
 
     def allow(self) -> bool:
         """False when the rate limit says no to one more request now."""
@@ -408,6 +418,14 @@ class WebConfig(Model, frozen=True):
             return start_response(status, [*headers, *extra], *args)
 
         return wrapped
+
+
+class Verdict(enum.Enum):
+    """What basic auth says of a request."""
+
+    OK = "ok"
+    DENIED = "denied"
+    BUSY = "busy"  # no turn for a password check in time (passwords.PasswordChecks)
 
 
 def load(path: str | Path) -> WebConfig:

@@ -1,0 +1,127 @@
+"""What the HTTP server keeps per connection: its limits, a connection's state and the fair queue of work."""
+
+from __future__ import annotations
+
+import collections
+import socket
+import threading
+from dataclasses import dataclass
+
+from . import httpwire
+from .tlsserver import Stream
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one client may take, in time and in connections (docs/reliability.md, hostile clients)."""
+
+    workers: int = 16
+    # From accept to a whole first request (TLS handshake, head and body); for later requests on a
+    # kept connection, from their first byte.
+    request_timeout: float = 10.0
+    # A kept connection waits this long for the first byte of its next request.
+    idle_timeout: float = 60.0
+    # Sending an answer may go this long without the client taking a byte.
+    write_timeout: float = 10.0
+    max_connections: int = 1024
+    connections_per_ip: int = 256
+    # Answers to one address computed at once; the others keep a worker free for other addresses.
+    running_per_ip: int = 12
+    # After the last answer on a closed connection, what the client still sends is read and dropped
+    # this long, so that closing does not reset the connection before the client has read the answer.
+    linger: float = 2.0
+    # After stop(), answers in progress get this long to be computed and sent.
+    drain: float = 1.5
+
+
+# Connection states.
+HANDSHAKE, HEAD, BODY, RUNNING, WRITE, LINGER = "handshake", "head", "body", "running", "write", "linger"
+WAITING = (HANDSHAKE, HEAD, BODY)  # no request yet: these may be closed for a newer connection
+SWEEP = 0.25  # seconds between two looks at the deadlines
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+class Conn:
+    """One client connection and where it is in its exchange."""
+
+    __slots__ = (
+        *("buf", "close_after", "closed", "deadline", "events", "ip"),
+        *("out", "peer", "request", "state", "stream"),
+    )
+
+    def __init__(self, stream: Stream, peer: tuple[str, int], state: str, deadline: float) -> None:
+        self.stream = stream
+        self.peer = peer
+        self.ip = peer[0]
+        self.state = state
+        self.deadline = deadline
+        self.buf = bytearray()
+        self.request: httpwire.Request | None = None
+        self.out: collections.deque[memoryview] = collections.deque()
+        self.close_after = False
+        self.closed = False
+        self.events = 0
+
+
+class FairQueue:
+    """Requests waiting for a worker, taken in turn by client address, at most ``limit`` running per address."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = max(1, limit)
+        self._cond = threading.Condition()
+        self._waiting: collections.OrderedDict[str, collections.deque[Conn]] = collections.OrderedDict()
+        self._running: collections.Counter[str] = collections.Counter()
+        self._closed = False
+
+    def put(self, conn: Conn) -> None:
+        """Queue a connection whose request is read."""
+        with self._cond:
+            self._waiting.setdefault(conn.ip, collections.deque()).append(conn)
+            self._cond.notify()
+
+    def get(self) -> Conn | None:
+        """The next request to run (the address served longest ago goes first); None once closed."""
+        with self._cond:
+            while not self._closed:
+                for ip, queue in self._waiting.items():
+                    if self._running[ip] < self._limit:
+                        conn = queue.popleft()
+                        if queue:
+                            self._waiting.move_to_end(ip)
+                        else:
+                            del self._waiting[ip]
+                        self._running[ip] += 1
+                        return conn
+                self._cond.wait()
+            return None
+
+    def done(self, ip: str) -> None:
+        """A request of ``ip`` is answered."""
+        with self._cond:
+            self._running[ip] -= 1
+            if self._running[ip] <= 0:
+                del self._running[ip]
+            self._cond.notify()
+
+    def close(self) -> None:
+        """Wake every worker waiting in get(): they return None."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+
+def bind(host: str, port: int, backlog: int = 1024) -> socket.socket:
+    """A non-blocking listening socket on (host, port), IPv4 or IPv6."""
+    family, kind, proto, _, addr = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM, 0, socket.AI_PASSIVE)[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6 and host in ("::", ""):
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        sock.bind(addr)
+        sock.listen(backlog)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
