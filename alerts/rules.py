@@ -737,29 +737,38 @@ def inhibit_rules(s: Settings = DEFAULT) -> list[dict[str, Any]]:
     several clusters), so that one exporter's outage does not hide another's alerts; a project's
     outage or credentials silence only alerts of the same project (``project_id``), and they are
     the alerts that carry it.
+
+    Alertmanager takes a label missing on both sides as equal. A cause that is about one
+    installation's own view (its targets, its credentials, its reads) is told apart from another
+    installation's only by ``cluster`` (two compose or VM installations have no namespace or
+    service; two clusters may use one namespace and release name): it mutes only when it carries a
+    non-empty ``cluster`` (the Prometheus external label, docs/alerting.md). Without one it mutes
+    nothing: noisier, never hiding. A cause that is the DRS job's own state (failed, paused, not
+    moving, DRS's data old) covers that job whoever watches it: ``job_id`` scopes it.
     """
     target = [x.strip() for x in s.target_labels.split(",")]
+    installation = 'cluster=~".+"'
     exporter = f"{PREFIX}Exporter(Down|Absent|ReplicaDown)"
     per_project = "RefreshFailing|JobProgressUnavailable|ProgressDataStale"
     return [
         {  # No target of the service can be scraped: everything else about it is blind or stale.
-            "source_matchers": [f'alertname="{PREFIX}ExporterDown"'],
+            "source_matchers": [f'alertname="{PREFIX}ExporterDown"', installation],
             "target_matchers": [f'alertname=~"{PREFIX}.+"', f'alertname!~"{exporter}"'],
             "equal": list(target),
         },
         {  # No target at all. Without Settings.selector absent() knows only the scrape job (and the
             # cluster as an external label): it then silences only alerts without namespace and service.
-            "source_matchers": [f'alertname="{PREFIX}ExporterAbsent"'],
+            "source_matchers": [f'alertname="{PREFIX}ExporterAbsent"', installation],
             "target_matchers": [f'alertname=~"{PREFIX}.+"', f'alertname!~"{exporter}"'],
             "equal": list(target),
         },
         {  # One credential problem of a project, not one alert per job of it.
-            "source_matchers": [f'alertname="{PREFIX}CredentialsFailing"'],
+            "source_matchers": [f'alertname="{PREFIX}CredentialsFailing"', installation],
             "target_matchers": [f'alertname=~"{PREFIX}(DiscoveryFailing|ProjectRefreshFailing|{per_project})"'],
             "equal": [*target, "project_id"],
         },
         {  # One outage of a project's API, not one alert per job of it.
-            "source_matchers": [f'alertname="{PREFIX}ProjectRefreshFailing"'],
+            "source_matchers": [f'alertname="{PREFIX}ProjectRefreshFailing"', installation],
             "target_matchers": [f'alertname=~"{PREFIX}({per_project})"'],
             "equal": [*target, "project_id"],
         },
@@ -769,9 +778,12 @@ def inhibit_rules(s: Settings = DEFAULT) -> list[dict[str, Any]]:
             "equal": [*target, "job_id"],
         },
         {  # A job-level cause silences the object-level alerts of the same job.
-            "source_matchers": [
-                f'alertname=~"{PREFIX}(JobStalled|JobFailed|JobPaused|RefreshFailing|ProgressDataStale)"'
-            ],
+            "source_matchers": [f'alertname=~"{PREFIX}(JobStalled|JobFailed|JobPaused|ProgressDataStale)"'],
+            "target_matchers": [f'alertname=~"{PREFIX}(ObjectsStalled|ObjectsListedShort)"'],
+            "equal": [*target, "job_id"],
+        },
+        {  # The same for a failing refresh: this installation's reads, so scoped by its cluster too.
+            "source_matchers": [f'alertname="{PREFIX}RefreshFailing"', installation],
             "target_matchers": [f'alertname=~"{PREFIX}(ObjectsStalled|ObjectsListedShort)"'],
             "equal": [*target, "job_id"],
         },

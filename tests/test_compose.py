@@ -142,6 +142,14 @@ def test_alertmanager_has_the_shipped_inhibit_rules() -> None:
     assert config["inhibit_rules"] == rules.inhibit_rules()
 
 
+def test_prometheus_labels_its_alerts_with_a_cluster() -> None:
+    """The inhibit rules mute by an installation's own causes only when its alerts carry a `cluster`
+    (review of issue 21): the compose Prometheus sets one, and the rules that need it ask for it."""
+    prometheus = yaml.safe_load((COMPOSE_DIR / "prometheus" / "prometheus.yml").read_text())["global"]
+    assert prometheus["external_labels"]["cluster"]
+    assert any('cluster=~".+"' in rule["source_matchers"] for rule in rules.inhibit_rules())
+
+
 def test_timing_problems_are_named() -> None:
     assert timing.Timing(interval=60, scrape_timeout=30, cache_ttl=30, refresh_timeout=60).problems() == [
         "refresh_timeout (60s) must be below the scrape timeout",

@@ -202,6 +202,16 @@ def test_prometheus_rule_is_the_repository_rules(chart: helm.Chart) -> None:
     assert defaults["settings"] == rules.settings_values() and defaults["disabled"] == []
 
 
+def test_notes_ask_for_a_cluster_external_label_with_the_rules(chart: helm.Chart) -> None:
+    """The inhibit rules mute by an installation's own causes only with a `cluster` label (review of issue 21),
+    which kube-prometheus-stack does not set: the release notes say so when the rules are installed."""
+    values = {**MINIMAL, "prometheusRule": {"enabled": True}}
+    notes = chart.render(values, name="drs", namespace="monitoring")["huaweicloud-drs-exporter/templates/NOTES.txt"]
+    assert "externalLabels.cluster" in notes and "alertmanager-inhibit.yaml" in notes
+    without = chart.render(MINIMAL, name="drs", namespace="monitoring")["huaweicloud-drs-exporter/templates/NOTES.txt"]
+    assert "externalLabels" not in without
+
+
 def test_rule_settings_and_disabled_alerts_from_values(chart: helm.Chart) -> None:
     """Thresholds, windows and the runbook URL set in values give the rules rules.py gives for them."""
     changed = {

@@ -151,11 +151,23 @@ def am(tmp_path: Path) -> Iterator[Alertmanager]:
 
 def test_one_projects_credentials_do_not_hide_another_projects_stall(am: Alertmanager) -> None:
     """Problem 1: eu's credentials fail while ap's job stalls. ap's JobStalled reaches on-call; eu's
-    JobProgressUnavailable is rightly silenced by eu's CredentialsFailing (same project)."""
+    JobProgressUnavailable is rightly silenced by eu's CredentialsFailing (same project and cluster)."""
     expected = {
         "CredentialsFailing/eu": "active",
         "JobStalled/ap1/warning": "active",
         "JobProgressUnavailable/eu1": "suppressed",
+    }
+    assert received(am, firing("projects", "40m", cluster="c"), expected) == expected
+
+
+def test_credentials_without_a_cluster_label_mute_nothing(am: Alertmanager) -> None:
+    """Review of issue 21: the same alerts from a Prometheus without a `cluster` external label (compose, a VM).
+    Another installation with the same (empty) namespace and service may watch project eu with its own
+    credentials: nothing tells them apart, so nothing is muted."""
+    expected = {
+        "CredentialsFailing/eu": "active",
+        "JobStalled/ap1/warning": "active",
+        "JobProgressUnavailable/eu1": "active",
     }
     assert received(am, firing("projects", "40m"), expected) == expected
 
@@ -183,12 +195,12 @@ def test_an_absent_exporter_still_silences_its_own_clusters_alerts(am: Alertmana
 def test_an_outage_of_one_projects_api_reaches_on_call_as_few_alerts(am: Alertmanager) -> None:
     """Problem 7: 20 jobs of project eu time out (41 alerts before, none muted). On-call gets at most 3;
     the per-job alerts are suppressed, not lost. Project mx's one failing job still reaches on-call."""
-    alerts = firing("outage", "24m")
+    alerts = firing("outage", "24m", cluster="c")
     assert len(alerts) == 1 + 21 + 20 + 1
     eu = [f"eu{i:02d}" for i in range(20)]
     expected = {
         "ProjectRefreshFailing/eu": "active",
-        "APIErrorRatioHigh/": "active",
+        "APIErrorRatioHigh/c": "active",
         "RefreshFailing/mx1": "active",
         **{f"RefreshFailing/{j}": "suppressed" for j in eu},
         **{f"JobProgressUnavailable/{j}": "suppressed" for j in eu},
@@ -207,3 +219,110 @@ def test_the_critical_stall_replaces_its_warning(am: Alertmanager) -> None:
         **{f"JobStalled/{j}/warning": "suppressed" for j in jobs},
     }
     assert received(am, firing("phases", "166m"), expected) == expected
+
+
+J = "huaweicloud-drs-exporter"
+
+
+def test_compose_installation_as_exporter_absent_does_not_mute_another_installation(am: Alertmanager) -> None:
+    """Review of issue 21: two docker-compose/VM installations (no namespace or service, no `cluster` external
+    label) share one Alertmanager. A's Prometheus lost its exporter target; B's job really failed."""
+    alerts = [
+        {"alertname": "HuaweiCloudDRSExporterAbsent", "job": J, "severity": "critical"},
+        {
+            "alertname": "HuaweiCloudDRSJobFailed",
+            "job": J,
+            "job_id": "b-job",
+            "status": "FULL_TRANSFER_FAILED",
+            "severity": "critical",
+            "instance": "b-prom",
+        },
+    ]
+    expected = {"ExporterAbsent/": "active", "JobFailed/b-job": "active"}
+    assert received(am, alerts, expected) == expected
+
+
+def test_compose_installation_as_exporter_down_does_not_mute_another_installation(am: Alertmanager) -> None:
+    """The same with A's exporter down: B's critical stall and B's credential failure reach on-call."""
+    alerts = [
+        {"alertname": "HuaweiCloudDRSExporterDown", "job": J, "severity": "critical"},
+        {"alertname": "HuaweiCloudDRSJobStalled", "job": J, "job_id": "b-job", "severity": "critical"},
+        {"alertname": "HuaweiCloudDRSCredentialsFailing", "job": J, "project_id": "p-b", "severity": "critical"},
+    ]
+    expected = {"ExporterDown/": "active", "JobStalled/b-job/critical": "active", "CredentialsFailing/p-b": "active"}
+    assert received(am, alerts, expected) == expected
+
+
+def test_two_clusters_with_one_release_name_and_no_cluster_label(am: Alertmanager) -> None:
+    """The chart in staging and prod (same namespace and release name), each Prometheus without a `cluster`
+    external label. Staging's exporter is down; prod's job failed."""
+    svc = {"job": J, "namespace": "monitoring", "service": "drs-huaweicloud-drs-exporter"}
+    alerts = [
+        {"alertname": "HuaweiCloudDRSExporterDown", **svc, "severity": "critical"},
+        {
+            "alertname": "HuaweiCloudDRSJobFailed",
+            **svc,
+            "job_id": "prod-job",
+            "status": "FULL_TRANSFER_FAILED",
+            "severity": "critical",
+        },
+    ]
+    expected = {"ExporterDown/": "active", "JobFailed/prod-job": "active"}
+    assert received(am, alerts, expected) == expected
+
+
+def test_an_exporter_down_with_its_cluster_still_mutes_its_own_release(am: Alertmanager) -> None:
+    """The near miss of the above: with the `cluster` external label each cluster's ExporterDown mutes its own
+    release's alerts, and only those."""
+    svc = {"job": J, "namespace": "monitoring", "service": "drs-huaweicloud-drs-exporter"}
+    alerts = [
+        {"alertname": "HuaweiCloudDRSExporterDown", **svc, "cluster": "staging", "severity": "critical"},
+        {
+            "alertname": "HuaweiCloudDRSJobFailed",
+            **svc,
+            "cluster": "staging",
+            "job_id": "stg-job",
+            "severity": "critical",
+        },
+        {
+            "alertname": "HuaweiCloudDRSJobFailed",
+            **svc,
+            "cluster": "prod",
+            "job_id": "prod-job",
+            "severity": "critical",
+        },
+    ]
+    expected = {"ExporterDown/staging": "active", "JobFailed/stg-job": "suppressed", "JobFailed/prod-job": "active"}
+    assert received(am, alerts, expected) == expected
+
+
+def test_chart_absent_mutes_its_own_release_only(am: Alertmanager) -> None:
+    """With the chart's selector ExporterAbsent carries namespace and service: another release is not muted."""
+    a = {"job": J, "namespace": "team-a", "service": "a-huaweicloud-drs-exporter", "cluster": "c"}
+    b = {**a, "namespace": "team-b", "service": "b-huaweicloud-drs-exporter"}
+    alerts = [
+        {"alertname": "HuaweiCloudDRSExporterAbsent", **a, "severity": "critical"},
+        {"alertname": "HuaweiCloudDRSJobFailed", **a, "job_id": "ja", "severity": "critical"},
+        {"alertname": "HuaweiCloudDRSJobFailed", **b, "job_id": "jb", "severity": "critical"},
+    ]
+    expected = {"ExporterAbsent/c": "active", "JobFailed/ja": "suppressed", "JobFailed/jb": "active"}
+    assert received(am, alerts, expected) == expected
+
+
+def test_one_projects_outage_does_not_mute_another_projects_stall(am: Alertmanager) -> None:
+    """incidents_test.yaml's twoproj at 130m, with APIErrorRatioHigh (per exporter): eu's outage reaches on-call
+    as ProjectRefreshFailing, DiscoveryFailing and APIErrorRatioHigh; ap's critical stall reaches it too."""
+    alerts = [
+        *firing("twoproj", "130m", cluster="c"),
+        {"alertname": "HuaweiCloudDRSAPIErrorRatioHigh", "job": "drs", "cluster": "c", "severity": "warning"},
+    ]
+    expected = {
+        "ProjectRefreshFailing/eu": "active",
+        "DiscoveryFailing/eu": "active",
+        "APIErrorRatioHigh/c": "active",
+        "RefreshFailing/eu1": "suppressed",
+        "RefreshFailing/eu2": "suppressed",
+        "JobStalled/ap1/warning": "suppressed",
+        "JobStalled/ap1/critical": "active",
+    }
+    assert received(am, alerts, expected) == expected
