@@ -160,6 +160,25 @@ def test_every_alert_is_unit_tested_and_has_a_runbook_section() -> None:
         assert alert["annotations"]["runbook_url"].endswith(f"docs/runbooks.md#{name.lower()}")
 
 
+def test_runbook_joins_are_tested_with_duplicated_series() -> None:
+    """A runbook query that joins series (``on (…)``) is in a promtool test verbatim: incidents_test.yaml's
+    dups scenario gives every series twice (two replicas, two releases), where an undeduplicated join fails
+    with many-to-many matching (review of issue 21)."""
+    queries = re.findall(r"```promql\n(.*?)\n```", (ROOT / "docs" / "runbooks.md").read_text(), flags=re.DOTALL)
+    joins = [q for q in queries if re.search(r"\bon\s*\(", q)]
+    tested = {
+        case["expr"].strip()
+        for path in UNIT_TESTS
+        for test in yaml.safe_load(path.read_text())["tests"]
+        for case in test.get("promql_expr_test", [])
+    }
+    assert joins
+    for query in joins:
+        assert query.strip() in tested, f"runbook query not in a promtool test:\n{query}"
+        # each side de-duplicated by the target labels first
+        assert "on (cluster, namespace, job, service" in query and query.count("max by (cluster, namespace") >= 2
+
+
 def test_aggregations_never_keep_instance_or_pod() -> None:
     """A restarted exporter (new instance, new pod) must continue the same alert and recorded series."""
     for group in [*rules.recording_groups(), *rules.alert_groups()]:
