@@ -47,7 +47,7 @@ config-docs: venv
 rules: venv
 	$(BIN)/python -m alerts.rules
 	promtool check rules alerts/recording_rules.yaml alerts/prometheus_alerts.yaml
-	promtool test rules alerts/tests/alerts_test.yaml
+	promtool test rules $(wildcard alerts/tests/*_test.yaml)
 
 demo: venv
 	$(BIN)/python scripts/demo.py $(DEMO_ARGS)

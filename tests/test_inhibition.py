@@ -326,6 +326,11 @@ def test_one_projects_outage_does_not_mute_another_projects_stall(am: Alertmanag
         "JobStalled/ap1/critical": "active",
     }
     assert received(am, alerts, expected) == expected
+    # The runbooks say what an outage reaches on-call as: every one of eu's outage alerts still active.
+    runbooks = (ROOT / "docs" / "runbooks.md").read_text()
+    outage = runbooks.split("- *ProjectRefreshFailing* (", 1)[1].split("\n- ", 1)[0]
+    for active in ("DiscoveryFailing", "APIErrorRatioHigh"):
+        assert f"*{active}*" in outage, active
 
 
 def test_an_outage_that_lets_some_jobs_through_still_reaches_on_call_as_one_alert(am: Alertmanager) -> None:

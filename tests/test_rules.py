@@ -179,6 +179,22 @@ def test_runbook_joins_are_tested_with_duplicated_series() -> None:
         assert "on (cluster, namespace, job, service" in query and query.count("max by (cluster, namespace") >= 2
 
 
+def test_make_rules_runs_every_promtool_test() -> None:
+    """docs/alerting.md: `make rules` runs the promtool tests in alerts/tests/ (all of them, review of issue 21)."""
+    dry = subprocess.run(["make", "-n", "rules"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert dry.returncode == 0, dry.stderr
+    command = next(line for line in dry.stdout.splitlines() if line.startswith("promtool test rules"))
+    assert set(command.split()[3:]) == {str(p.relative_to(ROOT)) for p in UNIT_TESTS}
+
+
+def test_alert_table_names_the_statuses_the_rules_match() -> None:
+    """docs/alerting.md's table says which DRS statuses JobPaused fires on: all the rule matches."""
+    row = next(r for r in (ROOT / "docs" / "alerting.md").read_text().splitlines() if "`HuaweiCloudDRSJobPaused`" in r)
+    statuses = ("PAUSING", "PAUSED")
+    assert all(re.fullmatch(rules.PAUSED, s) for s in statuses)
+    assert all(f"`{s}`" in row for s in statuses), row
+
+
 def test_aggregations_never_keep_instance_or_pod() -> None:
     """A restarted exporter (new instance, new pod) must continue the same alert and recorded series."""
     for group in [*rules.recording_groups(), *rules.alert_groups()]:
