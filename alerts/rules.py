@@ -232,7 +232,12 @@ def recording_groups(s: Settings = DEFAULT) -> list[dict[str, Any]]:
     seen = (
         f"max by ({labels(s, 'job_id', 'status')}) (last_over_time(timestamp(huaweicloud_drs_job_info)[{s.lookback}:]))"
     )
-    partial = f"unless on ({job}) job_id:huaweicloud_drs_objects_not_exported:sum > 0"
+    key = labels(s, "job_id", "object_type")
+    db_type = labels(s, "job_id", "src_db", "object_type")
+    capped = f"{last('huaweicloud_drs_objects_not_exported', s, 'object_type')} > 0"
+    partial = f"unless on ({key}) {capped}"
+    counted = last("huaweicloud_drs_database_objects", s, "object_type", "src_db")
+    uncounted = f"unless on ({job}) ({capped} unless on ({key}) {counted})"
     r = [
         ("job_id:huaweicloud_drs_objects:sum", per_job("huaweicloud_drs_objects", s)),
         ("job_id:huaweicloud_drs_objects_completed:sum", per_job("huaweicloud_drs_objects_completed", s)),
@@ -269,20 +274,19 @@ def recording_groups(s: Settings = DEFAULT) -> list[dict[str, Any]]:
             f"    == on ({job}) group_left max by ({job}) ({seen})\n"
             ")",
         ),
-        # Per source database: from the exporter's per-database counts over every object (jobs
-        # whose objects are not all exported: aggregate_only, max_objects_per_key, filters), else
-        # from the exported objects, so that no dashboard reads object series over a range. The
-        # exported objects of a job that exports only some are no per-database count: nothing is
-        # recorded then (an exporter without per-database counts for capped jobs).
+        # Per source database, summed over object types: for each type the exporter's per-database
+        # counts over every object (a type whose objects are not all exported: aggregate_only,
+        # max_objects_per_key, filters), else the type's exported objects, so that no dashboard reads
+        # object series over a range. A job with a type not all exported and no per-database counts
+        # for it (an older exporter) records nothing: its other types alone would be a partial number.
         (
             "job_id_src_db:huaweicloud_drs_database_objects:sum",
-            f"sum by ({db}) ({last('huaweicloud_drs_database_objects', s, 'object_type', 'src_db')})\n"
-            f"  or count by ({db}) ({objects(s)}) {partial}",
+            f"sum by ({db}) (\n  {counted}\n  or count by ({db_type}) ({objects(s)}) {partial}\n) {uncounted}",
         ),
         (
             "job_id_src_db:huaweicloud_drs_database_objects_completed:sum",
-            f"sum by ({db}) ({last('huaweicloud_drs_database_objects_completed', s, 'object_type', 'src_db')})\n"
-            f"  or sum by ({db}) ({objects(s)} >= bool 1) {partial}",
+            f"sum by ({db}) (\n  {last('huaweicloud_drs_database_objects_completed', s, 'object_type', 'src_db')}\n"
+            f"  or sum by ({db_type}) ({objects(s)} >= bool 1) {partial}\n) {uncounted}",
         ),
         (
             "job_id_src_db:huaweicloud_drs_database_objects_completed_per_database_objects:ratio",
