@@ -224,19 +224,24 @@ def test_the_critical_stall_replaces_its_warning(am: Alertmanager) -> None:
 J = "huaweicloud-drs-exporter"
 
 
+def job_failed(job_id: str, **labels: str) -> dict[str, str]:
+    """A critical JobFailed of ``job_id``, with ``labels`` (the target labels as Prometheus gives them)."""
+    return {
+        "alertname": "HuaweiCloudDRSJobFailed",
+        "job": J,
+        **labels,
+        "job_id": job_id,
+        "status": "FULL_TRANSFER_FAILED",
+        "severity": "critical",
+    }
+
+
 def test_compose_installation_as_exporter_absent_does_not_mute_another_installation(am: Alertmanager) -> None:
     """Review of issue 21: two docker-compose/VM installations (no namespace or service, no `cluster` external
     label) share one Alertmanager. A's Prometheus lost its exporter target; B's job really failed."""
     alerts = [
         {"alertname": "HuaweiCloudDRSExporterAbsent", "job": J, "severity": "critical"},
-        {
-            "alertname": "HuaweiCloudDRSJobFailed",
-            "job": J,
-            "job_id": "b-job",
-            "status": "FULL_TRANSFER_FAILED",
-            "severity": "critical",
-            "instance": "b-prom",
-        },
+        job_failed("b-job", instance="b-prom"),
     ]
     expected = {"ExporterAbsent/": "active", "JobFailed/b-job": "active"}
     assert received(am, alerts, expected) == expected
@@ -259,13 +264,7 @@ def test_two_clusters_with_one_release_name_and_no_cluster_label(am: Alertmanage
     svc = {"job": J, "namespace": "monitoring", "service": "drs-huaweicloud-drs-exporter"}
     alerts = [
         {"alertname": "HuaweiCloudDRSExporterDown", **svc, "severity": "critical"},
-        {
-            "alertname": "HuaweiCloudDRSJobFailed",
-            **svc,
-            "job_id": "prod-job",
-            "status": "FULL_TRANSFER_FAILED",
-            "severity": "critical",
-        },
+        job_failed("prod-job", **svc),
     ]
     expected = {"ExporterDown/": "active", "JobFailed/prod-job": "active"}
     assert received(am, alerts, expected) == expected
@@ -277,20 +276,8 @@ def test_an_exporter_down_with_its_cluster_still_mutes_its_own_release(am: Alert
     svc = {"job": J, "namespace": "monitoring", "service": "drs-huaweicloud-drs-exporter"}
     alerts = [
         {"alertname": "HuaweiCloudDRSExporterDown", **svc, "cluster": "staging", "severity": "critical"},
-        {
-            "alertname": "HuaweiCloudDRSJobFailed",
-            **svc,
-            "cluster": "staging",
-            "job_id": "stg-job",
-            "severity": "critical",
-        },
-        {
-            "alertname": "HuaweiCloudDRSJobFailed",
-            **svc,
-            "cluster": "prod",
-            "job_id": "prod-job",
-            "severity": "critical",
-        },
+        job_failed("stg-job", **svc, cluster="staging"),
+        job_failed("prod-job", **svc, cluster="prod"),
     ]
     expected = {"ExporterDown/staging": "active", "JobFailed/stg-job": "suppressed", "JobFailed/prod-job": "active"}
     assert received(am, alerts, expected) == expected
@@ -302,8 +289,8 @@ def test_chart_absent_mutes_its_own_release_only(am: Alertmanager) -> None:
     b = {**a, "namespace": "team-b", "service": "b-huaweicloud-drs-exporter"}
     alerts = [
         {"alertname": "HuaweiCloudDRSExporterAbsent", **a, "severity": "critical"},
-        {"alertname": "HuaweiCloudDRSJobFailed", **a, "job_id": "ja", "severity": "critical"},
-        {"alertname": "HuaweiCloudDRSJobFailed", **b, "job_id": "jb", "severity": "critical"},
+        job_failed("ja", **a),
+        job_failed("jb", **b),
     ]
     expected = {"ExporterAbsent/c": "active", "JobFailed/ja": "suppressed", "JobFailed/jb": "active"}
     assert received(am, alerts, expected) == expected
