@@ -46,8 +46,9 @@ config-docs: venv
 
 rules: venv
 	$(BIN)/python -m alerts.rules
+	$(BIN)/python -m alerts.cutover_cases
 	promtool check rules alerts/recording_rules.yaml alerts/prometheus_alerts.yaml
-	promtool test rules alerts/tests/alerts_test.yaml
+	promtool test rules alerts/tests/*_test.yaml
 
 demo: venv
 	$(BIN)/python scripts/demo.py $(DEMO_ARGS)
