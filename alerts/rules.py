@@ -298,7 +298,7 @@ def recording_groups(s: Settings = DEFAULT) -> list[dict[str, Any]]:
     return [
         {"name": "huaweicloud-drs.rules", "rules": [{"record": n, "expr": scope(e, s)} for n, e in r]},
         {
-            "name": "huaweicloud-drs.cutover",
+            "name": "huaweicloud-drs.cutover-readiness",
             "rules": [{"record": n, "expr": scope(e, s)} for n, e in cutover.records(s)],
         },
     ]
