@@ -142,7 +142,11 @@ def _comparison(comparisons: JobComparisons, compare_type: str, name: str, now: 
         block(
             "comparison_stale", f"the {name} comparison finished {_ago(now - when)}, over {MAX_AGE_SECONDS / 3600:g} h"
         )
-    problems = [f"{n:,} tables {status}" for status, n in (counts or {}).items() if n and status not in FINE_TABLES]
+    problems = [
+        f"{n:,} table{'' if n == 1 else 's'} {status}"
+        for status, n in (counts or {}).items()
+        if n and status not in FINE_TABLES
+    ]
     if problems:
         age = f" of {_ago(now - when)}" if when is not None else ""
         block("tables_not_consistent", f"{', '.join(problems)} in the {name} comparison{age}")
