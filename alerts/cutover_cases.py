@@ -41,6 +41,14 @@ TABLE_STATUSES = (
     "unknown",
 )
 BASE = {"job": "drs", "instance": "a"}
+# The README's old example query (issue 25): it calls the readme-false-positive case ready.
+OLD_QUERY = (
+    '(sum by (job_id) (huaweicloud_drs_objects_completed{job_id="readme-false-positive"})'
+    " == sum by (job_id) (huaweicloud_drs_objects))\n"
+    "and on (job_id) (sum by (job_id) "
+    '(huaweicloud_drs_comparison_tables{compare_type="lines", status!="consistent"}) == 0)\n'
+    'and on (job_id) (huaweicloud_drs_comparison_info{compare_type="lines", status="SUCCESSFUL"})'
+)
 
 
 @dataclass(frozen=True)
@@ -243,6 +251,12 @@ def unit_tests(path: Path = TABLE) -> dict[str, Any]:
                     {"expr": cutover.READY, "eval_time": at, "exp_samples": ready},
                     # Every reason is there for every job, 0 or 1: absence never reads as "not blocked".
                     {"expr": f"count by (job_id) ({cutover.BLOCKED})", "eval_time": at, "exp_samples": every},
+                    # What the recorded verdict replaces: the old query's false positive.
+                    {
+                        "expr": OLD_QUERY,
+                        "eval_time": at,
+                        "exp_samples": [{"labels": '{job_id="readme-false-positive"}', "value": 105}],
+                    },
                 ],
                 "alert_rule_test": alert_tests,
             }
