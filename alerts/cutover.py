@@ -16,25 +16,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from exporter.web.cutover import REASONS as REASONS  # the fixed set, in the order the status page lists them
+
 from .consistency import IN_FLIGHT, latest_comparisons
 from .rules import INCREMENTAL, Settings, _alert, labels, last, since, status
 
 READY = "job_id:huaweicloud_drs_cutover_ready:bool"
 BLOCKED = "job_id_reason:huaweicloud_drs_cutover_blocked:bool"
-# The fixed set of reasons, in the order the status page lists them.
-REASONS = (
-    "not_incremental",
-    "full_incomplete",
-    "delay",
-    "comparison_missing",
-    "comparison_running",
-    "comparison_failed",
-    "comparison_stale",
-    "tables_not_consistent",
-    "objects_inconsistent",
-    "ddl_alarm",
-    "dirty_rows",
-)
 # The two data comparisons readiness needs: row counts and values.
 TYPES = "lines|contents"
 FINE_TABLES = "consistent|empty"
@@ -113,7 +101,7 @@ def records(s: Settings) -> list[tuple[str, str]]:
     each = [
         f"label_replace(\n  {jobs}\n    and on ({job}) (\n{_indent(expr)}\n    )\n  or 0 * {jobs},\n"
         f'  "reason", "{reason}", "", ""\n)'
-        for reason, expr in blocked(s).items()
+        for reason, expr in ((r, blocked(s)[r]) for r in REASONS)
     ]
     return [(BLOCKED, "\nor ".join(each)), (READY, f"1 - max by ({job}) ({BLOCKED})")]
 

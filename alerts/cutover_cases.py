@@ -16,30 +16,14 @@ from typing import Any
 
 import yaml
 
+from exporter.drs.compare import TABLE_STATUSES  # every one is exported for a finished comparison
+
 from . import cutover, rules
 
 HERE = Path(__file__).resolve().parent
 TABLE = HERE / "cutover_cases.yaml"
 TEST_FILE = HERE / "tests" / "cutover_test.yaml"
 TYPES = ("lines", "contents")
-# The table statuses the exporter exports for every finished comparison (exporter/drs/compare.py).
-TABLE_STATUSES = (
-    "consistent",
-    "inconsistent",
-    "comparing",
-    "waiting",
-    "cancelled",
-    "target_missing",
-    "source_missing",
-    "connection_failed",
-    "sql_timeout",
-    "sql_error",
-    "empty",
-    "too_large",
-    "timed_out",
-    "failed",
-    "unknown",
-)
 BASE = {"job": "drs", "instance": "a"}
 # The README's old example query (issue 25): it calls the readme-false-positive case ready.
 OLD_QUERY = (

@@ -224,7 +224,7 @@ def test_the_demo_fires_the_stalled_and_failing_alerts_and_ctrl_c_stops_everythi
     assert not [a for a in healthy if a[1].startswith("job-")], f"a healthy job alerted: {sorted(healthy)}"
     # Cut-over readiness in Prometheus and on the status page: job-0002 ready, job-0001 not, with its reason.
 
-    def verdicts() -> dict[str, Any]:
+    def verdicts() -> dict[tuple[str, str], str]:
         found = requests.get(demo.urls["Cut-over readiness"], timeout=30).json()["data"]["result"]
         return {
             (r["metric"]["job_id"], r["metric"].get("reason", "")): r["value"][1]
@@ -236,9 +236,9 @@ def test_the_demo_fires_the_stalled_and_failing_alerts_and_ctrl_c_stops_everythi
         wait_for(lambda: verdicts().get(("job-0002", "")) == "1", timeout=240, interval=2)
     except TimeoutError:
         pytest.fail(f"job-0002 did not become ready: {verdicts()}")
-    shown = verdicts()
-    assert shown[("job-0001", "")] == "0" and shown[("job-0001", "tables_not_consistent")] == "1", shown
-    assert not [k for k in shown if k[0] == "job-0002" and k[1]], shown
+    recorded = verdicts()
+    assert recorded[("job-0001", "")] == "0" and recorded[("job-0001", "tables_not_consistent")] == "1", recorded
+    assert not [k for k in recorded if k[0] == "job-0002" and k[1]], recorded
     jobs = {
         j["job_id"]: j for p in requests.get(demo.urls["Status JSON"], timeout=30).json()["projects"] for j in p["jobs"]
     }

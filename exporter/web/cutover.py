@@ -22,7 +22,7 @@ WINDOW_SECONDS = 600.0
 MAX_AGE_SECONDS = 86400.0
 FINE_TABLES = ("consistent", "empty")
 TYPE_NAMES = {"lines": "row", "contents": "value"}
-# The reasons, in the rules' order (alerts/cutover.py REASONS).
+# The reasons a job is not ready: the values of the rules' `reason` label (alerts/cutover.py).
 REASONS = (
     "not_incremental",
     "full_incomplete",
