@@ -46,6 +46,7 @@ config-docs: venv
 
 rules: venv
 	$(BIN)/python -m alerts.rules
+	$(BIN)/python -m alerts.cutover_cases
 	promtool check rules alerts/recording_rules.yaml alerts/prometheus_alerts.yaml
 	promtool test rules $(wildcard alerts/tests/*_test.yaml)
 

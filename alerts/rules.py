@@ -131,6 +131,18 @@ class Settings:
     # A job in incremental replication should have a finished comparison at most this old.
     comparison_max_age_seconds: int = 7 * 86400
     comparison_missing_for: str = "1h"
+    # Cut-over readiness (alerts/cutover.py): the replication delay stays below cutover_delay_seconds
+    # for cutover_window, and the latest row and value comparisons finished within
+    # cutover_comparison_max_age_seconds. The status page judges with the same defaults
+    # (exporter/web/cutover.py), without the window.
+    cutover_delay_seconds: int = 60
+    cutover_window: str = "10m"
+    cutover_comparison_max_age_seconds: int = 86400
+    cutover_ready_for: str = "5m"
+    # CutoverReadinessLost: not ready (for a reason other than a comparison under way) after having
+    # been ready within this window, while still in incremental replication.
+    cutover_lost_window: str = "24h"
+    cutover_lost_for: str = "5m"
     runbook_url: str = RUNBOOK_URL
     # Alerts left out of the generated files, by name without the prefix (for example ["JobFinished"]).
     disabled: tuple[str, ...] = ()
@@ -294,7 +306,15 @@ def recording_groups(s: Settings = DEFAULT) -> list[dict[str, Any]]:
             "  / (job_id_src_db:huaweicloud_drs_database_objects:sum > 0)",
         ),
     ]
-    return [{"name": "huaweicloud-drs.rules", "rules": [{"record": n, "expr": scope(e, s)} for n, e in r]}]
+    from . import cutover  # builds on this module's helpers
+
+    return [
+        {"name": "huaweicloud-drs.rules", "rules": [{"record": n, "expr": scope(e, s)} for n, e in r]},
+        {
+            "name": "huaweicloud-drs.cutover-readiness",
+            "rules": [{"record": n, "expr": scope(e, s)} for n, e in cutover.records(s)],
+        },
+    ]
 
 
 def _alert(
@@ -729,7 +749,7 @@ def data_quality_alerts(s: Settings) -> list[dict[str, Any]]:
 
 def alert_groups(s: Settings = DEFAULT) -> list[dict[str, Any]]:
     """Every alert group (a list: other modules append theirs here)."""
-    from . import consistency  # builds on this module's helpers
+    from . import consistency, cutover  # build on this module's helpers
 
     groups: list[dict[str, Any]] = [
         {"name": "huaweicloud-drs.exporter", "rules": exporter_alerts(s)},
@@ -737,6 +757,7 @@ def alert_groups(s: Settings = DEFAULT) -> list[dict[str, Any]]:
         {"name": "huaweicloud-drs.jobs", "rules": job_alerts(s)},
         {"name": "huaweicloud-drs.data-quality", "rules": data_quality_alerts(s)},
         {"name": "huaweicloud-drs.consistency", "rules": consistency.alerts(s)},
+        {"name": "huaweicloud-drs.cutover", "rules": cutover.alerts(s)},
     ]
     off = {PREFIX + name for name in s.disabled}
     return [{**g, "rules": [r for r in g["rules"] if r["alert"] not in off]} for g in groups]
@@ -922,6 +943,9 @@ def fast(seconds: int = 20) -> Settings:
         comparison_inconsistent_for=short,
         comparison_failed_for=short,
         comparison_missing_for=short,
+        cutover_window=short,
+        cutover_ready_for="5s",
+        cutover_lost_for="5s",
         rate_window="30s",
         min_requests=5,
     )

@@ -11,10 +11,15 @@ from typing import Any
 
 from grafana_foundation_sdk.builders import table
 from grafana_foundation_sdk.builders.dashboard import Dashboard
-from grafana_foundation_sdk.models.dashboard import DataTransformerConfig
+from grafana_foundation_sdk.models.dashboard import DataTransformerConfig, DynamicConfigValue
+
+from alerts.cutover import BLOCKED, READY, REASONS
 
 from .generate import (
+    BLOCKS_WORDS,
+    COLORED_TEXT,
     NEUTRAL,
+    READY_WORDS,
     ROWS,
     SEL,
     ZERO_GOOD,
@@ -54,6 +59,57 @@ def _table(title: str, description: str, targets: list[Any], columns: dict[str, 
     return panel.with_transformation(DataTransformerConfig(id_val="merge", options={})).with_transformation(
         organize(hidden, list(columns), columns)
     )
+
+
+def readiness() -> Any:
+    """One row per job: ready for cut-over or not, and a column per reason saying whether it blocks."""
+    verdicts = (
+        f'label_replace(max by (job_id) ({READY}{{{SEL}}}), "reason", "ready", "", "")'
+        f"\nor max by (job_id, reason) ({BLOCKED}{{{SEL}}})"
+    )
+    panel = (
+        base(
+            table.Panel(),
+            "Cut-over readiness",
+            "Per DRS job with comparisons on: ready for cut-over (job_id:huaweicloud_drs_cutover_ready:bool), and "
+            "which condition blocks it (job_id_reason:huaweicloud_drs_cutover_blocked:bool). Ready means: incremental "
+            "replication, full migration complete, delay low for the rules' window, latest row and value comparisons "
+            "SUCCESSFUL, recent and all tables consistent or empty, no inconsistent object type, no DDL alarm or "
+            "abnormal rows. It cannot see application-level checks, sequences, triggers or users.",
+            "none",
+            24,
+            6,
+        )
+        .filterable(True)
+        .thresholds(thresholds(NEUTRAL))
+        .with_target(query(verdicts, instant=True))
+        # One row per job, one column per reason (and "ready").
+        .with_transformation(
+            DataTransformerConfig(
+                id_val="groupingToMatrix",
+                options={"columnField": "reason", "rowField": "job_id", "valueField": "Value"},
+            )
+        )
+        .with_transformation(
+            organize([], ["job_id\\reason", "ready", *REASONS], {"job_id\\reason": "DRS job", "ready": "Ready"})
+        )
+        .override_by_name(
+            "Ready",
+            [
+                DynamicConfigValue(id_val="mappings", value=READY_WORDS),
+                DynamicConfigValue(id_val="custom.cellOptions", value=COLORED_TEXT),
+            ],
+        )
+    )
+    for reason in REASONS:
+        panel = panel.override_by_name(
+            reason,
+            [
+                DynamicConfigValue(id_val="mappings", value=BLOCKS_WORDS),
+                DynamicConfigValue(id_val="custom.cellOptions", value=COLORED_TEXT),
+            ],
+        )
+    return panel
 
 
 def consistency() -> Dashboard:
@@ -142,7 +198,8 @@ def consistency() -> Dashboard:
     for panel in stats:
         d = d.with_panel(panel)
     return (
-        d.with_panel(latest)
+        d.with_panel(readiness())
+        .with_panel(latest)
         .with_panel(
             series(
                 "Age of the latest finished comparison",

@@ -337,7 +337,18 @@ JOB_COLUMNS: list[tuple[str, str, str, str]] = [
         "s",
         f"max by (job_id) (job_id:huaweicloud_drs_job_incremental_delay_seconds:max{{{SEL}}})",
     ),
+    # Jobs with comparisons on only (docs/metrics.md "Ready for cut-over"); the reasons are in the next panel.
+    ("G", "Cut-over", "none", f"max by (job_id) (job_id:huaweicloud_drs_cutover_ready:bool{{{SEL}}})"),
 ]
+# 1 / 0 of job_id:huaweicloud_drs_cutover_ready:bool in words and colours.
+READY_WORDS = [
+    {
+        "type": "value",
+        "options": {"1": {"text": "ready", "color": "green"}, "0": {"text": "not ready", "color": "red"}},
+    }
+]
+BLOCKS_WORDS = [{"type": "value", "options": {"1": {"text": "blocks", "color": "red"}, "0": {"text": "—"}}}]
+COLORED_TEXT = {"type": "color-text"}
 
 
 def job_table() -> Panel:
@@ -347,7 +358,8 @@ def job_table() -> Panel:
             table.Panel(),
             "DRS jobs",
             "One row per DRS job. ETA: unfinished objects / completion rate of the last 30 minutes (empty while "
-            "nothing completes). The DRS job links to its detail dashboard.",
+            "nothing completes). Cut-over: job_id:huaweicloud_drs_cutover_ready:bool (jobs with comparisons on; "
+            "why not in 'Cut-over readiness: blocking reasons'). The DRS job links to its detail dashboard.",
             "none",
             24,
             8,
@@ -377,6 +389,13 @@ def job_table() -> Panel:
     )
     for _, column, unit, _ in JOB_COLUMNS[3:]:
         panel = panel.override_by_name(column, [DynamicConfigValue(id_val="unit", value=unit)])
+    panel = panel.override_by_name(
+        "Cut-over",
+        [
+            DynamicConfigValue(id_val="mappings", value=READY_WORDS),
+            DynamicConfigValue(id_val="custom.cellOptions", value=COLORED_TEXT),
+        ],
+    )
     return panel.override_by_name(
         "Completion",
         [
@@ -391,6 +410,33 @@ def job_table() -> Panel:
             DynamicConfigValue(id_val="min", value=0),
             DynamicConfigValue(id_val="max", value=1),
         ],
+    )
+
+
+def blocking_reasons() -> Panel:
+    """What keeps each job from being ready for cut-over: one row per job and blocking reason."""
+    return (
+        base(
+            table.Panel(),
+            "Cut-over readiness: blocking reasons",
+            "Per DRS job that is not ready for cut-over, each reason that blocks it "
+            "(job_id_reason:huaweicloud_drs_cutover_blocked:bool == 1; docs/metrics.md 'Ready for cut-over'). "
+            "Empty: every job with comparisons on is ready.",
+            "none",
+            24,
+            6,
+        )
+        .filterable(True)
+        .thresholds(thresholds(NEUTRAL))
+        .with_target(
+            query(
+                f"max by (job_id, reason) (job_id_reason:huaweicloud_drs_cutover_blocked:bool{{{SEL}}}) == 1",
+                instant=True,
+            )
+        )
+        .with_transformation(
+            organize(["Time", "Value"], ["job_id", "reason"], {"job_id": "DRS job", "reason": "Reason"})
+        )
     )
 
 
@@ -464,6 +510,7 @@ def overview() -> Dashboard:
         )
         .with_row(Row("Jobs"))
         .with_panel(job_table())
+        .with_panel(blocking_reasons())
         .with_row(Row("Completion"))
         .with_panel(
             ratio_bars(

@@ -1,6 +1,7 @@
 """`make demo`: the DRS simulator and the exporter on loopback, with Prometheus and Alertmanager when installed.
 
-The simulated project has healthy jobs, one stalled job and one failing key. When Debian's
+The simulated project has healthy jobs, one stalled job and one failing key; job-0002 becomes ready
+for cut-over within a few minutes, job-0001 does not (its comparisons found inconsistent tables). When Debian's
 `prometheus` and `prometheus-alertmanager` are on PATH, Prometheus scrapes the exporter with the
 project's rules -- built by `alerts.rules.fast()`, every window shortened to --rule-seconds, so
 that the stalled job's and the failing key's alerts fire within minutes instead of half an hour --
@@ -33,7 +34,10 @@ from exporter.simulator.server import demo_comparisons  # noqa: E402
 
 BIN = Path(sys.executable).parent
 STALLED, FAILING = "stalled-job", "failing-job"
+NOT_READY, READY = "job-0001", "job-0002"  # for cut-over: inconsistent tables; consistent, and fast
 READY_SECONDS = 60
+# Every job's verdict and, for the blocked ones, why: one query.
+READINESS = "job_id:huaweicloud_drs_cutover_ready:bool%20or%20job_id_reason:huaweicloud_drs_cutover_blocked:bool%3D%3D1"
 HINT = (
     "Prometheus and Alertmanager are not installed, so the demo runs without them. Install Debian's\n"
     "`prometheus` and `prometheus-alertmanager` (`make test` does, through scripts/ensure-debian-packages.sh)\n"
@@ -78,6 +82,14 @@ def scenario(jobs: int, objects: int) -> dict[str, Any]:
     ]
     # Finished row and value comparisons with inconsistent tables, for the data consistency view.
     healthy[0]["comparisons"] = demo_comparisons(objects)
+    if len(healthy) > 1:
+        # Consistent comparisons and a full copy done within about a minute: ready for cut-over once the
+        # delay has stayed low for the rules' window.
+        healthy[1]["speed"] = 3.0
+        healthy[1]["comparisons"] = [
+            {"id": "ready-rows-1", "type": "lines", "tables": objects, "statuses": [], "started_ago": 1800},
+            {"id": "ready-values-1", "type": "contents", "tables": objects, "statuses": [], "started_ago": 900},
+        ]
     return {
         "jobs": [
             *healthy,
@@ -267,7 +279,8 @@ def main() -> int:
             {"id": f"job-{n:04d}", "object_types": ["table", "view"]} for n in range(1, args.jobs + 1)
         ]
         # Comparisons only where the scenario has some: a replicating job without any would fire ComparisonMissing.
-        jobs[0]["comparisons"] = True
+        for job in jobs[:2]:
+            job["comparisons"] = True
         jobs += [{"id": STALLED, "object_types": ["table"]}, {"id": FAILING, "object_types": ["table"]}]
         config.write_text(
             f"# Written by `make demo` for the bundled simulator at {info['url']}.\n"
@@ -334,6 +347,9 @@ def main() -> int:
                 f"Rules: alerts.rules.fast({args.rule_seconds}): windows of {args.rule_seconds} s, not the real ones;",
                 f"  expect HuaweiCloudDRSJobStalled ({STALLED}) and HuaweiCloudDRSRefreshFailing ({FAILING})",
                 "  in Alertmanager within about two minutes.",
+                f"Cut-over readiness: {prom_url}/api/v1/query?query={READINESS}",
+                f"  {READY} becomes ready (HuaweiCloudDRSJobReadyForCutover, info) within about three minutes;",
+                f"  {NOT_READY} stays not ready (tables_not_consistent). The status page says the same.",
             ]
         else:
             lines.append(HINT)

@@ -144,6 +144,16 @@ def test_the_overview_job_table_links_to_the_job_detail() -> None:
         assert re.match(r"max by \(job_id(, (name|status))?\) \(", target["expr"]), target["expr"]
     columns = set(table["transformations"][1]["options"]["renameByName"].values())
     assert {"DRS job", "Name", "Status", "Completion", "ETA", "DRS remaining time", "Replication delay"} <= columns
+    # Cut-over readiness in words (issue 25): 1 ready, 0 not ready.
+    assert "Cut-over" in columns
+    mapped = [
+        prop["value"][0]["options"]
+        for o in table["fieldConfig"]["overrides"]
+        if o["matcher"]["options"] == "Cut-over"
+        for prop in o["properties"]
+        if prop["id"] == "mappings"
+    ]
+    assert mapped == [{"1": {"text": "ready", "color": "green"}, "0": {"text": "not ready", "color": "red"}}]
     links = [
         prop["value"][0]["url"]
         for o in table["fieldConfig"]["overrides"]
@@ -194,6 +204,7 @@ def test_every_dashboard_has_the_promised_panels() -> None:
         "Data freshness",
         "Estimated time to completion",
         "API errors by code",
+        "Cut-over readiness: blocking reasons",
     } <= titles["drs-overview.json"]
     assert {
         "Least advanced objects (50)",
@@ -215,6 +226,7 @@ def test_every_dashboard_has_the_promised_panels() -> None:
         "Age of the latest finished comparison",
         "Tables not consistent (latest finished comparison, 50 largest differences)",
         "Tables per status",
+        "Cut-over readiness",
     } <= titles["drs-data-consistency.json"]
     refresh_up = next(p for p in panels(load("drs-exporter-health.json")) if p["title"] == "Refresh up")
     assert refresh_up["type"] == "status-history"

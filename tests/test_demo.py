@@ -26,6 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 INCONSISTENT = ("HuaweiCloudDRSTablesInconsistent", "job-0001")
 # Its latest row comparison also left tables uncompared (too_large, connection_failed).
 NOT_COMPARED = ("HuaweiCloudDRSTablesNotCompared", "job-0001")
+# Cut-over readiness (issue 25): job-0002 becomes ready within minutes (an info alert), job-0001 never does.
+READY = ("HuaweiCloudDRSJobReadyForCutover", "job-0002")
 EXPECTED_ALERTS = {
     ("HuaweiCloudDRSJobStalled", "stalled-job"),
     ("HuaweiCloudDRSRefreshFailing", "failing-job"),
@@ -119,6 +121,7 @@ CONTENT = {
     "Prometheus alerts": "HuaweiCloudDRSJobStalled",
     "Alertmanager alerts": "[",
     "Alertmanager": "Alertmanager",
+    "Cut-over readiness": '"status":"success"',
 }
 
 
@@ -217,8 +220,31 @@ def test_the_demo_fires_the_stalled_and_failing_alerts_and_ctrl_c_stops_everythi
         wait_for(lambda: alerts(alertmanager) >= EXPECTED_ALERTS, timeout=240, interval=2)
     except TimeoutError:
         pytest.fail(f"alerts in Alertmanager: {sorted(alerts(alertmanager))}, expected {EXPECTED_ALERTS}")
-    healthy = alerts(alertmanager) - {INCONSISTENT, NOT_COMPARED}
+    healthy = alerts(alertmanager) - {INCONSISTENT, NOT_COMPARED, READY}
     assert not [a for a in healthy if a[1].startswith("job-")], f"a healthy job alerted: {sorted(healthy)}"
+    # Cut-over readiness in Prometheus and on the status page: job-0002 ready, job-0001 not, with its reason.
+
+    def verdicts() -> dict[tuple[str, str], str]:
+        found = requests.get(demo.urls["Cut-over readiness"], timeout=30).json()["data"]["result"]
+        return {
+            (r["metric"]["job_id"], r["metric"].get("reason", "")): r["value"][1]
+            for r in found
+            if r["metric"]["job_id"] in ("job-0001", "job-0002")
+        }
+
+    try:
+        wait_for(lambda: verdicts().get(("job-0002", "")) == "1", timeout=240, interval=2)
+    except TimeoutError:
+        pytest.fail(f"job-0002 did not become ready: {verdicts()}")
+    recorded = verdicts()
+    assert recorded[("job-0001", "")] == "0" and recorded[("job-0001", "tables_not_consistent")] == "1", recorded
+    assert not [k for k in recorded if k[0] == "job-0002" and k[1]], recorded
+    jobs = {
+        j["job_id"]: j for p in requests.get(demo.urls["Status JSON"], timeout=30).json()["projects"] for j in p["jobs"]
+    }
+    assert jobs["job-0002"]["cutover"]["ready"] is True, jobs["job-0002"]["cutover"]
+    assert "tables_not_consistent" in [r["reason"] for r in jobs["job-0001"]["cutover"]["reasons"]]
+    wait_for(lambda: READY in alerts(alertmanager), timeout=60, interval=2)
     # The firing alerts where the printed links show them: Prometheus's alerts page, amtool's query.
     firing = requests.get(demo.urls["Prometheus alerts"], timeout=30).text
     assert "firing" in firing.lower() and "stalled-job" in firing

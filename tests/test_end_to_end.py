@@ -22,7 +22,7 @@ import pytest
 import requests
 import yaml
 
-from alerts import rules
+from alerts import cutover, rules
 from dashboards import generate
 
 from .procs import Exporter, Simulator, sim_config, wait_for
@@ -43,10 +43,17 @@ def comparison(tables: int, statuses: list[int]) -> dict[str, Any]:
 
 
 # Comparisons (data consistency): consistent for two healthy jobs (the big one with as many tables
-# as objects, for the query-cost check), two inconsistent tables and one missing on the stalled job.
+# as objects, for the query-cost check; healthy-a with rows and values, so ready for cut-over), two
+# inconsistent tables and one missing on the stalled job.
 SCENARIO = {
     "jobs": [
-        {"id": "healthy-a", "objects": {"table": 40}, "speed": 2.0, "comparisons": [comparison(40, [])]},
+        {
+            "id": "healthy-a",
+            "objects": {"table": 40},
+            "speed": 2.0,
+            # Row and value comparisons, consistent: ready for cut-over once its objects are complete.
+            "comparisons": [comparison(40, []), {**comparison(40, []), "id": "values-1", "type": "contents"}],
+        },
         {"id": "healthy-b", "objects": {"table": 30, "view": 10}, "speed": 0.7, "time_format": "iso"},
         {
             "id": BIG,
@@ -70,6 +77,7 @@ EXPECTED_ALERTS = {
     ("HuaweiCloudDRSRefreshFailing", FAILING),
     ("HuaweiCloudDRSTablesInconsistent", STALLED),
 }
+READY_ALERT = "HuaweiCloudDRSJobReadyForCutover"
 # Firing in Prometheus, but silenced by the job-level alert above (the shipped inhibit rules).
 INHIBITED = ("HuaweiCloudDRSObjectsStalled", STALLED)
 # What a 100k-object installation may spend on one query (Prometheus's default limit is 50M).
@@ -288,7 +296,9 @@ def test_alerts_fire_through_alertmanager_for_the_broken_jobs_only(stack: Stack)
     except TimeoutError:
         pytest.fail(f"alerts received: {sorted(stack.webhook.received())}, expected at least {EXPECTED_ALERTS}")
     received = stack.webhook.received()
-    assert not [a for a in received if a[1] in HEALTHY], f"healthy jobs alerted: {received}"
+    # The one alert a healthy job may raise: the information that it is ready for cut-over.
+    problems = [a for a in received if a[1] in HEALTHY and a[0] != READY_ALERT]
+    assert not problems, f"healthy jobs alerted: {received}"
     assert not [a for a in received if a[0] == "HuaweiCloudDRSExporterDown"]
 
     def page() -> list[dict[str, Any]]:
@@ -316,10 +326,35 @@ def test_alerts_fire_through_alertmanager_for_the_broken_jobs_only(stack: Stack)
 
 def test_recording_rules_produce_values(stack: Stack) -> None:
     for group in rules.recording_rules()["groups"]:
+        # Cut-over readiness is judged for the jobs with comparisons on.
+        expected = set(COMPARED) if "cutover" in group["name"] else set(HEALTHY)
         for rule in group["rules"]:
             found = wait_for(lambda name=rule["record"]: stack.query_range(name), timeout=60, interval=1)
             jobs = {series["metric"]["job_id"] for series in found}
-            assert set(HEALTHY) <= jobs, f"{rule['record']}: {jobs}"
+            assert expected <= jobs, f"{rule['record']}: {jobs}"
+
+
+def test_cutover_readiness_is_recorded_with_its_reasons(stack: Stack) -> None:
+    """healthy-a (consistent comparisons, fast) becomes ready and says so through Alertmanager; the stalled
+    job is not ready, for the reasons it has."""
+
+    def now(expr: str) -> dict[str, str]:
+        answer = requests.get(f"{stack.prometheus}/api/v1/query", params={"query": expr}, timeout=30).json()
+        return {
+            r["metric"]["job_id"] + "/" + r["metric"].get("reason", ""): r["value"][1] for r in answer["data"]["result"]
+        }
+
+    try:
+        wait_for(lambda: now(cutover.READY).get("healthy-a/") == "1", timeout=180, interval=1)
+    except TimeoutError:
+        pytest.fail(f"healthy-a not ready: {now(cutover.BLOCKED + ' == 1')}")
+    assert now(cutover.READY)[f"{STALLED}/"] == "0"
+    blocked = {k for k in now(cutover.BLOCKED + " == 1") if k.startswith(STALLED)}
+    # Its objects never complete, its row comparison found differences, it has no value comparison.
+    assert {f"{STALLED}/{r}" for r in ("full_incomplete", "tables_not_consistent", "comparison_missing")} <= blocked
+    assert not {f"{STALLED}/{r}" for r in ("not_incremental", "delay", "comparison_failed")} & blocked, blocked
+    assert len(now(f'{cutover.BLOCKED}{{job_id="{STALLED}"}}')) == len(cutover.REASONS)
+    wait_for(lambda: (READY_ALERT, "healthy-a") in stack.webhook.received(), timeout=60, interval=1)
 
 
 def substitute(expr: str, stack: Stack, jobs: list[str] = JOBS) -> str:

@@ -193,13 +193,15 @@ def test_prometheus_rule_is_the_repository_rules(chart: helm.Chart) -> None:
     docs = render(chart, ALL_VALUES)
     rule = one(docs, "PrometheusRule")
     assert one(docs, "Service")["metadata"]["name"] == "drs-huaweicloud-drs-exporter"
-    expected = replace(rules.DEFAULT, selector=RELEASE_SELECTOR)
+    # The chart's default leaves out the informational JobReadyForCutover (issue 25), and only it.
+    expected = replace(rules.DEFAULT, selector=RELEASE_SELECTOR, disabled=("JobReadyForCutover",))
     assert sorted(rule["spec"]["groups"], key=lambda g: g["name"]) == rule_groups(expected)
+    assert "HuaweiCloudDRSCutoverReadinessLost" in yaml.safe_dump(rule)
     assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"  # the ruleSelector's label
     for name, text in rules.chart_files().items():
         assert (CHART / "files" / "rules" / name).read_text() == text, "run `make rules`"
     defaults = yaml.safe_load((CHART / "values.yaml").read_text())["prometheusRule"]
-    assert defaults["settings"] == rules.settings_values() and defaults["disabled"] == []
+    assert defaults["settings"] == rules.settings_values() and defaults["disabled"] == ["JobReadyForCutover"]
 
 
 def test_notes_ask_for_a_cluster_external_label_with_the_rules(chart: helm.Chart) -> None:
@@ -219,6 +221,8 @@ def test_rule_settings_and_disabled_alerts_from_values(chart: helm.Chart) -> Non
         "stall_window": "1h",
         "error_ratio": 0.35,
         "comparison_max_age_seconds": 86400,
+        "cutover_delay_seconds": 45,
+        "cutover_window": "20m",
         "runbook_url": "https://wiki/drs",
     }
     values = {**ALL_VALUES, "prometheusRule": {"enabled": True, "settings": changed, "disabled": ["JobFinished"]}}
@@ -234,6 +238,9 @@ def test_rule_settings_and_disabled_alerts_from_values(chart: helm.Chart) -> Non
     assert "> 600" in text and "[1h]" in text and "https://wiki/drs#huaweiclouddrsjobstalled" in text
     assert "> 86400" in text
     assert "HuaweiCloudDRSJobFinished" not in text
+    # A list of one's own replaces the default one: the ready-for-cut-over notice is on, with its settings.
+    assert "HuaweiCloudDRSJobReadyForCutover" in text and ">= 45" in text
+    assert re.search(r"incremental_delay_seconds\{[^}]*\}\[20m\]", text)
 
 
 def test_every_alert_can_be_disabled_in_values() -> None:

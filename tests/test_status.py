@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import shutil
 import subprocess
 import time
@@ -206,6 +207,26 @@ def test_status_json_explains_every_key(exporter: Exporter, sim: Simulator) -> N
     assert (failed["verdict"], failed["status"], failed["tables"]) == ("failed", "FAILED", None)
     assert SECRET not in exporter.get("/status.json").text
 
+    # Ready for cut-over (issue 25): the verdict and its reasons in words, for jobs with comparisons only.
+    assert jobs["failing-job"]["cutover"] is None
+    cutover = healthy["cutover"]
+    assert cutover["ready"] is False and cutover["not_judged"] == [
+        "delay_window",
+        "ddl_alarm",
+        "dirty_rows",
+        "full_phase_end",
+    ]
+    blocked = {r["reason"]: r["text"] for r in cutover["reasons"]}
+    assert "tables_not_consistent" in blocked and "comparison_running" not in blocked
+    assert re.match(
+        r"1 table inconsistent, 1 table target_missing, .* in the row comparison of \d+ min ago; "
+        r"1 table inconsistent in the value comparison of \d+ min ago$",
+        blocked["tables_not_consistent"],
+    ), blocked
+    assert cutover["summary"] == "not ready: " + "; ".join(r["text"] for r in cutover["reasons"])
+    reasons = [r["reason"] for r in hostile["cutover"]["reasons"]]
+    assert reasons == ["full_incomplete", "comparison_running", "comparison_failed"], hostile["cutover"]
+
 
 class Page(HTMLParser):
     """What a reader of the page sees: its text, its tags, and per job the key states and error lines."""
@@ -220,6 +241,8 @@ class Page(HTMLParser):
         self.errors: dict[str, str] = {}
         self.isolated: list[str] = []  # text inside <bdi>
         self.verdicts: dict[tuple[str, str], str] = {}  # (job, compare type) -> the line shown
+        self.ready: dict[str, str] = {}  # job -> data-ready of its cut-over readiness
+        self.reasons: dict[str, list[str]] = {}  # job -> the data-reason of each reason shown
         self._job = ""
         self._bdi: list[str] | None = None
         self._verdict: tuple[tuple[str, str], list[str]] | None = None
@@ -240,6 +263,10 @@ class Page(HTMLParser):
             self._error = []
         if tag == "bdi":
             self._bdi = []
+        if tag == "div" and "data-ready" in a:
+            self.ready[self._job] = a["data-ready"] or ""
+        if tag == "li" and "data-reason" in a:
+            self.reasons.setdefault(self._job, []).append(a["data-reason"] or "")
         if tag == "li" and "data-verdict" in a:
             self._verdict = ((self._job, a["data-compare-type"] or ""), [])
 
@@ -287,6 +314,11 @@ def check_page(page: Page) -> None:
     assert page.verdicts[("hostile-job", "lines")].startswith("rows: running — running; last finished: all consistent")
     assert page.verdicts[("hostile-job", "contents")] == "values: failed — failed"
     assert not [job for job, _ in page.verdicts if job == "failing-job"]
+    # Cut-over readiness: the jobs with comparisons, not ready, with their reasons (as /status.json).
+    assert page.ready == {"healthy-job": "false", "hostile-job": "false"}
+    assert page.reasons["hostile-job"] == ["full_incomplete", "comparison_running", "comparison_failed"]
+    assert "tables_not_consistent" in page.reasons["healthy-job"]
+    assert "Cut-over readiness: This page judges the delay as it is now" in text
 
 
 def test_html_escapes_every_hostile_value(exporter: Exporter) -> None:

@@ -28,6 +28,7 @@ from ..drs.joblist import JobMeta
 from ..drs.progress import ProgressData
 from ..sources.cache import Key, Snapshot
 from ..sources.comparisons import JobComparisons, TypeState
+from .cutover import Cutover, judge
 
 SCHEMA_VERSION = 1
 LEAST_ADVANCED = 10
@@ -112,6 +113,8 @@ class JobStatus:
     least_advanced: list[ObjectStatus]  # up to 10 incomplete objects, least progress first
     # None when the job's comparisons are not exported (or not read yet).
     comparison: ComparisonStatus | None = None
+    # Ready for cut-over, as the exporter's latest readings tell (cutover.py); None without comparisons.
+    cutover: Cutover | None = None
 
 
 @dataclass(frozen=True)
@@ -305,6 +308,20 @@ class StatusBuilder:
                         completed += summary.completed
                 reading = readings.get(job_id)
                 meta = metas.get(job_id) or JobMeta(job_id, "", reading.status if reading else "", "", "", "")
+                delay = reading.delay_seconds if reading else None
+                judged = compared.get(job_id)
+                cutover = (
+                    judge(
+                        status=meta.status,
+                        objects=objects or None,
+                        completed=completed,
+                        delay_seconds=delay,
+                        comparisons=judged,
+                        now=now,
+                    )
+                    if judged is not None
+                    else None
+                )
                 job_list.append(
                     JobStatus(
                         job_id=job_id,
@@ -316,11 +333,12 @@ class StatusBuilder:
                         objects_completed=completed,
                         completion_ratio=min(1.0, completed / objects) if objects else None,
                         drs_progress_ratio=reading.progress_ratio if reading else None,
-                        incremental_delay_seconds=reading.delay_seconds if reading else None,
+                        incremental_delay_seconds=delay,
                         remaining_seconds=reading.remaining_seconds if reading else None,
                         keys=key_list,
                         least_advanced=self._least_of(job_id, summaries),
-                        comparison=comparison_status(compared[job_id], now) if job_id in compared else None,
+                        comparison=comparison_status(judged, now) if judged is not None else None,
+                        cutover=cutover,
                     )
                 )
             projects.append(

@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from html import escape
 
 from ..app import Exporter
+from .cutover import LIMITS, Cutover
 from .status import (
     FAILING,
     OK,
@@ -63,6 +64,7 @@ p.error{color:var(--failing);margin:.4rem .5rem;overflow-wrap:anywhere}
 .comparison{margin:.4rem 0 0;padding:0;list-style:none}.comparison li{margin:.1rem 0}
 .consistent{color:var(--ok)}.inconsistent{color:var(--failing)}.running,.unread{color:var(--muted)}
 .failed{color:var(--stale)}bdi{unicode-bidi:isolate}
+.cutover{margin:.4rem 0 0}.cutover ul{margin:.1rem 0 0;padding-left:1.2rem}
 @media (min-width:960px){.job-body{display:grid;grid-template-columns:1fr 1fr;gap:0 1.5rem}
 .job-body h4{margin-top:0}}
 @media (max-width:560px){body{padding:.6rem}.job{padding:.6rem}th,td{padding:.3rem .3rem}.wide{display:none}}
@@ -201,6 +203,21 @@ def _comparison(c: ComparisonStatus | None) -> str:
     return f'<h4>Data consistency (latest comparisons)</h4><ul class="comparison">{down}{items}</ul>'
 
 
+def _cutover(c: Cutover | None) -> str:
+    """The job's readiness for cut-over, with each blocking reason in words."""
+    if c is None:
+        return ""
+    verdict = "ready" if c.ready else "not ready"
+    reasons = "".join(f'<li data-reason="{_attr(r.reason)}">{_text(r.text, 400)}</li>' for r in c.reasons)
+    return (
+        f'<h4>Cut-over readiness</h4><div class="cutover" data-ready="{str(c.ready).lower()}">'
+        f'<span class="state {"ok" if c.ready else "failing"}">{verdict}</span>'
+        f"{f'<ul>{reasons}</ul>' if reasons else ''}"
+        '<p class="muted">As of the exporter\'s latest readings; the delay window, DDL alarms and abnormal rows '
+        "are judged by Prometheus (see above).</p></div>"
+    )
+
+
 def _job(job: JobStatus, worst: str, cache: Fragments) -> str:
     """A job's article: its keys (with ages) rendered each time, its head and objects reused while unchanged."""
     keys = "".join(_key_row(k) for k in job.keys)
@@ -229,7 +246,7 @@ def _job(job: JobStatus, worst: str, cache: Fragments) -> str:
         '<div class="job-body"><div><div class="scroll"><table class="keys"><thead><tr><th>Type</th><th>State</th>'
         '<th class="n">Objects</th><th class="n">Done</th><th class="n">Last success</th>'
         '<th class="n wide">Refresh took</th></tr></thead>'
-        f"<tbody>{keys}</tbody></table></div>{errors}{_comparison(job.comparison)}</div>"
+        f"<tbody>{keys}</tbody></table></div>{errors}{_comparison(job.comparison)}{_cutover(job.cutover)}</div>"
         f"<div>{least_table}</div></div></article>"
     )
 
@@ -327,6 +344,8 @@ def render_html(status: Status, telemetry_path: str, cache: Fragments | None = N
     counts = {s: sum(1 for k in keys if k.state == s) for s in (OK, FAILING, STALE, PENDING)}
     jobs = sum(len(p.jobs) for p in status.projects)
     summary = "".join(f'<span class="state {s}">{n} {s}</span>' for s, n in counts.items() if n or s in (OK, FAILING))
+    judged = any(j.cutover is not None for p in status.projects for j in p.jobs)
+    cutover = f'<p class="muted" id="cutover-limits">Cut-over readiness: {escape(LIMITS)}</p>' if judged else ""
     pending = (
         f'<p class="muted">Pending keys have not been refreshed yet: the exporter refreshes them when '
         f'<a href="{escape(telemetry_path)}">{escape(telemetry_path)}</a> is scraped.</p>'
@@ -343,7 +362,7 @@ def render_html(status: Status, telemetry_path: str, cache: Fragments | None = N
 Data Replication Service jobs. As of {_utc(status.generated_timestamp_seconds)}, from the exporter's cache (TTL \
 {status.cache_ttl_seconds:g} s, a key is stale after {status.max_staleness_seconds:g} s without a successful refresh); \
 this page never calls the DRS API. Ages are to the minute.</p>
-<p class="summary"><span>{jobs} jobs, {len(keys)} job and type pairs:</span>{summary}</p>{pending}</header>
+<p class="summary"><span>{jobs} jobs, {len(keys)} job and type pairs:</span>{summary}</p>{pending}{cutover}</header>
 <main>{"".join(_project(p, cache) for p in status.projects)}</main></body></html>
 """
     cache.sweep()
