@@ -14,8 +14,10 @@ from exporter.config import ObjectFilter
 from exporter.drs.compare import CompareRun, ObjectCount, ObjectOverview, TableResult
 from exporter.drs.compare_client import ReadError
 from exporter.metrics.compare_metrics import ComparisonMetrics
+from exporter.render import comparisons as comparison_rendering
 from exporter.render import exposition
-from exporter.render.exposition import OPENMETRICS, TEXT, Renderer
+from exporter.render.comparisons import ComparisonRendering
+from exporter.render.exposition import OPENMETRICS, TEXT
 from exporter.sources.comparisons import (
     ComparisonReader,
     ComparisonSnapshot,
@@ -79,23 +81,24 @@ def snapshot(lines: bool = True) -> ComparisonSnapshot:
 def test_rendering_in_batches_is_a_fresh_encoding(
     monkeypatch: pytest.MonkeyPatch, fmt: exposition.Format, lines: bool
 ) -> None:
-    monkeypatch.setattr(exposition, "COMPARISON_BATCH", 3)  # several batches per family
+    monkeypatch.setattr(comparison_rendering, "COMPARISON_BATCH", 3)  # several batches per family
     snap = snapshot(lines)
     fresh = fmt.encoder(ComparisonMetrics(snap)).removesuffix(b"# EOF\n")
-    renderer = Renderer(30)
-    parts = renderer.comparison_parts(snap, fmt)
+    renderer = ComparisonRendering()
+    parts = renderer.parts(snap, ComparisonMetrics(snap), fmt)
     assert b"".join(p.plain for p in parts) == fresh
     assert b"".join(c for p in parts for c in p.chunks()) == fresh
     assert fresh.count(b"# HELP huaweicloud_drs_comparison_source_rows ") == 1
     assert (b"huaweicloud_drs_comparison_source_rows{" in fresh) == lines
     # A new snapshot with the same result sets reuses the per-table part; the small part is rendered anew.
     again = ComparisonSnapshot(dict(snap.jobs))
-    assert renderer.comparison_parts(again, fmt)[1] is parts[1]
+    assert renderer.parts(again, ComparisonMetrics(again), fmt)[1] is parts[1]
 
 
 def test_no_comparison_jobs_no_families() -> None:
     assert generate_latest(ComparisonMetrics(ComparisonSnapshot({}))) == b""
-    assert Renderer(30).comparison_parts(ComparisonSnapshot({}), TEXT) == []
+    empty = ComparisonSnapshot({})
+    assert ComparisonRendering().parts(empty, ComparisonMetrics(empty), TEXT) == []
 
 
 class FakeClient:

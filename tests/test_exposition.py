@@ -13,7 +13,7 @@ from exporter.drs.progress import CompactRows, ProgressData, ProgressRow
 from exporter.drs.telemetry import ApiStats
 from exporter.drs.transport import ApiCall
 from exporter.metrics.collector import ScrapeView, SelfMetrics
-from exporter.render import exposition
+from exporter.render import exposition, parts
 from exporter.render.exposition import OPENMETRICS, TEXT, Format, Renderer, choose
 from exporter.render.gzipstream import HEADER
 from exporter.sources.cache import SCRAPE_TIMEOUT, Snapshot
@@ -55,7 +55,7 @@ def live() -> SelfMetrics:
 
 @pytest.mark.parametrize("fmt", [TEXT, OPENMETRICS], ids=["text", "openmetrics"])
 def test_cached_rendering_equals_generate_latest(fmt: Format, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(exposition, "BLOCK_MIN", 64)  # many cached blocks, to test their joining
+    monkeypatch.setattr(parts, "BLOCK_MIN", 64)  # many cached blocks, to test their joining
     renderer = Renderer(ttl=30)
     snaps = snapshots(renderer)
     metrics = live()

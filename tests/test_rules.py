@@ -213,7 +213,11 @@ def test_aggregations_never_keep_instance_or_pod() -> None:
 
 def test_recording_rule_names_follow_the_convention() -> None:
     """level:metric:operations, the metric an exporter metric's name."""
-    exported = set(re.findall(r'"(huaweicloud_drs_\w+)"', (ROOT / "exporter" / "metrics" / "collector.py").read_text()))
+    exported = {
+        name
+        for module in sorted((ROOT / "exporter" / "metrics").glob("*.py"))
+        for name in re.findall(r'"(huaweicloud_drs_\w+)"', module.read_text())
+    }
     for rule in rules.recording_rules()["groups"][0]["rules"]:
         level, metric, operations = rule["record"].split(":")
         assert set(level.split("_")) - {"id", "src", "db"} <= {"job", "status", "object", "type"}, rule["record"]

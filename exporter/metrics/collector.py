@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
 
 from .. import __version__
-from ..drs.joblist import JobMeta, JobProgress
 from ..drs.telemetry import ApiStats, ReloadStatus
 from ..sources.cache import Snapshot
 
@@ -140,60 +139,6 @@ class Collects(Protocol):
 
 
 @dataclass
-class JobMetrics:
-    """Job-level families: job info, DRS's own progress, delay and remaining time, and discovery health."""
-
-    infos: list[tuple[JobMeta, str, str]]  # (job, project_id, region)
-    progress: list[JobProgress]
-    discovery: list[tuple[str, bool, float, int]]  # (project_id, up, duration, jobs)
-
-    def collect(self) -> Iterator[Metric]:
-        """Fresh families from the latest listings and progress readings."""
-        info = GaugeMetricFamily(
-            "huaweicloud_drs_job_info",
-            "DRS job metadata from the job lists (status from batch progress for jobs not discovered); always 1.",
-            labels=["job_id", "name", "status", "engine_type", "job_type", "task_type", "project_id", "region"],
-        )
-        for job, project_id, region in self.infos:
-            info.add_metric(
-                [job.job_id, job.name, job.status, job.engine_type, job.job_type, job.task_type, project_id, region], 1
-            )
-        ratio = GaugeMetricFamily(
-            "huaweicloud_drs_job_progress_ratio", "Overall job progress as DRS reports it, 0-1.", labels=["job_id"]
-        )
-        delay = GaugeMetricFamily(
-            "huaweicloud_drs_job_incremental_delay_seconds",
-            "Incremental replication delay of the job as DRS reports it.",
-            labels=["job_id"],
-        )
-        remaining = GaugeMetricFamily(
-            "huaweicloud_drs_job_remaining_seconds", "Remaining time of the job as DRS estimates it.", labels=["job_id"]
-        )
-        for p in self.progress:
-            for family, number in (
-                (ratio, p.progress_ratio),
-                (delay, p.delay_seconds),
-                (remaining, p.remaining_seconds),
-            ):
-                if number is not None:
-                    family.add_metric([p.job_id], number)
-        up = GaugeMetricFamily(
-            "huaweicloud_drs_discovery_up", "1 if the last job listing of the project succeeded.", labels=["project_id"]
-        )
-        duration = GaugeMetricFamily(
-            "huaweicloud_drs_discovery_duration_seconds", "Duration of the last job listing.", labels=["project_id"]
-        )
-        found = GaugeMetricFamily(
-            "huaweicloud_drs_discovered_jobs", "Jobs found by the last successful listing.", labels=["project_id"]
-        )
-        for project_id, ok, seconds, jobs in self.discovery:
-            up.add_metric([project_id], 1.0 if ok else 0.0)
-            duration.add_metric([project_id], seconds)
-            found.add_metric([project_id], jobs)
-        yield from (info, ratio, delay, remaining, up, duration, found)
-
-
-@dataclass
 class SelfMetrics:
     """The exporter's own metrics, built live on every scrape."""
 
@@ -240,25 +185,12 @@ class ScrapeView:
 
     snapshots: list[Snapshot]
     ttl: float
-    live: Collects
-    comparisons: Collects | None = None
+    live: Collects  # the exporter's own metrics, last
+    sources: Sequence[Collects] = ()  # the sources' families, in the renderer's order (cached ones first)
 
     def collect(self) -> Iterator[Metric]:
         """Every family, built now."""
         yield from progress_families(self.snapshots, self.ttl)
-        if self.comparisons is not None:
-            yield from self.comparisons.collect()
+        for source in self.sources:
+            yield from source.collect()
         yield from self.live.collect()
-
-
-@dataclass
-class LiveMetrics:
-    """The part of a scrape built live every time: job-level families, then the exporter's own."""
-
-    jobs: JobMetrics
-    own: SelfMetrics
-
-    def collect(self) -> Iterator[Metric]:
-        """Job families, then self metrics."""
-        yield from self.jobs.collect()
-        yield from self.own.collect()

@@ -1,4 +1,4 @@
-"""Metric families of DRS comparison results, built from a ``ComparisonSnapshot``."""
+"""Metric families of DRS comparison results, built from a ``ComparisonSnapshot``, and their source."""
 
 from __future__ import annotations
 
@@ -8,8 +8,12 @@ from dataclasses import dataclass
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 
+from ..base.deadline import Deadline
 from ..drs.compare import TABLE_STATUSES
-from ..sources.comparisons import ComparisonSnapshot
+from ..drs.compare_client import CompareClient
+from ..sources.comparisons import ComparisonReader, ComparisonSnapshot, Guards
+from ..sources.index import Index
+from .source import Exposed, SourceContext
 
 TYPE_LABELS = ["job_id", "compare_type"]
 TABLE_LABELS = ["job_id", "src_db", "src_tb", "dst_db", "dst_tb"]
@@ -187,3 +191,49 @@ class ComparisonMetrics:
     def collect(self) -> Iterator[Metric]:
         """Fresh families from the snapshot."""
         yield from comparison_families(self.snapshot)
+
+
+class ComparisonSource:
+    """DRS comparison results of the jobs with ``comparisons`` on, read in the background (never waited for)."""
+
+    def __init__(self, context: SourceContext) -> None:
+        config = context.config
+        self.default = config.comparisons
+        self.clients = {
+            project: CompareClient(project.client, max_pages=config.max_pages) for project in context.projects
+        }
+        self.projects = context.projects
+        self.reader = ComparisonReader(
+            config.compare_refresh_interval,
+            config.refresh_timeout,
+            Guards(config.max_objects_per_key, config.object_filter),
+            on_change=lambda snapshot: context.on_change(self._exposed(snapshot)),
+            on_error=context.stats.error,
+        )
+
+    @staticmethod
+    def _exposed(snapshot: ComparisonSnapshot) -> Exposed:
+        return Exposed(ComparisonMetrics(snapshot), snapshot)
+
+    def expose(self, index: Index, deadline: Deadline) -> Exposed:
+        """The latest comparison state; starts a background read of the jobs whose listing is due."""
+        wanted = {
+            job_id: (self.clients[project], owner.aggregate_only)
+            for project in self.projects
+            for job_id, owner in index.jobs(project)
+            if owner.setting("comparisons", self.default)
+        }
+        return self._exposed(self.reader.want(wanted))
+
+    def snapshot(self) -> ComparisonSnapshot:
+        """The latest state (never waits)."""
+        return self.reader.snapshot()
+
+    def adopt(self, previous: object) -> None:
+        """Nothing is kept (see :class:`~exporter.sources.comparisons.ComparisonReader`): read again."""
+        if isinstance(previous, ComparisonSource):
+            self.reader.adopt(previous.reader)
+
+    def close(self) -> None:
+        """Stop the background reads."""
+        self.reader.close()

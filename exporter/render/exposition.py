@@ -15,144 +15,24 @@ from __future__ import annotations
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from functools import partial
-from typing import Any, NamedTuple
+from typing import Any
 
-from prometheus_client import exposition as text_exposition
 from prometheus_client.core import Metric
-from prometheus_client.exposition import choose_encoder
-from prometheus_client.openmetrics import exposition as om_exposition
-from prometheus_client.utils import floatToGoString, parse_version
+from prometheus_client.utils import floatToGoString
 
 from ..metrics.collector import PER_OBJECT_FAMILY, Collects, progress_families
-from ..metrics.compare_metrics import comparison_families, table_families
+from ..metrics.source import Exposed
 from ..sources.cache import Snapshot
-from ..sources.comparisons import ComparisonSnapshot, TableSet
 from . import gzipstream
+from .parts import OPENMETRICS, TEXT, Format, Part, choose, chunks, encode, samples, shared
+from .sources import SourceRendering
 
-BLOCK_MIN = 4096  # parts at least this large keep a cached deflate block
-COMPARISON_BATCH = 10_000  # per-table comparison samples encoded at a time
-_EOF = b"# EOF\n"
+__all__ = ["OPENMETRICS", "TEXT", "Format", "KeyRendering", "Part", "Renderer", "choose"]
+
 # A format not asked for in this long is no longer rendered ahead, and its last answer is let go.
 FORGET_SECONDS = 600.0
-
-
-class Format(NamedTuple):
-    """An exposition format as prometheus_client chose it for one request.
-
-    ``key`` names what the bytes depend on (the encoder and its arguments), so requests whose
-    headers differ only in what does not change the bytes share one cached rendering;
-    ``content_type`` is what prometheus_client answers that request's header with.
-    """
-
-    key: tuple[str, ...]
-    encoder: Callable[..., bytes]
-    content_type: str
-    cached: bool = True
-
-
-def _key(encoder: Callable[..., bytes]) -> tuple[str, ...] | None:
-    """What the output of one of prometheus_client's encoders depends on, or None for one not known here."""
-    func: Any = encoder
-    kwargs: dict[str, Any] = {}
-    if isinstance(encoder, partial):
-        if encoder.args:
-            return None
-        func, kwargs = encoder.func, encoder.keywords
-    escaping = kwargs.get("escaping", om_exposition.UNDERSCORES)
-    if func is text_exposition.generate_latest and set(kwargs) <= {"escaping"}:
-        return ("text", escaping)
-    if func is om_exposition.generate_latest and set(kwargs) <= {"escaping", "version"}:
-        # The OpenMetrics encoder uses its version only to leave out native histogram samples
-        # below 2.0.0, so every version (a client's free choice) falls in one of a few classes:
-        # one that cannot be compared with 2.0.0 ("2.x") is a class of its own, cached like the
-        # others (rendering it afresh per request let any client make every scrape a full encode).
-        version = parse_version(kwargs.get("version", "1.0.0"))
-        try:
-            cls = "2" if version >= (2, 0, 0) else "1"
-        except TypeError:
-            cls = "?"
-        return ("openmetrics", escaping, cls)
-    return None
-
-
-def choose(accept: str) -> Format:
-    """The format prometheus_client would answer an ``Accept`` header with."""
-    encoder, content_type = choose_encoder(accept)
-    key = _key(encoder)
-    if key is None:
-        return Format(("fresh", content_type), encoder, content_type, cached=False)
-    return Format(key, encoder, content_type)
-
-
-TEXT = choose("")
-OPENMETRICS = choose("application/openmetrics-text; version=1.0.0")
-
-
-class _Families:
-    """A registry stand-in that yields the given families."""
-
-    def __init__(self, families: Iterable[Metric]) -> None:
-        self._families = list(families)
-
-    def collect(self) -> Iterator[Metric]:
-        yield from self._families
-
-
-def _encode(fmt: Format, families: Iterable[Metric]) -> bytes:
-    blob = fmt.encoder(_Families(families))
-    return blob[: -len(_EOF)] if blob.endswith(_EOF) else blob
-
-
-def _samples(blob: bytes) -> bytes:
-    """The sample lines of one encoded family: its leading comment lines dropped."""
-    start = 0
-    while blob.startswith(b"#", start):
-        start = blob.index(b"\n", start) + 1
-    return blob[start:]
-
-
-class Part:
-    """Exposition bytes and, once asked for and when large enough, their deflate block."""
-
-    __slots__ = ("_block", "_chunks", "_lock", "plain")
-
-    def __init__(self, plain: bytes) -> None:
-        self.plain = plain
-        self._block: gzipstream.Block | None = None
-        self._chunks: list[bytes] | None = None
-        self._lock = threading.Lock()
-
-    def chunks(self) -> list[bytes]:
-        """The bytes cut into pieces of about CHUNK bytes, made once (see _Assembled on why)."""
-        with self._lock:
-            if self._chunks is None:
-                self._chunks = _chunks([self.plain]) if len(self.plain) > CHUNK else [self.plain]
-            return self._chunks
-
-    def block(self) -> gzipstream.Block | None:
-        """A cached deflate block of the bytes, or None for parts too small to be worth one."""
-        if len(self.plain) < BLOCK_MIN:
-            return None
-        with self._lock:
-            if self._block is None:
-                self._block = gzipstream.deflate(self.plain)
-            return self._block
-
-
-def _shared(parts: list[Part], others: Iterable[list[Part]]) -> list[Part]:
-    """``parts`` with each one equal to the same family's part of another format replaced by that one.
-
-    Formats often agree for this data (escaping schemes change only names that need it), and
-    sharing keeps one copy of the bytes and of their deflate block.
-    """
-    for other in others:
-        for index, part in enumerate(parts):
-            if part is not other[index] and part.plain == other[index].plain:
-                parts[index] = other[index]
-    return parts
 
 
 class KeyRendering:
@@ -199,12 +79,12 @@ class KeyRendering:
             reused = self._previous._peek(fmt) if self._previous is not None else None
             if reused is not None and snapshot.data is not None:
                 families = progress_families([snapshot], self._ttl, objects_rows=False)
-                parts = [Part(_samples(_encode(fmt, [family]))) for family in families]
+                parts = [Part(samples(encode(fmt, [family]))) for family in families]
                 index = PER_OBJECT_FAMILY  # only its values changed: its labels are reused
                 parts[index] = Part(_with_values(reused[index].plain, snapshot.data.rows.progress))
             else:
-                parts = [Part(_samples(_encode(fmt, [f]))) for f in progress_families([snapshot], self._ttl)]
-            self._parts[fmt.key] = _shared(parts, self._parts.values())
+                parts = [Part(samples(encode(fmt, [f]))) for f in progress_families([snapshot], self._ttl)]
+            self._parts[fmt.key] = shared(parts, self._parts.values())
             self._pending.discard(fmt.key)
             if not self._pending:
                 self._previous = None  # nothing more to reuse: let it go
@@ -234,15 +114,6 @@ def _with_values(lines: bytes, progress: Sequence[float]) -> bytes:
     return b"".join(out)
 
 
-CHUNK = 256 * 1024  # what a warm answer is handed to the server in
-
-
-def _chunks(blobs: Iterable[bytes]) -> list[bytes]:
-    """The concatenation of ``blobs`` cut into pieces of about CHUNK bytes."""
-    joined = b"".join(blobs)
-    return [joined[i : i + CHUNK] for i in range(0, len(joined), CHUNK)]
-
-
 @dataclass
 class _Assembled:
     """A joined answer kept ready in chunks: a warm scrape then allocates nothing large (each server
@@ -258,8 +129,10 @@ class _Assembled:
 class Renderer:
     """Builds scrape answers from cached per-key renderings."""
 
-    def __init__(self, ttl: float) -> None:
+    def __init__(self, ttl: float, renderings: Mapping[str, SourceRendering[Any]] | None = None) -> None:
         self.ttl = ttl
+        # The cached renderings of the sources registered with one, by source name.
+        self.renderings: Mapping[str, SourceRendering[Any]] = dict(renderings or {})
         self._headers: dict[tuple[str, ...], list[Part]] = {}
         self._last: dict[tuple[str, ...], _Assembled] = {}
         # Formats to render ahead, with when each was last asked for: only those scrapes ask for (a
@@ -268,8 +141,6 @@ class Renderer:
         self._lock = threading.Lock()
         # What prepare() made of each snapshot, for as long as the snapshot lives.
         self._renderings: weakref.WeakKeyDictionary[Snapshot, KeyRendering] = weakref.WeakKeyDictionary()
-        # Per format: the result sets last rendered and their per-table part.
-        self._table_parts: dict[tuple[str, ...], tuple[list[tuple[str, str, TableSet]], Part]] = {}
 
     def prepare(self, snapshot: Snapshot, previous: Snapshot | None) -> None:
         """Render a fresh snapshot in the cache's render thread, in every format scrapes have asked for lately.
@@ -315,7 +186,7 @@ class Renderer:
         with self._lock:
             headers = self._headers.get(fmt.key)
             if headers is None:
-                headers = [Part(_encode(fmt, [family])) for family in progress_families([], self.ttl)]
+                headers = [Part(encode(fmt, [family])) for family in progress_families([], self.ttl)]
                 self._headers[fmt.key] = headers
             return headers
 
@@ -340,7 +211,7 @@ class Renderer:
                 None,
             )
         if assembled is None:
-            assembled = _Assembled(tuple(snapshots), parts, _chunks(p.plain for p in parts))
+            assembled = _Assembled(tuple(snapshots), parts, chunks(p.plain for p in parts))
         with self._lock:
             self._last[fmt.key] = assembled
         return assembled
@@ -369,51 +240,22 @@ class Renderer:
             wanted = self._wanted.get(fmt.key)
             self._wanted[fmt.key] = (fmt, time.monotonic()) if wanted is None else (wanted[0], time.monotonic())
 
-    def prepare_comparisons(self, snapshot: ComparisonSnapshot) -> None:
-        """Render a new comparison snapshot in every format scrapes have asked for lately (in the background)."""
+    def prepare_source(self, name: str, exposed: Exposed) -> None:
+        """Render a source's new state in every format scrapes have asked for lately (in the source's reader thread)."""
+        rendering = self.renderings.get(name)
+        if rendering is None or exposed.state is None:
+            return
         for fmt in self._recent():
-            self.comparison_parts(snapshot, fmt)
+            rendering.parts(exposed.state, exposed.families, fmt)
 
-    def _table_part(self, snapshot: ComparisonSnapshot, sets: list[tuple[str, str, TableSet]], fmt: Format) -> Part:
-        """The per-table families, encoded in batches (bounded memory); shared with a format whose bytes are equal."""
-        blobs: list[bytes] = []
-        for batches in table_families(snapshot, batch=COMPARISON_BATCH):
-            for index, family in enumerate(batches):
-                blob = _encode(fmt, [family])
-                blobs.append(blob if index == 0 else _samples(blob))
-        tables = Part(b"".join(blobs))
-        del blobs
-        with self._lock:
-            for other_sets, other in self._table_parts.values():
-                if _same_sets(other_sets, sets) and other.plain == tables.plain:
-                    tables = other
-                    break
-            self._table_parts[fmt.key] = (sets, tables)
-        return tables
-
-    def comparison_parts(self, snapshot: ComparisonSnapshot, fmt: Format) -> list[Part]:
-        """The comparison families of ``snapshot`` in ``fmt``, rendered once per snapshot.
-
-        The per-table families are rendered again only when a result set changed (a new finished
-        comparison): a snapshot changes at every listing, its per-table results rarely.
-        """
-        with snapshot.lock:
-            parts: list[Part] | None = snapshot.renderings.get(fmt.key)
-            if parts is not None:
-                return parts
-            if not snapshot.jobs:
-                parts = []
-            else:
-                sets = snapshot.table_sets()
-                with self._lock:
-                    cached = self._table_parts.get(fmt.key)
-                if cached is not None and _same_sets(cached[0], sets):
-                    tables = cached[1]
-                else:
-                    tables = self._table_part(snapshot, sets, fmt)
-                parts = [Part(_encode(fmt, comparison_families(snapshot, per_table=False))), tables]
-            snapshot.renderings[fmt.key] = parts
-            return parts
+    def source_parts(self, name: str, exposed: Exposed, fmt: Format) -> list[Part] | None:
+        """A source's cached parts in ``fmt``; None for a source encoded live with every scrape."""
+        rendering = self.renderings.get(name)
+        if rendering is None:
+            return None
+        if exposed.state is None:
+            raise ValueError(f"source {name} has a cached rendering but exposed no state")
+        return rendering.parts(exposed.state, exposed.families, fmt)
 
     def render(
         self,
@@ -422,32 +264,47 @@ class Renderer:
         live: Collects,
         *,
         compress: bool,
-        comparisons: ComparisonSnapshot | None = None,
+        sources: Sequence[tuple[str, Exposed]] = (),
     ) -> list[bytes]:
-        """The whole answer, in chunks: every key's families, the comparisons, then the live ``collect()`` of ``live``.
+        """The whole answer, in chunks: every key's families, the sources', then the live ``collect()`` of ``live``.
 
-        Compressed, it is a single gzip member: the cached blocks, then the live part with the
-        final block and the trailer.
+        The sources with a cached rendering come first, in their order, then the others, encoded
+        now together with ``live`` (the order ``ScrapeView`` writes them in when given the sources
+        in that order). Compressed, it is a single gzip member: the cached blocks, then the live
+        part with the final block and the trailer.
         """
         self.want(fmt)
         assembled = self._assemble(snapshots, fmt)
-        extra = self.comparison_parts(comparisons, fmt) if comparisons is not None else []
-        tail = fmt.encoder(live)
+        extra: list[Part] = []
+        encoded_live: list[Collects] = []
+        for name, exposed in sources:
+            parts = self.source_parts(name, exposed, fmt)
+            if parts is None:
+                encoded_live.append(exposed.families)
+            else:
+                extra.extend(parts)
+        tail = fmt.encoder(_Chain([*encoded_live, live]) if encoded_live else live)
         if not compress:
             return [*assembled.plain, *(chunk for p in extra for chunk in p.chunks()), tail]
         if assembled.gz is None:
             joined = self._deflate(assembled.parts)
             assembled.gz_end = joined._replace(data=b"")
-            assembled.gz = _chunks([gzipstream.HEADER, joined.data])
+            assembled.gz = chunks([gzipstream.HEADER, joined.data])
         if not extra:
             return [*assembled.gz, gzipstream.finish(assembled.gz_end, tail)]
         head = gzipstream.join([assembled.gz_end, *(p.block() or gzipstream.deflate(p.plain) for p in extra)])
         return [*assembled.gz, head.data, gzipstream.finish(head, tail)]
 
 
-def _same_sets(a: list[tuple[str, str, TableSet]], b: list[tuple[str, str, TableSet]]) -> bool:
-    """The same result set objects for the same jobs and types."""
-    return len(a) == len(b) and all(x[:2] == y[:2] and x[2] is y[2] for x, y in zip(a, b, strict=True))
+class _Chain:
+    """Collectors one after the other, as one."""
+
+    def __init__(self, collectors: Sequence[Collects]) -> None:
+        self._collectors = collectors
+
+    def collect(self) -> Iterator[Metric]:
+        for collector in self._collectors:
+            yield from collector.collect()
 
 
 def _same(a: Sequence[object], b: Sequence[object]) -> bool:

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
 import time
 from array import array
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import wait
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, TypeVar
 
@@ -28,15 +27,14 @@ from ..config import ObjectFilter
 from ..drs.compare import COMPARE_TYPES, IN_FLIGHT, TABLE_STATUSES, CompareRun, ObjectOverview, TableResult, latest
 from ..drs.compare_client import CONTENT_DETAIL, LINE_DETAIL, LIST, OBJECT_OVERVIEW, CompareClient, ReadError
 from ..drs.errors import PAGE_CAP_EXCEEDED, DRSAPIError
+from .reader import INTERNAL_ERROR, BackgroundReader, ErrorCounter
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-INTERNAL_ERROR = "internal_error"  # an exception the reader did not expect (a bug, or an answer it could not handle)
 # A comparison too large to read (page_cap_exceeded) stays too large: it is asked for again after
 # this many refresh intervals, doubling up to BACKOFF_MAX seconds, not at every interval.
 BACKOFF_INTERVALS = 4
 BACKOFF_MAX = 6 * 3600.0
-ErrorCounter = Callable[[str, str, str], None]  # (operation, job_id, error_code)
 
 # An object-level comparison has no list to watch: its overview is read again when the data-level
 # list changes, while it runs, and otherwise at least this often.
@@ -142,12 +140,10 @@ class JobComparisons:
 class ComparisonSnapshot:
     """Every job's comparison state at one moment; a new object whenever anything changed.
 
-    ``renderings`` caches this snapshot's exposition bytes per format (see ``exposition``).
+    Compared by identity: the renderer keeps each snapshot's exposition bytes for as long as it lives.
     """
 
     jobs: Mapping[str, JobComparisons]
-    renderings: dict[tuple[str, ...], Any] = field(default_factory=dict, repr=False)
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def table_sets(self) -> list[tuple[str, str, TableSet]]:
         """(job_id, compare_type, results) of every result set, in a fixed order."""
@@ -170,10 +166,12 @@ class Guards:
     object_filter: ObjectFilter
 
 
-class ComparisonReader:
-    """Keeps the comparison state of the jobs asked for, refreshed in the background."""
+class ComparisonReader(BackgroundReader):
+    """Keeps the comparison state of the jobs asked for, refreshed in the background.
 
-    WORKERS = 4
+    Not handed over on a reload (:meth:`adopt` keeps nothing): the results kept depend on the
+    guards and each job's ``aggregate_only``, so a new configuration reads them again.
+    """
 
     def __init__(
         self,
@@ -183,25 +181,20 @@ class ComparisonReader:
         on_change: Callable[[ComparisonSnapshot], None] | None = None,
         on_error: ErrorCounter | None = None,
     ) -> None:
-        self.interval = interval
+        super().__init__(
+            "drs-compare",
+            interval=interval,
+            refresh_timeout=refresh_timeout,
+            on_error=on_error,
+            pool_name="drs-compare-job",
+        )
         self.on_change = on_change
-        self.on_error = on_error  # counts failures no HTTP attempt reported (api_errors_total)
-        self.refresh_timeout = refresh_timeout
         self.guards = guards
         self._snapshot = EMPTY
         self._listed_at: dict[str, float] = {}  # job_id -> monotonic time of its last listing attempt
         # (job_id, compare_job_id) -> (monotonic time of the next attempt, delay) for result sets too large to read
         self._backoff: dict[tuple[str, str], tuple[float, float]] = {}
         self._wanted: dict[str, tuple[CompareClient, bool]] = {}
-        self._running = False
-        self._lock = threading.Lock()
-        self._reader = ThreadPoolExecutor(1, thread_name_prefix="drs-compare")
-        self._per_job = ThreadPoolExecutor(self.WORKERS, thread_name_prefix="drs-compare-job")
-
-    def close(self) -> None:
-        """Stop the background reads."""
-        self._reader.shutdown(wait=False, cancel_futures=True)
-        self._per_job.shutdown(wait=False, cancel_futures=True)
 
     def snapshot(self) -> ComparisonSnapshot:
         """The latest state (never waits)."""
@@ -221,53 +214,41 @@ class ComparisonReader:
                 self._snapshot = ComparisonSnapshot(kept)
                 self._listed_at = {j: t for j, t in self._listed_at.items() if j in jobs}
                 self._backoff = {k: v for k, v in self._backoff.items() if k[0] in jobs}
-            due = [j for j in jobs if now - self._listed_at.get(j, -math.inf) >= self.interval]
-            if due and not self._running:
-                self._running = True
+            due = [j for j in jobs if self.is_due(self._listed_at.get(j), now)]
+            if due and self._running is None:
                 for job_id in due:
                     self._listed_at[job_id] = now
-                try:
-                    self._reader.submit(self._refresh, due)
-                except RuntimeError:  # closed
-                    self._running = False
+                self.start(self._refresh, due)
             return self._snapshot
 
     def _refresh(self, due: list[str]) -> None:
-        try:
-            calls = {job_id: self._per_job.submit(self._job, job_id) for job_id in due}
-            # Each job's reads have deadlines of their own (list, two result sets, objects); this
-            # bound only guards against a bug, with room for every job queued behind the workers.
-            rounds = -(-len(calls) // self.WORKERS)
-            wait(list(calls.values()), timeout=rounds * 4 * self.refresh_timeout + 10)
-            fresh: dict[str, JobComparisons] = {}
-            for job_id, call in calls.items():
-                if not call.done() or call.cancelled():
-                    continue
-                try:
-                    state = call.result()
-                except Exception:  # a bug must not stop later reads, nor pass unseen
-                    log.exception("comparisons of job %s failed unexpectedly", job_id)
-                    self._count(LIST, job_id, INTERNAL_ERROR)
-                    with self._lock:
-                        state = _failed(job_id, self._snapshot.jobs.get(job_id), INTERNAL_ERROR)
-                if state is not None:
-                    fresh[job_id] = state
-            with self._lock:
-                merged = {j: s for j, s in self._snapshot.jobs.items() if j in self._wanted}
-                merged.update((j, s) for j, s in fresh.items() if j in self._wanted)
-                changed = merged != dict(self._snapshot.jobs)
-                if changed:
-                    self._snapshot = ComparisonSnapshot(merged)
-                snapshot = self._snapshot
-            if changed and self.on_change is not None:
-                self.on_change(snapshot)  # e.g. render it now rather than in the next scrape
-        finally:
-            with self._lock:
-                self._running = False
-
-    def _count(self, operation: str, job_id: str, code: str) -> None:
-        if self.on_error is not None:
-            self.on_error(operation, job_id, code)
+        calls = {job_id: self._pool.submit(self._job, job_id) for job_id in due}
+        # Each job's reads have deadlines of their own (list, two result sets, objects); this
+        # bound only guards against a bug, with room for every job queued behind the workers.
+        rounds = -(-len(calls) // self.WORKERS)
+        wait(list(calls.values()), timeout=rounds * 4 * self.refresh_timeout + 10)
+        fresh: dict[str, JobComparisons] = {}
+        for job_id, call in calls.items():
+            if not call.done() or call.cancelled():
+                continue
+            try:
+                state = call.result()
+            except Exception:  # a bug must not stop later reads, nor pass unseen
+                log.exception("comparisons of job %s failed unexpectedly", job_id)
+                self.count(LIST, job_id, INTERNAL_ERROR)
+                with self._lock:
+                    state = _failed(job_id, self._snapshot.jobs.get(job_id), INTERNAL_ERROR)
+            if state is not None:
+                fresh[job_id] = state
+        with self._lock:
+            merged = {j: s for j, s in self._snapshot.jobs.items() if j in self._wanted}
+            merged.update((j, s) for j, s in fresh.items() if j in self._wanted)
+            changed = merged != dict(self._snapshot.jobs)
+            if changed:
+                self._snapshot = ComparisonSnapshot(merged)
+            snapshot = self._snapshot
+        if changed and self.on_change is not None:
+            self.on_change(snapshot)  # e.g. render it now rather than in the next scrape
 
     def _call(self, operation: str, job_id: str, read: Callable[..., T], *args: Any) -> T:
         """``read(*args)``; every failure comes out as a DRSAPIError, counted once in ``api_errors_total``.
@@ -278,7 +259,7 @@ class ComparisonReader:
         try:
             return read(*args)
         except ReadError as err:
-            self._count(err.operation or operation, job_id, err.error_code)
+            self.count(err.operation or operation, job_id, err.error_code)
             raise
         except DRSAPIError:
             raise
@@ -290,7 +271,7 @@ class ComparisonReader:
                 type(exc).__name__,
                 exc_info=log.isEnabledFor(logging.DEBUG),
             )
-            self._count(operation, job_id, INTERNAL_ERROR)
+            self.count(operation, job_id, INTERNAL_ERROR)
             raise DRSAPIError(INTERNAL_ERROR, type(exc).__name__, operation=operation) from None
 
     def _job(self, job_id: str) -> JobComparisons | None:

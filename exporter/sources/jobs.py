@@ -16,6 +16,7 @@ from ..config import DiscoveryConfig
 from ..drs.client import DRSClient
 from ..drs.errors import DRSAPIError
 from ..drs.joblist import NOT_AVAILABLE, JobMeta, JobProgress, parse_job_progress, parse_jobs
+from .reader import BackgroundReader
 
 log = logging.getLogger(__name__)
 
@@ -195,7 +196,7 @@ class JobDirectory:
         return [j for j in out if not self.config.status or j.status in self.config.status]
 
 
-class JobProgressReader:
+class JobProgressReader(BackgroundReader):
     """Job-level progress of one project's jobs: batch progress, or one call per job where it is missing.
 
     Read in the background, at most once per TTL: a scrape gets the last good value of each job
@@ -204,49 +205,41 @@ class JobProgressReader:
     asked for is dropped.
     """
 
-    PER_JOB_WORKERS = 4
+    PER_JOB_WORKERS = BackgroundReader.WORKERS
 
     def __init__(self, client: DRSClient, ttl: float, *, refresh_timeout: float = 60.0, max_staleness: float) -> None:
+        super().__init__(
+            "drs-job-progress",
+            interval=ttl,
+            refresh_timeout=refresh_timeout,
+            max_staleness=max_staleness,
+            workers=self.PER_JOB_WORKERS,
+            pool_name="drs-job",
+        )
         self.client = client
         self.ttl = ttl
-        self.refresh_timeout = refresh_timeout
-        self.max_staleness = max_staleness
         self.batch = True
-        self.reads = 0  # completed reads: what the status page's cache goes by
         self._values: dict[str, tuple[JobProgress, float]] = {}  # job_id -> (progress, Unix time read)
         self._read_at: float | None = None  # monotonic start of the last read
         self._ids: tuple[str, ...] = ()
-        self._running: threading.Event | None = None  # set when the read in flight ends
-        self._lock = threading.Lock()
-        # Kept for the reader's life: a thread per read would make the thread count churn.
-        self._reader = ThreadPoolExecutor(1, thread_name_prefix="drs-job-progress")
-        self._per_job = ThreadPoolExecutor(self.PER_JOB_WORKERS, thread_name_prefix="drs-job")
 
-    def close(self) -> None:
-        """Stop the background reads."""
-        self._reader.shutdown(wait=False, cancel_futures=True)
-        self._per_job.shutdown(wait=False, cancel_futures=True)
+    def handover(self) -> dict[str, tuple[JobProgress, float]]:
+        """The values read (a reload keeps them: they depend on the project only)."""
+        return dict(self._values)
 
-    def adopt(self, other: JobProgressReader) -> None:
-        """Start from the values ``other`` (of the same project) read: a reload keeps them."""
-        with other._lock:
-            values = dict(other._values)
-        with self._lock:
-            self._values.update(values)
+    def take_over(self, state: dict[str, tuple[JobProgress, float]]) -> None:
+        """Start from a predecessor's values."""
+        self._values.update(state)
 
     def read(self, job_ids: list[str], deadline: Deadline) -> dict[str, JobProgress]:
         """Progress of ``job_ids`` as last read; jobs without a recent value are left out."""
         ids = tuple(sorted(job_ids))
         with self._lock:
-            due = self._read_at is None or time.monotonic() - self._read_at >= self.ttl or ids != self._ids
-            if due and self._running is None:
-                self._read_at, self._ids = time.monotonic(), ids
-                self._running = threading.Event()
-                try:
-                    self._reader.submit(self._refresh, list(ids), self._running)
-                except RuntimeError:  # closed
-                    self._running = None
+            now = time.monotonic()
             running = self._running
+            if running is None and (self.is_due(self._read_at, now) or ids != self._ids):
+                self._read_at, self._ids = now, ids
+                running = self.start(self._refresh, list(ids))
             known = any(i in self._values for i in ids)
         if running is not None and not known:
             running.wait(timeout=deadline.remaining())  # nothing to show yet: wait, within the scrape's deadline
@@ -257,9 +250,9 @@ class JobProgressReader:
         now = time.time()
         with self._lock:
             entries = [(i, self._values.get(i)) for i in job_ids]
-        return {i: e[0] for i, e in entries if e is not None and now - e[1] <= self.max_staleness}
+        return {i: e[0] for i, e in entries if e is not None and self.fresh(e[1], now)}
 
-    def _refresh(self, ids: list[str], done: threading.Event) -> None:
+    def _refresh(self, ids: list[str]) -> None:
         try:
             fresh = self._fetch(ids, Deadline.after(self.refresh_timeout))
         except Exception:  # a bug must not stop later reads
@@ -271,9 +264,6 @@ class JobProgressReader:
             # Per-job state goes with the job; a failed call keeps the job's last value.
             self._values = {i: v for i, v in self._values.items() if i in wanted}
             self._values.update((i, (p, now)) for i, p in fresh.items())
-            self._running = None
-            self.reads += 1
-        done.set()
 
     def _fetch(self, ids: list[str], deadline: Deadline) -> dict[str, JobProgress]:
         out: dict[str, JobProgress] = {}
@@ -306,7 +296,7 @@ class JobProgressReader:
                             out[item["job_id"]] = parse_job_progress(item["job_id"], item, "incre_trans_delay")
                     continue
             # One call per job, a few at a time rather than one after the other.
-            calls = [self._per_job.submit(self._one, job_id, deadline) for job_id in chunk]
+            calls = [self._pool.submit(self._one, job_id, deadline) for job_id in chunk]
             wait(calls, timeout=deadline.remaining())
             for job_id, call in zip(chunk, calls, strict=True):
                 progress = call.result() if call.done() and not call.cancelled() else None

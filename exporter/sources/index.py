@@ -1,0 +1,75 @@
+"""What one scrape collects: every job, the project it belongs to and how it is collected.
+
+Built once per scrape (after the job listings it waits for) and handed to the progress cache and
+to every source, so that they all see the same jobs: nothing reads a listing or an owner that
+another step of the same scrape happened to set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from ..config import Config, DiscoveryConfig, JobConfig
+from ..drs.joblist import JobMeta
+from .cache import Key
+from .projects import Project
+
+
+class Owner(NamedTuple):
+    """The project a collected job belongs to and the settings it is collected with."""
+
+    project: Project
+    aggregate_only: bool
+    job: JobConfig | None  # its configuration; None for a discovered job (its project's ``discovery`` applies)
+
+    def setting(self, name: str, default: bool) -> bool:
+        """A per-job switch such as ``comparisons``: the job's, else its discovery's, else ``default``.
+
+        ``name`` is a field of both :class:`JobConfig` and :class:`DiscoveryConfig` (None: not set).
+        """
+        given: JobConfig | DiscoveryConfig | None = self.job if self.job is not None else self.project.config.discovery
+        value = getattr(given, name, None) if given is not None else None
+        return default if value is None else bool(value)
+
+
+@dataclass(frozen=True)
+class Index:
+    """Every (job_id, object_type) to collect, the owner of each job, and the listings they came from."""
+
+    keys: tuple[Key, ...]
+    owners: Mapping[str, Owner]  # job_id -> owner: configured jobs, then discovered ones
+    listed: Mapping[Project, Sequence[JobMeta]]  # each project's last successful listing (none without discovery)
+
+    def jobs(self, project: Project) -> Iterator[tuple[str, Owner]]:
+        """The jobs ``project`` owns: its configured ones, then those its listing found first."""
+        for job_id, owner in self.owners.items():
+            if owner.project is project and owner.job is not None:
+                yield job_id, owner
+        for job_id, owner in self.owners.items():
+            if owner.project is project and owner.job is None:
+                yield job_id, owner
+
+
+def configured(projects: Sequence[Project]) -> dict[str, Owner]:
+    """The owner of every configured job (job ids are unique across projects)."""
+    return {job.id: Owner(project, job.aggregate_only, job) for project in projects for job in project.config.jobs}
+
+
+def build(config: Config, projects: Sequence[Project], owners: Mapping[str, Owner]) -> Index:
+    """The index as of the projects' last listings, on top of the configured jobs' ``owners``."""
+    keys = list(config.keys)
+    all_owners = dict(owners)
+    listed: dict[Project, Sequence[JobMeta]] = {}
+    for project in projects:
+        listed[project] = found = project.discovered()
+        discovery = project.config.discovery
+        if discovery is None:
+            continue
+        for job in found:
+            if job.job_id in all_owners:
+                continue  # configured (here or in another project), or listed by an earlier project
+            all_owners[job.job_id] = Owner(project, discovery.aggregate_only, None)
+            keys.extend((job.job_id, t) for t in discovery.object_types)
+    return Index(tuple(dict.fromkeys(keys)), all_owners, listed)
