@@ -537,6 +537,7 @@ def test_client_page_cap_is_per_comparison_not_per_database() -> None:
     with pytest.raises(ReadError) as err:
         client.tables("j1", run, Deadline.after(30))
     assert (err.value.error_code, err.value.operation) == ("page_cap_exceeded", "show_line_compare_detail")
-    # 3 pages' worth of tables for the whole comparison (plus pages already asked for when the cap was hit),
+    # 3 pages' worth of tables for the whole comparison (plus pages already asked for when the cap was hit,
+    # which depends on how the databases' reads interleave: none when the third page ends them all),
     # not 3 pages per database (12).
-    assert 4 <= detail.call_count <= 3 + len(dbs)
+    assert 3 <= detail.call_count <= 3 + len(dbs)
