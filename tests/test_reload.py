@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import signal
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,13 @@ import requests
 import trustme
 import yaml
 
+from exporter.base.deadline import Deadline
+from exporter.config import DiscoveryConfig
+from exporter.drs.errors import DRSAPIError
+from exporter.sources.jobs import JobDirectory
+
 from .procs import Exporter, Simulator, sim_config, value, wait_for
+from .test_discovery_background import DISCOVERY, listed, project, simulator
 from .test_security import server_cert, web_config
 
 OK = "huaweicloud_drs_config_last_reload_successful"
@@ -181,3 +188,88 @@ def test_sighup_rotates_the_tls_certificate(sim: Simulator, start: Any, tmp_path
     exp.proc.send_signal(signal.SIGHUP)
     wait_for(lambda: trusted("new"))
     assert not trusted("old"), "new connections get the new certificate"
+
+
+def test_a_reload_during_the_first_discovery_listing_does_not_postpone_discovery(tmp_path: Path) -> None:
+    sim = simulator(tmp_path, "--latency-ms", "3000")  # the first listing takes 3 s
+    exp = Exporter(project(sim.url, discovery=DISCOVERY), tmp_path, "--web.enable-lifecycle")
+    try:
+        exp.get(headers={"X-Prometheus-Scrape-Timeout-Seconds": "1"})  # starts the first listing
+        assert reload(exp).status_code == 200  # while it runs
+        sim.admin("faults", {"latency_ms": 0})
+        # refresh_interval is 300 s: the jobs should still appear within seconds
+        wait_for(lambda: listed(exp.metrics()) == {"prod-a", "prod-b"}, timeout=30, interval=1)
+    finally:
+        exp.stop()
+        sim.stop()
+
+
+class GatedList:
+    """A DRS client stand-in whose job list answers (or fails) when the test opens the gate."""
+
+    project_id = "0" * 32
+
+    def __init__(self, *names: str) -> None:
+        self.gate = threading.Event()
+        self.names = names
+        self.fail = False
+        self.calls = 0
+
+    def call(self, method: str, path: str, *, deadline: Deadline, **kwargs: Any) -> dict[str, Any]:
+        self.calls += 1
+        self.gate.wait(deadline.remaining())
+        if self.fail:
+            raise DRSAPIError("connection_error", "refused", operation="list_jobs")
+        return {"jobs": [{"id": n, "name": n} for n in self.names], "total_count": len(self.names)}
+
+
+def directory(client: GatedList) -> JobDirectory:
+    config = DiscoveryConfig(job_types=("migration",), refresh_interval=300)
+    return JobDirectory(client, config, refresh_timeout=10)  # type: ignore[arg-type]  # a stand-in client
+
+
+def test_a_reload_during_a_periodic_listing_takes_its_result_over() -> None:
+    client = GatedList("job-a")
+    client.gate.set()
+    old, new = directory(client), directory(client)
+    try:
+        old.refresh_if_due(Deadline.after(5))
+        assert [j.job_id for j in old.jobs] == ["job-a"] and client.calls == 1
+        client.gate.clear()
+        client.names = ("job-a", "job-b")
+        old.listed_at = (old.listed_at or 0.0) - 300  # the interval has passed
+        running = old.start_if_due()
+        assert running is not None, "the periodic listing runs (and hangs) ..."
+        wait_for(lambda: client.calls == 2, timeout=5)
+        new.adopt(old)  # ... when the reload comes
+        assert new.start_if_due() is None, "taken over, not started again (nor waited for: jobs are known)"
+        client.gate.set()
+        assert running.wait(5)
+        assert [j.job_id for j in new.jobs] == ["job-a", "job-b"], "its result is not lost"
+        assert new.start_if_due() is None and client.calls == 2, "the next listing is an interval later"
+    finally:
+        client.gate.set()
+        old.close()
+        new.close()
+
+
+def test_a_first_listing_taken_over_by_a_reload_is_retried_when_it_fails() -> None:
+    client = GatedList("job-a")
+    client.fail = True
+    old, new = directory(client), directory(client)
+    try:
+        running = old.start_if_due()
+        assert running is not None
+        new.adopt(old)
+        assert new.start_if_due() is running, "scrapes of the new core wait for the listing in flight"
+        client.gate.set()
+        assert running.wait(5)
+        assert (new.up, new.failures, new.error_code) == (False, 1, "connection_error")
+        client.fail = False
+        retried = new.start_if_due()  # failed under the old core: tried again at once
+        assert retried is not None and retried.wait(5)
+        assert ([j.job_id for j in new.jobs], new.up, client.calls) == (["job-a"], True, 2)
+    finally:
+        client.gate.set()
+        old.close()
+        new.close()
