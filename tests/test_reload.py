@@ -273,3 +273,15 @@ def test_a_first_listing_taken_over_by_a_reload_is_retried_when_it_fails() -> No
         client.gate.set()
         old.close()
         new.close()
+
+
+def test_a_reload_that_fixes_the_credentials_is_used_at_once(sim: Simulator, start: Any) -> None:
+    job = sim.info["jobs"][0]
+    bad = sim_config(sim, [job])
+    bad["auth"] = {**bad["auth"], "secret_key": "wrong-secret-key-000000000000"}
+    exp = start(bad)
+    assert up(exp, job) == 0, "rejected credentials"
+    rewrite(exp, sim_config(sim, [job]))  # the operator fixes the SK
+    exp.proc.send_signal(signal.SIGHUP)
+    # cache_ttl is 30 s by default: the fixed credentials are tried well before that
+    wait_for(lambda: up(exp, job) == 1, timeout=10, interval=0.5)

@@ -143,10 +143,15 @@ class SnapshotCache:
                     del self._cache[key]
 
     def kept(self, keys: Iterable[Key]) -> Kept:
-        """What is known of ``keys``, for a successor cache to :meth:`adopt` (a reload)."""
+        """What is known of ``keys``, for a successor cache to :meth:`adopt` (a reload).
+
+        A key whose last refresh failed is not kept (its last data and success time are): the
+        failure may be what the new configuration fixes (credentials, limits), so the successor
+        refreshes the key at once rather than serve the old error for the rest of its TTL.
+        """
         with self._lock:
             return Kept(
-                {k: s for k in keys if (s := self._latest.get(k)) is not None},
+                {k: s for k in keys if (s := self._latest.get(k)) is not None and s.up},
                 {k: s for k in keys if (s := self._last_data.get(k)) is not None},
                 {k: t for k in keys if (t := self._last_success.get(k)) is not None},
                 (self.refreshes, self.timeouts, self.stale_served),
