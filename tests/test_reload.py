@@ -6,8 +6,10 @@ between reloads.
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
+import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +26,7 @@ from exporter.config import DiscoveryConfig
 from exporter.drs.errors import DRSAPIError
 from exporter.sources.jobs import JobDirectory
 
-from .procs import Exporter, Simulator, sim_config, value, wait_for
+from .procs import Exporter, Simulator, command, sim_config, terminate, value, wait_for
 from .test_discovery_background import DISCOVERY, listed, project, simulator
 from .test_security import server_cert, web_config
 
@@ -285,3 +287,44 @@ def test_a_reload_that_fixes_the_credentials_is_used_at_once(sim: Simulator, sta
     exp.proc.send_signal(signal.SIGHUP)
     # cache_ttl is 30 s by default: the fixed credentials are tried well before that
     wait_for(lambda: up(exp, job) == 1, timeout=10, interval=0.5)
+
+
+def fifo_writer(path: Path) -> int | None:
+    """A descriptor writing into FIFO ``path`` once a reader has it open; None before."""
+    try:
+        return os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError:  # ENXIO: no reader yet
+        return None
+
+
+def test_sighup_during_start_up_does_not_kill_the_exporter(sim: Simulator, tmp_path: Path) -> None:
+    # The exporter's configuration file is a FIFO at first: its start-up stops there, before the
+    # configuration is read and the port bound, until the test writes the configuration.
+    fifo, cfg = tmp_path / "config.fifo", tmp_path / "exporter.yml"
+    os.mkfifo(fifo)
+    os.link(fifo, cfg)
+    body = yaml.safe_dump(sim_config(sim, sim.info["jobs"][:1])).encode()
+    log = tmp_path / "exporter.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [command("drs-exporter"), "--config.file", str(cfg), "--web.listen-address", "127.0.0.1:0"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        writer = wait_for(lambda: fifo_writer(fifo), timeout=20, interval=0.01)  # reading its configuration
+        proc.send_signal(signal.SIGHUP)  # while it starts
+        plain = tmp_path / "plain.yml"
+        plain.write_bytes(body)
+        os.replace(plain, cfg)  # the reload reads a plain file
+        try:
+            os.write(writer, body)
+        except BrokenPipeError:  # the SIGHUP ended it
+            wait_for(lambda: proc.poll() is not None)
+        os.close(writer)
+        wait_for(lambda: "configuration reloaded" in log.read_text() or proc.poll() is not None, timeout=20)
+        assert proc.poll() is None, f"exporter died with {proc.returncode}: {log.read_text()}"
+        text = log.read_text()
+        assert "listening on" in text and "received SIGHUP during start-up, reloading the configuration now" in text
+    finally:
+        terminate(proc)
