@@ -9,7 +9,7 @@ import requests
 import urllib3
 
 from .base.deadline import Deadline
-from .base.fairpool import share
+from .base.fairpool import reserve, share
 from .config import Config, ProjectConfig
 from .config.credentials import AkSkCredentials, PasswordCredentials, TokenCredentials
 from .drs.auth import AkSkAuth, IamPasswordAuth, StaticTokenAuth
@@ -143,13 +143,14 @@ class Exporter:
             max_throttle=max(config.refresh_timeout, config.cache_ttl),
         )
         self.projects = [Project(config, project, self.transport) for project in config.projects]
-        if len(self.projects) > 1 and share(config.max_concurrency, len(self.projects)) == config.max_concurrency:
+        if config.max_concurrency < len(self.projects):
             log.warning(
-                "max_concurrency %d is below two per project (%d projects): no requests are reserved for "
-                "each project, so one whose endpoint hangs can hold up the others; raise it to %d",
+                "max_concurrency %d is below the number of projects (%d): each project still gets one "
+                "request (and refresh) at once when it asks, so up to %d can be in flight; raise it to %d",
                 config.max_concurrency,
                 len(self.projects),
-                2 * len(self.projects),
+                config.max_concurrency + len(self.projects) - 1,
+                len(self.projects),
             )
         # job_id -> (project, aggregate_only): of the configured jobs, and of every job of the keys
         # last collected (rebuilt from the listings each time: a job no longer listed leaves it).
@@ -176,6 +177,7 @@ class Exporter:
             # Projects take turns for the refresh threads, as they do for the transport's slots.
             group=self._project_of,
             group_limit=share(config.max_concurrency, len(config.projects)),
+            group_reserve=reserve(config.max_concurrency, len(config.projects)),
         )
         if previous is not None:
             self._adopt(previous)

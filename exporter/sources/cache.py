@@ -72,11 +72,13 @@ class SnapshotCache:
     A refresh has two stages: fetching, in the pool of ``max_concurrency`` threads, and
     ``prepare`` (rendering), in one thread of its own that holds back while half or more of the
     fetch slots are busy: the GIL lets one thread compute at a time, and during a burst of refreshes (a
-    cold start) fetches waiting for CPU would leave API slots idle. A refresh counts as done,
+    cold start) fetches waiting for CPU would leave API slots idle. It holds back for a second at
+    most, and not again until fewer fetches run: fetches busy that long wait on the network. A refresh counts as done,
     for waiting callers, when both stages are.
 
     Keys come in groups (``group``: the project of a job): the fetch pool takes the groups in turn,
-    and a group runs at most ``group_limit`` fetches at once, so that one project whose endpoint
+    a group runs more than ``group_limit`` fetches at once only while no other group waits, and one
+    running fewer than ``group_reserve`` gets a thread at once, so that one project whose endpoint
     hangs cannot hold every thread while the other projects' keys wait.
     """
 
@@ -94,6 +96,7 @@ class SnapshotCache:
         max_staleness: float | None = None,
         group: Callable[[Key], Hashable] | None = None,
         group_limit: int | None = None,
+        group_reserve: int = 0,
     ) -> None:
         self._fetch = fetch
         self._group = group or (lambda key: None)
@@ -106,6 +109,10 @@ class SnapshotCache:
         self._fetching = 0
         # Fetches running from which rendering holds back: a burst, not one slow request.
         self._busy_fetches = max(1, max_concurrency // 2)
+        # Set when rendering waited out PREPARE_YIELD_SECONDS: fetches busy that long are waiting on
+        # the network (a project that hangs), not the CPU; rendering stops holding back until
+        # fewer run, or every key would wait that long in turn behind them.
+        self._busy_for_long = False
         self._clock_skew = 0.0  # see adopt()
         self._cache: TTLCache[Key, Snapshot] | None = (
             TTLCache(maxsize=1_000_000, ttl=ttl, timer=self._clock) if ttl > 0 else None
@@ -115,7 +122,7 @@ class SnapshotCache:
         self._last_data: dict[Key, Snapshot] = {}
         self._latest: dict[Key, Snapshot] = {}  # the last stored snapshot, failed or not
         self._wanted: frozenset[Key] | None = None  # set by retain(): keys outside it are not stored
-        self._pool = FairPool(max_concurrency, "drs-refresh", group_limit)
+        self._pool = FairPool(max_concurrency, "drs-refresh", group_limit, group_reserve)
         self._prepare_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="drs-render")
         self.refreshes = 0
         self.timeouts = 0
@@ -276,6 +283,8 @@ class SnapshotCache:
         finally:
             with self._lock:
                 self._fetching -= 1
+                if self._fetching < self._busy_fetches:
+                    self._busy_for_long = False
                 self._fetch_slot_free.notify_all()
         duration = time.monotonic() - started
         if data is not None:
@@ -306,9 +315,10 @@ class SnapshotCache:
     def _finish(self, key: Key, snapshot: Snapshot, done: Future[Snapshot]) -> None:
         """Stage two, in the render thread: prepare once fetching is no burst, then store."""
         with self._lock:
-            self._fetch_slot_free.wait_for(
-                lambda: self._fetching < self._busy_fetches, timeout=self.PREPARE_YIELD_SECONDS
-            )
+            if not self._busy_for_long:
+                self._busy_for_long = not self._fetch_slot_free.wait_for(
+                    lambda: self._fetching < self._busy_fetches, timeout=self.PREPARE_YIELD_SECONDS
+                )
             previous = self._last_data.get(key)
         if self._prepare is not None:
             try:
