@@ -53,22 +53,22 @@ class Reloader:
         try:
             cfg = config.load(self.config_file)
         except (ValueError, config.ConfigError) as exc:
-            return f"invalid configuration: {exc}"
+            return f"invalid configuration: {_in(self.config_file, exc)}"
         try:
             web = webconfig.load(self.web_config_file) if self.web_config_file else webconfig.WebConfig()
         except config.ConfigError as exc:
-            return f"invalid web configuration: {exc}"
+            return f"invalid web configuration: {_in(self.web_config_file, exc)}"
         old = self.app.exporter
         try:
             new = Exporter(cfg, previous=old)
         except Exception as exc:  # whatever it is, the running exporter must go on
             log.debug("building the exporter failed", exc_info=True)
-            return scrub(f"cannot use the configuration: {exc.__class__.__name__}: {exc}")
+            return scrub(f"cannot use the configuration: {_in(self.config_file, f'{exc.__class__.__name__}: {exc}')}")
         try:
             self.apply_web_config(web)
         except Exception as exc:
             new.close()
-            return scrub(f"cannot use the web configuration: {exc}")
+            return scrub(f"cannot use the web configuration: {_in(self.web_config_file, exc)}")
         self.app.use(new)
         retire = threading.Timer(RETIRE_SECONDS, old.close)
         retire.daemon = True
@@ -82,3 +82,9 @@ class Reloader:
             ", TLS" if web.tls else "",
         )
         return None
+
+
+def _in(file: str | None, problem: object) -> str:
+    """``problem``, said to be in ``file`` unless it names the file already."""
+    text = str(problem)
+    return text if file is None or file in text else f"{file}: {text}"

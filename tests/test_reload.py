@@ -105,7 +105,7 @@ def test_sighup_with_a_bad_file_keeps_the_running_configuration(
     assert value(text, "huaweicloud_drs_up", job_id=first) == 1, "the running configuration goes on"
     assert value(text, "huaweicloud_drs_up", job_id=second) is None, "nothing of the bad file is applied"
     failed = [line for line in exp.log().splitlines() if "reloading the configuration failed" in line]
-    assert len(failed) == 1 and named in failed[0], exp.log()
+    assert len(failed) == 1 and named in failed[0] and str(exp.config_path) in failed[0], exp.log()
     assert sim.info["secret_key"] not in exp.log()
     # Fixed: the next reload works and says so.
     rewrite(exp, sim_config(sim, [first, second]))
@@ -123,7 +123,7 @@ def test_reload_endpoint_when_the_lifecycle_api_is_enabled(sim: Simulator, start
     assert up(exp, second) == 1, "applied when the answer comes"
     rewrite(exp, sim_config(sim, [first], page_size=5000))
     answer = reload(exp)
-    assert answer.status_code == 500 and "page_size" in answer.text
+    assert answer.status_code == 500 and "page_size" in answer.text and str(exp.config_path) in answer.text
     text = exp.metrics()
     assert value(text, OK) == 0 and value(text, "huaweicloud_drs_up", job_id=second) == 1
     assert requests.get(f"{exp.url}/-/reload", timeout=5).status_code == 405
@@ -156,7 +156,7 @@ def test_reload_replaces_the_web_users(sim: Simulator, start: Any, tmp_path: Pat
     assert exp.get(auth=alice).status_code == 401, "a user removed by the reload does not"
     web.write_text("basic_auth_users: {bob: not-a-bcrypt-hash}\n")
     answer = reload(exp, auth=bob)
-    assert answer.status_code == 500 and "basic_auth_users" in answer.text
+    assert answer.status_code == 500 and "basic_auth_users" in answer.text and str(web) in answer.text
     assert exp.get(auth=bob).status_code == 200, "a bad web configuration changes nothing"
     assert value(exp.metrics(auth=bob), OK) == 0
 
