@@ -204,9 +204,11 @@ class Exporter:
         self.stats.retain_jobs({job_id for job_id, _ in keys})  # the counts are shared with the previous core
         kept = [key for key in keys if self._spec(key) == previous._spec(key)]
         held = previous.cache.kept(kept)
-        self.cache.adopt(held)
         if previous.config.cache_ttl == self.config.cache_ttl:  # renderings are made with the TTL
             self.renderer.adopt(previous.renderer, [*held.latest.values(), *held.last_data.values()])
+            self.cache.adopt(held, carry=lambda snapshot: self.renderer.adopt(previous.renderer, [snapshot]))
+        else:
+            self.cache.adopt(held)
 
     def _fetch(self, job_id: str, object_type: str, deadline: Deadline) -> ProgressData:
         owner = self._owners.get(job_id)

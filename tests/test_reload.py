@@ -21,6 +21,7 @@ import requests
 import trustme
 import yaml
 
+from exporter import app, config
 from exporter.base.deadline import Deadline
 from exporter.config import DiscoveryConfig
 from exporter.drs.errors import DRSAPIError
@@ -328,3 +329,44 @@ def test_sighup_during_start_up_does_not_kill_the_exporter(sim: Simulator, tmp_p
         assert "listening on" in text and "received SIGHUP during start-up, reloading the configuration now" in text
     finally:
         terminate(proc)
+
+
+def test_a_reload_during_a_refresh_takes_it_over_rather_than_calling_again(tmp_path: Path) -> None:
+    sim = simulator(tmp_path, "--latency-ms", "1500")
+    cfg = config.parse(project(sim.url, jobs=["prod-a"]))
+    old = app.Exporter(cfg)
+    new = None
+    try:
+        old.cache.start(old.keys)  # a scrape's refresh, running (the API answers in 1.5 s) ...
+        wait_for(lambda: old.cache.in_flight() == 1, timeout=5)
+        new = app.Exporter(cfg, previous=old)  # ... when the reload comes
+        [snapshot] = new.snapshots(Deadline.after(10))
+        assert snapshot.up
+        assert sim.stats()["requests"].get("show_progress_data") == 1, "one API call, not one per core"
+        assert new.snapshots(Deadline.after(10)) == [snapshot], "kept as the new core's own"
+    finally:
+        old.close()
+        if new is not None:
+            new.close()
+        sim.stop()
+
+
+def test_a_job_removed_by_a_reload_while_its_call_fails_gets_no_error_series_back(tmp_path: Path) -> None:
+    scenario = tmp_path / "scenario.yaml"
+    jobs = [{"id": "kept", "objects": {"table": 5}}, {"id": "gone", "objects": {"table": 5}, "fault": "timeout"}]
+    scenario.write_text(yaml.safe_dump({"jobs": jobs}))
+    sim = Simulator("--scenario", str(scenario))
+    old = app.Exporter(config.parse(sim_config(sim, ["kept", "gone"], request_timeout=1, retries=0)))
+    new = None
+    try:
+        old.cache.start(old.keys)  # gone's call hangs until its 1 s timeout ...
+        wait_for(lambda: sim.stats()["requests"].get("show_progress_data") == 2, timeout=5)
+        new = app.Exporter(config.parse(sim_config(sim, ["kept"])), previous=old)  # ... when a reload drops it
+        wait_for(lambda: old.cache.in_flight() == 0, timeout=10)  # it timed out in the old core
+        assert old.cache.latest([("gone", "table")])[0] is not None, "its call failed after the reload"
+        assert [k for k in new.stats.errors if k[1] == "gone"] == [], "no error series for a job gone"
+    finally:
+        old.close()
+        if new is not None:
+            new.close()
+        sim.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -59,6 +60,7 @@ class Kept:
     last_data: dict[Key, Snapshot]
     last_success: dict[Key, float]
     counters: tuple[int, int, int]  # refreshes, timeouts, stale serves
+    inflight: dict[Key, Future[Snapshot]]  # refreshes running: the successor waits for them, not calls again
 
 
 class SnapshotCache:
@@ -162,13 +164,17 @@ class SnapshotCache:
                 {k: s for k in keys if (s := self._last_data.get(k)) is not None},
                 {k: t for k in keys if (t := self._last_success.get(k)) is not None},
                 (self.refreshes, self.timeouts, self.stale_served),
+                {k: f for k in keys if (f := self._inflight.get(k)) is not None},
             )
 
-    def adopt(self, kept: Kept) -> None:
+    def adopt(self, kept: Kept, carry: Callable[[Snapshot], None] | None = None) -> None:
         """Take over what a predecessor knew (before the first scrape): a reload keeps the unchanged jobs.
 
         A snapshot younger than the TTL stays cached for what is left of its TTL, not longer, and
-        the counters go on from the predecessor's. Renderings are the renderer's to carry over.
+        the counters go on from the predecessor's. Renderings are the renderer's to carry over
+        (``carry`` is called with each snapshot of a refresh taken over, before it is stored).
+        A refresh the predecessor is running is taken over: scrapes wait for it rather than call
+        the API again, and its result is kept here when it succeeds.
         """
         now = time.time()
         with self._lock:
@@ -176,17 +182,37 @@ class SnapshotCache:
             self._last_data.update(kept.last_data)
             self._last_success.update(kept.last_success)
             self.refreshes, self.timeouts, self.stale_served = kept.counters
-            if self._cache is None:
-                return
+            cache = self._cache
             for key, snapshot in self._latest.items():
                 age = max(0.0, now - snapshot.refreshed_at)
-                if age < self.ttl:
+                if cache is not None and age < self.ttl:
                     # Stored as if stored ``age`` seconds ago, so that it expires when it would have.
                     self._clock_skew = -age
                     try:
-                        self._cache[key] = snapshot
+                        cache[key] = snapshot
                     finally:
                         self._clock_skew = 0.0
+        for key, future in kept.inflight.items():
+            with self._lock:
+                self._inflight.setdefault(key, future)
+            future.add_done_callback(functools.partial(self._handed_over, key, carry))
+
+    def _handed_over(self, key: Key, carry: Callable[[Snapshot], None] | None, future: Future[Snapshot]) -> None:
+        """A predecessor's refresh of ``key`` ended: keep a success as if this cache had refreshed it."""
+        snapshot = future.result() if not future.cancelled() and future.exception() is None else None
+        if snapshot is not None and snapshot.up and carry is not None:
+            carry(snapshot)
+        with self._lock:
+            if self._inflight.get(key) is future:
+                del self._inflight[key]
+            if snapshot is None or not snapshot.up or not self._keeps(key):
+                return  # a failure is not kept (see kept()): the next scrape refreshes the key
+            latest = self._latest.get(key)
+            if latest is None or latest.refreshed_at < snapshot.refreshed_at:
+                self._last_data[key] = self._latest[key] = snapshot
+                self._last_success[key] = snapshot.refreshed_at
+                if self._cache is not None:
+                    self._cache[key] = snapshot
 
     def _clock(self) -> float:
         return time.monotonic() + self._clock_skew
