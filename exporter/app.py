@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import gzip
 import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import requests
 import urllib3
@@ -119,6 +122,8 @@ class Exporter:
 
     def __init__(self, config: Config, previous: Exporter | None = None) -> None:
         self.config = config
+        self._scrapes = 0  # running with this core (see in_use)
+        self._scrapes_lock = threading.Lock()
         self.stats: ApiStats = previous.stats if previous is not None else ApiStats()
         self.reloads: ReloadStatus = previous.reloads if previous is not None else ReloadStatus()
         verify: bool | str = True
@@ -348,6 +353,24 @@ class Exporter:
         comparisons = self.comparisons.want(self._comparison_jobs())
         live = LiveMetrics(self.job_metrics(deadline), self.self_metrics())
         return self.renderer.render(snapshots, fmt, live, compress=compress, comparisons=comparisons)
+
+    @contextmanager
+    def in_use(self) -> Iterator[None]:
+        """Count a scrape running with this core: a core a reload replaced is closed once it is idle."""
+        with self._scrapes_lock:
+            self._scrapes += 1
+        try:
+            yield
+        finally:
+            with self._scrapes_lock:
+                self._scrapes -= 1
+
+    def idle(self) -> bool:
+        """No scrape runs with this core, nor a refresh or job listing (which its successor may wait for)."""
+        with self._scrapes_lock:
+            scraping = self._scrapes > 0
+        listing = any(p.directory is not None and p.directory.listing for p in self.projects)
+        return not scraping and not listing and self.cache.in_flight() == 0
 
     def close(self) -> None:
         """Stop background work and close connections."""

@@ -370,3 +370,21 @@ def test_a_job_removed_by_a_reload_while_its_call_fails_gets_no_error_series_bac
         if new is not None:
             new.close()
         sim.stop()
+
+
+def threads(pid: int) -> int:
+    return len(list(Path(f"/proc/{pid}/task").iterdir()))
+
+
+def test_a_burst_of_reloads_does_not_pile_up_replaced_cores(sim: Simulator, start: Any) -> None:
+    exp = start(sim_config(sim, sim.info["jobs"], cache_ttl=1), "--web.enable-lifecycle")
+    exp.metrics()
+    before = threads(exp.proc.pid)
+    peak = before
+    for _ in range(30):
+        assert reload(exp).status_code == 200
+        exp.metrics()  # each core does some work: its threads start
+        peak = max(peak, threads(exp.proc.pid))
+    # Each replaced core that lived on would keep its threads for 15 s (30 cores: hundreds).
+    assert peak <= 3 * before, (before, peak)
+    wait_for(lambda: threads(exp.proc.pid) <= before + 5, timeout=20, interval=0.5)  # idle ones are closed

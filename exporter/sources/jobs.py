@@ -110,6 +110,12 @@ class JobDirectory:
         if successor is not None:
             successor._take(state)
 
+    @property
+    def listing(self) -> bool:
+        """A listing is in flight."""
+        with self._lock:
+            return self._running is not None
+
     def retry_delay(self) -> float:
         """Seconds from a failed listing to the next attempt."""
         backoff = self.RETRY_FIRST_SECONDS * float(2 ** min(max(self.failures - 1, 0), 16))
