@@ -176,19 +176,25 @@ def test_fair_slots_lend_a_reserve_and_take_it_back_at_once() -> None:
     assert slots.held("a") == 1 and slots.held("b") == 2
 
 
-def test_fair_slots_lend_only_while_no_group_below_its_limit_waits() -> None:
-    slots = FairSlots(3, limit=2)
-    assert slots.acquire("a", 0.1) and slots.acquire("a", 0.1) and slots.acquire("b", 0.1)
+def ask_in_turn(slots: FairSlots, *groups: str) -> tuple[list[threading.Thread], list[str]]:
+    """A thread per group asking ``slots`` for one, in that order; the groups that got one, in order."""
     got: list[str] = []
 
     def take(group: str) -> None:
         if slots.acquire(group, 5):
             got.append(group)
 
-    waiters = [threading.Thread(target=take, args=(g,)) for g in ("a", "b")]
-    for w in waiters:  # a asks first
-        w.start()
-        wait_for(lambda: len(slots._waiters) == len([x for x in waiters if x.is_alive()]), timeout=5, interval=0.01)
+    waiters = [threading.Thread(target=take, args=(g,)) for g in groups]
+    for asked, waiter in enumerate(waiters, 1):
+        waiter.start()
+        wait_for(lambda asked=asked: len(slots._waiters) + len(got) == asked, timeout=5, interval=0.01)
+    return waiters, got
+
+
+def test_fair_slots_lend_only_while_no_group_below_its_limit_waits() -> None:
+    slots = FairSlots(3, limit=2)
+    assert slots.acquire("a", 0.1) and slots.acquire("a", 0.1) and slots.acquire("b", 0.1)
+    waiters, got = ask_in_turn(slots, "a", "b")
     slots.release("b")
     waiters[1].join(timeout=5)
     assert got == ["b"], "a is at its limit, b below it"
@@ -200,16 +206,7 @@ def test_fair_slots_lend_only_while_no_group_below_its_limit_waits() -> None:
 def test_fair_slots_give_a_freed_slot_to_the_group_holding_fewest() -> None:
     slots = FairSlots(2)
     assert slots.acquire("a", 0.1) and slots.acquire("a", 0.1)
-    got: list[str] = []
-
-    def take(group: str) -> None:
-        if slots.acquire(group, 5):
-            got.append(group)
-
-    waiters = [threading.Thread(target=take, args=(g,)) for g in ("a", "b")]
-    for w in waiters:  # a asks first
-        w.start()
-        time.sleep(0.1)
+    waiters, got = ask_in_turn(slots, "a", "b")
     slots.release("a")
     waiters[1].join(timeout=5)
     assert got == ["b"], "b holds none, a holds one"

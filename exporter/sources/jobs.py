@@ -72,36 +72,29 @@ class JobDirectory:
                 other._successor = self
         self._take(state)
 
+    # What a successor takes over: everything known of the listings, and the one in flight.
+    _HANDED_OVER = (
+        "jobs",
+        "up",
+        "duration",
+        "listed_at",
+        "listed_ok_at",
+        "failures",
+        "error_code",
+        "error_message",
+        "fallback",
+        "_running",
+    )
+
     def _state(self) -> tuple[Any, ...]:
         """What a successor takes over (lock held)."""
-        return (
-            self.jobs,
-            self.up,
-            self.duration,
-            self.listed_at,
-            self.listed_ok_at,
-            self.failures,
-            self.error_code,
-            self.error_message,
-            self.fallback,
-            self._running,
-        )
+        return tuple(getattr(self, name) for name in self._HANDED_OVER)
 
     def _take(self, state: tuple[Any, ...]) -> None:
         """Take ``state`` from a predecessor, and hand it on to a successor of this one's."""
         with self._lock:
-            (
-                self.jobs,
-                self.up,
-                self.duration,
-                self.listed_at,
-                self.listed_ok_at,
-                self.failures,
-                self.error_code,
-                self.error_message,
-                self.fallback,
-                self._running,
-            ) = state
+            for name, value in zip(self._HANDED_OVER, state, strict=True):
+                setattr(self, name, value)
             if self._running is None and not self.up:
                 self.listed_at = None  # failed (or never listed) under the predecessor: due now
             successor = self._successor
