@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import gzip
 import logging
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from functools import partial
 from typing import TypeVar
 
 import urllib3
 
 from .base.deadline import Deadline
-from .base.fairpool import share
+from .base.fairpool import reserve, share
 from .config import Config
 from .drs.errors import DRSAPIError
 from .drs.progress import ProgressData
@@ -56,6 +58,8 @@ class Exporter:
 
     def __init__(self, config: Config, previous: Exporter | None = None) -> None:
         self.config = config
+        self._scrapes = 0  # running with this core (see in_use)
+        self._scrapes_lock = threading.Lock()
         self.stats: ApiStats = previous.stats if previous is not None else ApiStats()
         self.reloads: ReloadStatus = previous.reloads if previous is not None else ReloadStatus()
         verify: bool | str = True
@@ -80,13 +84,14 @@ class Exporter:
             max_throttle=max(config.refresh_timeout, config.cache_ttl),
         )
         self.projects = [Project(config, project, self.transport) for project in config.projects]
-        if len(self.projects) > 1 and share(config.max_concurrency, len(self.projects)) == config.max_concurrency:
+        if config.max_concurrency < len(self.projects):
             log.warning(
-                "max_concurrency %d is below two per project (%d projects): no requests are reserved for "
-                "each project, so one whose endpoint hangs can hold up the others; raise it to %d",
+                "max_concurrency %d is below the number of projects (%d): each project still gets one "
+                "request (and refresh) at once when it asks, so up to %d can be in flight; raise it to %d",
                 config.max_concurrency,
                 len(self.projects),
-                2 * len(self.projects),
+                config.max_concurrency + len(self.projects) - 1,
+                len(self.projects),
             )
         # The configured jobs' owners, and the index the last scrape collected (rebuilt from the
         # listings each time: a job no longer listed leaves it). Refreshes find their job's owner in it.
@@ -113,6 +118,7 @@ class Exporter:
             # Projects take turns for the refresh threads, as they do for the transport's slots.
             group=self._project_of,
             group_limit=share(config.max_concurrency, len(config.projects)),
+            group_reserve=reserve(config.max_concurrency, len(config.projects)),
         )
         if previous is not None:
             self._adopt(previous)
@@ -146,9 +152,11 @@ class Exporter:
         self.stats.retain_jobs({job_id for job_id, _ in now.keys})  # the counts are shared with the previous core
         kept = [key for key in now.keys if self._spec(key) == previous._spec(key)]
         held = previous.cache.kept(kept)
-        self.cache.adopt(held)
         if previous.config.cache_ttl == self.config.cache_ttl:  # renderings are made with the TTL
             self.renderer.adopt(previous.renderer, [*held.latest.values(), *held.last_data.values()])
+            self.cache.adopt(held, carry=lambda snapshot: self.renderer.adopt(previous.renderer, [snapshot]))
+        else:
+            self.cache.adopt(held)
 
     def _fetch(self, job_id: str, object_type: str, deadline: Deadline) -> ProgressData:
         owner = self._current.owners.get(job_id)
@@ -244,6 +252,24 @@ class Exporter:
         self.renderer.want(fmt)  # before waiting: the refreshes this scrape waits for render its format
         snapshots, exposed = self._collect(Deadline.after(budget))  # one deadline for the whole scrape
         return self.renderer.render(snapshots, fmt, self.self_metrics(), compress=compress, sources=exposed)
+
+    @contextmanager
+    def in_use(self) -> Iterator[None]:
+        """Count a scrape running with this core: a core a reload replaced is closed once it is idle."""
+        with self._scrapes_lock:
+            self._scrapes += 1
+        try:
+            yield
+        finally:
+            with self._scrapes_lock:
+                self._scrapes -= 1
+
+    def idle(self) -> bool:
+        """No scrape runs with this core, nor a refresh or job listing (which its successor may wait for)."""
+        with self._scrapes_lock:
+            scraping = self._scrapes > 0
+        listing = any(p.directory is not None and p.directory.listing for p in self.projects)
+        return not scraping and not listing and self.cache.in_flight() == 0
 
     def close(self) -> None:
         """Stop background work and close connections."""

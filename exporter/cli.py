@@ -10,12 +10,10 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 
-from . import __version__, config, logs
-from .app import Exporter
-from .reload import Reloader
-from .web import webconfig
-from .web.server import MAX_SCRAPE_TIMEOUT, WebApp, parse_listen_address, serve
+# Nothing heavy here: main() installs its SIGHUP handler before the rest of the exporter is imported.
+from . import __version__, logs
 
 log = logging.getLogger("drs-exporter")
 
@@ -23,8 +21,46 @@ DEFAULT_PORT = 10370
 DEFAULT_LISTEN = f":{DEFAULT_PORT}"
 
 
+class HangUps:
+    """SIGHUP's handler from the start: its default action would end the process while it starts.
+
+    A SIGHUP that comes before the reloader exists is remembered and the configuration is
+    reloaded once, as soon as it does (the files may have changed since they were read); later
+    ones reload at once. Each reload runs in a thread of its own, not in the signal handler.
+    """
+
+    def __init__(self) -> None:
+        self._reload: Callable[[], object] | None = None
+        self._pending = False
+        signal.signal(signal.SIGHUP, self._received)
+
+    def _received(self, signum: int, frame: object) -> None:
+        # Runs in the main thread, between two bytecodes of it: no lock can be taken here.
+        if self._reload is None:
+            self._pending = True
+        else:
+            self._start("received SIGHUP, reloading the configuration")
+
+    def ready(self, reload: Callable[[], object]) -> None:
+        """Reload with ``reload`` from now on, and now if a SIGHUP came during start-up."""
+        self._reload = reload
+        if self._pending:  # a SIGHUP in between has seen _reload set and started its own reload
+            self._pending = False
+            self._start("received SIGHUP during start-up, reloading the configuration now")
+
+    def _start(self, message: str) -> None:
+        def run() -> None:
+            log.info(message)
+            if self._reload is not None:
+                self._reload()
+
+        threading.Thread(target=run, name="reload", daemon=True).start()
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Prometheus-style flags."""
+    from .web.server import MAX_SCRAPE_TIMEOUT
+
     p = argparse.ArgumentParser(
         prog="drs-exporter",
         description="Prometheus exporter for Huawei Cloud DRS per-object migration progress.",
@@ -75,6 +111,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the exporter until SIGTERM or SIGINT; 2 on bad configuration."""
+    hangups = HangUps()  # first: a SIGHUP while starting must not end the process
+    from . import config
+    from .app import Exporter
+    from .reload import Reloader
+    from .web import webconfig
+    from .web.server import WebApp, parse_listen_address, serve
+
     args = build_parser().parse_args(argv)
     if args.version:
         print(f"drs-exporter, version {__version__} (python {platform.python_version()})")
@@ -130,16 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.enable_lifecycle:
         app.reloader = reloader.reload
 
-    def reload(signum: int, frame: object) -> None:
-        threading.Thread(target=reload_on_signal, name="reload", daemon=True).start()
-
-    def reload_on_signal() -> None:
-        log.info("received SIGHUP, reloading the configuration")
-        reloader.reload()
-
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGHUP, reload)
     host, port = server.bind_addr[:2]
     app.ready.set()
     log.info(
@@ -151,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         len(cfg.jobs),
         len(cfg.keys),
     )
+    hangups.ready(reloader.reload)  # serving: a SIGHUP during start-up reloads now
     if web.basic_auth_users:
         log.info("basic auth required (%d users)", len(web.basic_auth_users))
         costs = web.costs()

@@ -29,7 +29,7 @@ from urllib3.poolmanager import PoolManager
 
 from .. import __version__
 from ..base.deadline import Deadline
-from ..base.fairpool import FairSlots, share
+from ..base.fairpool import FairSlots, reserve, share
 from ..base.secrets import SecretError
 from .body import read_body
 from .errors import (
@@ -209,9 +209,9 @@ class Transport:
         # Retry-After of a day must not stop it for a day.
         self.max_throttle = max_throttle
         self._sleep = sleep
-        # Shared by the projects, none holding more than its share: a project whose endpoint
-        # hangs must leave slots for the others.
-        self._slots = FairSlots(max_concurrency, share(max_concurrency, projects))
+        # Shared by the projects, each sure of its reserve: a project whose endpoint hangs must
+        # leave slots for the others.
+        self._slots = FairSlots(max_concurrency, share(max_concurrency, projects), reserve(max_concurrency, projects))
         # project -> monotonic time until which no request of that project is sent (after a 429).
         self._throttled_until: dict[str, float] = {}
         self._throttle_lock = threading.Lock()

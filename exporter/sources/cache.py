@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -59,6 +60,7 @@ class Kept:
     last_data: dict[Key, Snapshot]
     last_success: dict[Key, float]
     counters: tuple[int, int, int]  # refreshes, timeouts, stale serves
+    inflight: dict[Key, Future[Snapshot]]  # refreshes running: the successor waits for them, not calls again
 
 
 class SnapshotCache:
@@ -72,11 +74,13 @@ class SnapshotCache:
     A refresh has two stages: fetching, in the pool of ``max_concurrency`` threads, and
     ``prepare`` (rendering), in one thread of its own that holds back while half or more of the
     fetch slots are busy: the GIL lets one thread compute at a time, and during a burst of refreshes (a
-    cold start) fetches waiting for CPU would leave API slots idle. A refresh counts as done,
+    cold start) fetches waiting for CPU would leave API slots idle. It holds back for a second at
+    most, and not again until fewer fetches run: fetches busy that long wait on the network. A refresh counts as done,
     for waiting callers, when both stages are.
 
     Keys come in groups (``group``: the project of a job): the fetch pool takes the groups in turn,
-    and a group runs at most ``group_limit`` fetches at once, so that one project whose endpoint
+    a group runs more than ``group_limit`` fetches at once only while no other group waits, and one
+    running fewer than ``group_reserve`` gets a thread at once, so that one project whose endpoint
     hangs cannot hold every thread while the other projects' keys wait.
     """
 
@@ -94,6 +98,7 @@ class SnapshotCache:
         max_staleness: float | None = None,
         group: Callable[[Key], Hashable] | None = None,
         group_limit: int | None = None,
+        group_reserve: int = 0,
     ) -> None:
         self._fetch = fetch
         self._group = group or (lambda key: None)
@@ -106,6 +111,10 @@ class SnapshotCache:
         self._fetching = 0
         # Fetches running from which rendering holds back: a burst, not one slow request.
         self._busy_fetches = max(1, max_concurrency // 2)
+        # Set when rendering waited out PREPARE_YIELD_SECONDS: fetches busy that long are waiting on
+        # the network (a project that hangs), not the CPU; rendering stops holding back until
+        # fewer run, or every key would wait that long in turn behind them.
+        self._busy_for_long = False
         self._clock_skew = 0.0  # see adopt()
         self._cache: TTLCache[Key, Snapshot] | None = (
             TTLCache(maxsize=1_000_000, ttl=ttl, timer=self._clock) if ttl > 0 else None
@@ -115,7 +124,7 @@ class SnapshotCache:
         self._last_data: dict[Key, Snapshot] = {}
         self._latest: dict[Key, Snapshot] = {}  # the last stored snapshot, failed or not
         self._wanted: frozenset[Key] | None = None  # set by retain(): keys outside it are not stored
-        self._pool = FairPool(max_concurrency, "drs-refresh", group_limit)
+        self._pool = FairPool(max_concurrency, "drs-refresh", group_limit, group_reserve)
         self._prepare_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="drs-render")
         self.refreshes = 0
         self.timeouts = 0
@@ -143,20 +152,29 @@ class SnapshotCache:
                     del self._cache[key]
 
     def kept(self, keys: Iterable[Key]) -> Kept:
-        """What is known of ``keys``, for a successor cache to :meth:`adopt` (a reload)."""
+        """What is known of ``keys``, for a successor cache to :meth:`adopt` (a reload).
+
+        A key whose last refresh failed is not kept (its last data and success time are): the
+        failure may be what the new configuration fixes (credentials, limits), so the successor
+        refreshes the key at once rather than serve the old error for the rest of its TTL.
+        """
         with self._lock:
             return Kept(
-                {k: s for k in keys if (s := self._latest.get(k)) is not None},
+                {k: s for k in keys if (s := self._latest.get(k)) is not None and s.up},
                 {k: s for k in keys if (s := self._last_data.get(k)) is not None},
                 {k: t for k in keys if (t := self._last_success.get(k)) is not None},
                 (self.refreshes, self.timeouts, self.stale_served),
+                {k: f for k in keys if (f := self._inflight.get(k)) is not None},
             )
 
-    def adopt(self, kept: Kept) -> None:
+    def adopt(self, kept: Kept, carry: Callable[[Snapshot], None] | None = None) -> None:
         """Take over what a predecessor knew (before the first scrape): a reload keeps the unchanged jobs.
 
         A snapshot younger than the TTL stays cached for what is left of its TTL, not longer, and
-        the counters go on from the predecessor's. Renderings are the renderer's to carry over.
+        the counters go on from the predecessor's. Renderings are the renderer's to carry over
+        (``carry`` is called with each snapshot of a refresh taken over, before it is stored).
+        A refresh the predecessor is running is taken over: scrapes wait for it rather than call
+        the API again, and its result is kept here when it succeeds.
         """
         now = time.time()
         with self._lock:
@@ -164,17 +182,37 @@ class SnapshotCache:
             self._last_data.update(kept.last_data)
             self._last_success.update(kept.last_success)
             self.refreshes, self.timeouts, self.stale_served = kept.counters
-            if self._cache is None:
-                return
+            cache = self._cache
             for key, snapshot in self._latest.items():
                 age = max(0.0, now - snapshot.refreshed_at)
-                if age < self.ttl:
+                if cache is not None and age < self.ttl:
                     # Stored as if stored ``age`` seconds ago, so that it expires when it would have.
                     self._clock_skew = -age
                     try:
-                        self._cache[key] = snapshot
+                        cache[key] = snapshot
                     finally:
                         self._clock_skew = 0.0
+        for key, future in kept.inflight.items():
+            with self._lock:
+                self._inflight.setdefault(key, future)
+            future.add_done_callback(functools.partial(self._handed_over, key, carry))
+
+    def _handed_over(self, key: Key, carry: Callable[[Snapshot], None] | None, future: Future[Snapshot]) -> None:
+        """A predecessor's refresh of ``key`` ended: keep a success as if this cache had refreshed it."""
+        snapshot = future.result() if not future.cancelled() and future.exception() is None else None
+        if snapshot is not None and snapshot.up and carry is not None:
+            carry(snapshot)
+        with self._lock:
+            if self._inflight.get(key) is future:
+                del self._inflight[key]
+            if snapshot is None or not snapshot.up or not self._keeps(key):
+                return  # a failure is not kept (see kept()): the next scrape refreshes the key
+            latest = self._latest.get(key)
+            if latest is None or latest.refreshed_at < snapshot.refreshed_at:
+                self._last_data[key] = self._latest[key] = snapshot
+                self._last_success[key] = snapshot.refreshed_at
+                if self._cache is not None:
+                    self._cache[key] = snapshot
 
     def _clock(self) -> float:
         return time.monotonic() + self._clock_skew
@@ -271,6 +309,8 @@ class SnapshotCache:
         finally:
             with self._lock:
                 self._fetching -= 1
+                if self._fetching < self._busy_fetches:
+                    self._busy_for_long = False
                 self._fetch_slot_free.notify_all()
         duration = time.monotonic() - started
         if data is not None:
@@ -301,9 +341,10 @@ class SnapshotCache:
     def _finish(self, key: Key, snapshot: Snapshot, done: Future[Snapshot]) -> None:
         """Stage two, in the render thread: prepare once fetching is no burst, then store."""
         with self._lock:
-            self._fetch_slot_free.wait_for(
-                lambda: self._fetching < self._busy_fetches, timeout=self.PREPARE_YIELD_SECONDS
-            )
+            if not self._busy_for_long:
+                self._busy_for_long = not self._fetch_slot_free.wait_for(
+                    lambda: self._fetching < self._busy_fetches, timeout=self.PREPARE_YIELD_SECONDS
+                )
             previous = self._last_data.get(key)
         if self._prepare is not None:
             try:

@@ -51,6 +51,7 @@ class JobDirectory:
         self.fallback = False  # the v5 list is not available: v3 is used
         self.failures = 0  # listings failed in a row
         self._running: threading.Event | None = None  # set when the listing in flight ends
+        self._successor: JobDirectory | None = None  # a reload's new directory, to hand that listing's result to
         self._lock = threading.Lock()
         # Kept for the directory's life: a thread per listing would make the thread count churn.
         self._lister = ThreadPoolExecutor(1, thread_name_prefix="drs-discovery")
@@ -60,13 +61,54 @@ class JobDirectory:
         self._lister.shutdown(wait=False, cancel_futures=True)
 
     def adopt(self, other: JobDirectory) -> None:
-        """Take over what ``other`` (of the same project and discovery settings) listed: a reload keeps it."""
+        """Take over what ``other`` (of the same project and discovery settings) listed: a reload keeps it.
+
+        A listing ``other`` has in flight is taken over, neither lost nor started again: scrapes
+        wait for it here, and its result (and the retries after a failure) lands here when it
+        ends. A last listing that failed is tried again at once, with what may be new credentials.
+        """
         with other._lock:
-            known = (other.jobs, other.up, other.duration, other.listed_at, other.listed_ok_at, other.failures)
-            errors = (other.error_code, other.error_message, other.fallback)
+            state = other._state()
+            if other._running is not None:
+                other._successor = self
+        self._take(state)
+
+    # What a successor takes over: everything known of the listings, and the one in flight.
+    _HANDED_OVER = (
+        "jobs",
+        "up",
+        "duration",
+        "listed_at",
+        "listed_ok_at",
+        "failures",
+        "error_code",
+        "error_message",
+        "fallback",
+        "_running",
+    )
+
+    def _state(self) -> tuple[Any, ...]:
+        """What a successor takes over (lock held)."""
+        return tuple(getattr(self, name) for name in self._HANDED_OVER)
+
+    def _take(self, state: tuple[Any, ...]) -> None:
+        """Take ``state`` from a predecessor, and hand it on to a successor of this one's."""
         with self._lock:
-            self.jobs, self.up, self.duration, self.listed_at, self.listed_ok_at, self.failures = known
-            self.error_code, self.error_message, self.fallback = errors
+            for name, value in zip(self._HANDED_OVER, state, strict=True):
+                setattr(self, name, value)
+            if self._running is None and not self.up:
+                self.listed_at = None  # failed (or never listed) under the predecessor: due now
+            successor = self._successor
+            if successor is not None:
+                state = self._state()
+        if successor is not None:
+            successor._take(state)
+
+    @property
+    def listing(self) -> bool:
+        """A listing is in flight."""
+        with self._lock:
+            return self._running is not None
 
     def retry_delay(self) -> float:
         """Seconds from a failed listing to the next attempt."""
@@ -136,6 +178,10 @@ class JobDirectory:
             self.duration = time.monotonic() - started
             self.listed_at = time.monotonic()
             self._running = None
+            successor, state = self._successor, self._state()
+            self._successor = None  # the listing it took over is handed over; later ones are this one's
+        if successor is not None:  # before done: a scrape waiting on the successor finds the jobs there
+            successor._take(state)
         done.set()
 
     def _list(self, deadline: Deadline) -> list[JobMeta]:

@@ -192,8 +192,10 @@ class WebApp:
     ) -> list[bytes]:
         budget = scrape_budget(environ.get("HTTP_X_PROMETHEUS_SCRAPE_TIMEOUT_SECONDS"), self.max_scrape_timeout)
         started = time.monotonic()
+        exporter = self.exporter  # the one a scrape begins with, whatever a reload does meanwhile
         try:
-            chunks = self.exporter.scrape(budget, fmt, compress=compress)
+            with exporter.in_use():
+                chunks = exporter.scrape(budget, fmt, compress=compress)
         except Exception:
             log.exception("rendering metrics failed")
             return self._plain(start_response, "500 Internal Server Error", "Rendering metrics failed.\n")
