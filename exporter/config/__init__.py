@@ -250,7 +250,15 @@ class Config(Model, frozen=True):
     refresh_timeout: Annotated[
         float, between(1, 3600, "seconds for one refresh of a job and type, all pages and retries")
     ] = 60.0
-    max_concurrency: Annotated[int, between(1, 64, "API requests in flight at once, and refreshes running at once")] = 8
+    max_concurrency: Annotated[
+        int,
+        between(
+            1,
+            64,
+            "API requests in flight at once, and refreshes running at once (with several projects, one taking "
+            "back its reserved slots adds to it until the requests it lent them to end)",
+        ),
+    ] = 8
     max_pages: Annotated[int, between(1, 100000, "refuse (`page_cap_exceeded`) a job and type needing more pages")] = (
         1000
     )
