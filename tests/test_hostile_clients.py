@@ -8,12 +8,14 @@ and /-/healthy answer within 2 s while they are open, and each of them is closed
 from __future__ import annotations
 
 import contextlib
+import http.client
 import os
 import socket
 import ssl
 import struct
 import threading
 import time
+from base64 import b64encode
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -255,6 +257,52 @@ def test_wrong_passwords_take_at_most_their_share_of_the_cpu(sim: Simulator, sta
     assert set(statuses) == {401, 429}, "checked in turns, and refused when no turn comes in time"
     assert "1" in retry_after
     assert used < passwords.default_slots() + 0.4, f"{used:.2f} cores"
+
+
+def test_guessers_on_many_addresses_do_not_starve_verified_clients(sim: Simulator, start: Any, tmp_path: Path) -> None:
+    """The reviewer's test: 40 addresses x 2 clients guessing passwords (each waiting for a bcrypt turn)
+    must not hold the workers that a client with verified, cached credentials needs."""
+    hashed = bcrypt.hashpw(b"right", bcrypt.gensalt(rounds=10)).decode()
+    exp = start(
+        sim_config(sim, sim.info["jobs"]),
+        "--web.config.file",
+        web_config(tmp_path, {"basic_auth_users": {"p": hashed}}),
+    )
+    host, port = address(exp)
+    good = ("p", "right")
+    assert requests.get(exp.url + "/-/healthy", auth=good, timeout=10).status_code == 200  # verified, cached
+    stop = threading.Event()
+    wrong = {"Authorization": "Basic " + b64encode(b"p:wrong").decode()}
+
+    def guess(src: str) -> None:
+        for _ in range(200):  # bounded; stopped after a few seconds
+            if stop.is_set():
+                return
+            try:
+                c = http.client.HTTPConnection(host, port, timeout=5, source_address=(src, 0))
+                c.request("GET", "/-/healthy", headers=wrong)
+                c.getresponse().read()
+                c.close()
+            except OSError:
+                pass
+
+    threads = [
+        threading.Thread(target=guess, args=(f"127.0.1.{a + 1}",), daemon=True) for a in range(40) for _ in range(2)
+    ]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(2)
+        took = []
+        for _ in range(4):
+            started = time.monotonic()
+            assert requests.get(exp.url + "/-/healthy", auth=good, timeout=15).status_code == 200
+            took.append(time.monotonic() - started)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=10)
+    assert max(took) < 2.0, [round(t, 1) for t in took]
 
 
 def test_clients_that_leave_before_their_answer(sim: Simulator, start: Any) -> None:

@@ -7,6 +7,7 @@ import http.client
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
@@ -141,6 +142,9 @@ def test_password_checks_one_per_address_and_bounded_waits() -> None:
     assert checks.acquire("c")
     checks.release("b")
     checks.release("c")
+    assert not checks.acquire("d", since=time.monotonic() - 0.3), "it waited its time for a thread already"
+    assert checks.acquire("d", since=time.monotonic() - 0.1)
+    checks.release("d")
 
 
 def test_an_unknown_user_waits_for_a_turn_too() -> None:

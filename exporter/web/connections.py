@@ -16,6 +16,10 @@ class Limits:
     """What one client may take, in time and in connections (docs/reliability.md, hostile clients)."""
 
     workers: int = 16
+    # Requests whose credentials need a bcrypt check (passwords.PasswordChecks) run on these threads,
+    # one per address at a time, apart from the workers: waiting for a turn never holds a worker
+    # that a client with verified credentials needs.
+    check_workers: int = 4
     # From accept to a whole first request (TLS handshake, head and body); for later requests on a
     # kept connection, from their first byte.
     request_timeout: float = 10.0

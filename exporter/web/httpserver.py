@@ -11,6 +11,10 @@ limits are in ``connections``.
 Workers are shared fairly between client addresses (round robin, and at most ``running_per_ip`` of
 them for one address), and an address holds at most ``connections_per_ip`` connections: past
 that, its oldest connection that has not sent a request yet is closed for the new one.
+
+Requests that ``slow`` picks out (the exporter's: credentials that need a bcrypt check) run on
+``check_workers`` threads of their own, one per address at a time; the loop decides before any
+thread is taken, so they never keep the workers from anyone else.
 """
 
 from __future__ import annotations
@@ -48,15 +52,26 @@ from .tlsserver import Acceptor, HandshakeError, PlainStream, WantRead, WantWrit
 log = logging.getLogger(__name__)
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+# WSGI environ keys this server adds: the client's address group (its key for the per-address
+# limits) and when the request was read whole (time.monotonic()), before it waited for a thread.
+CLIENT_KEY = "drs_exporter.client"
+QUEUED_KEY = "drs_exporter.queued_at"
 
 
 class Server:
     """An HTTP/1.1 server of a WSGI application (plain or TLS), bound at creation; serve() runs it."""
 
     def __init__(
-        self, app: WSGIApp, host: str, port: int, acceptor: Acceptor | None = None, limits: Limits | None = None
+        self,
+        app: WSGIApp,
+        host: str,
+        port: int,
+        acceptor: Acceptor | None = None,
+        limits: Limits | None = None,
+        slow: Callable[[httpwire.Request], bool] | None = None,
     ) -> None:
         self.app = app
+        self._slow = slow
         self.limits = limits or Limits()
         self._acceptor = acceptor
         self._listener = bind(host, port)
@@ -69,6 +84,7 @@ class Server:
         self._by_ip: dict[str, dict[Conn, None]] = {}
         self._answers: collections.deque[tuple[Conn, bytes, list[Any], bool]] = collections.deque()
         self._queue = FairQueue(self.limits.running_per_ip)
+        self._slow_queue = FairQueue(1)
         self._workers: list[threading.Thread] = []
         self._stopping = threading.Event()
         self._accept_paused_until = 0.0
@@ -95,10 +111,14 @@ class Server:
 
     def serve(self) -> None:
         """Serve until stop()."""
-        for n in range(self.limits.workers):
-            worker = threading.Thread(target=self._work, name=f"http-worker-{n}")
-            worker.start()
-            self._workers.append(worker)
+        pools = [(self._queue, "http-worker", self.limits.workers)]
+        if self._slow is not None:
+            pools.append((self._slow_queue, "http-check", self.limits.check_workers))
+        for queue, name, count in pools:
+            for n in range(count):
+                worker = threading.Thread(target=self._work, args=(queue,), name=f"{name}-{n}")
+                worker.start()
+                self._workers.append(worker)
         self._sel.register(self._listener, selectors.EVENT_READ, None)
         self._sel.register(self._wake_r, selectors.EVENT_READ, None)
         next_sweep = time.monotonic() + SWEEP
@@ -127,6 +147,7 @@ class Server:
             for conn in list(self._conns):
                 self._close(conn)
             self._queue.close()
+            self._slow_queue.close()
             with contextlib.suppress(KeyError, ValueError):
                 self._sel.unregister(self._listener)
             self._listener.close()
@@ -322,11 +343,12 @@ class Server:
                     return
                 current.body, used = got
                 del conn.buf[:used]
-                current.environ_extra = conn.stream.environ()
+                current.environ_extra = {**conn.stream.environ(), QUEUED_KEY: time.monotonic()}
                 conn.state = RUNNING
                 conn.deadline = float("inf")  # a worker has it; the application bounds its own time
                 self._watch(conn, 0)
-                self._queue.put(conn)
+                slow = self._slow is not None and self._slow(current)
+                (self._slow_queue if slow else self._queue).put(conn)
         except httpwire.HTTPError as exc:
             self._answer(conn, exc.answer())
 
@@ -349,9 +371,9 @@ class Server:
 
     # --- workers
 
-    def _work(self) -> None:
+    def _work(self, queue: FairQueue) -> None:
         while True:
-            conn = self._queue.get()
+            conn = queue.get()
             if conn is None:
                 return
             try:
@@ -360,7 +382,7 @@ class Server:
                 log.exception("the application failed")
                 head, chunks, close = httpwire.HTTPError("500 Internal Server Error", "").answer(), [], True
             finally:
-                self._queue.done(conn.ip)
+                queue.done(conn.ip)
             self._answers.append((conn, head, chunks, close))
             self._wake()
 
@@ -369,6 +391,7 @@ class Server:
         if request is None:  # never: queued once its request is read
             raise RuntimeError("no request")
         env = httpwire.environ(request, self.bind_addr, conn.peer, "http")
+        env[CLIENT_KEY] = conn.ip
         env["wsgi.input"] = io.BytesIO(request.body)
         started: list[Any] = []
         written: list[bytes] = []

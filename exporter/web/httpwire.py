@@ -61,6 +61,10 @@ class Request:
     body: bytes = b""
     environ_extra: dict[str, Any] = field(default_factory=dict)
 
+    def header(self, name: str) -> str | None:
+        """The first value of header ``name`` (in environ form: upper case, ``_`` for ``-``), or None."""
+        return next((value for key, value in self.headers if key == name), None)
+
     @property
     def keep_alive(self) -> bool:
         """HTTP/1.1 without ``Connection: close`` (HTTP/1.0 connections are closed after one answer, as before)."""
