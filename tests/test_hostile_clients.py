@@ -27,7 +27,7 @@ import trustme
 
 from exporter.web import passwords
 
-from .procs import Exporter, Simulator, sim_config, value
+from .procs import Exporter, Simulator, sim_config, value, wait_for
 from .test_security import server_cert, web_config
 
 QUICK = 2.0  # seconds: what a scrape may take while the hostile clients are connected
@@ -167,6 +167,38 @@ def test_readers_that_never_read_cost_no_worker(start: Any) -> None:
         try:
             time.sleep(1)  # their answers are computed and partly sent
             answers_quickly(exp.url)
+        finally:
+            close_all(stuck)
+        assert exp.proc.poll() is None
+    finally:
+        big.stop()
+
+
+def test_readers_filling_every_slot_make_room_for_another_address(start: Any) -> None:
+    """With `ulimit -n 128` (64 connections), 64 readers of one address that never read a 6 MB answer
+    fill the server: a new client from another address closes one of theirs, and is served at once."""
+    big = Simulator("--jobs", "1", "--objects", "60000")
+    try:
+        exp = start(sim_config(big, big.info["jobs"]), open_files=128)
+        # Larger than what the kernel buffers for a connection: its answer stays in the exporter.
+        assert len(exp.get("/metrics", headers={"Accept-Encoding": "identity"}).content) > 6_000_000
+        host, port = address(exp)
+        stuck = [socket.create_connection((host, port), timeout=5, source_address=("127.0.0.2", 0)) for _ in range(64)]
+        try:
+            for s in stuck:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nAccept-Encoding: identity\r\n\r\n")
+
+            def sending(s: socket.socket) -> bool:
+                s.settimeout(0.05)
+                try:
+                    return bool(s.recv(1, socket.MSG_PEEK))
+                except (TimeoutError, BlockingIOError):
+                    return False
+
+            wait_for(lambda: all(sending(s) for s in stuck), 30)  # every answer is being sent: all 64 slots held
+            answers_quickly(exp.url)
+            assert any(closed_by_server(s, 0.5) for s in stuck), "room was made from the address holding most"
         finally:
             close_all(stuck)
         assert exp.proc.poll() is None

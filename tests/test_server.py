@@ -214,6 +214,32 @@ def test_an_address_over_its_limit_loses_its_oldest_waiting_connection(running: 
             s.close()
 
 
+def test_an_answer_has_a_total_deadline_however_the_client_reads(running: Any) -> None:
+    """A client that keeps taking bytes, but slowly, gets no more than answer_time + size / answer_rate
+    to take its answer (here 1 + 32 MiB / 16 MiB = 3 s), however often it makes progress."""
+    size = 32 * 1024 * 1024  # more than the kernel buffers of both ends (6 + 4 MiB by default)
+
+    def big(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(size))])
+        return [b"x" * size]
+
+    limits = Limits(workers=1, write_timeout=5.0, answer_time=1.0, answer_rate=16 * 1024 * 1024)
+    server = running(Server(big, "127.0.0.1", 0, limits=limits))
+    with socket.create_connection(server.bind_addr, timeout=5) as s:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        got = 0
+        for _ in range(200):  # 4 s of a slow reader: 16 KB every 20 ms
+            got += len(s.recv(16384))
+            time.sleep(0.02)
+        s.settimeout(10)
+        for _ in range(10_000):  # then it reads as fast as it can: what the kernel still holds, and the end
+            data = s.recv(1 << 20)
+            if not data:
+                break
+            got += len(data)
+        assert got < size, "cut at its deadline, not sent whole"
+
+
 def test_stop_answers_requests_in_flight(running: Any) -> None:
     entered, release = threading.Event(), threading.Event()
 

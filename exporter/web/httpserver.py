@@ -10,7 +10,8 @@ limits are in ``connections``.
 
 Workers are shared fairly between client addresses (round robin, and at most ``running_per_ip`` of
 them for one address), and an address holds at most ``connections_per_ip`` connections: past
-that, its oldest connection that has not sent a request yet is closed for the new one.
+that, or past ``max_connections`` in all, a new connection closes an older one (its own
+address's, or that of the address holding the most; ``connections.victim`` says which).
 
 Requests that ``slow`` picks out (the exporter's: credentials that need a bcrypt check) run on
 ``check_workers`` threads of their own, one per address at a time; the loop decides before any
@@ -46,6 +47,8 @@ from .connections import (
     FairQueue,
     Limits,
     bind,
+    send_deadline,
+    victim,
 )
 from .tlsserver import Acceptor, HandshakeError, PlainStream, WantRead, WantWrite
 
@@ -218,17 +221,20 @@ class Server:
         self._watch(conn, selectors.EVENT_READ)
 
     def _evict(self, ip: str | None) -> bool:
-        """Close the oldest connection of ``ip`` (or of the address with most) that has sent no request yet."""
+        """Close a connection of ``ip`` (or of the address with most) for a newer one (``victim``)."""
         if ip is None:
             if not self._by_ip:
                 return False
             ip = max(self._by_ip, key=lambda addr: len(self._by_ip[addr]))
-        for conn in self._by_ip.get(ip, ()):
-            if conn.state in WAITING:
-                log.debug("connection from %s closed for a newer one (limit of connections)", ip)
-                self._close(conn)
-                return True
-        return False
+        conn = victim(self._by_ip.get(ip, ()))
+        if conn is None:
+            return False
+        log.debug("connection from %s (%s) closed for a newer one (limit of connections)", ip, conn.state)
+        if conn.state == RUNNING:
+            self._queue.discard(conn)
+            self._slow_queue.discard(conn)
+        self._close(conn)
+        return True
 
     def _watch(self, conn: Conn, events: int) -> None:
         """Wait for ``events`` on the connection's socket (0: for nothing)."""
@@ -365,9 +371,7 @@ class Server:
         """Send a refusal, then close."""
         conn.out = collections.deque([memoryview(data)])
         conn.close_after = True
-        conn.state = WRITE
-        conn.deadline = time.monotonic() + self.limits.write_timeout
-        self._write(conn)
+        self._start_write(conn, len(data), time.monotonic())
 
     # --- workers
 
@@ -424,9 +428,13 @@ class Server:
                 continue
             conn.out = collections.deque(memoryview(chunk) for chunk in (head, *chunks) if chunk)
             conn.close_after = close or conn.close_after
-            conn.state = WRITE
-            conn.deadline = now + self.limits.write_timeout
-            self._guarded(conn, self._write)
+            self._guarded(conn, lambda c: self._start_write(c, sum(len(chunk) for chunk in c.out), now))
+
+    def _start_write(self, conn: Conn, size: int, now: float) -> None:
+        conn.state = WRITE
+        conn.send_by = send_deadline(self.limits, size, now)
+        conn.deadline = min(now + self.limits.write_timeout, conn.send_by)
+        self._write(conn)
 
     def _write(self, conn: Conn) -> None:
         stream = conn.stream
@@ -439,7 +447,7 @@ class Server:
             except WantRead:
                 self._watch(conn, selectors.EVENT_READ)
                 return
-            conn.deadline = time.monotonic() + self.limits.write_timeout
+            conn.deadline = min(time.monotonic() + self.limits.write_timeout, conn.send_by)
             if sent < len(conn.out[0]):
                 conn.out[0] = conn.out[0][sent:]
             else:
