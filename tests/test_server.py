@@ -84,6 +84,88 @@ def test_bad_requests_are_refused_as_cheroot_did(raw: bytes, status: str) -> Non
     assert info.value.answer().startswith(b"HTTP/1.1 " + status.encode())
 
 
+def plain(status: str, text: str, close: bool = False) -> bytes:
+    """cheroot's simple_response, as its server.py writes it."""
+    extra = b"Connection: close\r\n" if close else b""
+    head = b"HTTP/1.1 %s\r\nContent-Length: %d\r\nContent-Type: text/plain\r\n" % (status.encode(), len(text))
+    return head + extra + b"\r\n" + text.encode()
+
+
+NOT_ORIGIN = (
+    "Invalid path in Request-URI: request-target must contain origin-form which starts with absolute-path "
+    '(URI starting with a slash "/").'
+)
+
+
+@pytest.mark.parametrize(
+    ("raw", "answer"),
+    [
+        (
+            b"GET / HTTP/1.1\r\nContent-Length: \xb2\r\n\r\n",
+            plain("400 Bad Request", "Malformed Content-Length Header."),
+        ),
+        (b"GET /\r\n", plain("400 Bad Request", "Malformed Request-Line")),  # at once: no blank line needed
+        (b"GET /a b HTTP/1.1\r\n", plain("400 Bad Request", "Malformed Request-Line: bad protocol")),
+        (b"GET / HTTP/1\r\n", plain("400 Bad Request", "Malformed Request-Line: bad version")),
+        (b"GET / HTTP/1.1 x\r\n", plain("400 Bad Request", "Malformed Request-Line")),
+        (b"GET x HTTP/1.1\r\n\r\n", plain("400 Bad Request", NOT_ORIGIN)),
+        (b"GET * HTTP/1.1\r\n\r\n", plain("400 Bad Request", NOT_ORIGIN)),
+        (
+            b"GET //host/ HTTP/1.1\r\n\r\n",
+            plain("400 Bad Request", "Absolute URI not allowed if server is not a proxy."),
+        ),
+        (b"GET /\xe9 HTTP/1.1\r\n\r\n", plain("400 Bad Request", "Malformed Request-URI")),
+        (b"CONNECT h:443 HTTP/1.1\r\n\r\n", plain("405 Method Not Allowed", "")),
+        (b"GET / HTTP/1.1\n", plain("400 Bad Request", "HTTP requires CRLF terminators")),
+        (
+            b"GET /" + b"a" * 20_000 + b" HTTP/1.1\r\n\r\n",
+            plain(
+                "414 Request-URI Too Long", "The Request-URI sent with the request exceeds the maximum allowed bytes."
+            ),
+        ),
+        (
+            b"GET / HTTP/1.1\r\nX: " + b"a" * 20_000 + b"\r\n\r\n",
+            plain(
+                "413 Request Entity Too Large",
+                "The headers sent with the request exceed the maximum allowed bytes.",
+                True,
+            ),
+        ),
+        (
+            b"GET / HTTP/1.0\r\nContent-Length: 70000\r\n\r\n",
+            plain(
+                "413 Request Entity Too Large", "The entity sent with the request exceeds the maximum allowed bytes."
+            ),
+        ),
+    ],
+)
+def test_refusals_are_cheroots_byte_for_byte(raw: bytes, answer: bytes) -> None:
+    with pytest.raises(httpwire.HTTPError) as info:
+        httpwire.parse_head(raw[: httpwire.head_end(raw)])
+    assert info.value.answer() == answer
+
+
+def test_a_fragment_alone_is_no_fragment() -> None:
+    request = parse(b"GET /x?q=1# HTTP/1.1\r\n\r\n")  # cheroot's urlsplit: an empty fragment is none
+    env = httpwire.environ(request, ("127.0.0.1", 80), ("10.0.0.1", 5555), "http")
+    assert env["PATH_INFO"] == "/x" and env["QUERY_STRING"] == "q=1"
+
+
+@pytest.mark.parametrize("raw", [b"GET /\r\n", b"GET / HTTP/1.1\r\nContent-Length: \xb2\r\n\r\n"])
+def test_bad_requests_are_answered_at_once_on_the_wire(running: Any, raw: bytes) -> None:
+    server = running(Server(hello, "127.0.0.1", 0, limits=Limits(workers=1)))
+    with socket.create_connection(server.bind_addr, timeout=5) as s:
+        s.sendall(raw)
+        s.settimeout(3)  # well before the 10 s request deadline
+        received = b""
+        for _ in range(10):
+            data = s.recv(4096)
+            if not data:
+                break
+            received += data
+    assert received.startswith(b"HTTP/1.1 400 Bad Request\r\n"), received
+
+
 def test_response_heads() -> None:
     request = httpwire.parse_head(b"GET / HTTP/1.1\r\n\r\n")
     head, close = httpwire.response_head("200 OK", [("Content-Length", "2")], request, close=False)

@@ -330,9 +330,7 @@ class Server:
         try:
             if conn.state == HEAD:
                 end = httpwire.head_end(conn.buf)
-                if end < 0 or end > httpwire.MAX_HEAD_BYTES:
-                    if len(conn.buf) > httpwire.MAX_HEAD_BYTES:
-                        raise httpwire.head_too_large()
+                if end < 0:
                     return
                 request = httpwire.parse_head(bytes(conn.buf[:end]))
                 del conn.buf[:end]
@@ -345,7 +343,7 @@ class Server:
                 got = httpwire.body_length(current, conn.buf)
                 if got is None:
                     if len(conn.buf) > httpwire.MAX_BODY_BYTES + 4096:
-                        raise httpwire.body_too_large()
+                        raise httpwire.body_too_large(current.version)
                     return
                 current.body, used = got
                 del conn.buf[:used]
