@@ -19,7 +19,7 @@ import trustme
 import yaml
 
 from exporter.web import httpwire, webconfig
-from exporter.web.connections import Conn, FairQueue, Limits
+from exporter.web.connections import Conn, FairQueue, Limits, client_key
 from exporter.web.httpserver import Server
 from exporter.web.passwords import PasswordChecks
 from exporter.web.server import WebApp, WebServer, scrape_budget
@@ -320,6 +320,31 @@ def test_an_answer_has_a_total_deadline_however_the_client_reads(running: Any) -
                 break
             got += len(data)
         assert got < size, "cut at its deadline, not sent whole"
+
+
+def test_ipv6_clients_are_limited_by_their_64() -> None:
+    assert client_key("2001:db8:1:2:aaaa::1") == client_key("2001:db8:1:2:bbbb::9") == "2001:db8:1:2::/64"
+    assert client_key("2001:db8:1:3::1") != client_key("2001:db8:1:2::1")
+    assert client_key("::ffff:10.0.0.1") == "10.0.0.1" != client_key("::ffff:10.0.0.2"), "IPv4 is per address"
+    assert client_key("10.0.0.1") == "10.0.0.1"
+    assert conn("2001:db8::1").ip == "2001:db8::/64"
+
+
+def test_a_64_over_its_limit_loses_its_oldest_connection() -> None:
+    """Three addresses of one /64 share its limit of 2 connections (peers given as accept() would)."""
+    server = Server(hello, "127.0.0.1", 0, limits=Limits(connections_per_ip=2))
+    pairs = [socket.socketpair() for _ in range(3)]
+    try:
+        for n, (ours, _) in enumerate(pairs):
+            server._admit(ours, (f"2001:db8::{n + 1}", 5000 + n))
+        assert is_closed(pairs[0][1], 2), "the oldest of the /64 made room"
+        assert not is_closed(pairs[2][1], 0.2)
+    finally:
+        for ours, theirs in pairs:
+            ours.close()
+            theirs.close()
+        server.stop()
+        server.serve()  # returns at once: closes what it holds
 
 
 def test_stop_answers_requests_in_flight(running: Any) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import ipaddress
 import socket
 import threading
 from collections.abc import Iterable
@@ -53,6 +54,20 @@ SWEEP = 0.25  # seconds between two looks at the deadlines
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
+def client_key(ip: str) -> str:
+    """The address group whose connections the per-address limits count: an IPv6 client's /64 (a host
+    usually has a whole /64 to pick addresses from), an IPv4 one's address (also when IPv4-mapped)."""
+    if ":" not in ip:
+        return ip
+    try:
+        address = ipaddress.IPv6Address(ip.split("%", 1)[0])
+    except ValueError:
+        return ip
+    if address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(ipaddress.IPv6Network((address, 64), strict=False))
+
+
 class Conn:
     """One client connection and where it is in its exchange."""
 
@@ -64,7 +79,7 @@ class Conn:
     def __init__(self, stream: Stream, peer: tuple[str, int], state: str, deadline: float) -> None:
         self.stream = stream
         self.peer = peer
-        self.ip = peer[0]
+        self.ip = client_key(peer[0])  # the key of the per-address limits
         self.state = state
         self.deadline = deadline
         self.buf = bytearray()

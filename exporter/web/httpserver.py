@@ -8,7 +8,8 @@ headers, stall in a TLS handshake or read slowly take neither a worker nor the a
 (with cheroot, the server before, each of them took one or the other). Connections and their
 limits are in ``connections``.
 
-Workers are shared fairly between client addresses (round robin, and at most ``running_per_ip`` of
+Workers are shared fairly between client addresses (an IPv6 client's /64 counts as one address:
+``connections.client_key``; round robin, and at most ``running_per_ip`` of
 them for one address), and an address holds at most ``connections_per_ip`` connections: past
 that, or past ``max_connections`` in all, a new connection closes an older one (its own
 address's, or that of the address holding the most; ``connections.victim`` says which).
@@ -47,6 +48,7 @@ from .connections import (
     FairQueue,
     Limits,
     bind,
+    client_key,
     send_deadline,
     victim,
 )
@@ -197,7 +199,7 @@ class Server:
 
     def _admit(self, sock: socket.socket, peer: tuple[str, int]) -> None:
         limits = self.limits
-        ip = peer[0]
+        ip = client_key(peer[0])
         if len(self._by_ip.get(ip, ())) >= limits.connections_per_ip and not self._evict(ip):
             sock.close()
             return
