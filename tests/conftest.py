@@ -23,10 +23,12 @@ def start(tmp_path: Path) -> Iterator[Any]:
     """Start ``drs-exporter`` processes (config, extra flags, env); all are stopped after the test."""
     started: list[Exporter] = []
 
-    def run(config: dict[str, Any] | str, *args: str, env: dict[str, str] | None = None) -> Exporter:
+    def run(
+        config: dict[str, Any] | str, *args: str, env: dict[str, str] | None = None, open_files: int | None = None
+    ) -> Exporter:
         workdir = tmp_path / f"exporter{len(started)}"
         workdir.mkdir()
-        exp = Exporter(config, workdir, *args, env=env)
+        exp = Exporter(config, workdir, *args, env=env, open_files=open_files)
         started.append(exp)
         return exp
 

@@ -7,6 +7,7 @@ import json
 import os
 import queue
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -121,6 +122,11 @@ def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.05) -> A
         time.sleep(interval)
 
 
+def limit_open_files(count: int) -> None:
+    """Lower this process's limit of open files (soft and hard) to ``count``."""
+    resource.setrlimit(resource.RLIMIT_NOFILE, (count, count))
+
+
 LISTENING = re.compile(r"listening on ([0-9.]+):(\d+)")
 
 
@@ -128,7 +134,12 @@ class Exporter:
     """``drs-exporter`` as a child process with its log in a file; ``url`` is where it listens."""
 
     def __init__(
-        self, config: dict[str, Any] | str, workdir: Path, *args: str, env: dict[str, str] | None = None
+        self,
+        config: dict[str, Any] | str,
+        workdir: Path,
+        *args: str,
+        env: dict[str, str] | None = None,
+        open_files: int | None = None,
     ) -> None:
         self.config_path = workdir / "exporter.yml"
         self.config_path.write_text(config if isinstance(config, str) else yaml.safe_dump(config, allow_unicode=True))
@@ -146,6 +157,8 @@ class Exporter:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             env=env if env is not None else dict(os.environ),
+            # As `ulimit -n`: the limit of open files the exporter starts with.
+            preexec_fn=None if open_files is None else lambda: limit_open_files(open_files),
         )
         try:
             match = wait_for(lambda: LISTENING.search(self.log_path.read_text()) or self.proc.poll() is not None, 20)

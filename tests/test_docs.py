@@ -1,5 +1,6 @@
 """Every relative Markdown link in README.md and docs/*.md names a file that exists and, after a `#`,
-a heading (or an explicit anchor) of that file, spelled as GitHub makes anchors."""
+a heading (or an explicit anchor) of that file, spelled as GitHub makes anchors; so does every
+repository path they name in code (`exporter/...py`)."""
 
 from __future__ import annotations
 
@@ -84,6 +85,16 @@ def test_relative_links_resolve(page: Path) -> None:
         elif anchor and file.suffix != ".md":
             broken.append(f"{target}: an anchor into a file that is not Markdown")
     assert not broken, f"{page.relative_to(ROOT)}: broken links:\n" + "\n".join(broken)
+
+
+# A repository file named in `code`: such names are as easy to leave stale as links.
+NAMED = re.compile(r"`((?:exporter|tests|benchmarks|helm|dashboards|alerts|docs)/[\w./-]+\.(?:py|md|ya?ml|json|sh))`")
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[p.relative_to(ROOT).as_posix() for p in PAGES])
+def test_files_named_in_code_exist(page: Path) -> None:
+    missing = [name for name in NAMED.findall(prose(page.read_text())) if not (ROOT / name).exists()]
+    assert not missing, f"{page.relative_to(ROOT)} names files that do not exist: {missing}"
 
 
 def test_every_page_of_docs_is_linked_from_the_readme() -> None:

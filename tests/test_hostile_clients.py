@@ -8,12 +8,14 @@ and /-/healthy answer within 2 s while they are open, and each of them is closed
 from __future__ import annotations
 
 import contextlib
+import http.client
 import os
 import socket
 import ssl
 import struct
 import threading
 import time
+from base64 import b64encode
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,7 +27,7 @@ import trustme
 
 from exporter.web import passwords
 
-from .procs import Exporter, Simulator, sim_config, value
+from .procs import Exporter, Simulator, sim_config, value, wait_for
 from .test_security import server_cert, web_config
 
 QUICK = 2.0  # seconds: what a scrape may take while the hostile clients are connected
@@ -172,6 +174,38 @@ def test_readers_that_never_read_cost_no_worker(start: Any) -> None:
         big.stop()
 
 
+def test_readers_filling_every_slot_make_room_for_another_address(start: Any) -> None:
+    """With `ulimit -n 128` (64 connections), 64 readers of one address that never read a 6 MB answer
+    fill the server: a new client from another address closes one of theirs, and is served at once."""
+    big = Simulator("--jobs", "1", "--objects", "60000")
+    try:
+        exp = start(sim_config(big, big.info["jobs"]), open_files=128)
+        # Larger than what the kernel buffers for a connection: its answer stays in the exporter.
+        assert len(exp.get("/metrics", headers={"Accept-Encoding": "identity"}).content) > 6_000_000
+        host, port = address(exp)
+        stuck = [socket.create_connection((host, port), timeout=5, source_address=("127.0.0.2", 0)) for _ in range(64)]
+        try:
+            for s in stuck:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nAccept-Encoding: identity\r\n\r\n")
+
+            def sending(s: socket.socket) -> bool:
+                s.settimeout(0.05)
+                try:
+                    return bool(s.recv(1, socket.MSG_PEEK))
+                except (TimeoutError, BlockingIOError):
+                    return False
+
+            wait_for(lambda: all(sending(s) for s in stuck), 30)  # every answer is being sent: all 64 slots held
+            answers_quickly(exp.url)
+            assert any(closed_by_server(s, 0.5) for s in stuck), "room was made from the address holding most"
+        finally:
+            close_all(stuck)
+        assert exp.proc.poll() is None
+    finally:
+        big.stop()
+
+
 def test_scrape_timeout_header_is_capped(start: Any) -> None:
     """X-Prometheus-Scrape-Timeout-Seconds: 1e9 waits --web.max-scrape-timeout, not the refresh's minute."""
     slow = Simulator("--jobs", "1", "--objects", "10", "--latency-ms", "20000")
@@ -255,6 +289,52 @@ def test_wrong_passwords_take_at_most_their_share_of_the_cpu(sim: Simulator, sta
     assert set(statuses) == {401, 429}, "checked in turns, and refused when no turn comes in time"
     assert "1" in retry_after
     assert used < passwords.default_slots() + 0.4, f"{used:.2f} cores"
+
+
+def test_guessers_on_many_addresses_do_not_starve_verified_clients(sim: Simulator, start: Any, tmp_path: Path) -> None:
+    """The reviewer's test: 40 addresses x 2 clients guessing passwords (each waiting for a bcrypt turn)
+    must not hold the workers that a client with verified, cached credentials needs."""
+    hashed = bcrypt.hashpw(b"right", bcrypt.gensalt(rounds=10)).decode()
+    exp = start(
+        sim_config(sim, sim.info["jobs"]),
+        "--web.config.file",
+        web_config(tmp_path, {"basic_auth_users": {"p": hashed}}),
+    )
+    host, port = address(exp)
+    good = ("p", "right")
+    assert requests.get(exp.url + "/-/healthy", auth=good, timeout=10).status_code == 200  # verified, cached
+    stop = threading.Event()
+    wrong = {"Authorization": "Basic " + b64encode(b"p:wrong").decode()}
+
+    def guess(src: str) -> None:
+        for _ in range(200):  # bounded; stopped after a few seconds
+            if stop.is_set():
+                return
+            try:
+                c = http.client.HTTPConnection(host, port, timeout=5, source_address=(src, 0))
+                c.request("GET", "/-/healthy", headers=wrong)
+                c.getresponse().read()
+                c.close()
+            except OSError:
+                pass
+
+    threads = [
+        threading.Thread(target=guess, args=(f"127.0.1.{a + 1}",), daemon=True) for a in range(40) for _ in range(2)
+    ]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(2)
+        took = []
+        for _ in range(4):
+            started = time.monotonic()
+            assert requests.get(exp.url + "/-/healthy", auth=good, timeout=15).status_code == 200
+            took.append(time.monotonic() - started)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=10)
+    assert max(took) < 2.0, [round(t, 1) for t in took]
 
 
 def test_clients_that_leave_before_their_answer(sim: Simulator, start: Any) -> None:

@@ -7,6 +7,7 @@ import http.client
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
@@ -18,7 +19,7 @@ import trustme
 import yaml
 
 from exporter.web import httpwire, webconfig
-from exporter.web.connections import Conn, FairQueue, Limits
+from exporter.web.connections import Conn, FairQueue, Limits, client_key
 from exporter.web.httpserver import Server
 from exporter.web.passwords import PasswordChecks
 from exporter.web.server import WebApp, WebServer, scrape_budget
@@ -83,6 +84,88 @@ def test_bad_requests_are_refused_as_cheroot_did(raw: bytes, status: str) -> Non
     assert info.value.answer().startswith(b"HTTP/1.1 " + status.encode())
 
 
+def plain(status: str, text: str, close: bool = False) -> bytes:
+    """cheroot's simple_response, as its server.py writes it."""
+    extra = b"Connection: close\r\n" if close else b""
+    head = b"HTTP/1.1 %s\r\nContent-Length: %d\r\nContent-Type: text/plain\r\n" % (status.encode(), len(text))
+    return head + extra + b"\r\n" + text.encode()
+
+
+NOT_ORIGIN = (
+    "Invalid path in Request-URI: request-target must contain origin-form which starts with absolute-path "
+    '(URI starting with a slash "/").'
+)
+
+
+@pytest.mark.parametrize(
+    ("raw", "answer"),
+    [
+        (
+            b"GET / HTTP/1.1\r\nContent-Length: \xb2\r\n\r\n",
+            plain("400 Bad Request", "Malformed Content-Length Header."),
+        ),
+        (b"GET /\r\n", plain("400 Bad Request", "Malformed Request-Line")),  # at once: no blank line needed
+        (b"GET /a b HTTP/1.1\r\n", plain("400 Bad Request", "Malformed Request-Line: bad protocol")),
+        (b"GET / HTTP/1\r\n", plain("400 Bad Request", "Malformed Request-Line: bad version")),
+        (b"GET / HTTP/1.1 x\r\n", plain("400 Bad Request", "Malformed Request-Line")),
+        (b"GET x HTTP/1.1\r\n\r\n", plain("400 Bad Request", NOT_ORIGIN)),
+        (b"GET * HTTP/1.1\r\n\r\n", plain("400 Bad Request", NOT_ORIGIN)),
+        (
+            b"GET //host/ HTTP/1.1\r\n\r\n",
+            plain("400 Bad Request", "Absolute URI not allowed if server is not a proxy."),
+        ),
+        (b"GET /\xe9 HTTP/1.1\r\n\r\n", plain("400 Bad Request", "Malformed Request-URI")),
+        (b"CONNECT h:443 HTTP/1.1\r\n\r\n", plain("405 Method Not Allowed", "")),
+        (b"GET / HTTP/1.1\n", plain("400 Bad Request", "HTTP requires CRLF terminators")),
+        (
+            b"GET /" + b"a" * 20_000 + b" HTTP/1.1\r\n\r\n",
+            plain(
+                "414 Request-URI Too Long", "The Request-URI sent with the request exceeds the maximum allowed bytes."
+            ),
+        ),
+        (
+            b"GET / HTTP/1.1\r\nX: " + b"a" * 20_000 + b"\r\n\r\n",
+            plain(
+                "413 Request Entity Too Large",
+                "The headers sent with the request exceed the maximum allowed bytes.",
+                True,
+            ),
+        ),
+        (
+            b"GET / HTTP/1.0\r\nContent-Length: 70000\r\n\r\n",
+            plain(
+                "413 Request Entity Too Large", "The entity sent with the request exceeds the maximum allowed bytes."
+            ),
+        ),
+    ],
+)
+def test_refusals_are_cheroots_byte_for_byte(raw: bytes, answer: bytes) -> None:
+    with pytest.raises(httpwire.HTTPError) as info:
+        httpwire.parse_head(raw[: httpwire.head_end(raw)])
+    assert info.value.answer() == answer
+
+
+def test_a_fragment_alone_is_no_fragment() -> None:
+    request = parse(b"GET /x?q=1# HTTP/1.1\r\n\r\n")  # cheroot's urlsplit: an empty fragment is none
+    env = httpwire.environ(request, ("127.0.0.1", 80), ("10.0.0.1", 5555), "http")
+    assert env["PATH_INFO"] == "/x" and env["QUERY_STRING"] == "q=1"
+
+
+@pytest.mark.parametrize("raw", [b"GET /\r\n", b"GET / HTTP/1.1\r\nContent-Length: \xb2\r\n\r\n"])
+def test_bad_requests_are_answered_at_once_on_the_wire(running: Any, raw: bytes) -> None:
+    server = running(Server(hello, "127.0.0.1", 0, limits=Limits(workers=1)))
+    with socket.create_connection(server.bind_addr, timeout=5) as s:
+        s.sendall(raw)
+        s.settimeout(3)  # well before the 10 s request deadline
+        received = b""
+        for _ in range(10):
+            data = s.recv(4096)
+            if not data:
+                break
+            received += data
+    assert received.startswith(b"HTTP/1.1 400 Bad Request\r\n"), received
+
+
 def test_response_heads() -> None:
     request = httpwire.parse_head(b"GET / HTTP/1.1\r\n\r\n")
     head, close = httpwire.response_head("200 OK", [("Content-Length", "2")], request, close=False)
@@ -141,6 +224,9 @@ def test_password_checks_one_per_address_and_bounded_waits() -> None:
     assert checks.acquire("c")
     checks.release("b")
     checks.release("c")
+    assert not checks.acquire("d", since=time.monotonic() - 0.3), "it waited its time for a thread already"
+    assert checks.acquire("d", since=time.monotonic() - 0.1)
+    checks.release("d")
 
 
 def test_an_unknown_user_waits_for_a_turn_too() -> None:
@@ -208,6 +294,57 @@ def test_an_address_over_its_limit_loses_its_oldest_waiting_connection(running: 
     finally:
         for s in idle:
             s.close()
+
+
+def test_an_answer_has_a_total_deadline_however_the_client_reads(running: Any) -> None:
+    """A client that keeps taking bytes, but slowly, gets no more than answer_time + size / answer_rate
+    to take its answer (here 1 + 32 MiB / 16 MiB = 3 s), however often it makes progress."""
+    size = 32 * 1024 * 1024  # more than the kernel buffers of both ends (6 + 4 MiB by default)
+
+    def big(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(size))])
+        return [b"x" * size]
+
+    limits = Limits(workers=1, write_timeout=5.0, answer_time=1.0, answer_rate=16 * 1024 * 1024)
+    server = running(Server(big, "127.0.0.1", 0, limits=limits))
+    with socket.create_connection(server.bind_addr, timeout=5) as s:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        got = 0
+        for _ in range(200):  # 4 s of a slow reader: 16 KB every 20 ms
+            got += len(s.recv(16384))
+            time.sleep(0.02)
+        s.settimeout(10)
+        for _ in range(10_000):  # then it reads as fast as it can: what the kernel still holds, and the end
+            data = s.recv(1 << 20)
+            if not data:
+                break
+            got += len(data)
+        assert got < size, "cut at its deadline, not sent whole"
+
+
+def test_ipv6_clients_are_limited_by_their_64() -> None:
+    assert client_key("2001:db8:1:2:aaaa::1") == client_key("2001:db8:1:2:bbbb::9") == "2001:db8:1:2::/64"
+    assert client_key("2001:db8:1:3::1") != client_key("2001:db8:1:2::1")
+    assert client_key("::ffff:10.0.0.1") == "10.0.0.1" != client_key("::ffff:10.0.0.2"), "IPv4 is per address"
+    assert client_key("10.0.0.1") == "10.0.0.1"
+    assert conn("2001:db8::1").ip == "2001:db8::/64"
+
+
+def test_a_64_over_its_limit_loses_its_oldest_connection() -> None:
+    """Three addresses of one /64 share its limit of 2 connections (peers given as accept() would)."""
+    server = Server(hello, "127.0.0.1", 0, limits=Limits(connections_per_ip=2))
+    pairs = [socket.socketpair() for _ in range(3)]
+    try:
+        for n, (ours, _) in enumerate(pairs):
+            server._admit(ours, (f"2001:db8::{n + 1}", 5000 + n))
+        assert is_closed(pairs[0][1], 2), "the oldest of the /64 made room"
+        assert not is_closed(pairs[2][1], 0.2)
+    finally:
+        for ours, theirs in pairs:
+            ours.close()
+            theirs.close()
+        server.stop()
+        server.serve()  # returns at once: closes what it holds
 
 
 def test_stop_answers_requests_in_flight(running: Any) -> None:

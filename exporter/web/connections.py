@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import collections
+import ipaddress
 import socket
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from . import httpwire
@@ -16,6 +18,10 @@ class Limits:
     """What one client may take, in time and in connections (docs/reliability.md, hostile clients)."""
 
     workers: int = 16
+    # Requests whose credentials need a bcrypt check (passwords.PasswordChecks) run on these threads,
+    # one per address at a time, apart from the workers: waiting for a turn never holds a worker
+    # that a client with verified credentials needs.
+    check_workers: int = 4
     # From accept to a whole first request (TLS handshake, head and body); for later requests on a
     # kept connection, from their first byte.
     request_timeout: float = 10.0
@@ -23,6 +29,13 @@ class Limits:
     idle_timeout: float = 60.0
     # Sending an answer may go this long without the client taking a byte.
     write_timeout: float = 10.0
+    # And the whole answer must be sent within answer_time plus one second per answer_rate bytes
+    # (10 s + 1 s per MiB), so that a client taking a few bytes now and then cannot hold its
+    # connection for ever.
+    answer_time: float = 10.0
+    answer_rate: float = 1024 * 1024
+    # Past either limit a new connection closes an older one: of its own address, or (server full)
+    # of the address holding the most (``victim``), so that no address can lock the others out.
     max_connections: int = 1024
     connections_per_ip: int = 256
     # Answers to one address computed at once; the others keep a worker free for other addresses.
@@ -36,9 +49,23 @@ class Limits:
 
 # Connection states.
 HANDSHAKE, HEAD, BODY, RUNNING, WRITE, LINGER = "handshake", "head", "body", "running", "write", "linger"
-WAITING = (HANDSHAKE, HEAD, BODY)  # no request yet: these may be closed for a newer connection
+WAITING = (HANDSHAKE, HEAD, BODY)  # no request (or no next request) yet
 SWEEP = 0.25  # seconds between two looks at the deadlines
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+def client_key(ip: str) -> str:
+    """The address group whose connections the per-address limits count: an IPv6 client's /64 (a host
+    usually has a whole /64 to pick addresses from), an IPv4 one's address (also when IPv4-mapped)."""
+    if ":" not in ip:
+        return ip
+    try:
+        address = ipaddress.IPv6Address(ip.split("%", 1)[0])
+    except ValueError:
+        return ip
+    if address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(ipaddress.IPv6Network((address, 64), strict=False))
 
 
 class Conn:
@@ -46,13 +73,13 @@ class Conn:
 
     __slots__ = (
         *("buf", "close_after", "closed", "deadline", "events", "ip"),
-        *("out", "peer", "request", "state", "stream"),
+        *("out", "peer", "request", "send_by", "state", "stream"),
     )
 
     def __init__(self, stream: Stream, peer: tuple[str, int], state: str, deadline: float) -> None:
         self.stream = stream
         self.peer = peer
-        self.ip = peer[0]
+        self.ip = client_key(peer[0])  # the key of the per-address limits
         self.state = state
         self.deadline = deadline
         self.buf = bytearray()
@@ -61,6 +88,29 @@ class Conn:
         self.close_after = False
         self.closed = False
         self.events = 0
+        self.send_by = float("inf")  # the answer being sent must be sent by then
+
+
+def victim(conns: Iterable[Conn]) -> Conn | None:
+    """The connection to close for a newer one: the oldest that loses least.
+
+    First those with no request in hand (waiting for one, or lingering after the last answer),
+    then those sending an answer, then those whose request a thread has or waits for.
+    """
+    best: Conn | None = None
+    best_rank = 3
+    for conn in conns:  # oldest first: dicts keep the order connections were accepted in
+        rank = 0 if conn.state in (*WAITING, LINGER) else 1 if conn.state == WRITE else 2
+        if rank < best_rank:
+            best, best_rank = conn, rank
+            if rank == 0:
+                break
+    return best
+
+
+def send_deadline(limits: Limits, size: int, now: float) -> float:
+    """When an answer of ``size`` bytes begun ``now`` must be sent by."""
+    return now + limits.answer_time + size / limits.answer_rate
 
 
 class FairQueue:
@@ -94,6 +144,15 @@ class FairQueue:
                         return conn
                 self._cond.wait()
             return None
+
+    def discard(self, conn: Conn) -> None:
+        """Forget ``conn`` if it still waits (it was closed)."""
+        with self._cond:
+            queue = self._waiting.get(conn.ip)
+            if queue is not None and conn in queue:
+                queue.remove(conn)
+                if not queue:
+                    del self._waiting[conn.ip]
 
     def done(self, ip: str) -> None:
         """A request of ``ip`` is answered."""

@@ -8,9 +8,15 @@ headers, stall in a TLS handshake or read slowly take neither a worker nor the a
 (with cheroot, the server before, each of them took one or the other). Connections and their
 limits are in ``connections``.
 
-Workers are shared fairly between client addresses (round robin, and at most ``running_per_ip`` of
+Workers are shared fairly between client addresses (an IPv6 client's /64 counts as one address:
+``connections.client_key``; round robin, and at most ``running_per_ip`` of
 them for one address), and an address holds at most ``connections_per_ip`` connections: past
-that, its oldest connection that has not sent a request yet is closed for the new one.
+that, or past ``max_connections`` in all, a new connection closes an older one (its own
+address's, or that of the address holding the most; ``connections.victim`` says which).
+
+Requests that ``slow`` picks out (the exporter's: credentials that need a bcrypt check) run on
+``check_workers`` threads of their own, one per address at a time; the loop decides before any
+thread is taken, so they never keep the workers from anyone else.
 """
 
 from __future__ import annotations
@@ -42,21 +48,35 @@ from .connections import (
     FairQueue,
     Limits,
     bind,
+    client_key,
+    send_deadline,
+    victim,
 )
 from .tlsserver import Acceptor, HandshakeError, PlainStream, WantRead, WantWrite
 
 log = logging.getLogger(__name__)
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+# WSGI environ keys this server adds: the client's address group (its key for the per-address
+# limits) and when the request was read whole (time.monotonic()), before it waited for a thread.
+CLIENT_KEY = "drs_exporter.client"
+QUEUED_KEY = "drs_exporter.queued_at"
 
 
 class Server:
     """An HTTP/1.1 server of a WSGI application (plain or TLS), bound at creation; serve() runs it."""
 
     def __init__(
-        self, app: WSGIApp, host: str, port: int, acceptor: Acceptor | None = None, limits: Limits | None = None
+        self,
+        app: WSGIApp,
+        host: str,
+        port: int,
+        acceptor: Acceptor | None = None,
+        limits: Limits | None = None,
+        slow: Callable[[httpwire.Request], bool] | None = None,
     ) -> None:
         self.app = app
+        self._slow = slow
         self.limits = limits or Limits()
         self._acceptor = acceptor
         self._listener = bind(host, port)
@@ -69,6 +89,7 @@ class Server:
         self._by_ip: dict[str, dict[Conn, None]] = {}
         self._answers: collections.deque[tuple[Conn, bytes, list[Any], bool]] = collections.deque()
         self._queue = FairQueue(self.limits.running_per_ip)
+        self._slow_queue = FairQueue(1)
         self._workers: list[threading.Thread] = []
         self._stopping = threading.Event()
         self._accept_paused_until = 0.0
@@ -95,10 +116,14 @@ class Server:
 
     def serve(self) -> None:
         """Serve until stop()."""
-        for n in range(self.limits.workers):
-            worker = threading.Thread(target=self._work, name=f"http-worker-{n}")
-            worker.start()
-            self._workers.append(worker)
+        pools = [(self._queue, "http-worker", self.limits.workers)]
+        if self._slow is not None:
+            pools.append((self._slow_queue, "http-check", self.limits.check_workers))
+        for queue, name, count in pools:
+            for n in range(count):
+                worker = threading.Thread(target=self._work, args=(queue,), name=f"{name}-{n}")
+                worker.start()
+                self._workers.append(worker)
         self._sel.register(self._listener, selectors.EVENT_READ, None)
         self._sel.register(self._wake_r, selectors.EVENT_READ, None)
         next_sweep = time.monotonic() + SWEEP
@@ -127,6 +152,7 @@ class Server:
             for conn in list(self._conns):
                 self._close(conn)
             self._queue.close()
+            self._slow_queue.close()
             with contextlib.suppress(KeyError, ValueError):
                 self._sel.unregister(self._listener)
             self._listener.close()
@@ -173,7 +199,7 @@ class Server:
 
     def _admit(self, sock: socket.socket, peer: tuple[str, int]) -> None:
         limits = self.limits
-        ip = peer[0]
+        ip = client_key(peer[0])
         if len(self._by_ip.get(ip, ())) >= limits.connections_per_ip and not self._evict(ip):
             sock.close()
             return
@@ -197,17 +223,20 @@ class Server:
         self._watch(conn, selectors.EVENT_READ)
 
     def _evict(self, ip: str | None) -> bool:
-        """Close the oldest connection of ``ip`` (or of the address with most) that has sent no request yet."""
+        """Close a connection of ``ip`` (or of the address with most) for a newer one (``victim``)."""
         if ip is None:
             if not self._by_ip:
                 return False
             ip = max(self._by_ip, key=lambda addr: len(self._by_ip[addr]))
-        for conn in self._by_ip.get(ip, ()):
-            if conn.state in WAITING:
-                log.debug("connection from %s closed for a newer one (limit of connections)", ip)
-                self._close(conn)
-                return True
-        return False
+        conn = victim(self._by_ip.get(ip, ()))
+        if conn is None:
+            return False
+        log.debug("connection from %s (%s) closed for a newer one (limit of connections)", ip, conn.state)
+        if conn.state == RUNNING:
+            self._queue.discard(conn)
+            self._slow_queue.discard(conn)
+        self._close(conn)
+        return True
 
     def _watch(self, conn: Conn, events: int) -> None:
         """Wait for ``events`` on the connection's socket (0: for nothing)."""
@@ -303,9 +332,7 @@ class Server:
         try:
             if conn.state == HEAD:
                 end = httpwire.head_end(conn.buf)
-                if end < 0 or end > httpwire.MAX_HEAD_BYTES:
-                    if len(conn.buf) > httpwire.MAX_HEAD_BYTES:
-                        raise httpwire.head_too_large()
+                if end < 0:
                     return
                 request = httpwire.parse_head(bytes(conn.buf[:end]))
                 del conn.buf[:end]
@@ -318,15 +345,16 @@ class Server:
                 got = httpwire.body_length(current, conn.buf)
                 if got is None:
                     if len(conn.buf) > httpwire.MAX_BODY_BYTES + 4096:
-                        raise httpwire.body_too_large()
+                        raise httpwire.body_too_large(current.version)
                     return
                 current.body, used = got
                 del conn.buf[:used]
-                current.environ_extra = conn.stream.environ()
+                current.environ_extra = {**conn.stream.environ(), QUEUED_KEY: time.monotonic()}
                 conn.state = RUNNING
                 conn.deadline = float("inf")  # a worker has it; the application bounds its own time
                 self._watch(conn, 0)
-                self._queue.put(conn)
+                slow = self._slow is not None and self._slow(current)
+                (self._slow_queue if slow else self._queue).put(conn)
         except httpwire.HTTPError as exc:
             self._answer(conn, exc.answer())
 
@@ -343,15 +371,13 @@ class Server:
         """Send a refusal, then close."""
         conn.out = collections.deque([memoryview(data)])
         conn.close_after = True
-        conn.state = WRITE
-        conn.deadline = time.monotonic() + self.limits.write_timeout
-        self._write(conn)
+        self._start_write(conn, len(data), time.monotonic())
 
     # --- workers
 
-    def _work(self) -> None:
+    def _work(self, queue: FairQueue) -> None:
         while True:
-            conn = self._queue.get()
+            conn = queue.get()
             if conn is None:
                 return
             try:
@@ -360,7 +386,7 @@ class Server:
                 log.exception("the application failed")
                 head, chunks, close = httpwire.HTTPError("500 Internal Server Error", "").answer(), [], True
             finally:
-                self._queue.done(conn.ip)
+                queue.done(conn.ip)
             self._answers.append((conn, head, chunks, close))
             self._wake()
 
@@ -369,6 +395,7 @@ class Server:
         if request is None:  # never: queued once its request is read
             raise RuntimeError("no request")
         env = httpwire.environ(request, self.bind_addr, conn.peer, "http")
+        env[CLIENT_KEY] = conn.ip
         env["wsgi.input"] = io.BytesIO(request.body)
         started: list[Any] = []
         written: list[bytes] = []
@@ -401,9 +428,13 @@ class Server:
                 continue
             conn.out = collections.deque(memoryview(chunk) for chunk in (head, *chunks) if chunk)
             conn.close_after = close or conn.close_after
-            conn.state = WRITE
-            conn.deadline = now + self.limits.write_timeout
-            self._guarded(conn, self._write)
+            self._guarded(conn, lambda c: self._start_write(c, sum(len(chunk) for chunk in c.out), now))
+
+    def _start_write(self, conn: Conn, size: int, now: float) -> None:
+        conn.state = WRITE
+        conn.send_by = send_deadline(self.limits, size, now)
+        conn.deadline = min(now + self.limits.write_timeout, conn.send_by)
+        self._write(conn)
 
     def _write(self, conn: Conn) -> None:
         stream = conn.stream
@@ -416,7 +447,7 @@ class Server:
             except WantRead:
                 self._watch(conn, selectors.EVENT_READ)
                 return
-            conn.deadline = time.monotonic() + self.limits.write_timeout
+            conn.deadline = min(time.monotonic() + self.limits.write_timeout, conn.send_by)
             if sent < len(conn.out[0]):
                 conn.out[0] = conn.out[0][sent:]
             else:

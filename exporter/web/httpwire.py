@@ -1,8 +1,27 @@
 """HTTP/1.1 on the wire: a request head into a WSGI environ, a WSGI answer into response bytes.
 
-Pure functions, no sockets: the server (server.py) reads bytes under its deadlines and hands them
-here. What is refused, and the words of the refusal, are cheroot's (the server before this one),
-so that clients see the same answers.
+Pure functions, no sockets: the server (httpserver.py) reads bytes under its deadlines and hands
+them here. What is refused, and the words of the refusal, are cheroot's (the server before this
+one, its cheroot/server.py), byte for byte, so that clients see the same answers: among them
+``400 Malformed Request-Line`` (and ``: bad protocol``, ``: bad version``), ``400 Malformed
+Content-Length Header.``, ``400 Invalid path in Request-URI: request-target must contain
+origin-form ...``, ``414 Request-URI Too Long`` for a request line over 16 KiB, ``413`` for a head
+over 16 KiB or a body over 64 KiB. As with cheroot, a bad request line is answered as soon as it
+is in, without waiting for the rest of the head.
+
+Where this server answers otherwise, on purpose (cheroot's answer was looser or broke):
+- HTTP/1.x with x > 1 (HTTP/1.9) is served as HTTP/1.1 (cheroot: 505); version numbers must be
+  ASCII digits (cheroot's int() also took ``+1``, ``1_0``, `` 1``);
+- any number of empty lines before the request line are skipped (cheroot: one);
+- a header name with whitespace before its colon, or a method that is not a token, is refused
+  (400); a folded line right after the request line is ``400 Illegal continuation line.``
+  (cheroot failed on it), later ones are joined to the value they continue;
+- a negative or non-digit Content-Length is refused (cheroot took ``-1`` and ``+5`` from int());
+- a malformed chunked body is refused with 400 naming the problem, and a chunked body over 64 KiB
+  with 413 (cheroot failed later, or differently);
+- ``100 Continue`` is not sent when the body has already arrived with the head;
+- ``OPTIONS`` is checked as other methods are, but for the target ``*``; a target urlsplit cannot
+  read (bad IPv6 brackets) is ``400 Malformed Request-URI`` (cheroot: an error 500).
 """
 
 from __future__ import annotations
@@ -12,15 +31,19 @@ import re
 import sys
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote_to_bytes
+from urllib.parse import unquote_to_bytes, urlsplit
 
 MAX_HEAD_BYTES = 16 * 1024
 MAX_BODY_BYTES = 64 * 1024
 SERVER_NAME = "drs-exporter"
 TOO_LARGE = "413 Request Entity Too Large"
-_VERSION = re.compile(rb"HTTP/(\d)\.(\d)")
+URI_TOO_LONG = "414 Request-URI Too Long"
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _QUOTED_SLASH = re.compile(rb"(?i)%2F")
+_NOT_ORIGIN_FORM = (
+    "Invalid path in Request-URI: request-target must contain origin-form which starts with absolute-path "
+    '(URI starting with a slash "/").'
+)
 _UPPER_METHOD = (
     "Malformed method name: According to RFC 2616 (section 5.1.1) and its successors RFC 7230 (section 3.1.1) "
     "and RFC 7231 (section 4.1) method names are case-sensitive and uppercase."
@@ -30,15 +53,16 @@ _UPPER_METHOD = (
 class HTTPError(Exception):
     """A request refused before the application sees it: answered ``status`` with ``text``, then closed."""
 
-    def __init__(self, status: str, text: str = "") -> None:
+    def __init__(self, status: str, text: str = "", close_header: bool = False) -> None:
         super().__init__(status, text)
         self.status = status
         self.text = text
+        self.close_header = close_header
 
     def answer(self) -> bytes:
         """cheroot's plain-text refusal (no Date or Server header, as it sent)."""
         body = self.text.encode("latin-1")
-        extra = b"Connection: close\r\n" if self.status.startswith("413") else b""
+        extra = b"Connection: close\r\n" if self.close_header else b""
         return b"HTTP/1.1 %s\r\nContent-Length: %d\r\nContent-Type: text/plain\r\n%s\r\n%s" % (
             self.status.encode("latin-1"),
             len(body),
@@ -61,6 +85,10 @@ class Request:
     body: bytes = b""
     environ_extra: dict[str, Any] = field(default_factory=dict)
 
+    def header(self, name: str) -> str | None:
+        """The first value of header ``name`` (in environ form: upper case, ``_`` for ``-``), or None."""
+        return next((value for key, value in self.headers if key == name), None)
+
     @property
     def keep_alive(self) -> bool:
         """HTTP/1.1 without ``Connection: close`` (HTTP/1.0 connections are closed after one answer, as before)."""
@@ -73,18 +101,71 @@ class Request:
 
 
 def head_end(buffer: bytes | bytearray) -> int:
-    """The length of the request head in ``buffer`` (through its empty line), or -1 while it is incomplete."""
+    """The length of the request head in ``buffer`` (through its empty line), or -1 while it is incomplete.
+
+    The request line is checked as soon as it is in, as cheroot read it (on its own, first): a bad
+    one is refused at once, not once the head is whole. A request line longer than MAX_HEAD_BYTES
+    is 414, a longer head 413.
+    """
     # Empty lines before the request line are skipped (RFC 9112 2.2); they do not end the head.
     start = 0
     while buffer.startswith(b"\r\n", start):
         start += 2
-    end = buffer.find(b"\r\n\r\n", start)
-    if end < 0:
-        bare = buffer.find(b"\n\n", start)
-        if bare >= 0:
-            raise HTTPError("400 Bad Request", "HTTP requires CRLF terminators")
+    line_end = buffer.find(b"\n", start)
+    if line_end < 0 or line_end >= MAX_HEAD_BYTES:
+        if line_end >= 0 or len(buffer) > MAX_HEAD_BYTES:
+            raise HTTPError(URI_TOO_LONG, "The Request-URI sent with the request exceeds the maximum allowed bytes.")
         return -1
+    if buffer[line_end - 1 : line_end] != b"\r":
+        raise HTTPError("400 Bad Request", "HTTP requires CRLF terminators")
+    version = parse_request_line(bytes(buffer[start : line_end - 1]))[2]
+    end = buffer.find(b"\r\n\r\n", line_end - 1)
+    if end < 0:
+        if buffer.find(b"\n\n", line_end) >= 0:
+            raise HTTPError("400 Bad Request", "HTTP requires CRLF terminators")
+        if len(buffer) > MAX_HEAD_BYTES:
+            raise head_too_large(version)
+        return -1
+    if end + 4 > MAX_HEAD_BYTES:
+        raise head_too_large(version)
     return end + 4
+
+
+def parse_request_line(line: bytes) -> tuple[bytes, bytes, tuple[int, int]]:
+    """(method, target, version) of a request line (without its CRLF), refused in cheroot's order and words."""
+    parts = line.strip().split(b" ", 2)
+    if len(parts) != 3:
+        raise HTTPError("400 Bad Request", "Malformed Request-Line")
+    method, target, protocol = parts
+    if not protocol.startswith(b"HTTP/"):
+        raise HTTPError("400 Bad Request", "Malformed Request-Line: bad protocol")
+    numbers = protocol[5:].split(b".", 1)
+    if len(numbers) != 2:
+        raise HTTPError("400 Bad Request", "Malformed Request-Line: bad version")
+    if not all(n.isdigit() for n in numbers):  # bytes: ASCII digits only
+        raise HTTPError("400 Bad Request", "Malformed Request-Line")
+    major, minor = int(numbers[0]), int(numbers[1])
+    if major > 1:
+        raise HTTPError("505 HTTP Version Not Supported", "Cannot fulfill request")
+    if method != method.upper():
+        raise HTTPError("400 Bad Request", _UPPER_METHOD)
+    if not _TOKEN.fullmatch(method):
+        raise HTTPError("400 Bad Request", "Malformed Request-Line")
+    if method == b"CONNECT":
+        raise HTTPError("405 Method Not Allowed")
+    if target == b"*" and method == b"OPTIONS":
+        return method, target, (major, minor)
+    try:
+        scheme, authority, _, _, fragment = urlsplit(target)
+    except ValueError:  # UnicodeError (not ASCII) among them
+        raise HTTPError("400 Bad Request", "Malformed Request-URI") from None
+    if scheme or authority:
+        raise HTTPError("400 Bad Request", "Absolute URI not allowed if server is not a proxy.")
+    if not target.startswith(b"/"):
+        raise HTTPError("400 Bad Request", _NOT_ORIGIN_FORM)
+    if fragment:
+        raise HTTPError("400 Bad Request", "Illegal #fragment in Request-URI.")
+    return method, target, (major, minor)
 
 
 def parse_head(head: bytes) -> Request:
@@ -92,29 +173,7 @@ def parse_head(head: bytes) -> Request:
     lines = head.lstrip(b"\r\n").split(b"\r\n")[:-2]
     if any(b"\n" in line for line in lines):
         raise HTTPError("400 Bad Request", "HTTP requires CRLF terminators")
-    parts = lines[0].split(b" ") if lines else []
-    if len(parts) != 3:
-        raise HTTPError("400 Bad Request", "Malformed Request-Line")
-    method, target, protocol = parts
-    version = _VERSION.fullmatch(protocol)
-    if version is None:
-        raise HTTPError("400 Bad Request", "Malformed Request-Line: bad protocol")
-    major, minor = int(version.group(1)), int(version.group(2))
-    if major > 1:
-        raise HTTPError("505 HTTP Version Not Supported", "Cannot fulfill request")
-    if not _TOKEN.fullmatch(method):
-        raise HTTPError("400 Bad Request", "Malformed Request-Line")
-    if method != method.upper():
-        raise HTTPError("400 Bad Request", _UPPER_METHOD)
-    if b"#" in target:
-        raise HTTPError("400 Bad Request", "Illegal #fragment in Request-URI.")
-    if target == b"*":
-        if method != b"OPTIONS":
-            raise HTTPError("400 Bad Request", "Invalid path in Request-URI.")
-    elif b"://" in target.split(b"?", 1)[0]:
-        raise HTTPError("400 Bad Request", "Absolute URI not allowed if server is not a proxy.")
-    elif not target.startswith(b"/"):
-        raise HTTPError("400 Bad Request", "Invalid path in Request-URI.")
+    method, target, version = parse_request_line(lines[0] if lines else b"")
     headers: list[tuple[str, str]] = []
     for line in lines[1:]:
         if line[:1] in (b" ", b"\t"):  # obsolete line folding: part of the previous value
@@ -127,7 +186,7 @@ def parse_head(head: bytes) -> Request:
         if not colon or not _TOKEN.fullmatch(raw_name):
             raise HTTPError("400 Bad Request", "Illegal header line.")
         headers.append((raw_name.decode("ascii").upper().replace("-", "_"), raw_value.strip(b" \t").decode("latin-1")))
-    request = Request(method.decode("ascii"), target, (major, minor), headers)
+    request = Request(method.decode("ascii"), target, version, headers)
     _read_framing(request)
     return request
 
@@ -140,23 +199,26 @@ def _read_framing(request: Request) -> None:
                 raise HTTPError("501 Unimplemented")
             request.chunked = True
         elif name == "CONTENT_LENGTH":
-            if not value.isdigit():
+            if not (value.isascii() and value.isdigit()):  # str.isdigit() alone takes "²", which int() does not
                 raise HTTPError("400 Bad Request", "Malformed Content-Length Header.")
             request.content_length = int(value)
         elif name == "EXPECT" and value.strip().lower() == "100-continue":
             request.expect_continue = True
     if request.content_length > MAX_BODY_BYTES:
-        raise body_too_large()
+        raise body_too_large(request.version)
 
 
-def head_too_large() -> HTTPError:
+# cheroot's 413 says "Connection: close" to HTTP/1.1 clients only; its 414 never does.
+def head_too_large(version: tuple[int, int]) -> HTTPError:
     """The refusal of a head longer than MAX_HEAD_BYTES."""
-    return HTTPError(TOO_LARGE, "The headers sent with the request exceed the maximum allowed bytes.")
+    text = "The headers sent with the request exceed the maximum allowed bytes."
+    return HTTPError(TOO_LARGE, text, version >= (1, 1))
 
 
-def body_too_large() -> HTTPError:
+def body_too_large(version: tuple[int, int]) -> HTTPError:
     """The refusal of a body longer than MAX_BODY_BYTES."""
-    return HTTPError(TOO_LARGE, "The entity sent with the request exceeds the maximum allowed bytes.")
+    text = "The entity sent with the request exceeds the maximum allowed bytes."
+    return HTTPError(TOO_LARGE, text, version >= (1, 1))
 
 
 def body_length(request: Request, data: bytes | bytearray) -> tuple[bytes, int] | None:
@@ -178,7 +240,7 @@ def body_length(request: Request, data: bytes | bytearray) -> tuple[bytes, int] 
         except ValueError:
             raise HTTPError("400 Bad Request", "Bad chunked transfer size.") from None
         if size < 0 or len(body) + size > MAX_BODY_BYTES:
-            raise body_too_large()
+            raise body_too_large(request.version)
         start = line_end + 2
         if size == 0:
             trailer_end = data.find(b"\r\n\r\n", line_end)  # the trailer section, usually empty
@@ -197,7 +259,7 @@ def body_length(request: Request, data: bytes | bytearray) -> tuple[bytes, int] 
 
 def environ(request: Request, server: tuple[str, int], peer: tuple[str, int], scheme: str) -> dict[str, Any]:
     """The WSGI environ of ``request`` (PEP 3333: text is latin-1, the path percent-decoded except ``%2F``)."""
-    path, _, query = request.target.partition(b"?")
+    path, _, query = request.target.partition(b"#")[0].partition(b"?")
     if path != b"*":
         path = b"%2F".join(unquote_to_bytes(part) for part in _QUOTED_SLASH.split(path))
     env: dict[str, Any] = {

@@ -4,7 +4,9 @@ bcrypt is slow on purpose (tens of milliseconds a check at cost 10). Without ``r
 client sending wrong passwords on many connections would keep every core busy hashing. Verified
 credentials are cached (webconfig), so Prometheus pays bcrypt once; everyone else waits for a
 turn: at most ``slots`` checks at once (half the cores), one at a time per client address,
-addresses in turn. A request that gets no turn within ``wait`` seconds is answered 429.
+addresses in turn. A request that gets no turn within ``wait`` seconds is answered 429. The server
+runs requests that need a check on threads of their own (``Limits.check_workers``), so that their
+waiting never holds a worker that a client with verified credentials needs.
 """
 
 from __future__ import annotations
@@ -40,10 +42,12 @@ class PasswordChecks:
                 return queue[0]
         return None
 
-    def acquire(self, client: str) -> bool:
-        """Wait for a turn (True), or give up after ``wait`` seconds (False)."""
+    def acquire(self, client: str, since: float | None = None) -> bool:
+        """Wait for a turn (True), or give up ``wait`` seconds after ``since`` (time.monotonic(); default: now)."""
         ticket = object()
-        deadline = time.monotonic() + self.wait
+        deadline = (time.monotonic() if since is None else since) + self.wait
+        if time.monotonic() >= deadline:
+            return False  # it waited its time for a thread already
         with self._cond:
             self._waiting.setdefault(client, collections.deque()).append(ticket)
             while self._next() is not ticket:

@@ -15,8 +15,9 @@ from prometheus_client.exposition import gzip_accepted
 
 from ..app import Exporter
 from ..render.exposition import Format, choose
+from . import httpwire
 from .connections import Limits
-from .httpserver import Server
+from .httpserver import CLIENT_KEY, QUEUED_KEY, Server
 from .passwords import PasswordChecks
 from .webconfig import Verdict, WebConfig
 
@@ -116,7 +117,8 @@ class WebApp:
         start_response = web.with_headers(start_response)
         if not web.allow():
             return self._plain(start_response, "429 Too Many Requests", "Too many requests.\n")
-        verdict = web.authorize(environ.get("HTTP_AUTHORIZATION"), environ.get("REMOTE_ADDR", ""), self.checks)
+        client = environ.get(CLIENT_KEY) or environ.get("REMOTE_ADDR", "")
+        verdict = web.authorize(environ.get("HTTP_AUTHORIZATION"), client, self.checks, environ.get(QUEUED_KEY))
         if verdict is Verdict.BUSY:
             return self._plain(
                 start_response, "429 Too Many Requests", "Too many password checks at once.\n", [("Retry-After", "1")]
@@ -243,9 +245,13 @@ class WebServer(Server):
     """The exporter's server: its WSGI app and TLS side follow the web configuration, which can change live."""
 
     def __init__(self, app: WebApp, host: str, port: int, limits: Limits | None = None) -> None:
-        tls = app.web.tls
-        super().__init__(app, host, port, tls.acceptor() if tls is not None else None, limits)
         self.web_app = app
+        tls = app.web.tls
+        super().__init__(app, host, port, tls.acceptor() if tls is not None else None, limits, self._needs_check)
+
+    def _needs_check(self, request: httpwire.Request) -> bool:
+        """Whether the request's credentials need bcrypt: then it runs apart from the workers (on the loop)."""
+        return self.web_app.web.needs_check(request.header("AUTHORIZATION"))
 
     def apply_web_config(self, web: WebConfig) -> None:
         """Serve new connections with ``web`` (users, TLS certificate and key, client CAs, headers, rate limit).

@@ -370,24 +370,44 @@ class WebConfig(Model, frozen=True):
         """True when basic auth is off, or ``header`` carries a configured user and password."""
         return self.authorize(header) is Verdict.OK
 
-    def authorize(self, header: str | None, client: str = "", checks: PasswordChecks | None = None) -> Verdict:
-        """Whether ``header`` gets in; bcrypt runs in a turn of ``checks`` (BUSY when none came in time)."""
-        if not self.basic_auth_users:
-            return Verdict.OK
+    def _lookup(self, header: str | None) -> tuple[bytes, bytes | None, tuple[bytes, bytes] | None, bool] | None:
+        """(password, its user's hash, cache key, verified already) of ``header``; None without credentials."""
         credentials = parse_basic(header)
         if credentials is None:
-            return Verdict.DENIED
+            return None
         user, password = credentials
         password = password[:MAX_PASSWORD_BYTES]
         hashed: bytes | None = self.__dict__["hashes"].get(user)
         # bcrypt is slow on purpose; remember successful checks (by a digest, never the password).
         key = (user, hmac.new(hashed, password, hashlib.sha256).digest()) if hashed is not None else None
         verified: LRUCache[tuple[bytes, bytes], bool] = self.__dict__["verified"]
-        if key is not None:
-            with self.__dict__["lock"]:
-                if verified.get(key):
-                    return Verdict.OK
-        if checks is not None and not checks.acquire(client):
+        with self.__dict__["lock"]:
+            known = key is not None and bool(verified.get(key))
+        return password, hashed, key, known
+
+    def needs_check(self, header: str | None) -> bool:
+        """Whether authorize() would run bcrypt for ``header``: credentials that are not verified yet (cheap)."""
+        if not self.basic_auth_users:
+            return False
+        found = self._lookup(header)
+        return found is not None and not found[3]
+
+    def authorize(
+        self, header: str | None, client: str = "", checks: PasswordChecks | None = None, since: float | None = None
+    ) -> Verdict:
+        """Whether ``header`` gets in; bcrypt runs in a turn of ``checks`` (BUSY when none came in time).
+
+        ``since``: when the request began waiting (time.monotonic()), if before this call.
+        """
+        if not self.basic_auth_users:
+            return Verdict.OK
+        found = self._lookup(header)
+        if found is None:
+            return Verdict.DENIED
+        password, hashed, key, known = found
+        if known:
+            return Verdict.OK
+        if checks is not None and not checks.acquire(client, since):
             return Verdict.BUSY  # the same for every user, known or not: it tells nothing about them
         try:
             if hashed is None or key is None:
@@ -400,7 +420,7 @@ class WebConfig(Model, frozen=True):
             if checks is not None:
                 checks.release(client)
         with self.__dict__["lock"]:
-            verified[key] = True
+            self.__dict__["verified"][key] = True
         return Verdict.OK
 
     def allow(self) -> bool:
