@@ -74,6 +74,9 @@ def blocked(s: Settings) -> dict[str, str]:
         "delay": f"max by ({job}) (max_over_time({DELAY}[{w}])) >= {s.cutover_delay_seconds}\n"
         f"or {jobs} unless on ({job}) {since(s, DELAY, w, 'job_id')}\n"
         f"or {jobs} unless on ({job}) {last(DELAY, s)}",
+        # The exporter could not read the job's comparisons now (listing, or a newer run's results): it
+        # keeps exporting the last state it read, which says nothing of a comparison since. Any target.
+        "comparison_unreadable": f"min by ({job}) (last_over_time(huaweicloud_drs_comparison_up[{s.lookback}])) == 0",
         # No comparison of a type, or its latest finished but its tables are not read (or it compared none).
         "comparison_missing": f"{missing}\nor {successful}\n  unless on ({by_type}) sum by ({by_type}) ({tables}) > 0",
         "comparison_running": latest_comparisons(s, f'{{compare_type=~"{TYPES}", status=~"{IN_FLIGHT}"}}'),

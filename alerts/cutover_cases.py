@@ -137,7 +137,7 @@ def input_series(case: Case, minutes: int) -> list[dict[str, str]]:
 
     name = case.name
     for minute, state in enumerate(case.states):
-        put(_series("huaweicloud_drs_comparison_up", name), minute, 1)
+        put(_series("huaweicloud_drs_comparison_up", name), minute, 0 if state.get("comparison_error") else 1)
         put(_series("huaweicloud_drs_job_info", name, status=state["status"]), minute, 1)
         for object_type, (objects, completed) in state["objects"].items():
             put(_series("huaweicloud_drs_objects", name, object_type=object_type), minute, objects)

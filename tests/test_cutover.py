@@ -7,15 +7,27 @@
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import replace
 from typing import Any
 
 import pytest
+from prometheus_client.exposition import generate_latest
 
 from alerts import cutover, cutover_cases, rules
+from exporter.base.deadline import Deadline
 from exporter.config import ObjectFilter
 from exporter.drs.compare import CompareRun, ObjectCount, ObjectOverview, TableResult
-from exporter.sources.comparisons import JobComparisons, TableSet, TypeState
+from exporter.drs.compare_client import ReadError
+from exporter.metrics.compare_metrics import ComparisonMetrics
+from exporter.sources.comparisons import (
+    ComparisonReader,
+    ComparisonSnapshot,
+    Guards,
+    JobComparisons,
+    TableSet,
+    TypeState,
+)
 from exporter.web import cutover as page
 
 NOW = 1_700_000_000.0
@@ -93,7 +105,8 @@ def comparisons(case: cutover_cases.Case) -> JobComparisons:
         if verdicts
         else None
     )
-    return JobComparisons(case.name, True, None, NOW - 30, types, objects)
+    error = state.get("comparison_error")
+    return JobComparisons(case.name, error is None, error, NOW - 30, types, objects)
 
 
 def judged(case: cutover_cases.Case) -> page.Cutover:
@@ -141,3 +154,66 @@ def test_every_series_the_rules_read_is_scoped_by_the_selector() -> None:
         assert names
         for name, selector in names:
             assert 'namespace="a", service="b"' in selector, (rule.get("record") or rule.get("alert"), name)
+
+
+class _Client:
+    """A DRS comparison API of one job: two consistent comparisons, then what the test makes of it."""
+
+    def __init__(self) -> None:
+        now = time.time()
+        self.runs_list = [
+            CompareRun("rows-1", "lines", "SUCCESSFUL", now - 7200, now - 7000),
+            CompareRun("values-1", "contents", "SUCCESSFUL", now - 7200, now - 7000),
+        ]
+        self.fail_list = False
+
+    def runs(self, job_id: str, deadline: Deadline) -> list[CompareRun]:
+        if self.fail_list:
+            raise ReadError("http_503", "down", operation="list_compare_jobs")
+        return self.runs_list
+
+    def tables(self, job_id: str, run: CompareRun, deadline: Deadline) -> list[TableResult]:
+        if run.id == "rows-2":  # too large to read
+            raise ReadError("page_cap_exceeded", "too many", operation="show_line_compare_detail")
+        return [TableResult("db", f"t{i}", "db", f"t{i}", "consistent", 1, 1, 1) for i in range(10)]
+
+    def objects(self, job_id: str, deadline: Deadline) -> ObjectOverview | None:
+        return None
+
+
+def _read(reader: ComparisonReader) -> tuple[page.Cutover, str]:
+    """One refresh of the reader's job: the page's verdict and the exporter's comparison metrics."""
+    state = reader._job("j1")
+    assert state is not None
+    snap = reader._snapshot = ComparisonSnapshot({"j1": state})
+    verdict = page.judge(
+        status=page.INCREMENTAL,
+        objects=10,
+        completed=10,
+        delay_seconds=1.0,
+        comparisons=snap.jobs["j1"],
+        now=time.time(),
+    )
+    return verdict, generate_latest(ComparisonMetrics(snap)).decode()
+
+
+@pytest.mark.parametrize("failure", ["newer-unreadable", "listing-fails"])
+def test_comparisons_the_exporter_cannot_read_now_are_no_readiness(failure: str) -> None:
+    """The real reader keeps the last state it read when a read fails: the page must not call that ready
+    (the rules' case is in the table: comparisons-unreadable, newer-comparison-unreadable)."""
+    reader = ComparisonReader(60, 5, Guards(None, ObjectFilter()))
+    reader.close()
+    client = _Client()
+    reader.want({"j1": (client, False)})  # type: ignore[dict-item]
+    assert _read(reader)[0].ready
+    if failure == "listing-fails":
+        client.fail_list = True
+    else:  # a last row comparison finished; DRS has its results, the exporter cannot read them
+        now = time.time()
+        client.runs_list = [*client.runs_list, CompareRun("rows-2", "lines", "SUCCESSFUL", now - 600, now - 60)]
+    verdict, metrics = _read(reader)
+    assert 'huaweicloud_drs_comparison_up{job_id="j1"} 0.0' in metrics
+    assert not verdict.ready
+    assert [r.reason for r in verdict.reasons] == ["comparison_unreadable"]
+    code = "http_503" if failure == "listing-fails" else "page_cap_exceeded"
+    assert verdict.reasons[0].text.startswith(f"the comparisons cannot be read now ({code}, last read ")

@@ -27,6 +27,7 @@ REASONS = (
     "not_incremental",
     "full_incomplete",
     "delay",
+    "comparison_unreadable",
     "comparison_missing",
     "comparison_running",
     "comparison_failed",
@@ -104,6 +105,13 @@ def judge(
         block("delay", "no delay reading")
     elif delay_seconds >= DELAY_SECONDS:
         block("delay", f"delay {delay_seconds:.0f} s (must stay below {DELAY_SECONDS:g} s)")
+    if not comparisons.up:
+        # The exporter keeps the last state it read: it says nothing of a newer comparison since.
+        read = f", last read {_ago(now - comparisons.checked_at)}" if comparisons.checked_at is not None else ""
+        block(
+            "comparison_unreadable",
+            f"the comparisons cannot be read now ({comparisons.error_code or 'unknown error'}{read})",
+        )
     for compare_type, name in TYPE_NAMES.items():
         _comparison(comparisons, compare_type, name, now, block)
     overview = comparisons.objects
