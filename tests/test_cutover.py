@@ -11,12 +11,13 @@ import time
 from dataclasses import replace
 from typing import Any
 
+import msgspec
 import pytest
 from prometheus_client.exposition import generate_latest
 
 from alerts import cutover, cutover_cases, rules
 from exporter.base.deadline import Deadline
-from exporter.config import ObjectFilter
+from exporter.config import Config, ObjectFilter
 from exporter.drs.compare import CompareRun, ObjectCount, ObjectOverview, TableResult
 from exporter.drs.compare_client import ReadError
 from exporter.metrics.compare_metrics import ComparisonMetrics
@@ -47,6 +48,30 @@ def test_the_page_and_the_rules_know_the_same_reasons_and_thresholds() -> None:
     assert s.cutover_comparison_max_age_seconds == page.MAX_AGE_SECONDS
     assert f"{page.WINDOW_SECONDS / 60:g}m" == s.cutover_window
     assert page.INCREMENTAL == rules.INCREMENTAL
+    # The exporter's own settings (the chart feeds them from the rules' settings) start from the same defaults.
+    defaults = {f.name: f.default for f in msgspec.structs.fields(Config)}
+    assert defaults["cutover_delay_seconds"] == s.cutover_delay_seconds
+    assert defaults["cutover_comparison_max_age_seconds"] == s.cutover_comparison_max_age_seconds
+
+
+def test_the_page_judges_with_the_exporters_thresholds() -> None:
+    """Where the rules run with other thresholds (the chart's prometheusRule.settings), so does the page."""
+    case = next(c for c in CASES if c.name == "comparison-almost-stale")  # 23 h old, delay 5 s: ready by default
+    assert judged(case).ready
+    verdict = page.judge(
+        status=page.INCREMENTAL,
+        objects=105,
+        completed=105,
+        delay_seconds=45,
+        comparisons=comparisons(case),
+        now=NOW,
+        delay_below=30,
+        max_age=6 * 3600,
+    )
+    assert verdict.summary == (
+        "not ready: delay 45 s (must stay below 30 s); the row comparison finished 23 h ago, over 6 h"
+    )
+    assert (verdict.delay_below_seconds, verdict.comparison_max_age_seconds) == (30, 6 * 3600)
 
 
 def test_the_table_covers_every_reason_and_the_issues_cases() -> None:

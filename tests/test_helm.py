@@ -243,6 +243,39 @@ def test_rule_settings_and_disabled_alerts_from_values(chart: helm.Chart) -> Non
     assert re.search(r"incremental_delay_seconds\{[^}]*\}\[20m\]", text)
 
 
+def _config(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    configmap = next(d for d in docs if d["kind"] == "ConfigMap" and "drs-exporter.yml" in d["data"])
+    config: dict[str, Any] = yaml.safe_load(configmap["data"]["drs-exporter.yml"])
+    return config
+
+
+def test_cutover_thresholds_feed_the_rules_and_the_exporter(chart: helm.Chart, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The status page judges cut-over readiness with the rules' thresholds (review of issue 25): one value each."""
+    monkeypatch.setenv("HUAWEICLOUD_SDK_AK", "TESTACCESSKEY0001")  # the Secret's env
+    monkeypatch.setenv("HUAWEICLOUD_SDK_SK", "test-secret-key-value")
+    assert {k: v for k, v in _config(render(chart, ALL_VALUES)).items() if k.startswith("cutover_")} == {
+        "cutover_delay_seconds": rules.DEFAULT.cutover_delay_seconds,
+        "cutover_comparison_max_age_seconds": rules.DEFAULT.cutover_comparison_max_age_seconds,
+    }
+    changed = {"cutover_delay_seconds": 30, "cutover_comparison_max_age_seconds": 21600}
+    values = {**ALL_VALUES, "prometheusRule": {"enabled": True, "settings": changed}}
+    docs = render(chart, values)
+    config = _config(docs)
+    assert (config["cutover_delay_seconds"], config["cutover_comparison_max_age_seconds"]) == (30, 21600)
+    parsed = exporter_config.parse(config)
+    assert (parsed.cutover_delay_seconds, parsed.cutover_comparison_max_age_seconds) == (30, 21600)
+    text = yaml.safe_dump(one(docs, "PrometheusRule"))
+    assert ">= 30" in text and "> 21600" in text
+    # Set where only the exporter reads it, and different: refused, naming the one place to set it.
+    clash = {**values, "config": {**ALL_VALUES["config"], "cutover_delay_seconds": 60}}
+    with pytest.raises(
+        helm.HelmError, match=re.escape("config.cutover_delay_seconds (60) differs from prometheusRule")
+    ):
+        chart.render(clash, name="drs", namespace="monitoring")
+    same = {**values, "config": {**ALL_VALUES["config"], "cutover_delay_seconds": 30}}
+    assert _config(render(chart, same))["cutover_delay_seconds"] == 30
+
+
 def test_every_alert_can_be_disabled_in_values() -> None:
     """The runbooks' advice (`prometheusRule.disabled: [Name]`) must pass the schema for every alert."""
     schema = json.loads((CHART / "values.schema.json").read_text())

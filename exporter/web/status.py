@@ -318,6 +318,8 @@ class StatusBuilder:
                         delay_seconds=delay,
                         comparisons=judged,
                         now=now,
+                        delay_below=e.config.cutover_delay_seconds,
+                        max_age=e.config.cutover_comparison_max_age_seconds,
                     )
                     if judged is not None
                     else None
