@@ -19,7 +19,7 @@ from typing import Any
 from exporter.web.cutover import REASONS as REASONS  # the fixed set, in the order the status page lists them
 
 from .consistency import IN_FLIGHT, latest_comparisons
-from .rules import INCREMENTAL, Settings, _alert, labels, last, since, status
+from .rules import INCREMENTAL, Settings, _alert, labels, last, status
 
 READY = "job_id:huaweicloud_drs_cutover_ready:bool"
 BLOCKED = "job_id_reason:huaweicloud_drs_cutover_blocked:bool"
@@ -70,9 +70,14 @@ def blocked(s: Settings) -> dict[str, str]:
         # The exporter's per-object progress, else (no progress data) DRS saying the full phase ended.
         "full_incomplete": f"{COMPLETION} < 1\nor {jobs} unless on ({job}) {COMPLETION} unless on ({job}) "
         + last(FULL_DONE, s),
-        # Over the whole window, which must be covered: a delay reading that started inside it is no proof.
+        # Over the whole window, which readings must cover: max_over_time sees only the samples there
+        # are, so a reading that started inside the window, or a gap in it (exporter down, scrapes
+        # lost), is no proof. Covered: at every rule evaluation of the window (a subquery at the
+        # evaluation interval, counted against the same subquery of a constant) a reading within the
+        # lookback, so one missed scrape changes nothing.
         "delay": f"max by ({job}) (max_over_time({DELAY}[{w}])) >= {s.cutover_delay_seconds}\n"
-        f"or {jobs} unless on ({job}) {since(s, DELAY, w, 'job_id')}\n"
+        f"or {jobs} unless on ({job}) (\n  count_over_time(({last(DELAY, s)})[{w}:])\n"
+        f"    >= on () group_left count_over_time(vector(1)[{w}:])\n)\n"
         f"or {jobs} unless on ({job}) {last(DELAY, s)}",
         # The exporter could not read the job's comparisons now (listing, or a newer run's results): it
         # keeps exporting the last state it read, which says nothing of a comparison since. Any target.
