@@ -67,6 +67,11 @@ def blocked(s: Settings) -> dict[str, str]:
     )
     return {
         "not_incremental": f"{jobs} unless on ({job}) {status(s, INCREMENTAL)}",
+        # A job and type whose last refresh failed (or whose object series are gone while its key is
+        # there): its objects drop out of the completion, which then covers the other types only.
+        "progress_unknown": f"min by ({job}) (last_over_time(huaweicloud_drs_up[{s.lookback}])) == 0\n"
+        f"or count by ({job}) (\n  {last('huaweicloud_drs_up', s, 'object_type')}\n"
+        f"    unless on ({labels(s, 'job_id', 'object_type')}) {last('huaweicloud_drs_objects', s, 'object_type')}\n)",
         # The exporter's per-object progress, else (no progress data) DRS saying the full phase ended.
         "full_incomplete": f"{COMPLETION} < 1\nor {jobs} unless on ({job}) {COMPLETION} unless on ({job}) "
         + last(FULL_DONE, s),

@@ -136,7 +136,8 @@ def comparisons(case: cutover_cases.Case) -> JobComparisons:
 
 def judged(case: cutover_cases.Case) -> page.Cutover:
     state = case.last
-    counts = list(state["objects"].values())
+    failing = state.get("refresh_failing") or []
+    counts = [n for t, n in state["objects"].items() if t not in failing]
     return page.judge(
         status=state["status"],
         objects=sum(n for n, _ in counts) if counts else None,
@@ -144,6 +145,7 @@ def judged(case: cutover_cases.Case) -> page.Cutover:
         delay_seconds=cutover_cases.delay_at(state["delay"], MINUTES),
         comparisons=comparisons(case),
         now=NOW,
+        unknown_types=failing,
     )
 
 

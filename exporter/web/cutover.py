@@ -9,7 +9,7 @@ full phase ended yet: :data:`NOT_JUDGED` names what only Prometheus can judge, a
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ..drs.compare import CompareRun
@@ -26,6 +26,7 @@ TYPE_NAMES = {"lines": "row", "contents": "value"}
 # The reasons a job is not ready: the values of the rules' `reason` label (alerts/cutover.py).
 REASONS = (
     "not_incremental",
+    "progress_unknown",
     "full_incomplete",
     "delay",
     "comparison_unreadable",
@@ -98,8 +99,10 @@ def judge(
     now: float,
     delay_below: float = DELAY_SECONDS,
     max_age: float = MAX_AGE_SECONDS,
+    unknown_types: Sequence[str] = (),
 ) -> Cutover:
-    """The verdict for one job from its status, progress counts (None without data), delay and comparisons,
+    """The verdict for one job from its status, progress counts (None without data; ``unknown_types``: the
+    object types whose last refresh failed or did not happen yet, left out of them), delay and comparisons,
     with the exporter's thresholds (its config's cutover_delay_seconds, cutover_comparison_max_age_seconds)."""
     found: dict[str, list[str]] = {}
 
@@ -108,6 +111,9 @@ def judge(
 
     if status != INCREMENTAL:
         block("not_incremental", f"status {status or 'unknown'}, not {INCREMENTAL}")
+    if unknown_types:
+        # The counts cover the other types only: complete they may be, the job's full copy is not known to be.
+        block("progress_unknown", f"progress of {', '.join(unknown_types)} not read (last refresh failed)")
     if not objects:
         block("full_incomplete", "no progress data")
     elif completed is None or completed < objects:
