@@ -66,7 +66,10 @@ def blocked(s: Settings) -> dict[str, str]:
         for t in TYPES.split("|")
     )
     return {
-        "not_incremental": f"{jobs} unless on ({job}) {status(s, INCREMENTAL)}",
+        # Every latest status of the job is incremental: two replicas (or targets) of the release that
+        # disagree (one INCRE_TRANSFER_FAILED, one still INCRE_TRANSFER_STARTED) both count.
+        "not_incremental": f"{jobs} unless on ({job}) {status(s, INCREMENTAL)}\n"
+        f'or group by ({job}) (job_id_status:huaweicloud_drs_job_info:latest{{status!~"{INCREMENTAL}"}})',
         # A job and type whose last refresh failed (or whose object series are gone while its key is
         # there): its objects drop out of the completion, which then covers the other types only.
         "progress_unknown": f"min by ({job}) (last_over_time(huaweicloud_drs_up[{s.lookback}])) == 0\n"

@@ -139,6 +139,8 @@ def input_series(case: Case, minutes: int) -> list[dict[str, str]]:
     for minute, state in enumerate(case.states):
         put(_series("huaweicloud_drs_comparison_up", name), minute, 0 if state.get("comparison_error") else 1)
         put(_series("huaweicloud_drs_job_info", name, status=state["status"]), minute, 1)
+        if state.get("replica_status"):
+            put(_series("huaweicloud_drs_job_info", name, instance="b", status=state["replica_status"]), minute, 1)
         failing = state.get("refresh_failing") or []
         for object_type, (objects, completed) in state["objects"].items():
             put(
