@@ -201,7 +201,8 @@ def test_prometheus_rule_is_the_repository_rules(chart: helm.Chart) -> None:
     for name, text in rules.chart_files().items():
         assert (CHART / "files" / "rules" / name).read_text() == text, "run `make rules`"
     defaults = yaml.safe_load((CHART / "values.yaml").read_text())["prometheusRule"]
-    assert defaults["settings"] == rules.settings_values() and defaults["disabled"] == ["JobReadyForCutover"]
+    assert defaults["settings"] == rules.settings_values()
+    assert defaults["disabled"] == [] and defaults["cutoverReadyAlert"] is False
 
 
 def test_notes_ask_for_a_cluster_external_label_with_the_rules(chart: helm.Chart) -> None:
@@ -230,7 +231,7 @@ def test_rule_settings_and_disabled_alerts_from_values(chart: helm.Chart) -> Non
     expected = replace(
         rules.DEFAULT,
         **changed,  # type: ignore[arg-type]
-        disabled=("JobFinished",),
+        disabled=("JobFinished", "JobReadyForCutover"),
         selector=RELEASE_SELECTOR,
     )
     assert sorted(rule["spec"]["groups"], key=lambda g: g["name"]) == rule_groups(expected)
@@ -238,8 +239,14 @@ def test_rule_settings_and_disabled_alerts_from_values(chart: helm.Chart) -> Non
     assert "> 600" in text and "[1h]" in text and "https://wiki/drs#huaweiclouddrsjobstalled" in text
     assert "> 86400" in text
     assert "HuaweiCloudDRSJobFinished" not in text
-    # A list of one's own replaces the default one: the ready-for-cut-over notice is on, with its settings.
-    assert "HuaweiCloudDRSJobReadyForCutover" in text and ">= 45" in text
+    # A list of one's own leaves the ready-for-cut-over notice off (review of issue 25): its own value turns it on.
+    assert "HuaweiCloudDRSJobReadyForCutover" not in text and ">= 45" in text
+    values["prometheusRule"]["cutoverReadyAlert"] = True
+    rule = one(render(chart, values), "PrometheusRule")
+    expected = replace(expected, disabled=("JobFinished",))
+    assert sorted(rule["spec"]["groups"], key=lambda g: g["name"]) == rule_groups(expected)
+    text = yaml.safe_dump(rule)
+    assert "HuaweiCloudDRSJobReadyForCutover" in text and "HuaweiCloudDRSJobFinished" not in text
     assert re.search(r"incremental_delay_seconds\{[^}]*\}\[20m\]", text)
 
 
