@@ -19,7 +19,7 @@ from typing import Any
 from exporter.web.cutover import REASONS as REASONS  # the fixed set, in the order the status page lists them
 
 from .consistency import IN_FLIGHT, latest_comparisons
-from .rules import INCREMENTAL, Settings, _alert, labels, last, since, status
+from .rules import INCREMENTAL, Settings, _alert, labels, last, status
 
 READY = "job_id:huaweicloud_drs_cutover_ready:bool"
 BLOCKED = "job_id_reason:huaweicloud_drs_cutover_blocked:bool"
@@ -66,14 +66,30 @@ def blocked(s: Settings) -> dict[str, str]:
         for t in TYPES.split("|")
     )
     return {
-        "not_incremental": f"{jobs} unless on ({job}) {status(s, INCREMENTAL)}",
+        # Every latest status of the job is incremental: two replicas (or targets) of the release that
+        # disagree (one INCRE_TRANSFER_FAILED, one still INCRE_TRANSFER_STARTED) both count.
+        "not_incremental": f"{jobs} unless on ({job}) {status(s, INCREMENTAL)}\n"
+        f'or group by ({job}) (job_id_status:huaweicloud_drs_job_info:latest{{status!~"{INCREMENTAL}"}})',
+        # A job and type whose last refresh failed (or whose object series are gone while its key is
+        # there): its objects drop out of the completion, which then covers the other types only.
+        "progress_unknown": f"min by ({job}) (last_over_time(huaweicloud_drs_up[{s.lookback}])) == 0\n"
+        f"or count by ({job}) (\n  {last('huaweicloud_drs_up', s, 'object_type')}\n"
+        f"    unless on ({labels(s, 'job_id', 'object_type')}) {last('huaweicloud_drs_objects', s, 'object_type')}\n)",
         # The exporter's per-object progress, else (no progress data) DRS saying the full phase ended.
         "full_incomplete": f"{COMPLETION} < 1\nor {jobs} unless on ({job}) {COMPLETION} unless on ({job}) "
         + last(FULL_DONE, s),
-        # Over the whole window, which must be covered: a delay reading that started inside it is no proof.
+        # Over the whole window, which readings must cover: max_over_time sees only the samples there
+        # are, so a reading that started inside the window, or a gap in it (exporter down, scrapes
+        # lost), is no proof. Covered: at every rule evaluation of the window (a subquery at the
+        # evaluation interval, counted against the same subquery of a constant) a reading within the
+        # lookback, so one missed scrape changes nothing.
         "delay": f"max by ({job}) (max_over_time({DELAY}[{w}])) >= {s.cutover_delay_seconds}\n"
-        f"or {jobs} unless on ({job}) {since(s, DELAY, w, 'job_id')}\n"
+        f"or {jobs} unless on ({job}) (\n  count_over_time(({last(DELAY, s)})[{w}:])\n"
+        f"    >= on () group_left count_over_time(vector(1)[{w}:])\n)\n"
         f"or {jobs} unless on ({job}) {last(DELAY, s)}",
+        # The exporter could not read the job's comparisons now (listing, or a newer run's results): it
+        # keeps exporting the last state it read, which says nothing of a comparison since. Any target.
+        "comparison_unreadable": f"min by ({job}) (last_over_time(huaweicloud_drs_comparison_up[{s.lookback}])) == 0",
         # No comparison of a type, or its latest finished but its tables are not read (or it compared none).
         "comparison_missing": f"{missing}\nor {successful}\n  unless on ({by_type}) sum by ({by_type}) ({tables}) > 0",
         "comparison_running": latest_comparisons(s, f'{{compare_type=~"{TYPES}", status=~"{IN_FLIGHT}"}}'),

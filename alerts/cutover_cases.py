@@ -137,9 +137,17 @@ def input_series(case: Case, minutes: int) -> list[dict[str, str]]:
 
     name = case.name
     for minute, state in enumerate(case.states):
-        put(_series("huaweicloud_drs_comparison_up", name), minute, 1)
+        put(_series("huaweicloud_drs_comparison_up", name), minute, 0 if state.get("comparison_error") else 1)
         put(_series("huaweicloud_drs_job_info", name, status=state["status"]), minute, 1)
+        if state.get("replica_status"):
+            put(_series("huaweicloud_drs_job_info", name, instance="b", status=state["replica_status"]), minute, 1)
+        failing = state.get("refresh_failing") or []
         for object_type, (objects, completed) in state["objects"].items():
+            put(
+                _series("huaweicloud_drs_up", name, object_type=object_type), minute, 0 if object_type in failing else 1
+            )
+            if object_type in failing:
+                continue  # a failed refresh drops the type's object series
             put(_series("huaweicloud_drs_objects", name, object_type=object_type), minute, objects)
             put(_series("huaweicloud_drs_objects_completed", name, object_type=object_type), minute, completed)
         delay = delay_at(state["delay"], minute)

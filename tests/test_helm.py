@@ -201,7 +201,8 @@ def test_prometheus_rule_is_the_repository_rules(chart: helm.Chart) -> None:
     for name, text in rules.chart_files().items():
         assert (CHART / "files" / "rules" / name).read_text() == text, "run `make rules`"
     defaults = yaml.safe_load((CHART / "values.yaml").read_text())["prometheusRule"]
-    assert defaults["settings"] == rules.settings_values() and defaults["disabled"] == ["JobReadyForCutover"]
+    assert defaults["settings"] == rules.settings_values()
+    assert defaults["disabled"] == [] and defaults["cutoverReadyAlert"] is False
 
 
 def test_notes_ask_for_a_cluster_external_label_with_the_rules(chart: helm.Chart) -> None:
@@ -230,7 +231,7 @@ def test_rule_settings_and_disabled_alerts_from_values(chart: helm.Chart) -> Non
     expected = replace(
         rules.DEFAULT,
         **changed,  # type: ignore[arg-type]
-        disabled=("JobFinished",),
+        disabled=("JobFinished", "JobReadyForCutover"),
         selector=RELEASE_SELECTOR,
     )
     assert sorted(rule["spec"]["groups"], key=lambda g: g["name"]) == rule_groups(expected)
@@ -238,9 +239,48 @@ def test_rule_settings_and_disabled_alerts_from_values(chart: helm.Chart) -> Non
     assert "> 600" in text and "[1h]" in text and "https://wiki/drs#huaweiclouddrsjobstalled" in text
     assert "> 86400" in text
     assert "HuaweiCloudDRSJobFinished" not in text
-    # A list of one's own replaces the default one: the ready-for-cut-over notice is on, with its settings.
-    assert "HuaweiCloudDRSJobReadyForCutover" in text and ">= 45" in text
+    # A list of one's own leaves the ready-for-cut-over notice off (review of issue 25): its own value turns it on.
+    assert "HuaweiCloudDRSJobReadyForCutover" not in text and ">= 45" in text
+    values["prometheusRule"]["cutoverReadyAlert"] = True
+    rule = one(render(chart, values), "PrometheusRule")
+    expected = replace(expected, disabled=("JobFinished",))
+    assert sorted(rule["spec"]["groups"], key=lambda g: g["name"]) == rule_groups(expected)
+    text = yaml.safe_dump(rule)
+    assert "HuaweiCloudDRSJobReadyForCutover" in text and "HuaweiCloudDRSJobFinished" not in text
     assert re.search(r"incremental_delay_seconds\{[^}]*\}\[20m\]", text)
+
+
+def _config(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    configmap = next(d for d in docs if d["kind"] == "ConfigMap" and "drs-exporter.yml" in d["data"])
+    config: dict[str, Any] = yaml.safe_load(configmap["data"]["drs-exporter.yml"])
+    return config
+
+
+def test_cutover_thresholds_feed_the_rules_and_the_exporter(chart: helm.Chart, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The status page judges cut-over readiness with the rules' thresholds (review of issue 25): one value each."""
+    monkeypatch.setenv("HUAWEICLOUD_SDK_AK", "TESTACCESSKEY0001")  # the Secret's env
+    monkeypatch.setenv("HUAWEICLOUD_SDK_SK", "test-secret-key-value")
+    assert {k: v for k, v in _config(render(chart, ALL_VALUES)).items() if k.startswith("cutover_")} == {
+        "cutover_delay_seconds": rules.DEFAULT.cutover_delay_seconds,
+        "cutover_comparison_max_age_seconds": rules.DEFAULT.cutover_comparison_max_age_seconds,
+    }
+    changed = {"cutover_delay_seconds": 30, "cutover_comparison_max_age_seconds": 21600}
+    values = {**ALL_VALUES, "prometheusRule": {"enabled": True, "settings": changed}}
+    docs = render(chart, values)
+    config = _config(docs)
+    assert (config["cutover_delay_seconds"], config["cutover_comparison_max_age_seconds"]) == (30, 21600)
+    parsed = exporter_config.parse(config)
+    assert (parsed.cutover_delay_seconds, parsed.cutover_comparison_max_age_seconds) == (30, 21600)
+    text = yaml.safe_dump(one(docs, "PrometheusRule"))
+    assert ">= 30" in text and "> 21600" in text
+    # Set where only the exporter reads it, and different: refused, naming the one place to set it.
+    clash = {**values, "config": {**ALL_VALUES["config"], "cutover_delay_seconds": 60}}
+    with pytest.raises(
+        helm.HelmError, match=re.escape("config.cutover_delay_seconds (60) differs from prometheusRule")
+    ):
+        chart.render(clash, name="drs", namespace="monitoring")
+    same = {**values, "config": {**ALL_VALUES["config"], "cutover_delay_seconds": 30}}
+    assert _config(render(chart, same))["cutover_delay_seconds"] == 30
 
 
 def test_every_alert_can_be_disabled_in_values() -> None:

@@ -90,7 +90,10 @@ def config(sim: Simulator, **extra: Any) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def exporter(sim: Simulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exporter]:
     """An exporter whose every key has been refreshed once, with a TTL that outlasts the tests."""
-    exp = Exporter(config(sim, cache_ttl=3600), tmp_path_factory.mktemp("status"))
+    # Cut-over thresholds of the exporter's own (the chart sets them from the rules' settings): the page
+    # judges with them, not with the defaults.
+    cutover = {"cutover_delay_seconds": 1, "cutover_comparison_max_age_seconds": 1800}
+    exp = Exporter(config(sim, cache_ttl=3600, **cutover), tmp_path_factory.mktemp("status"))
     try:
         exp.get(headers=LONG, timeout=60).raise_for_status()
         # Comparisons are read in the background after the first scrape: until both jobs' are in.
@@ -224,8 +227,12 @@ def test_status_json_explains_every_key(exporter: Exporter, sim: Simulator) -> N
         blocked["tables_not_consistent"],
     ), blocked
     assert cutover["summary"] == "not ready: " + "; ".join(r["text"] for r in cutover["reasons"])
+    # With the exporter's thresholds (config cutover_*), which it says: the healthy job's delay is 2 s.
+    assert (cutover["delay_below_seconds"], cutover["comparison_max_age_seconds"]) == (1, 1800)
+    assert blocked["delay"] == "delay 2 s (must stay below 1 s)"
+    assert re.fullmatch(r"the row comparison finished \d+ min ago, over 0.5 h", blocked["comparison_stale"]), blocked
     reasons = [r["reason"] for r in hostile["cutover"]["reasons"]]
-    assert reasons == ["full_incomplete", "comparison_running", "comparison_failed"], hostile["cutover"]
+    assert reasons == ["full_incomplete", "delay", "comparison_running", "comparison_failed"], hostile["cutover"]
 
 
 class Page(HTMLParser):
@@ -316,9 +323,11 @@ def check_page(page: Page) -> None:
     assert not [job for job, _ in page.verdicts if job == "failing-job"]
     # Cut-over readiness: the jobs with comparisons, not ready, with their reasons (as /status.json).
     assert page.ready == {"healthy-job": "false", "hostile-job": "false"}
-    assert page.reasons["hostile-job"] == ["full_incomplete", "comparison_running", "comparison_failed"]
+    assert page.reasons["hostile-job"] == ["full_incomplete", "delay", "comparison_running", "comparison_failed"]
     assert "tables_not_consistent" in page.reasons["healthy-job"]
-    assert "Cut-over readiness: This page judges the delay as it is now" in text
+    assert "Cut-over readiness: This page judges the delay as it is now (below 1 s)" in text
+    assert "(delay below 1 s, comparisons finished within 0.5 h)" in text
+    assert "abnormal rows and the full phase's end are judged by Prometheus" in text
 
 
 def test_html_escapes_every_hostile_value(exporter: Exporter) -> None:

@@ -301,6 +301,25 @@ class Config(Model, frozen=True):
             "comparison's results are read once)",
         ),
     ] = 300.0
+    cutover_delay_seconds: Annotated[
+        int,
+        between(
+            0,
+            86400,
+            "the status page's cut-over readiness: the incremental delay must be below this many seconds; the "
+            "same as the rules' `cutover_delay_seconds` (the Helm chart sets both from `prometheusRule.settings`)",
+        ),
+    ] = 60
+    cutover_comparison_max_age_seconds: Annotated[
+        int,
+        between(
+            1,
+            10**8,
+            "the status page's cut-over readiness: the latest row and value comparisons must have finished within "
+            "this many seconds; the same as the rules' `cutover_comparison_max_age_seconds` (the Helm chart sets "
+            "both from `prometheusRule.settings`)",
+        ),
+    ] = 86400
     max_staleness: Annotated[
         float | None,
         between(

@@ -318,6 +318,11 @@ class StatusBuilder:
                         delay_seconds=delay,
                         comparisons=judged,
                         now=now,
+                        unknown_types=[
+                            k.object_type for k in key_list if k.error_code is not None or k.state == PENDING
+                        ],
+                        delay_below=e.config.cutover_delay_seconds,
+                        max_age=e.config.cutover_comparison_max_age_seconds,
                     )
                     if judged is not None
                     else None

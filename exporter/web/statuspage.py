@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from html import escape
 
 from ..app import Exporter
-from .cutover import LIMITS, Cutover
+from .cutover import Cutover, limits
 from .status import (
     FAILING,
     OK,
@@ -213,8 +213,9 @@ def _cutover(c: Cutover | None) -> str:
         f'<h4>Cut-over readiness</h4><div class="cutover" data-ready="{str(c.ready).lower()}">'
         f'<span class="state {"ok" if c.ready else "failing"}">{verdict}</span>'
         f"{f'<ul>{reasons}</ul>' if reasons else ''}"
-        '<p class="muted">As of the exporter\'s latest readings; the delay window, DDL alarms and abnormal rows '
-        "are judged by Prometheus (see above).</p></div>"
+        f'<p class="muted">As of the exporter\'s latest readings (delay below {c.delay_below_seconds:g} s, comparisons '
+        f"finished within {c.comparison_max_age_seconds / 3600:g} h); the delay window, DDL alarms, abnormal rows "
+        "and the full phase's end are judged by Prometheus (see above).</p></div>"
     )
 
 
@@ -344,8 +345,12 @@ def render_html(status: Status, telemetry_path: str, cache: Fragments | None = N
     counts = {s: sum(1 for k in keys if k.state == s) for s in (OK, FAILING, STALE, PENDING)}
     jobs = sum(len(p.jobs) for p in status.projects)
     summary = "".join(f'<span class="state {s}">{n} {s}</span>' for s, n in counts.items() if n or s in (OK, FAILING))
-    judged = any(j.cutover is not None for p in status.projects for j in p.jobs)
-    cutover = f'<p class="muted" id="cutover-limits">Cut-over readiness: {escape(LIMITS)}</p>' if judged else ""
+    judged = next((j.cutover for p in status.projects for j in p.jobs if j.cutover is not None), None)
+    cutover = (
+        f'<p class="muted" id="cutover-limits">Cut-over readiness: {escape(limits(judged.delay_below_seconds))}</p>'
+        if judged is not None
+        else ""
+    )
     pending = (
         f'<p class="muted">Pending keys have not been refreshed yet: the exporter refreshes them when '
         f'<a href="{escape(telemetry_path)}">{escape(telemetry_path)}</a> is scraped.</p>'

@@ -59,6 +59,14 @@ app.kubernetes.io/part-of: huaweicloud-drs-exporter
 {{- $config := deepCopy .Values.config }}
 {{- $c := .Values.credentials }}
 {{- $dir := include "drs-exporter.secretDir" . }}
+{{- /* The status page judges cut-over readiness with the rules' thresholds: one value feeds both. */}}
+{{- range $key := list "cutover_delay_seconds" "cutover_comparison_max_age_seconds" }}
+{{- $value := index $.Values.prometheusRule.settings $key }}
+{{- if and (hasKey $config $key) (ne (toString (index $config $key)) (toString $value)) }}
+{{- fail (printf "config.%s (%v) differs from prometheusRule.settings.%s (%v): set it in prometheusRule.settings only, which feeds both the rules and the exporter's status page" $key (index $config $key) $key $value) }}
+{{- end }}
+{{- $_ := set $config $key $value }}
+{{- end }}
 {{- if eq $c.type "token" }}
 {{- $_ := set $config "auth" (dict "token_file" (printf "%s/%s" $dir $c.keys.token)) }}
 {{- else if eq $c.type "password" }}
