@@ -1,6 +1,6 @@
 """Wiring: the projects, the progress cache and the registered sources; one scrape's path through them.
 
-A new DRS API area is one line of :data:`SOURCES` (see docs/architecture.md).
+A new DRS API area is an import and one line of :data:`SOURCES` (see docs/architecture.md).
 """
 
 from __future__ import annotations
