@@ -83,7 +83,9 @@ class Exporter:
             # asked again within one refresh cycle.
             max_throttle=max(config.refresh_timeout, config.cache_ttl),
         )
-        self.projects = [Project(config, project, self.transport) for project in config.projects]
+        self.projects = [
+            Project(config, project, self.transport, on_error=self.stats.error) for project in config.projects
+        ]
         if config.max_concurrency < len(self.projects):
             log.warning(
                 "max_concurrency %d is below the number of projects (%d): each project still gets one "
