@@ -104,6 +104,11 @@ class JobDirectory:
         if successor is not None:
             successor._take(state)
 
+    def last_listing(self) -> tuple[list[JobMeta], bool, float]:
+        """The jobs of the last successful listing, whether the last one succeeded, and its duration: read together."""
+        with self._lock:
+            return list(self.jobs), self.up, self.duration
+
     @property
     def listing(self) -> bool:
         """A listing is in flight."""
