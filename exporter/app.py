@@ -1,6 +1,6 @@
 """Wiring: the projects, the progress cache and the registered sources; one scrape's path through them.
 
-A new DRS API area is one line of :data:`SOURCES` (see docs/architecture.md).
+A new DRS API area is an import and one line of :data:`SOURCES` (see docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -83,7 +83,9 @@ class Exporter:
             # asked again within one refresh cycle.
             max_throttle=max(config.refresh_timeout, config.cache_ttl),
         )
-        self.projects = [Project(config, project, self.transport) for project in config.projects]
+        self.projects = [
+            Project(config, project, self.transport, on_error=self.stats.error) for project in config.projects
+        ]
         if config.max_concurrency < len(self.projects):
             log.warning(
                 "max_concurrency %d is below the number of projects (%d): each project still gets one "

@@ -4,6 +4,7 @@ repository path they name in code (`exporter/...py`)."""
 
 from __future__ import annotations
 
+import importlib
 import re
 from pathlib import Path
 from urllib.parse import unquote
@@ -95,6 +96,39 @@ NAMED = re.compile(r"`((?:exporter|tests|benchmarks|helm|dashboards|alerts|docs)
 def test_files_named_in_code_exist(page: Path) -> None:
     missing = [name for name in NAMED.findall(prose(page.read_text())) if not (ROOT / name).exists()]
     assert not missing, f"{page.relative_to(ROOT)} names files that do not exist: {missing}"
+
+
+# `exporter.web.server` and the like: a module (and maybe an attribute of it) in the present tense.
+MODULE = re.compile(r"(?P<before>.{0,40})`(?P<name>exporter(?:\.\w+)+)`", re.DOTALL)
+
+
+def resolves(dotted: str) -> bool:
+    """Whether ``dotted`` is a module of the package, or an attribute of one."""
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            target: object = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for attribute in parts[cut:]:
+            if not hasattr(target, attribute):
+                return False
+            target = getattr(target, attribute)
+        return True
+    return False
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[p.relative_to(ROOT).as_posix() for p in PAGES])
+def test_modules_named_exist(page: Path) -> None:
+    """A dotted module name is one that exists, unless the page says it is a former one ("then", "before")."""
+    text = prose(page.read_text())
+    former = set(re.findall(r"^\| `(exporter\.[\w.]+)` \|", text, re.MULTILINE))  # the README's renames table
+    missing = [
+        m["name"]
+        for m in MODULE.finditer(text)
+        if m["name"] not in former and not re.search(r"\b(then|before)\b", m["before"]) and not resolves(m["name"])
+    ]
+    assert not missing, f"{page.relative_to(ROOT)} names modules that do not exist: {missing}"
 
 
 def test_every_page_of_docs_is_linked_from_the_readme() -> None:

@@ -18,15 +18,17 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from exporter import app, config
 from exporter.base.deadline import Deadline
 from exporter.metrics.compare_metrics import ComparisonSource
+from exporter.metrics.jobs import JobSource
 from exporter.metrics.source import Exposed, SourceContext
 from exporter.render.exposition import OPENMETRICS, TEXT, Format
 from exporter.render.sources import Registration, SourceRendering
+from exporter.sources import jobs as jobs_module
 from exporter.sources.comparisons import ComparisonReader
 from exporter.sources.index import Index, Owner
 from exporter.sources.jobs import JobProgressReader
 from exporter.sources.reader import BackgroundReader
 
-from .procs import Simulator, gunzip_whole, sim_config, wait_for
+from .procs import Simulator, gunzip_whole, samples, sim_config, wait_for
 
 
 def test_the_job_level_and_comparison_readers_share_the_background_reader() -> None:
@@ -232,5 +234,54 @@ def test_a_source_reads_the_jobs_of_the_index_it_is_handed(sim: Simulator) -> No
         source.expose(index, Deadline.after(5))
         wait_for(lambda: set(source.snapshot().jobs) == {wanted}, timeout=15)
         assert exporter._owners.keys() == {sim.info["jobs"][1]}, "the exporter's own index is untouched"
+    finally:
+        exporter.close()
+
+
+def test_an_unexpected_failure_of_job_level_progress_is_counted_in_api_errors(
+    sim: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object) -> None:
+        raise RuntimeError("a bug in the parser")
+
+    monkeypatch.setattr(jobs_module, "parse_job_progress", broken)
+    job_id = sim.info["jobs"][0]
+    exporter = app.Exporter(config.parse(sim_config(sim, [job_id], cache_ttl=600)))
+    try:
+        reader = exporter.projects[0].progress
+        exporter.scrape(30, TEXT, compress=False)  # starts the read and waits for it (nothing known yet)
+        wait_for(lambda: reader.reads >= 1, timeout=15)
+        text = b"".join(exporter.scrape(30, TEXT, compress=False)).decode()
+        errors = samples(text, "huaweicloud_drs_api_errors_total")
+        assert errors[(("error_code", "internal_error"), ("job_id", job_id), ("operation", "batch_progress"))] == 1
+    finally:
+        exporter.close()
+
+
+def test_discovery_health_is_that_of_the_listing_the_index_was_built_from(sim: Simulator) -> None:
+    discovery = {"refresh_interval": 600, "job_types": ["migration", "sync", "cloudDataGuard"]}
+    cfg = config.parse({**sim_config(sim, []), "discovery": discovery})
+    exporter = app.Exporter(cfg)
+    try:
+        project = exporter.projects[0]
+        directory = project.directory
+        assert directory is not None
+        listed = exporter.index(Deadline.after(15))
+        assert listed.listed[project] and listed.discovery[project][0], "listed once, successfully"
+        # A listing ends between the index and the source's turn: the jobs change, and it fails.
+        with directory._lock:
+            directory.jobs, directory.up, directory.duration = directory.jobs[:1], False, 99.0
+        text = exporter.source(JobSource).expose(listed, Deadline.after(5)).families
+        families = {f.name: f for f in text.collect()}
+        pid = (project.config.project_id,)
+        found = {tuple(s.labels.values()): s.value for s in families["huaweicloud_drs_discovered_jobs"].samples}
+        info = [s for s in families["huaweicloud_drs_job_info"].samples]
+        assert found[pid] == len(listed.listed[project]) == len(info), "discovered_jobs counts the jobs job_info shows"
+        up = {tuple(s.labels.values()): s.value for s in families["huaweicloud_drs_discovery_up"].samples}
+        assert up[pid] == 1.0
+        duration = {
+            tuple(s.labels.values()): s.value for s in families["huaweicloud_drs_discovery_duration_seconds"].samples
+        }
+        assert duration[pid] == listed.discovery[project][1] != 99.0
     finally:
         exporter.close()

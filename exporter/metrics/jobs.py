@@ -96,9 +96,9 @@ class JobSource:
                     status = readings[job_id].status if job_id in readings else ""
                     meta = JobMeta(job_id, "", status, "", "", "")
                 infos.append((meta, project.config.project_id, region))
-            if project.directory is not None:
-                d = project.directory
-                discovery.append((project.config.project_id, d.up, d.duration, len(d.jobs)))
+            if project in index.discovery:  # as of the index: the same listing job_info shows
+                up, duration = index.discovery[project]
+                discovery.append((project.config.project_id, up, duration, len(index.listed.get(project, ()))))
         return Exposed(JobMetrics(infos, progress, discovery))
 
     def adopt(self, previous: object) -> None:

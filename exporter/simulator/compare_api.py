@@ -64,7 +64,8 @@ class CompareMixin(HandlerBase):
         lines = match.group(4) == "line"
         items: list[dict[str, Any]] = []
         if lines != (run.type == "lines"):
-            # Open question 9 of the API notes: the real answer is unknown; an empty list is the kinder guess.
+            # DRS's API pages do not say whether line-overview/-detail answer 400 or an empty list for a
+            # contents comparison (nor which error code): an empty list is the kinder guess.
             items = []
         elif match.group(5) == "overview":
             items = [run.overview(db, lines) for db in run.databases()]

@@ -8,7 +8,7 @@ another step of the same scrape happened to set.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from ..config import Config, DiscoveryConfig, JobConfig
@@ -41,6 +41,8 @@ class Index:
     keys: tuple[Key, ...]
     owners: Mapping[str, Owner]  # job_id -> owner: configured jobs, then discovered ones
     listed: Mapping[Project, Sequence[JobMeta]]  # each project's last successful listing (none without discovery)
+    # (last listing succeeded, its duration) of each project with discovery, read with ``listed``
+    discovery: Mapping[Project, tuple[bool, float]] = field(default_factory=dict)
 
     def jobs(self, project: Project) -> Iterator[tuple[str, Owner]]:
         """The jobs ``project`` owns: its configured ones, then those its listing found first."""
@@ -62,14 +64,17 @@ def build(config: Config, projects: Sequence[Project], owners: Mapping[str, Owne
     keys = list(config.keys)
     all_owners = dict(owners)
     listed: dict[Project, Sequence[JobMeta]] = {}
+    health: dict[Project, tuple[bool, float]] = {}
     for project in projects:
-        listed[project] = found = project.discovered()
         discovery = project.config.discovery
-        if discovery is None:
+        if project.directory is None or discovery is None:
+            listed[project] = []
             continue
+        found, up, duration = project.directory.last_listing()
+        listed[project], health[project] = found, (up, duration)
         for job in found:
             if job.job_id in all_owners:
                 continue  # configured (here or in another project), or listed by an earlier project
             all_owners[job.job_id] = Owner(project, discovery.aggregate_only, None)
             keys.extend((job.job_id, t) for t in discovery.object_types)
-    return Index(tuple(dict.fromkeys(keys)), all_owners, listed)
+    return Index(tuple(dict.fromkeys(keys)), all_owners, listed, health)

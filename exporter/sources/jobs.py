@@ -16,7 +16,7 @@ from ..config import DiscoveryConfig
 from ..drs.client import DRSClient
 from ..drs.errors import DRSAPIError
 from ..drs.joblist import NOT_AVAILABLE, JobMeta, JobProgress, parse_job_progress, parse_jobs
-from .reader import BackgroundReader
+from .reader import INTERNAL_ERROR, BackgroundReader, ErrorCounter
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +103,11 @@ class JobDirectory:
                 state = self._state()
         if successor is not None:
             successor._take(state)
+
+    def last_listing(self) -> tuple[list[JobMeta], bool, float]:
+        """The jobs of the last successful listing, whether the last one succeeded, and its duration: read together."""
+        with self._lock:
+            return list(self.jobs), self.up, self.duration
 
     @property
     def listing(self) -> bool:
@@ -253,12 +258,21 @@ class JobProgressReader(BackgroundReader):
 
     PER_JOB_WORKERS = BackgroundReader.WORKERS
 
-    def __init__(self, client: DRSClient, ttl: float, *, refresh_timeout: float = 60.0, max_staleness: float) -> None:
+    def __init__(
+        self,
+        client: DRSClient,
+        ttl: float,
+        *,
+        refresh_timeout: float = 60.0,
+        max_staleness: float,
+        on_error: ErrorCounter | None = None,
+    ) -> None:
         super().__init__(
             "drs-job-progress",
             interval=ttl,
             refresh_timeout=refresh_timeout,
             max_staleness=max_staleness,
+            on_error=on_error,
             workers=self.PER_JOB_WORKERS,
             pool_name="drs-job",
         )
@@ -303,6 +317,9 @@ class JobProgressReader(BackgroundReader):
             fresh = self._fetch(ids, Deadline.after(self.refresh_timeout))
         except Exception:  # a bug must not stop later reads
             log.exception("job progress in project %s failed unexpectedly", self.client.project_id)
+            operation = "batch_progress" if self.batch else "show_job_progress"
+            for job_id in ids:  # no HTTP attempt counted this: api_errors_total, as the comparisons do
+                self.count(operation, job_id, INTERNAL_ERROR)
             fresh = {}
         now = time.time()
         wanted = set(ids)

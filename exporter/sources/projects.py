@@ -11,6 +11,7 @@ from ..drs.client import DRSClient
 from ..drs.joblist import JobMeta
 from ..drs.transport import Transport
 from .jobs import JobDirectory, JobProgressReader
+from .reader import ErrorCounter
 
 
 def build_auth(config: Config, transport: Transport, project: ProjectConfig | None = None) -> requests.auth.AuthBase:
@@ -44,7 +45,9 @@ def max_staleness(config: Config) -> float:
 class Project:
     """One configured project: its client, job directory (with discovery) and job-level progress reader."""
 
-    def __init__(self, config: Config, project: ProjectConfig, transport: Transport) -> None:
+    def __init__(
+        self, config: Config, project: ProjectConfig, transport: Transport, *, on_error: ErrorCounter | None = None
+    ) -> None:
         self.config = project
         self.client = DRSClient(
             transport,
@@ -61,7 +64,11 @@ class Project:
             else None
         )
         self.progress = JobProgressReader(
-            self.client, config.cache_ttl, refresh_timeout=config.refresh_timeout, max_staleness=max_staleness(config)
+            self.client,
+            config.cache_ttl,
+            refresh_timeout=config.refresh_timeout,
+            max_staleness=max_staleness(config),
+            on_error=on_error,  # what no HTTP attempt counted: api_errors_total
         )
 
     @property
