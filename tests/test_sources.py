@@ -179,13 +179,28 @@ def test_a_source_added_by_its_registration_line_is_cached_and_equals_a_fresh_en
         "SOURCES",
         (Registration("live-echo", LiveEchoSource), *app.SOURCES, Registration("echo", EchoSource, SourceRendering)),
     )
-    cfg = config.parse(sim_config(sim, sim.info["jobs"], cache_ttl=600, comparisons=True, compare_refresh_interval=600))
+    cfg = config.parse(
+        sim_config(
+            sim,
+            sim.info["jobs"],
+            cache_ttl=600,
+            comparisons=True,
+            compare_refresh_interval=600,
+            monitor_data=True,
+            monitor_refresh_interval=600,
+        )
+    )
     exporter = app.Exporter(cfg)
     try:
         first = b"".join(exporter.scrape(30, TEXT, compress=False))
         assert b"test_live_echo_jobs{" in first
         wait_for(lambda: any(job.types for job in exporter.comparison_snapshot().jobs.values()), timeout=30)
         wait_for(lambda: b"test_echo_jobs{" in b"".join(exporter.scrape(30, TEXT, compress=False)), timeout=10)
+        # Every registered source has samples in the scrapes compared below.
+        wait_for(
+            lambda: b"huaweicloud_drs_endpoint_delay_seconds{" in b"".join(exporter.scrape(30, TEXT, compress=False)),
+            timeout=10,
+        )
         echo = exporter.sources["echo"]
         assert isinstance(echo, EchoSource)
         fmt: Format
@@ -209,6 +224,7 @@ def test_a_source_added_by_its_registration_line_is_cached_and_equals_a_fresh_en
                 "test_echo_jobs",
                 "test_live_echo_jobs",
                 "huaweicloud_drs_job_info",
+                "huaweicloud_drs_monitor_data_up",
                 "huaweicloud_drs_api_requests",
             )
         ]
