@@ -25,6 +25,7 @@ from .drs.transport import RetryPolicy, Transport
 from .metrics.collector import ScrapeView, SelfMetrics
 from .metrics.compare_metrics import ComparisonSource
 from .metrics.jobs import JobSource
+from .metrics.monitor_metrics import MonitorSource
 from .metrics.source import Exposed, Source, SourceContext
 from .render.comparisons import ComparisonRendering
 from .render.exposition import Format, Renderer
@@ -46,6 +47,7 @@ S = TypeVar("S")
 SOURCES: tuple[Registration, ...] = (
     Registration("comparisons", ComparisonSource, ComparisonRendering),
     Registration("jobs", JobSource),
+    Registration("monitor", MonitorSource),
 )
 
 

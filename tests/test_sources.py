@@ -181,13 +181,28 @@ def test_a_source_added_by_its_registration_line_is_cached_and_equals_a_fresh_en
         "SOURCES",
         (Registration("live-echo", LiveEchoSource), *app.SOURCES, Registration("echo", EchoSource, SourceRendering)),
     )
-    cfg = config.parse(sim_config(sim, sim.info["jobs"], cache_ttl=600, comparisons=True, compare_refresh_interval=600))
+    cfg = config.parse(
+        sim_config(
+            sim,
+            sim.info["jobs"],
+            cache_ttl=600,
+            comparisons=True,
+            compare_refresh_interval=600,
+            monitor_data=True,
+            monitor_refresh_interval=600,
+        )
+    )
     exporter = app.Exporter(cfg)
     try:
         first = b"".join(exporter.scrape(30, TEXT, compress=False))
         assert b"test_live_echo_jobs{" in first
         wait_for(lambda: any(job.types for job in exporter.comparison_snapshot().jobs.values()), timeout=30)
         wait_for(lambda: b"test_echo_jobs{" in b"".join(exporter.scrape(30, TEXT, compress=False)), timeout=10)
+        # Every registered source has samples in the scrapes compared below.
+        wait_for(
+            lambda: b"huaweicloud_drs_endpoint_delay_seconds{" in b"".join(exporter.scrape(30, TEXT, compress=False)),
+            timeout=10,
+        )
         echo = exporter.sources["echo"]
         assert isinstance(echo, EchoSource)
         fmt: Format
@@ -211,6 +226,7 @@ def test_a_source_added_by_its_registration_line_is_cached_and_equals_a_fresh_en
                 "test_echo_jobs",
                 "test_live_echo_jobs",
                 "huaweicloud_drs_job_info",
+                "huaweicloud_drs_monitor_data_up",
                 "huaweicloud_drs_api_requests",
             )
         ]
@@ -245,6 +261,7 @@ def test_an_unexpected_failure_of_job_level_progress_is_counted_in_api_errors(
         raise RuntimeError("a bug in the parser")
 
     monkeypatch.setattr(jobs_module, "parse_job_progress", broken)
+    monkeypatch.setattr(jobs_module, "parse_batch_entry", broken)  # what batch progress is parsed with
     job_id = sim.info["jobs"][0]
     exporter = app.Exporter(config.parse(sim_config(sim, [job_id], cache_ttl=600)))
     try:

@@ -77,6 +77,13 @@ class JobConfig(Model, frozen=True):
         bool | None,
         doc("export this job's DRS comparison results (row and value comparisons); default: the global `comparisons`"),
     ] = None
+    monitor_data: Annotated[
+        bool | None,
+        doc(
+            "export this job's monitor data (delay by side, endpoint health, rows and bytes transferred; one "
+            "API call per `monitor_refresh_interval`); default: the global `monitor_data`"
+        ),
+    ] = None
 
 
 class DiscoveryConfig(Model, frozen=True):
@@ -96,6 +103,9 @@ class DiscoveryConfig(Model, frozen=True):
     aggregate_only: Annotated[bool, doc("`aggregate_only` for every discovered job")] = False
     comparisons: Annotated[
         bool | None, doc("`comparisons` for every discovered job; default: the global `comparisons`")
+    ] = None
+    monitor_data: Annotated[
+        bool | None, doc("`monitor_data` for every discovered job; default: the global `monitor_data`")
     ] = None
 
     def wants(self, name: str) -> bool:
@@ -320,6 +330,18 @@ class Config(Model, frozen=True):
             "both from `prometheusRule.settings`)",
         ),
     ] = 86400
+    monitor_data: Annotated[
+        bool,
+        doc(
+            "export DRS monitor data (`huaweicloud_drs_endpoint_*`, `huaweicloud_drs_job_transferred_*`, "
+            "`huaweicloud_drs_monitor_data_*`) of every job: one API call per job per `monitor_refresh_interval`; "
+            "a job or `discovery` may say otherwise"
+        ),
+    ] = False
+    monitor_refresh_interval: Annotated[
+        float,
+        between(1, 86400, "seconds between two readings of a job's monitor data (one API call per job)"),
+    ] = 60.0
     max_staleness: Annotated[
         float | None,
         between(

@@ -15,6 +15,7 @@ log = logging.getLogger(__name__)
 _SKIPPED: set[str] = set()  # listed job ids already warned about
 # Answers meaning "this API does not exist here" (the v5 list and batch progress exist only in some regions).
 NOT_AVAILABLE = frozenset({"APIGW.0101", "APIG.0101", "http_404", "DRS.M00304"})
+MILLIS_KEYS = ("incre_trans_delay_millis", "incr_trans_delay_millis")  # the delay in ms, both spellings
 
 
 @dataclass(frozen=True)
@@ -82,11 +83,17 @@ def parse_jobs(items: Any, operation: str) -> list[JobMeta]:
 
 
 def parse_job_progress(job_id: str, item: dict[str, Any], delay_key: str) -> JobProgress:
-    """Job-level progress from a batch-progress result or a job's progress_info (``delay_key`` differs)."""
+    """Job-level progress from a batch-progress result or a job's progress_info (``delay_key`` differs).
+
+    Without the delay in seconds, the delay in milliseconds is read under either spelling:
+    ``incre_trans_delay_millis`` (the SDK's batch-progress field) or ``incr_trans_delay_millis``
+    (the v5 job's, and what the simulator sends in both).
+    """
     progress = _number(item.get("progress"))
     delay = _number(item.get(delay_key))
-    if delay is None and _number(item.get("incr_trans_delay_millis")) is not None:
-        delay = float(item["incr_trans_delay_millis"]) / 1000
+    if delay is None:
+        millis = next((m for k in MILLIS_KEYS if (m := _number(item.get(k))) is not None), None)
+        delay = millis / 1000 if millis is not None else None
     return JobProgress(
         job_id=job_id,
         status=_text(item.get("transfer_status")),

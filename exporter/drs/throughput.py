@@ -14,7 +14,7 @@ job-level progress that :func:`exporter.drs.joblist.parse_job_progress` reads:
   Other phase names are kept if they are short lowercase words (label values stay bounded).
 
 Public API: :class:`Throughput`, :class:`PhaseProgress`, :class:`BatchProgress`,
-:func:`parse_throughput`, :func:`parse_batch_progress`.
+:func:`parse_throughput`, :func:`parse_batch_entry`, :func:`parse_batch_progress`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .batch import Batch, parse_batch
-from .fields import first, non_negative, seconds
+from .fields import non_negative, seconds
 from .joblist import JobProgress, parse_job_progress
 
 OPERATION = "batch_progress"
@@ -85,18 +85,11 @@ def parse_throughput(job_id: str, item: dict[str, Any]) -> Throughput:
     )
 
 
+def parse_batch_entry(job_id: str, item: dict[str, Any]) -> BatchProgress:
+    """One batch-progress entry: the job-level progress (either delay spelling) and the throughput."""
+    return BatchProgress(parse_job_progress(job_id, item, "incre_trans_delay"), parse_throughput(job_id, item))
+
+
 def parse_batch_progress(body: Any, asked: list[str], operation: str = OPERATION) -> Batch[BatchProgress]:
-    """Every entry of a batch-progress answer, job-level progress and throughput together.
-
-    The delay in milliseconds is read under both spellings (``incre_trans_delay_millis``, the
-    SDK's, and ``incr_trans_delay_millis``, the v5 job's), when the seconds field is missing.
-    """
-
-    def one(job_id: str, item: dict[str, Any]) -> BatchProgress:
-        millis = first(item, "incre_trans_delay_millis", "incr_trans_delay_millis")
-        progress_item = item if millis is None else {**item, "incr_trans_delay_millis": millis}
-        return BatchProgress(
-            parse_job_progress(job_id, progress_item, "incre_trans_delay"), parse_throughput(job_id, item)
-        )
-
-    return parse_batch(body, asked, operation, one)
+    """Every entry of a batch-progress answer, job-level progress and throughput together."""
+    return parse_batch(body, asked, operation, parse_batch_entry)

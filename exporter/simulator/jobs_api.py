@@ -81,7 +81,7 @@ class JobsMixin(HandlerBase):
             "apply_rows_rate": int(health.get("apply_rows_rate", 120)) if incremental else -1,
             "apply_bytes_rate": int(health.get("apply_bytes_rate", 40960)) if incremental else -1,
             "progress_map": {
-                phase: {"completed": str(done), "remaining_time": remaining if str(done) not in ("100%", "-1") else "0"}
+                phase: {"completed": str(done), "remaining_time": {"100%": "0", "-1": "-1"}.get(str(done), remaining)}
                 for phase, done in phases.items()
             },
         }

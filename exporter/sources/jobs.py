@@ -16,6 +16,7 @@ from ..config import DiscoveryConfig
 from ..drs.client import DRSClient
 from ..drs.errors import DRSAPIError
 from ..drs.joblist import NOT_AVAILABLE, JobMeta, JobProgress, parse_job_progress, parse_jobs
+from ..drs.throughput import BatchProgress, Throughput, parse_batch_entry
 from .reader import INTERNAL_ERROR, BackgroundReader, ErrorCounter
 
 log = logging.getLogger(__name__)
@@ -253,7 +254,9 @@ class JobProgressReader(BackgroundReader):
     Read in the background, at most once per TTL: a scrape gets the last good value of each job
     while it is younger than ``max_staleness`` and waits (until its deadline) only when there is
     none yet. A job whose call failed keeps its last value within that bound; a job no longer
-    asked for is dropped.
+    asked for is dropped. Batch progress also gives each job's apply rates and phase progress
+    (:class:`~exporter.drs.throughput.Throughput`), kept with its progress; the one call per job
+    where batch progress is missing gives none.
     """
 
     PER_JOB_WORKERS = BackgroundReader.WORKERS
@@ -279,20 +282,20 @@ class JobProgressReader(BackgroundReader):
         self.client = client
         self.ttl = ttl
         self.batch = True
-        self._values: dict[str, tuple[JobProgress, float]] = {}  # job_id -> (progress, Unix time read)
+        self._values: dict[str, tuple[BatchProgress, float]] = {}  # job_id -> (reading, Unix time read)
         self._read_at: float | None = None  # monotonic start of the last read
         self._ids: tuple[str, ...] = ()
 
-    def handover(self) -> dict[str, tuple[JobProgress, float]]:
+    def handover(self) -> dict[str, tuple[BatchProgress, float]]:
         """The values read (a reload keeps them: they depend on the project only)."""
         return dict(self._values)
 
-    def take_over(self, state: dict[str, tuple[JobProgress, float]]) -> None:
+    def take_over(self, state: dict[str, tuple[BatchProgress, float]]) -> None:
         """Start from a predecessor's values."""
         self._values.update(state)
 
-    def read(self, job_ids: list[str], deadline: Deadline) -> dict[str, JobProgress]:
-        """Progress of ``job_ids`` as last read; jobs without a recent value are left out."""
+    def read(self, job_ids: list[str], deadline: Deadline) -> dict[str, BatchProgress]:
+        """Progress and throughput of ``job_ids`` as last read; jobs without a recent value are left out."""
         ids = tuple(sorted(job_ids))
         with self._lock:
             now = time.monotonic()
@@ -303,10 +306,13 @@ class JobProgressReader(BackgroundReader):
             known = any(i in self._values for i in ids)
         if running is not None and not known:
             running.wait(timeout=deadline.remaining())  # nothing to show yet: wait, within the scrape's deadline
-        return self.known(list(ids))
+        return self._fresh(list(ids))
 
     def known(self, job_ids: list[str]) -> dict[str, JobProgress]:
         """Progress of ``job_ids`` as last read, younger than ``max_staleness``; never starts a read."""
+        return {i: reading.progress for i, reading in self._fresh(job_ids).items()}
+
+    def _fresh(self, job_ids: list[str]) -> dict[str, BatchProgress]:
         now = time.time()
         with self._lock:
             entries = [(i, self._values.get(i)) for i in job_ids]
@@ -328,8 +334,8 @@ class JobProgressReader(BackgroundReader):
             self._values = {i: v for i, v in self._values.items() if i in wanted}
             self._values.update((i, (p, now)) for i, p in fresh.items())
 
-    def _fetch(self, ids: list[str], deadline: Deadline) -> dict[str, JobProgress]:
-        out: dict[str, JobProgress] = {}
+    def _fetch(self, ids: list[str], deadline: Deadline) -> dict[str, BatchProgress]:
+        out: dict[str, BatchProgress] = {}
         for start in range(0, len(ids), BATCH):
             chunk = ids[start : start + BATCH]
             if self.batch:
@@ -356,7 +362,7 @@ class JobProgressReader(BackgroundReader):
                     results = body.get("results") if isinstance(body, dict) else None
                     for item in results if isinstance(results, list) else []:
                         if isinstance(item, dict) and item.get("job_id") in chunk and not item.get("error_code"):
-                            out[item["job_id"]] = parse_job_progress(item["job_id"], item, "incre_trans_delay")
+                            out[item["job_id"]] = parse_batch_entry(item["job_id"], item)
                     continue
             # One call per job, a few at a time rather than one after the other.
             calls = [self._pool.submit(self._one, job_id, deadline) for job_id in chunk]
@@ -364,7 +370,7 @@ class JobProgressReader(BackgroundReader):
             for job_id, call in zip(chunk, calls, strict=True):
                 progress = call.result() if call.done() and not call.cancelled() else None
                 if progress is not None:
-                    out[job_id] = progress
+                    out[job_id] = BatchProgress(progress, Throughput(job_id, None, None, ()))
         return out
 
     def _one(self, job_id: str, deadline: Deadline) -> JobProgress | None:

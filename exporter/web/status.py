@@ -26,8 +26,10 @@ from ..config.credentials import AkSkCredentials, TokenCredentials
 from ..drs.compare import COMPARE_TYPES, CompareRun
 from ..drs.joblist import JobMeta
 from ..drs.progress import ProgressData
+from ..metrics.monitor_metrics import MonitorSource
 from ..sources.cache import Key, Snapshot
 from ..sources.comparisons import JobComparisons, TypeState
+from ..sources.monitor import JobMonitor
 from .cutover import Cutover, judge
 
 SCHEMA_VERSION = 1
@@ -95,6 +97,50 @@ class ComparisonStatus:
 
 
 @dataclass(frozen=True)
+class EndpointStatus:
+    """One side of a job (its source or target database) as DRS's monitor data shows it."""
+
+    up: bool | None
+    delay_seconds: float | None
+    requests_per_second: float | None
+
+
+@dataclass(frozen=True)
+class MonitorStatus:
+    """A job's monitor data (issue 24), as last read in the background; data null once older than max_staleness."""
+
+    up: bool  # the last reading succeeded
+    error_code: str | None
+    last_success_timestamp_seconds: float | None  # when the data shown was read
+    data_timestamp_seconds: float | None  # DRS's update_time
+    source: EndpointStatus | None
+    target: EndpointStatus | None
+    transferred_rows: float | None
+    transferred_bytes: float | None
+
+
+def monitor_status(job: JobMonitor) -> MonitorStatus:
+    """A job's monitor data as the status page shows it."""
+    data = job.data
+    if data is None:
+        return MonitorStatus(job.up, job.error_code, None, None, None, None, None, None)
+    sides = {
+        name: EndpointStatus(side.up, side.delay_seconds, side.requests_per_second)
+        for name, side in data.endpoints().items()
+    }
+    return MonitorStatus(
+        job.up,
+        job.error_code,
+        job.read_at,
+        data.updated_at,
+        sides["source"],
+        sides["target"],
+        data.transferred_rows,
+        data.transferred_bytes,
+    )
+
+
+@dataclass(frozen=True)
 class JobStatus:
     """One DRS job: what the job lists and DRS's job progress say, and each of its keys."""
 
@@ -115,6 +161,8 @@ class JobStatus:
     comparison: ComparisonStatus | None = None
     # Ready for cut-over, as the exporter's latest readings tell (cutover.py); None without comparisons.
     cutover: Cutover | None = None
+    # None when the job's monitor data is off (or not read yet).
+    monitor: MonitorStatus | None = None
 
 
 @dataclass(frozen=True)
@@ -261,6 +309,7 @@ class StatusBuilder:
             tuple(p.progress.reads for p in e.projects),
             tuple(p.directory.listed_at if p.directory is not None else None for p in e.projects),
             e.comparison_snapshot(),  # compared by identity: a new snapshot whenever anything changed
+            e.source(MonitorSource).snapshot(),  # the same
         )
 
     def build(self) -> Status:
@@ -283,6 +332,7 @@ class StatusBuilder:
         snaps = dict(zip(keys, e.cache.latest(keys), strict=True))
         running = e.cache.refreshing(keys)
         compared = e.comparison_snapshot().jobs
+        monitored = e.source(MonitorSource).snapshot().jobs
         for gone in [k for k in self._summaries if k not in snaps]:
             del self._summaries[gone]
         wanted = {job_id for job_id, _ in keys}
@@ -344,6 +394,7 @@ class StatusBuilder:
                         least_advanced=self._least_of(job_id, summaries),
                         comparison=comparison_status(judged, now) if judged is not None else None,
                         cutover=cutover,
+                        monitor=monitor_status(monitored[job_id]) if job_id in monitored else None,
                     )
                 )
             projects.append(

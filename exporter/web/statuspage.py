@@ -24,6 +24,7 @@ from .status import (
     ComparisonTypeStatus,
     JobStatus,
     KeyStatus,
+    MonitorStatus,
     ObjectStatus,
     ProjectStatus,
     Status,
@@ -203,6 +204,20 @@ def _comparison(c: ComparisonStatus | None) -> str:
     return f'<h4>Data consistency (latest comparisons)</h4><ul class="comparison">{down}{items}</ul>'
 
 
+def _monitor(m: MonitorStatus | None) -> str:
+    """A job's endpoints as DRS's monitor data shows them: up or down, and the delay on each side."""
+    if m is None:
+        return ""
+    down = "" if m.up else f" — reading failed: <code>{_text(m.error_code or '')}</code>"
+    sides = [
+        f'{name} <span class="state {"ok" if side.up else "failing"}">{"up" if side.up else "down"}</span>'
+        f", delay {_span(side.delay_seconds)}"
+        for name, side in (("source", m.source), ("target", m.target))
+        if side is not None and side.up is not None
+    ]
+    return f"<h4>Endpoints (monitor data)</h4><p>{'; '.join(sides) or 'no data'}{down}</p>"
+
+
 def _cutover(c: Cutover | None) -> str:
     """The job's readiness for cut-over, with each blocking reason in words."""
     if c is None:
@@ -247,7 +262,8 @@ def _job(job: JobStatus, worst: str, cache: Fragments) -> str:
         '<div class="job-body"><div><div class="scroll"><table class="keys"><thead><tr><th>Type</th><th>State</th>'
         '<th class="n">Objects</th><th class="n">Done</th><th class="n">Last success</th>'
         '<th class="n wide">Refresh took</th></tr></thead>'
-        f"<tbody>{keys}</tbody></table></div>{errors}{_comparison(job.comparison)}{_cutover(job.cutover)}</div>"
+        f"<tbody>{keys}</tbody></table></div>{errors}{_comparison(job.comparison)}{_monitor(job.monitor)}"
+        f"{_cutover(job.cutover)}</div>"
         f"<div>{least_table}</div></div></article>"
     )
 

@@ -1,0 +1,127 @@
+"""Metric families of DRS monitor data (delay by side, endpoint health, transfer totals), and their source."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from prometheus_client.core import GaugeMetricFamily, Metric
+
+from ..base.deadline import Deadline
+from ..sources.index import Index
+from ..sources.monitor import MonitorReader, MonitorSnapshot
+from ..sources.projects import max_staleness
+from .source import Exposed, SourceContext
+
+ENDPOINT_LABELS = ["job_id", "endpoint"]
+
+
+def monitor_families(snapshot: MonitorSnapshot) -> Iterator[Metric]:
+    """Every monitor-data family, in a fixed order; none at all while no job has monitor data on."""
+    if not snapshot.jobs:
+        return
+    up = GaugeMetricFamily(
+        "huaweicloud_drs_monitor_data_up",
+        "1 if the last reading of the job's monitor data succeeded.",
+        labels=["job_id"],
+    )
+    success = GaugeMetricFamily(
+        "huaweicloud_drs_monitor_data_last_success_timestamp_seconds",
+        "Unix time the monitor data shown was read (kept after a failed reading while younger than max_staleness).",
+        labels=["job_id"],
+    )
+    stamp = GaugeMetricFamily(
+        "huaweicloud_drs_monitor_data_timestamp_seconds",
+        "Time of the monitor data as DRS reports it (update_time), as Unix time.",
+        labels=["job_id"],
+    )
+    endpoint_up = GaugeMetricFamily(
+        "huaweicloud_drs_endpoint_up",
+        "1 if DRS reports the connection to the job's source or target database healthy, else 0.",
+        labels=ENDPOINT_LABELS,
+    )
+    delay = GaugeMetricFamily(
+        "huaweicloud_drs_endpoint_delay_seconds",
+        "Replication delay on the source or target side of the job, as DRS reports it (src_delay, dst_delay).",
+        labels=ENDPOINT_LABELS,
+    )
+    rps = GaugeMetricFamily(
+        "huaweicloud_drs_endpoint_requests_per_second",
+        "Requests per second at the job's source or target database, as DRS reports it.",
+        labels=ENDPOINT_LABELS,
+    )
+    rows = GaugeMetricFamily(
+        "huaweicloud_drs_job_transferred_rows",
+        "Rows the job has transferred, as DRS reports it (trans_lines).",
+        labels=["job_id"],
+    )
+    data_bytes = GaugeMetricFamily(
+        "huaweicloud_drs_job_transferred_bytes",
+        "Bytes the job has transferred, as DRS reports it (trans_data, in MB read as 2^20 bytes).",
+        labels=["job_id"],
+    )
+    for job_id, job in sorted(snapshot.jobs.items()):
+        up.add_metric([job_id], 1.0 if job.up else 0.0)
+        data = job.data
+        if data is None:
+            continue
+        if job.read_at is not None:
+            success.add_metric([job_id], job.read_at)
+        if data.updated_at is not None:
+            stamp.add_metric([job_id], data.updated_at)
+        for name, side in data.endpoints().items():
+            if side.up is not None:
+                endpoint_up.add_metric([job_id, name], 1.0 if side.up else 0.0)
+            if side.delay_seconds is not None:
+                delay.add_metric([job_id, name], side.delay_seconds)
+            if side.requests_per_second is not None:
+                rps.add_metric([job_id, name], side.requests_per_second)
+        if data.transferred_rows is not None:
+            rows.add_metric([job_id], data.transferred_rows)
+        if data.transferred_bytes is not None:
+            data_bytes.add_metric([job_id], data.transferred_bytes)
+    yield from (up, success, stamp, endpoint_up, delay, rps, rows, data_bytes)
+
+
+@dataclass
+class MonitorMetrics:
+    """A snapshot's families as a collector."""
+
+    snapshot: MonitorSnapshot
+
+    def collect(self) -> Iterator[Metric]:
+        """Fresh families from the snapshot."""
+        yield from monitor_families(self.snapshot)
+
+
+class MonitorSource:
+    """Monitor data of the jobs with ``monitor_data`` on, read in the background (never waited for).
+
+    A few series per job: encoded live with each scrape.
+    """
+
+    def __init__(self, context: SourceContext) -> None:
+        config = context.config
+        self.default = config.monitor_data
+        interval = config.monitor_refresh_interval
+        # Data is kept until max_staleness, but never dropped before the next reading can have ended.
+        bound = max(max_staleness(config), interval + config.refresh_timeout)
+        self.reader = MonitorReader(interval, config.refresh_timeout, bound, on_error=context.stats.error)
+
+    def expose(self, index: Index, deadline: Deadline) -> Exposed:
+        """The latest monitor data; starts a background read of the jobs that are due."""
+        jobs = {j: o.project.client for j, o in index.owners.items() if o.setting("monitor_data", self.default)}
+        return Exposed(MonitorMetrics(self.reader.want(jobs)))
+
+    def snapshot(self) -> MonitorSnapshot:
+        """The latest state (never waits): the status page's."""
+        return self.reader.snapshot()
+
+    def adopt(self, previous: object) -> None:
+        """Keep what the previous configuration's source read (it depends on the project alone)."""
+        if isinstance(previous, MonitorSource):
+            self.reader.adopt(previous.reader)
+
+    def close(self) -> None:
+        """Stop the background reads."""
+        self.reader.close()
