@@ -6,14 +6,18 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import yaml
 
 from exporter import app, config
+from exporter.drs.batch import Batch, EntryError
+from exporter.drs.client import DRSClient
+from exporter.drs.rpo import RpoRto
 from exporter.metrics.rpo_metrics import RpoRtoSource
 from exporter.render.exposition import TEXT
+from exporter.sources.rpo import RpoRtoReader
 
 from .procs import Exporter, Simulator, samples, sim_config, value, wait_for
 from .test_replication_health import job_status, promtool_clean, scrape_until
@@ -220,3 +224,23 @@ def test_dr_jobs_monitor_data_comes_batched_from_the_dr_api(simulate: Any, start
     promtool_clean(text)
     assert job_status(exp, "dr-a")["monitor"]["source"] == {"up": True, "delay_seconds": 4, "requests_per_second": 90}
     assert job_status(exp, "liar")["monitor"]["error_code"] == "invalid_response"
+
+
+def test_an_entry_error_is_counted_once_and_a_failed_chunk_not_again() -> None:
+    """A read with a partly failed batch: only the entries' own errors are the reader's to count."""
+    counted: list[tuple[str, str, str]] = []
+    reader = RpoRtoReader(60, 5, 600, on_error=lambda *error: counted.append(error))
+    value_ = RpoRto("ok", None, None)
+    batch: Batch[RpoRto] = Batch.of(
+        {"ok": value_},
+        {
+            "entry": EntryError("entry", "DRS.M05003", "not found"),
+            "chunk": EntryError("chunk", "http_503", "", call_failed=True),
+        },
+    )
+    try:
+        values, errors = reader._read_batch(lambda *_: batch, "batch_rpo_rto", cast(DRSClient, object()), ["x"])
+    finally:
+        reader.close()
+    assert values == {"ok": value_} and errors == {"entry": "DRS.M05003", "chunk": "http_503"}
+    assert counted == [("batch_rpo_rto", "entry", "DRS.M05003")]

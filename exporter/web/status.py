@@ -333,6 +333,7 @@ class StatusBuilder:
             tuple(p.directory.listed_at if p.directory is not None else None for p in e.projects),
             e.comparison_snapshot(),  # compared by identity: a new snapshot whenever anything changed
             e.source(MonitorSource).snapshot(),  # the same
+            e.source(RpoRtoSource).snapshot(),  # the same
         )
 
     def build(self) -> Status:
