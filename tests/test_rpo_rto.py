@@ -111,7 +111,7 @@ def test_rpo_rto_values_health_and_an_entry_error_that_fails_no_other_job(simula
     }
     assert job_status(exp, "plain")["rpo_rto"] is None and job_status(exp, "dr-off")["rpo_rto"] is None
     page = exp.get("/").text
-    assert "Disaster recovery" in page and "RPO 2 s, RTO 1 s" in page and "DRS.M05003" in page
+    assert "Disaster recovery" in page and "RPO 1.5 s, RTO 0.8 s" in page and "DRS.M05003" in page
 
 
 def test_rpo_rto_is_off_when_switched_off(simulate: Any, start: Any) -> None:

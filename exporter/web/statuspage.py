@@ -219,13 +219,18 @@ def _monitor(m: MonitorStatus | None) -> str:
     return f"<h4>Endpoints (monitor data)</h4><p>{'; '.join(sides) or 'no data'}{down}</p>"
 
 
+def _lag(seconds: float | None) -> str:
+    """RPO and RTO are often below a few seconds: tenths there, as :func:`_span` above."""
+    return f"{seconds:.1f} s" if seconds is not None and seconds < 10 else _span(seconds)
+
+
 def _rpo_rto(r: RpoRtoStatus | None) -> str:
     """A DR job's RPO and RTO, and why the last reading failed."""
     if r is None:
         return ""
     down = "" if r.up else f" — reading failed: <code>{_text(r.error_code or '')}</code>"
     values = (
-        f"RPO {_span(r.rpo_seconds)}, RTO {_span(r.rto_seconds)}"
+        f"RPO {_lag(r.rpo_seconds)}, RTO {_lag(r.rto_seconds)}"
         if r.rpo_seconds is not None or r.rto_seconds is not None
         else "no data"
     )
