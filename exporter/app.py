@@ -26,6 +26,7 @@ from .metrics.collector import ScrapeView, SelfMetrics
 from .metrics.compare_metrics import ComparisonSource
 from .metrics.jobs import JobSource
 from .metrics.monitor_metrics import MonitorSource
+from .metrics.rpo_metrics import RpoRtoSource
 from .metrics.source import Exposed, Source, SourceContext
 from .render.comparisons import ComparisonRendering
 from .render.exposition import Format, Renderer
@@ -48,6 +49,7 @@ SOURCES: tuple[Registration, ...] = (
     Registration("comparisons", ComparisonSource, ComparisonRendering),
     Registration("jobs", JobSource),
     Registration("monitor", MonitorSource),
+    Registration("rpo_rto", RpoRtoSource),
 )
 
 

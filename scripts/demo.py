@@ -266,7 +266,8 @@ def main() -> int:
         scenario_file.write_text(yaml.safe_dump(scenario(args.jobs, args.objects)))
         sim = demo.start(
             "simulator",
-            [str(BIN / "drs-simulator"), "--scenario", str(scenario_file)],
+            # --health-demo: a DR job with RPO/RTO, a job with a DDL alarm, one with abnormal rows.
+            [str(BIN / "drs-simulator"), "--scenario", str(scenario_file), "--health-demo"],
             stdout=subprocess.PIPE,
             text=True,
         )
@@ -282,6 +283,12 @@ def main() -> int:
         for job in jobs[:2]:
             job["comparisons"] = True
         jobs += [{"id": STALLED, "object_types": ["table"]}, {"id": FAILING, "object_types": ["table"]}]
+        # The replication-health jobs; demo-dr is a DR job: its RPO and RTO are read (rpo_rto is on by default).
+        jobs += [
+            {"id": "demo-dr", "job_type": "cloudDataGuard", "object_types": ["table"]},
+            {"id": "demo-ddl", "object_types": ["table"]},
+            {"id": "demo-dirty", "object_types": ["table"]},
+        ]
         config.write_text(
             f"# Written by `make demo` for the bundled simulator at {info['url']}.\n"
             + yaml.safe_dump(

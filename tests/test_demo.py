@@ -192,6 +192,14 @@ def test_without_prometheus_the_demo_serves_the_exporter_and_says_how_to_get_the
         interval=0.5,
     )
     assert inconsistent is not None and inconsistent >= 1.0
+    # The DR job's RPO and RTO (on by default), read in the background.
+    rpo = wait_for(
+        lambda: value(requests.get(demo.urls["Metrics"], timeout=15).text, "huaweicloud_drs_job_rpo_seconds"),
+        timeout=30,
+        interval=0.5,
+    )
+    text = requests.get(demo.urls["Metrics"], timeout=30).text
+    assert rpo == 1.5 and value(text, "huaweicloud_drs_job_rto_seconds", job_id="demo-dr") == 0.8
     # SIGTERM to the script alone: it stops what it started.
     assert demo.stop(signal.SIGTERM, whole_group=False) == 0
     demo.check_nothing_left()

@@ -67,6 +67,7 @@ def test_rpo_rto_is_batched_fifty_per_call_and_entry_errors_stay_per_job() -> No
     assert len(batch.values) == 120 and batch.values["dr-7"].rpo_seconds == 2.0
     assert batch.values["dr-7"].rto_seconds == 0.5
     assert batch.errors["gone-1"].error_code == "DRS.M05003"
+    assert not batch.errors["gone-1"].call_failed, "an entry's own error: the caller counts it"
     assert [c.error_code for c in calls] == [None, None, None]  # entry errors are the caller's to count
 
 
@@ -84,6 +85,7 @@ def test_a_failed_chunk_marks_its_jobs_and_the_others_keep_their_values() -> Non
     assert len(batch.values) == 50 and {e.error_code for e in batch.errors.values()} == {"DRS.M00202"}
     assert len(batch.errors) == 10
     assert [c.error_code for c in calls] == [None, "DRS.M00202"]  # the failed call is counted by the transport
+    assert all(e.call_failed for e in batch.errors.values()), "so that the caller does not count them again"
 
 
 @responses.activate

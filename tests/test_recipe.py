@@ -38,7 +38,7 @@ from .procs import Simulator, gunzip_whole, samples, sim_config, wait_for
 log = logging.getLogger(__name__)
 PAGE = Path(__file__).resolve().parent.parent / "docs" / "architecture.md"
 
-# recipe: sources/rpo.py
+# recipe: sources/rpo_example.py
 
 
 @dataclass(frozen=True, eq=False)  # compared (and cached) by identity: a new read is a new state
@@ -105,8 +105,9 @@ class RpoReader(BackgroundReader):
                     self.count(RPO_OPERATION, job_id, INTERNAL_ERROR)
                 continue
             read.update(batch.values)
-            for job_id, error in batch.errors.items():  # an entry's error: the HTTP call itself succeeded
-                self.count(RPO_OPERATION, job_id, error.error_code)
+            for job_id, error in batch.errors.items():
+                if not error.call_failed:  # an entry's own error (the transport counted failed calls)
+                    self.count(RPO_OPERATION, job_id, error.error_code)
         now = time.time()
         with self._lock:  # a job's last good value stays within max_staleness; a job not asked for goes
             kept = {j: v for j, v in self.state.jobs.items() if j in jobs and self.fresh(v[1], now)}
@@ -116,7 +117,7 @@ class RpoReader(BackgroundReader):
 
 
 # end of recipe
-# recipe: metrics/rpo.py
+# recipe: metrics/rpo_example.py
 
 
 @dataclass(frozen=True)
@@ -186,7 +187,7 @@ def page_blocks(page: str) -> list[tuple[str, str]]:
 
 def test_the_page_shows_this_code() -> None:
     here = recipe_blocks(Path(__file__).read_text(encoding="utf-8"))
-    assert [name for name, _ in here] == ["sources/rpo.py", "metrics/rpo.py"]
+    assert [name for name, _ in here] == ["sources/rpo_example.py", "metrics/rpo_example.py"]
     assert page_blocks(PAGE.read_text(encoding="utf-8")) == here
 
 

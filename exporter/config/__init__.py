@@ -42,6 +42,7 @@ from .validation import (
     validate,
 )
 from .values import (
+    JOB_TYPES,
     JobId,
     JobType,
     ObjectType,
@@ -81,7 +82,23 @@ class JobConfig(Model, frozen=True):
         bool | None,
         doc(
             "export this job's monitor data (delay by side, endpoint health, rows and bytes transferred; one "
-            "API call per `monitor_refresh_interval`); default: the global `monitor_data`"
+            "API call per `monitor_refresh_interval`; DR jobs are read ten to a call); default: the global "
+            "`monitor_data`"
+        ),
+    ] = None
+    job_type: Annotated[
+        str | None,
+        one_of(
+            JOB_TYPES,
+            "the job's type, where no discovery lists it (this wins over a listing): a `cloudDataGuard` "
+            "(disaster recovery) job gets RPO/RTO and its monitor data from the batched DR APIs",
+        ),
+    ] = None
+    rpo_rto: Annotated[
+        bool | None,
+        doc(
+            "export this DR job's RPO and RTO (`huaweicloud_drs_job_rpo_seconds`, `..._rto_seconds`); "
+            "default: the global `rpo_rto`"
         ),
     ] = None
 
@@ -107,6 +124,7 @@ class DiscoveryConfig(Model, frozen=True):
     monitor_data: Annotated[
         bool | None, doc("`monitor_data` for every discovered job; default: the global `monitor_data`")
     ] = None
+    rpo_rto: Annotated[bool | None, doc("`rpo_rto` for every discovered DR job; default: the global `rpo_rto`")] = None
 
     def wants(self, name: str) -> bool:
         """True when a job called ``name`` passes the include and exclude patterns."""
@@ -341,6 +359,18 @@ class Config(Model, frozen=True):
     monitor_refresh_interval: Annotated[
         float,
         between(1, 86400, "seconds between two readings of a job's monitor data (one API call per job)"),
+    ] = 60.0
+    rpo_rto: Annotated[
+        bool,
+        doc(
+            "export the RPO and RTO of every DR (`cloudDataGuard`) job (`huaweicloud_drs_job_rpo_seconds`, "
+            "`huaweicloud_drs_job_rto_seconds`, `huaweicloud_drs_rpo_rto_*`): one batched API call per project "
+            "(per 50 DR jobs) per `rpo_rto_refresh_interval`; a job or `discovery` may say otherwise"
+        ),
+    ] = True
+    rpo_rto_refresh_interval: Annotated[
+        float,
+        between(1, 86400, "seconds between two readings of the DR jobs' RPO and RTO (one batched call per project)"),
     ] = 60.0
     max_staleness: Annotated[
         float | None,

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from ..base.deadline import Deadline
+from ..drs.monitor import MonitorData
 from ..sources.index import Index
 from ..sources.monitor import MonitorReader, MonitorSnapshot
-from ..sources.projects import max_staleness
+from .perjob import PerJobSource, SnapshotMetrics, health_families, kept_for
 from .source import Exposed, SourceContext
 
 ENDPOINT_LABELS = ["job_id", "endpoint"]
@@ -20,16 +20,7 @@ def monitor_families(snapshot: MonitorSnapshot) -> Iterator[Metric]:
     """Every monitor-data family, in a fixed order; none at all while no job has monitor data on."""
     if not snapshot.jobs:
         return
-    up = GaugeMetricFamily(
-        "huaweicloud_drs_monitor_data_up",
-        "1 if the last reading of the job's monitor data succeeded.",
-        labels=["job_id"],
-    )
-    success = GaugeMetricFamily(
-        "huaweicloud_drs_monitor_data_last_success_timestamp_seconds",
-        "Unix time the monitor data shown was read (kept after a failed reading while younger than max_staleness).",
-        labels=["job_id"],
-    )
+    up, success = health_families("huaweicloud_drs_monitor_data", "monitor data", snapshot)
     stamp = GaugeMetricFamily(
         "huaweicloud_drs_monitor_data_timestamp_seconds",
         "Time of the monitor data as DRS reports it (update_time), as Unix time.",
@@ -61,12 +52,9 @@ def monitor_families(snapshot: MonitorSnapshot) -> Iterator[Metric]:
         labels=["job_id"],
     )
     for job_id, job in sorted(snapshot.jobs.items()):
-        up.add_metric([job_id], 1.0 if job.up else 0.0)
         data = job.data
         if data is None:
             continue
-        if job.read_at is not None:
-            success.add_metric([job_id], job.read_at)
         if data.updated_at is not None:
             stamp.add_metric([job_id], data.updated_at)
         for name, side in data.endpoints().items():
@@ -83,21 +71,11 @@ def monitor_families(snapshot: MonitorSnapshot) -> Iterator[Metric]:
     yield from (up, success, stamp, endpoint_up, delay, rps, rows, data_bytes)
 
 
-@dataclass
-class MonitorMetrics:
-    """A snapshot's families as a collector."""
-
-    snapshot: MonitorSnapshot
-
-    def collect(self) -> Iterator[Metric]:
-        """Fresh families from the snapshot."""
-        yield from monitor_families(self.snapshot)
-
-
-class MonitorSource:
+class MonitorSource(PerJobSource[MonitorData]):
     """Monitor data of the jobs with ``monitor_data`` on, read in the background (never waited for).
 
-    A few series per job: encoded live with each scrape.
+    DR jobs are read with the batched v3 DR monitoring API, the others one v5 call each. A few
+    series per job: encoded live with each scrape.
     """
 
     def __init__(self, context: SourceContext) -> None:
@@ -105,23 +83,11 @@ class MonitorSource:
         self.default = config.monitor_data
         interval = config.monitor_refresh_interval
         # Data is kept until max_staleness, but never dropped before the next reading can have ended.
-        bound = max(max_staleness(config), interval + config.refresh_timeout)
-        self.reader = MonitorReader(interval, config.refresh_timeout, bound, on_error=context.stats.error)
+        self.reader: MonitorReader = MonitorReader(
+            interval, config.refresh_timeout, kept_for(config, interval), on_error=context.stats.error
+        )
 
     def expose(self, index: Index, deadline: Deadline) -> Exposed:
         """The latest monitor data; starts a background read of the jobs that are due."""
         jobs = {j: o.project.client for j, o in index.owners.items() if o.setting("monitor_data", self.default)}
-        return Exposed(MonitorMetrics(self.reader.want(jobs)))
-
-    def snapshot(self) -> MonitorSnapshot:
-        """The latest state (never waits): the status page's."""
-        return self.reader.snapshot()
-
-    def adopt(self, previous: object) -> None:
-        """Keep what the previous configuration's source read (it depends on the project alone)."""
-        if isinstance(previous, MonitorSource):
-            self.reader.adopt(previous.reader)
-
-    def close(self) -> None:
-        """Stop the background reads."""
-        self.reader.close()
+        return Exposed(SnapshotMetrics(self.reader.want(jobs, index.dr_jobs & jobs.keys()), monitor_families))

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import NamedTuple
 
 from ..config import Config, DiscoveryConfig, JobConfig
 from ..drs.joblist import JobMeta
 from .cache import Key
 from .projects import Project
+
+DR_JOB_TYPE = "cloudDataGuard"  # disaster recovery: the jobs with RPO/RTO and batched DR monitoring
 
 
 class Owner(NamedTuple):
@@ -43,6 +46,17 @@ class Index:
     listed: Mapping[Project, Sequence[JobMeta]]  # each project's last successful listing (none without discovery)
     # (last listing succeeded, its duration) of each project with discovery, read with ``listed``
     discovery: Mapping[Project, tuple[bool, float]] = field(default_factory=dict)
+
+    @cached_property
+    def dr_jobs(self) -> frozenset[str]:
+        """The DR jobs among the owners: by their configured ``job_type``, else as their project's listing says."""
+        listed = {job.job_id: job.job_type for found in self.listed.values() for job in found}
+        return frozenset(
+            job_id
+            for job_id, owner in self.owners.items()
+            if (owner.job.job_type if owner.job is not None and owner.job.job_type else listed.get(job_id))
+            == DR_JOB_TYPE
+        )
 
     def jobs(self, project: Project) -> Iterator[tuple[str, Owner]]:
         """The jobs ``project`` owns: its configured ones, then those its listing found first."""

@@ -27,9 +27,11 @@ from ..drs.compare import COMPARE_TYPES, CompareRun
 from ..drs.joblist import JobMeta
 from ..drs.progress import ProgressData
 from ..metrics.monitor_metrics import MonitorSource
+from ..metrics.rpo_metrics import RpoRtoSource
 from ..sources.cache import Key, Snapshot
 from ..sources.comparisons import JobComparisons, TypeState
 from ..sources.monitor import JobMonitor
+from ..sources.rpo import JobRpoRto
 from .cutover import Cutover, judge
 
 SCHEMA_VERSION = 1
@@ -141,6 +143,25 @@ def monitor_status(job: JobMonitor) -> MonitorStatus:
 
 
 @dataclass(frozen=True)
+class RpoRtoStatus:
+    """A DR job's RPO and RTO (issue 24), as last read in the background; values null once older than max_staleness."""
+
+    up: bool  # the last reading succeeded (the job's entry carried no error_code)
+    error_code: str | None
+    last_success_timestamp_seconds: float | None  # when the values shown were read
+    rpo_seconds: float | None
+    rto_seconds: float | None
+
+
+def rpo_rto_status(job: JobRpoRto) -> RpoRtoStatus:
+    """A DR job's RPO and RTO as the status page shows them."""
+    data = job.data
+    if data is None:
+        return RpoRtoStatus(job.up, job.error_code, None, None, None)
+    return RpoRtoStatus(job.up, job.error_code, job.read_at, data.rpo_seconds, data.rto_seconds)
+
+
+@dataclass(frozen=True)
 class JobStatus:
     """One DRS job: what the job lists and DRS's job progress say, and each of its keys."""
 
@@ -163,6 +184,8 @@ class JobStatus:
     cutover: Cutover | None = None
     # None when the job's monitor data is off (or not read yet).
     monitor: MonitorStatus | None = None
+    # None for a job that is no DR job, or has rpo_rto off (or not read yet).
+    rpo_rto: RpoRtoStatus | None = None
 
 
 @dataclass(frozen=True)
@@ -310,6 +333,7 @@ class StatusBuilder:
             tuple(p.directory.listed_at if p.directory is not None else None for p in e.projects),
             e.comparison_snapshot(),  # compared by identity: a new snapshot whenever anything changed
             e.source(MonitorSource).snapshot(),  # the same
+            e.source(RpoRtoSource).snapshot(),  # the same
         )
 
     def build(self) -> Status:
@@ -333,6 +357,7 @@ class StatusBuilder:
         running = e.cache.refreshing(keys)
         compared = e.comparison_snapshot().jobs
         monitored = e.source(MonitorSource).snapshot().jobs
+        recovery = e.source(RpoRtoSource).snapshot().jobs
         for gone in [k for k in self._summaries if k not in snaps]:
             del self._summaries[gone]
         wanted = {job_id for job_id, _ in keys}
@@ -395,6 +420,7 @@ class StatusBuilder:
                         comparison=comparison_status(judged, now) if judged is not None else None,
                         cutover=cutover,
                         monitor=monitor_status(monitored[job_id]) if job_id in monitored else None,
+                        rpo_rto=rpo_rto_status(recovery[job_id]) if job_id in recovery else None,
                     )
                 )
             projects.append(

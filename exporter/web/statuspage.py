@@ -27,6 +27,7 @@ from .status import (
     MonitorStatus,
     ObjectStatus,
     ProjectStatus,
+    RpoRtoStatus,
     Status,
     StatusBuilder,
 )
@@ -218,6 +219,24 @@ def _monitor(m: MonitorStatus | None) -> str:
     return f"<h4>Endpoints (monitor data)</h4><p>{'; '.join(sides) or 'no data'}{down}</p>"
 
 
+def _lag(seconds: float | None) -> str:
+    """RPO and RTO are often below a few seconds: tenths there, as :func:`_span` above."""
+    return f"{seconds:.1f} s" if seconds is not None and seconds < 10 else _span(seconds)
+
+
+def _rpo_rto(r: RpoRtoStatus | None) -> str:
+    """A DR job's RPO and RTO, and why the last reading failed."""
+    if r is None:
+        return ""
+    down = "" if r.up else f" — reading failed: <code>{_text(r.error_code or '')}</code>"
+    values = (
+        f"RPO {_lag(r.rpo_seconds)}, RTO {_lag(r.rto_seconds)}"
+        if r.rpo_seconds is not None or r.rto_seconds is not None
+        else "no data"
+    )
+    return f'<h4>Disaster recovery</h4><p class="rpo-rto">{values}{down}</p>'
+
+
 def _cutover(c: Cutover | None) -> str:
     """The job's readiness for cut-over, with each blocking reason in words."""
     if c is None:
@@ -263,6 +282,7 @@ def _job(job: JobStatus, worst: str, cache: Fragments) -> str:
         '<th class="n">Objects</th><th class="n">Done</th><th class="n">Last success</th>'
         '<th class="n wide">Refresh took</th></tr></thead>'
         f"<tbody>{keys}</tbody></table></div>{errors}{_comparison(job.comparison)}{_monitor(job.monitor)}"
+        f"{_rpo_rto(job.rpo_rto)}"
         f"{_cutover(job.cutover)}</div>"
         f"<div>{least_table}</div></div></article>"
     )

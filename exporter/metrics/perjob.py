@@ -1,0 +1,66 @@
+"""What the sources of one value per job (monitor data, RPO/RTO) share: health families and the source's plumbing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from prometheus_client.core import GaugeMetricFamily, Metric
+
+from ..config import Config
+from ..sources.perjob import JobsSnapshot, PerJobReader
+from ..sources.projects import max_staleness
+
+T = TypeVar("T")
+
+
+def kept_for(config: Config, interval: float) -> float:
+    """How long a reader read every ``interval`` keeps a value: max_staleness, never less than one reading's span."""
+    return max(max_staleness(config), interval + config.refresh_timeout)
+
+
+def health_families(prefix: str, what: str, snapshot: JobsSnapshot[T]) -> tuple[GaugeMetricFamily, GaugeMetricFamily]:
+    """``<prefix>_up`` of every job and ``<prefix>_last_success_timestamp_seconds`` of those with a value shown."""
+    up = GaugeMetricFamily(f"{prefix}_up", f"1 if the last reading of the job's {what} succeeded.", labels=["job_id"])
+    success = GaugeMetricFamily(
+        f"{prefix}_last_success_timestamp_seconds",
+        f"Unix time the {what} shown was read (kept after a failed reading while younger than max_staleness).",
+        labels=["job_id"],
+    )
+    for job_id, job in sorted(snapshot.jobs.items()):
+        up.add_metric([job_id], 1.0 if job.up else 0.0)
+        if job.data is not None and job.read_at is not None:
+            success.add_metric([job_id], job.read_at)
+    return up, success
+
+
+@dataclass
+class SnapshotMetrics(Generic[T]):
+    """A snapshot's families as a collector."""
+
+    snapshot: JobsSnapshot[T]
+    families: Callable[[JobsSnapshot[T]], Iterator[Metric]]
+
+    def collect(self) -> Iterator[Metric]:
+        """Fresh families from the snapshot."""
+        yield from self.families(self.snapshot)
+
+
+class PerJobSource(Generic[T]):
+    """The status page's view, the reload hand-over and close of a source on a :class:`PerJobReader`."""
+
+    reader: PerJobReader[T]
+
+    def snapshot(self) -> JobsSnapshot[T]:
+        """The latest state (never waits): the status page's."""
+        return self.reader.snapshot()
+
+    def adopt(self, previous: object) -> None:
+        """Keep what the previous configuration's source read (it depends on the project alone)."""
+        if type(previous) is type(self):
+            self.reader.adopt(previous.reader)
+
+    def close(self) -> None:
+        """Stop the background reads."""
+        self.reader.close()
