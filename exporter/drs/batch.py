@@ -29,6 +29,9 @@ class EntryError:
     job_id: str
     error_code: str  # the API's code (bounded like every error code), ``missing_entry`` or ``invalid_response``
     error_msg: str = ""
+    # The whole call for this job's chunk failed: the transport counted that already, once per
+    # attempt. Only the other errors (the entry's own, a missing entry) are for the caller to count.
+    call_failed: bool = False
 
 
 @dataclass(frozen=True)

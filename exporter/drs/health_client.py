@@ -8,7 +8,8 @@ the reason it has none (an entry's own ``error_code``, a missing entry, or the f
 chunk's call). When every chunk's call failed the error is raised instead, so that a caller can
 tell "the API is down or missing here" (``http_404``, ``APIGW.0101``) from "some jobs failed".
 Entry errors are not counted by the transport (the HTTP call succeeded): count them with
-``ApiStats.error(operation, job_id, code)``.
+``ApiStats.error(operation, job_id, code)``, all but those marked ``call_failed`` (the failure of
+their chunk's call, which the transport counted).
 
 Public API (one call per area):
 
@@ -72,7 +73,7 @@ def _batched(
             )
         except DRSAPIError as err:
             failures.append(err)
-            errors = {j: EntryError(j, err.error_code, err.error_msg) for j in group}
+            errors = {j: EntryError(j, err.error_code, err.error_msg, call_failed=True) for j in group}
             part = Batch.of({}, errors)
         result = result.merged(part)
     if groups and len(failures) == len(groups):
