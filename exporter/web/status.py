@@ -26,9 +26,11 @@ from ..config.credentials import AkSkCredentials, TokenCredentials
 from ..drs.compare import COMPARE_TYPES, CompareRun
 from ..drs.joblist import JobMeta
 from ..drs.progress import ProgressData
+from ..metrics.details_metrics import JobDetailsSource
 from ..metrics.monitor_metrics import MonitorSource
 from ..sources.cache import Key, Snapshot
 from ..sources.comparisons import JobComparisons, TypeState
+from ..sources.details import JobDetails
 from ..sources.monitor import JobMonitor
 from .cutover import Cutover, judge
 
@@ -141,6 +143,48 @@ def monitor_status(job: JobMonitor) -> MonitorStatus:
 
 
 @dataclass(frozen=True)
+class JobDetailsStatus:
+    """Why a job failed and when its full phase ended (issue 24), as last read in the background.
+
+    ``failed_reason`` and ``error_message`` are DRS's free text (cut; never a label): the page escapes them.
+    """
+
+    up: bool  # the last reading succeeded
+    error_code: str | None  # of the last reading, when it failed
+    last_success_timestamp_seconds: float | None  # when the state shown was last read
+    status: str | None  # DRS's status; null (and all below) without a reading younger than max_staleness
+    job_error_code: str | None  # DRS's error code of the job
+    error_message: str | None
+    failed_reason: str | None
+    full_transfer_completed_timestamp_seconds: float | None
+    failed_timestamp_seconds: float | None  # estimated (see sources/details.py)
+    failed_expiry_timestamp_seconds: float | None  # estimated, errs early
+    expired_days: int | None
+    expired_days_assumed: bool | None  # DRS did not say: its default (and minimum), 14
+
+
+def job_details_status(job: JobDetails) -> JobDetailsStatus:
+    """A job's status and details as the status page shows them."""
+    status, detail = job.status, job.detail
+    if status is None:
+        return JobDetailsStatus(job.up, job.error_code, None, None, None, None, None, None, None, None, None, None)
+    return JobDetailsStatus(
+        job.up,
+        job.error_code,
+        job.read_at,
+        status.status,
+        status.error_code,
+        status.error_msg or None,
+        detail.failed_reason or None if detail is not None else None,
+        job.full_transfer_completed,
+        job.failed_at,
+        job.failed_expiry,
+        detail.expired_days if detail is not None and status.failed else None,
+        detail.expired_days_assumed if detail is not None and status.failed else None,
+    )
+
+
+@dataclass(frozen=True)
 class JobStatus:
     """One DRS job: what the job lists and DRS's job progress say, and each of its keys."""
 
@@ -163,6 +207,8 @@ class JobStatus:
     cutover: Cutover | None = None
     # None when the job's monitor data is off (or not read yet).
     monitor: MonitorStatus | None = None
+    # None when the job's details are off (or not read yet).
+    job_details: JobDetailsStatus | None = None
 
 
 @dataclass(frozen=True)
@@ -310,6 +356,7 @@ class StatusBuilder:
             tuple(p.directory.listed_at if p.directory is not None else None for p in e.projects),
             e.comparison_snapshot(),  # compared by identity: a new snapshot whenever anything changed
             e.source(MonitorSource).snapshot(),  # the same
+            e.source(JobDetailsSource).snapshot(),  # the same
         )
 
     def build(self) -> Status:
@@ -333,6 +380,7 @@ class StatusBuilder:
         running = e.cache.refreshing(keys)
         compared = e.comparison_snapshot().jobs
         monitored = e.source(MonitorSource).snapshot().jobs
+        detailed = e.source(JobDetailsSource).snapshot().jobs
         for gone in [k for k in self._summaries if k not in snaps]:
             del self._summaries[gone]
         wanted = {job_id for job_id, _ in keys}
@@ -395,6 +443,7 @@ class StatusBuilder:
                         comparison=comparison_status(judged, now) if judged is not None else None,
                         cutover=cutover,
                         monitor=monitor_status(monitored[job_id]) if job_id in monitored else None,
+                        job_details=job_details_status(detailed[job_id]) if job_id in detailed else None,
                     )
                 )
             projects.append(
