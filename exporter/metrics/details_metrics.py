@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from ..base.deadline import Deadline
 from ..sources.details import DetailsSnapshot, JobDetailsReader
-from ..sources.index import Index
 from ..sources.projects import max_staleness
-from .source import Exposed, SourceContext
+from .source import JobStateSource, SourceContext
 
 
 def details_families(snapshot: DetailsSnapshot) -> Iterator[Metric]:
@@ -62,46 +59,14 @@ def details_families(snapshot: DetailsSnapshot) -> Iterator[Metric]:
     yield from (up, success, error, full_done, expiry)
 
 
-@dataclass
-class DetailsMetrics:
-    """A snapshot's families as a collector."""
-
-    snapshot: DetailsSnapshot
-
-    def collect(self) -> Iterator[Metric]:
-        """Fresh families from the snapshot."""
-        yield from details_families(self.snapshot)
-
-
-class JobDetailsSource:
-    """Status, failure reason and phase times of the jobs with ``job_details`` on, read in the background.
-
-    A few series per job: encoded live with each scrape.
-    """
+class JobDetailsSource(JobStateSource[DetailsSnapshot]):
+    """Status, failure reason and phase times of the jobs with ``job_details`` on, read in the background."""
 
     def __init__(self, context: SourceContext) -> None:
         config = context.config
-        self.default = config.job_details
         interval = config.job_details_refresh_interval
         # Data is kept until max_staleness, but never dropped before the next reading can have ended
         # (a reading is two calls at most: batch-status, then batch-detail).
         bound = max(max_staleness(config), interval + 2 * config.refresh_timeout)
-        self.reader = JobDetailsReader(interval, config.refresh_timeout, bound, on_error=context.stats.error)
-
-    def expose(self, index: Index, deadline: Deadline) -> Exposed:
-        """The latest status and details; starts a background read of the jobs that are due."""
-        jobs = {j: o.project.client for j, o in index.owners.items() if o.setting("job_details", self.default)}
-        return Exposed(DetailsMetrics(self.reader.want(jobs)))
-
-    def snapshot(self) -> DetailsSnapshot:
-        """The latest state (never waits): the status page's."""
-        return self.reader.snapshot()
-
-    def adopt(self, previous: object) -> None:
-        """Keep what the previous configuration's source read (it depends on the project alone)."""
-        if isinstance(previous, JobDetailsSource):
-            self.reader.adopt(previous.reader)
-
-    def close(self) -> None:
-        """Stop the background reads."""
-        self.reader.close()
+        reader = JobDetailsReader(interval, config.refresh_timeout, bound, on_error=context.stats.error)
+        super().__init__("job_details", config.job_details, reader, details_families)

@@ -38,7 +38,7 @@ from ..drs.client import DRSClient
 from ..drs.errors import DRSAPIError
 from ..drs.health_client import fetch_job_details, fetch_job_status
 from ..drs.jobstatus import DEFAULT_EXPIRED_DAYS, DETAIL_OPERATION, STATUS_OPERATION, JobDetail, JobStatus
-from .reader import INTERNAL_ERROR, BackgroundReader, ErrorCounter
+from .reader import INTERNAL_ERROR, ErrorCounter, JobsSnapshot, JobStateReader
 
 log = logging.getLogger(__name__)
 DAY = 86400.0
@@ -80,11 +80,8 @@ class JobDetails:
         return self.detail.full_transfer_complete_time if self.detail is not None else None
 
 
-@dataclass(frozen=True, eq=False)
-class DetailsSnapshot:
+class DetailsSnapshot(JobsSnapshot[JobDetails]):
     """Every job's details at one moment; a new object whenever anything changed (compared by identity)."""
-
-    jobs: Mapping[str, JobDetails]
 
 
 EMPTY = DetailsSnapshot({})
@@ -98,7 +95,7 @@ class _Read:
     failed: Mapping[str, str]
 
 
-class JobDetailsReader(BackgroundReader):
+class JobDetailsReader(JobStateReader[JobDetails, DetailsSnapshot]):
     """Keeps the status and details of the jobs asked for, read again once ``interval`` has passed.
 
     One read asks each project for all its due jobs at once. What it knows depends on the project
@@ -116,6 +113,7 @@ class JobDetailsReader(BackgroundReader):
     ) -> None:
         super().__init__(
             "drs-details",
+            DetailsSnapshot,
             interval=interval,
             refresh_timeout=refresh_timeout,
             max_staleness=max_staleness,
@@ -123,52 +121,11 @@ class JobDetailsReader(BackgroundReader):
             pool_name="drs-details-project",
         )
         self.on_change = on_change
-        self._snapshot = EMPTY
-        self._read_at: dict[str, float] = {}  # job_id -> monotonic start of its last read
-        self._wanted: dict[str, DRSClient] = {}
-
-    def handover(self) -> tuple[DetailsSnapshot, dict[str, float]]:
-        """The state read and when each job was read (a reload keeps both)."""
-        return self._snapshot, dict(self._read_at)
-
-    def take_over(self, state: tuple[DetailsSnapshot, dict[str, float]]) -> None:
-        """Start from a predecessor's state; its jobs are read again when due, not at once."""
-        self._snapshot, self._read_at = state[0], {**state[1], **self._read_at}
-
-    def snapshot(self) -> DetailsSnapshot:
-        """The latest state (never waits)."""
-        with self._lock:
-            return self._snapshot
-
-    def want(self, jobs: Mapping[str, DRSClient]) -> DetailsSnapshot:
-        """Track ``jobs`` (job_id -> its project's client); start a background read of those due.
-
-        Returns the state as of now. Jobs no longer asked for are dropped, and data older than
-        ``max_staleness`` with them.
-        """
-        now, clock = time.time(), time.monotonic()
-        with self._lock:
-            self._wanted = dict(jobs)
-            self._read_at = {j: t for j, t in self._read_at.items() if j in jobs}
-            self._set({j: self._aged(s, now) for j, s in self._snapshot.jobs.items() if j in jobs})
-            due = [j for j in jobs if self.is_due(self._read_at.get(j), clock)]
-            if due and self._running is None:
-                for job_id in due:
-                    self._read_at[job_id] = clock
-                self.start(self._refresh, due)
-            return self._snapshot
 
     def _aged(self, state: JobDetails, now: float) -> JobDetails:
         if state.status is None or state.read_at is None or self.fresh(state.read_at, now):
             return state
         return replace(state, status=None, detail=None, read_at=None)
-
-    def _set(self, jobs: dict[str, JobDetails]) -> bool:
-        """Make ``jobs`` the state (lock held); True when that changed it."""
-        if jobs == dict(self._snapshot.jobs):
-            return False
-        self._snapshot = DetailsSnapshot(jobs)
-        return True
 
     def _refresh(self, due: list[str]) -> None:
         with self._lock:

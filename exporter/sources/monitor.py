@@ -14,16 +14,15 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import wait
 from dataclasses import dataclass, replace
 
 from ..base.deadline import Deadline
-from ..drs.client import DRSClient
 from ..drs.errors import DRSAPIError
 from ..drs.health_job_client import fetch_monitor_data
 from ..drs.monitor import OPERATION, MonitorData
-from .reader import INTERNAL_ERROR, BackgroundReader, ErrorCounter
+from .reader import INTERNAL_ERROR, ErrorCounter, JobsSnapshot, JobStateReader
 
 log = logging.getLogger(__name__)
 
@@ -39,17 +38,14 @@ class JobMonitor:
     read_at: float | None  # Unix time ``data`` was read
 
 
-@dataclass(frozen=True, eq=False)
-class MonitorSnapshot:
+class MonitorSnapshot(JobsSnapshot[JobMonitor]):
     """Every job's monitor data at one moment; a new object whenever anything changed (compared by identity)."""
-
-    jobs: Mapping[str, JobMonitor]
 
 
 EMPTY = MonitorSnapshot({})
 
 
-class MonitorReader(BackgroundReader):
+class MonitorReader(JobStateReader[JobMonitor, MonitorSnapshot]):
     """Keeps the monitor data of the jobs asked for, each read again once ``interval`` has passed.
 
     What it knows depends on the project alone: a reload hands it over (:meth:`handover`).
@@ -66,6 +62,7 @@ class MonitorReader(BackgroundReader):
     ) -> None:
         super().__init__(
             "drs-monitor",
+            MonitorSnapshot,
             interval=interval,
             refresh_timeout=refresh_timeout,
             max_staleness=max_staleness,
@@ -73,51 +70,11 @@ class MonitorReader(BackgroundReader):
             pool_name="drs-monitor-job",
         )
         self.on_change = on_change
-        self._snapshot = EMPTY
-        self._read_at: dict[str, float] = {}  # job_id -> monotonic start of its last read
-        self._wanted: dict[str, DRSClient] = {}
-
-    def handover(self) -> tuple[MonitorSnapshot, dict[str, float]]:
-        """The data read and when each job was read (a reload keeps both)."""
-        return self._snapshot, dict(self._read_at)
-
-    def take_over(self, state: tuple[MonitorSnapshot, dict[str, float]]) -> None:
-        """Start from a predecessor's data; its jobs are read again when due, not at once."""
-        self._snapshot, self._read_at = state[0], {**state[1], **self._read_at}
-
-    def snapshot(self) -> MonitorSnapshot:
-        """The latest state (never waits)."""
-        with self._lock:
-            return self._snapshot
-
-    def want(self, jobs: Mapping[str, DRSClient]) -> MonitorSnapshot:
-        """Track ``jobs`` (job_id -> client); start a background read of those due. Returns the state as of now.
-
-        Jobs no longer asked for are dropped, and data older than ``max_staleness`` with them.
-        """
-        now, clock = time.time(), time.monotonic()
-        with self._lock:
-            self._wanted = dict(jobs)
-            self._read_at = {j: t for j, t in self._read_at.items() if j in jobs}
-            self._set({j: self._aged(s, now) for j, s in self._snapshot.jobs.items() if j in jobs})
-            due = [j for j in jobs if self.is_due(self._read_at.get(j), clock)]
-            if due and self._running is None:
-                for job_id in due:
-                    self._read_at[job_id] = clock
-                self.start(self._refresh, due)
-            return self._snapshot
 
     def _aged(self, state: JobMonitor, now: float) -> JobMonitor:
         if state.data is None or state.read_at is None or self.fresh(state.read_at, now):
             return state
         return replace(state, data=None)
-
-    def _set(self, jobs: dict[str, JobMonitor]) -> bool:
-        """Make ``jobs`` the state (lock held); True when that changed it."""
-        if jobs == dict(self._snapshot.jobs):
-            return False
-        self._snapshot = MonitorSnapshot(jobs)
-        return True
 
     def _refresh(self, due: list[str]) -> None:
         calls = {job_id: self._pool.submit(self._job, job_id) for job_id in due}
