@@ -30,9 +30,9 @@ from ..metrics.details_metrics import JobDetailsSource
 from ..metrics.monitor_metrics import MonitorSource
 from ..sources.cache import Key, Snapshot
 from ..sources.comparisons import JobComparisons, TypeState
-from ..sources.details import JobDetails
 from ..sources.monitor import JobMonitor
 from .cutover import Cutover, judge
+from .details_status import JobDetailsStatus, job_details_status
 
 SCHEMA_VERSION = 1
 LEAST_ADVANCED = 10
@@ -139,48 +139,6 @@ def monitor_status(job: JobMonitor) -> MonitorStatus:
         sides["target"],
         data.transferred_rows,
         data.transferred_bytes,
-    )
-
-
-@dataclass(frozen=True)
-class JobDetailsStatus:
-    """Why a job failed and when its full phase ended (issue 24), as last read in the background.
-
-    ``failed_reason`` and ``error_message`` are DRS's free text (cut; never a label): the page escapes them.
-    """
-
-    up: bool  # the last reading succeeded
-    error_code: str | None  # of the last reading, when it failed
-    last_success_timestamp_seconds: float | None  # when the state shown was last read
-    status: str | None  # DRS's status; null (and all below) without a reading younger than max_staleness
-    job_error_code: str | None  # DRS's error code of the job
-    error_message: str | None
-    failed_reason: str | None
-    full_transfer_completed_timestamp_seconds: float | None
-    failed_timestamp_seconds: float | None  # estimated (see sources/details.py)
-    failed_expiry_timestamp_seconds: float | None  # estimated, errs early
-    expired_days: int | None
-    expired_days_assumed: bool | None  # DRS did not say: its default (and minimum), 14
-
-
-def job_details_status(job: JobDetails) -> JobDetailsStatus:
-    """A job's status and details as the status page shows them."""
-    status, detail = job.status, job.detail
-    if status is None:
-        return JobDetailsStatus(job.up, job.error_code, None, None, None, None, None, None, None, None, None, None)
-    return JobDetailsStatus(
-        job.up,
-        job.error_code,
-        job.read_at,
-        status.status,
-        status.error_code,
-        status.error_msg or None,
-        detail.failed_reason or None if detail is not None else None,
-        job.full_transfer_completed,
-        job.failed_at,
-        job.failed_expiry,
-        detail.expired_days if detail is not None and status.failed else None,
-        detail.expired_days_assumed if detail is not None and status.failed else None,
     )
 
 

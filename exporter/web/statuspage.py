@@ -15,6 +15,7 @@ from html import escape
 
 from ..app import Exporter
 from .cutover import Cutover, limits
+from .details_status import JobDetailsStatus
 from .status import (
     FAILING,
     OK,
@@ -22,7 +23,6 @@ from .status import (
     STALE,
     ComparisonStatus,
     ComparisonTypeStatus,
-    JobDetailsStatus,
     JobStatus,
     KeyStatus,
     MonitorStatus,
