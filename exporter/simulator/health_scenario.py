@@ -241,7 +241,8 @@ def demo_health_jobs() -> list[dict[str, Any]]:
             },
         },
         {
-            # Failed in the incremental phase (batch-detail says why), 14 days before it ends by itself.
+            # Failed 11 days ago in the incremental phase (batch-detail says why): it ends by itself in
+            # about 3 days (DRS's default of 14), a failed job nearing its automatic expiry.
             "id": "demo-failed",
             "name": "demo-failed",
             "status": "INCRE_TRANSFER_FAILED",
@@ -249,7 +250,8 @@ def demo_health_jobs() -> list[dict[str, Any]]:
             "health": {
                 "error_code": "DRS.M00004",
                 "failed_reason": "The target database refused the connection: access denied for the DRS account.",
-                "full_transfer_done_ago": 7200,
+                "full_transfer_done_ago": 12 * 86400,
+                "failed_ago": 11 * 86400,
             },
         },
     ]
