@@ -179,6 +179,12 @@ def test_without_prometheus_the_demo_serves_the_exporter_and_says_how_to_get_the
     assert 'data-job-id="stalled-job"' in page and "DRS.M05004" in page
     # Job names from the simulator's job list (discovery of the configured jobs).
     assert "billing-sync" in page and "archive-migration" in page and "orders-migration-1" in page
+    # A failed job's reason, as DRS gives it, once its details are read (in the background).
+    wait_for(
+        lambda: "access denied for the DRS account" in requests.get(demo.urls["Status page"], timeout=30).text,
+        timeout=30,
+        interval=0.5,
+    )
     # Comparisons are read in the background: the first job's inconsistent table shows up within seconds.
     inconsistent = wait_for(
         lambda: value(

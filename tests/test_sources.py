@@ -200,7 +200,10 @@ def test_a_source_added_by_its_registration_line_is_cached_and_equals_a_fresh_en
         wait_for(lambda: b"test_echo_jobs{" in b"".join(exporter.scrape(30, TEXT, compress=False)), timeout=10)
         # Every registered source has samples in the scrapes compared below.
         wait_for(
-            lambda: b"huaweicloud_drs_endpoint_delay_seconds{" in b"".join(exporter.scrape(30, TEXT, compress=False)),
+            lambda: all(
+                name in b"".join(exporter.scrape(30, TEXT, compress=False))
+                for name in (b"huaweicloud_drs_endpoint_delay_seconds{", b"huaweicloud_drs_job_details_last_success")
+            ),
             timeout=10,
         )
         echo = exporter.sources["echo"]
@@ -226,6 +229,7 @@ def test_a_source_added_by_its_registration_line_is_cached_and_equals_a_fresh_en
                 "test_echo_jobs",
                 "test_live_echo_jobs",
                 "huaweicloud_drs_job_info",
+                "huaweicloud_drs_job_details_up",
                 "huaweicloud_drs_monitor_data_up",
                 "huaweicloud_drs_api_requests",
             )

@@ -101,6 +101,13 @@ class JobConfig(Model, frozen=True):
             "default: the global `rpo_rto`"
         ),
     ] = None
+    job_details: Annotated[
+        bool | None,
+        doc(
+            "export why this job failed and when its full phase ended (batch-status, batch-detail; shared with the "
+            "project's other jobs, see the global `job_details`); default: the global `job_details`"
+        ),
+    ] = None
 
 
 class DiscoveryConfig(Model, frozen=True):
@@ -125,6 +132,9 @@ class DiscoveryConfig(Model, frozen=True):
         bool | None, doc("`monitor_data` for every discovered job; default: the global `monitor_data`")
     ] = None
     rpo_rto: Annotated[bool | None, doc("`rpo_rto` for every discovered DR job; default: the global `rpo_rto`")] = None
+    job_details: Annotated[
+        bool | None, doc("`job_details` for every discovered job; default: the global `job_details`")
+    ] = None
 
     def wants(self, name: str) -> bool:
         """True when a job called ``name`` passes the include and exclude patterns."""
@@ -371,6 +381,26 @@ class Config(Model, frozen=True):
     rpo_rto_refresh_interval: Annotated[
         float,
         between(1, 86400, "seconds between two readings of the DR jobs' RPO and RTO (one batched call per project)"),
+    ] = 60.0
+    job_details: Annotated[
+        bool,
+        doc(
+            "export why jobs failed and when their full phase ended (`huaweicloud_drs_job_error_info`, "
+            "`huaweicloud_drs_job_full_transfer_completed_timestamp_seconds`, "
+            "`huaweicloud_drs_job_failed_expiry_timestamp_seconds`, `huaweicloud_drs_job_details_*`; the failure "
+            "reason on the status page): per project and `job_details_refresh_interval`, one batch-status call "
+            "per 50 jobs, and a batch-detail call per 10 jobs whose status changed since their last reading "
+            "(none in steady state); a job or `discovery` may say otherwise"
+        ),
+    ] = True
+    job_details_refresh_interval: Annotated[
+        float,
+        between(
+            1,
+            86400,
+            "seconds between two readings of the jobs' status (one batch-status call per project and 50 jobs; "
+            "batch-detail only for jobs whose status changed)",
+        ),
     ] = 60.0
     max_staleness: Annotated[
         float | None,

@@ -26,6 +26,7 @@ from ..config.credentials import AkSkCredentials, TokenCredentials
 from ..drs.compare import COMPARE_TYPES, CompareRun
 from ..drs.joblist import JobMeta
 from ..drs.progress import ProgressData
+from ..metrics.details_metrics import JobDetailsSource
 from ..metrics.monitor_metrics import MonitorSource
 from ..metrics.rpo_metrics import RpoRtoSource
 from ..sources.cache import Key, Snapshot
@@ -33,6 +34,7 @@ from ..sources.comparisons import JobComparisons, TypeState
 from ..sources.monitor import JobMonitor
 from ..sources.rpo import JobRpoRto
 from .cutover import Cutover, judge
+from .details_status import JobDetailsStatus, job_details_status
 
 SCHEMA_VERSION = 1
 LEAST_ADVANCED = 10
@@ -186,6 +188,8 @@ class JobStatus:
     monitor: MonitorStatus | None = None
     # None for a job that is no DR job, or has rpo_rto off (or not read yet).
     rpo_rto: RpoRtoStatus | None = None
+    # None when the job's details are off (or not read yet).
+    job_details: JobDetailsStatus | None = None
 
 
 @dataclass(frozen=True)
@@ -334,6 +338,7 @@ class StatusBuilder:
             e.comparison_snapshot(),  # compared by identity: a new snapshot whenever anything changed
             e.source(MonitorSource).snapshot(),  # the same
             e.source(RpoRtoSource).snapshot(),  # the same
+            e.source(JobDetailsSource).snapshot(),  # the same
         )
 
     def build(self) -> Status:
@@ -358,6 +363,7 @@ class StatusBuilder:
         compared = e.comparison_snapshot().jobs
         monitored = e.source(MonitorSource).snapshot().jobs
         recovery = e.source(RpoRtoSource).snapshot().jobs
+        detailed = e.source(JobDetailsSource).snapshot().jobs
         for gone in [k for k in self._summaries if k not in snaps]:
             del self._summaries[gone]
         wanted = {job_id for job_id, _ in keys}
@@ -421,6 +427,7 @@ class StatusBuilder:
                         cutover=cutover,
                         monitor=monitor_status(monitored[job_id]) if job_id in monitored else None,
                         rpo_rto=rpo_rto_status(recovery[job_id]) if job_id in recovery else None,
+                        job_details=job_details_status(detailed[job_id]) if job_id in detailed else None,
                     )
                 )
             projects.append(

@@ -15,6 +15,7 @@ from html import escape
 
 from ..app import Exporter
 from .cutover import Cutover, limits
+from .details_status import JobDetailsStatus
 from .status import (
     FAILING,
     OK,
@@ -237,6 +238,30 @@ def _rpo_rto(r: RpoRtoStatus | None) -> str:
     return f'<h4>Disaster recovery</h4><p class="rpo-rto">{values}{down}</p>'
 
 
+def _job_details(d: JobDetailsStatus | None) -> str:
+    """Why the job failed (DRS's reason, escaped), when it ends by itself, and when its full phase ended."""
+    if d is None:
+        return ""
+    down = "" if d.up else f" — reading failed: <code>{_text(d.error_code or '')}</code>"
+    lines = []
+    if d.job_error_code is not None:
+        message = f": {_text(d.error_message, 400)}" if d.error_message else ""
+        lines.append(f'<li class="failing">DRS error <code>{_text(d.job_error_code)}</code>{message}</li>')
+    if d.failed_reason:
+        lines.append(f'<li class="failing">Failure reason: {_text(d.failed_reason, 500)}</li>')
+    if d.failed_expiry_timestamp_seconds is not None:
+        days = f"{d.expired_days} days{' (assumed: DRS does not say)' if d.expired_days_assumed else ''}"
+        lines.append(
+            f"<li>Ends by itself (cannot be resumed after) about {_utc(d.failed_expiry_timestamp_seconds)}: "
+            f"failed about {_utc(d.failed_timestamp_seconds or 0)} + {days}</li>"
+        )
+    if d.full_transfer_completed_timestamp_seconds is not None:
+        lines.append(f"<li>Full phase ended {_utc(d.full_transfer_completed_timestamp_seconds)}</li>")
+    if not lines and not down:
+        return ""
+    return f'<h4>Job details</h4><ul class="details">{"".join(lines) or "<li>no data</li>"}</ul>{down}'
+
+
 def _cutover(c: Cutover | None) -> str:
     """The job's readiness for cut-over, with each blocking reason in words."""
     if c is None:
@@ -283,6 +308,7 @@ def _job(job: JobStatus, worst: str, cache: Fragments) -> str:
         '<th class="n wide">Refresh took</th></tr></thead>'
         f"<tbody>{keys}</tbody></table></div>{errors}{_comparison(job.comparison)}{_monitor(job.monitor)}"
         f"{_rpo_rto(job.rpo_rto)}"
+        f"{_job_details(job.job_details)}"
         f"{_cutover(job.cutover)}</div>"
         f"<div>{least_table}</div></div></article>"
     )
