@@ -26,9 +26,11 @@ from ..config.credentials import AkSkCredentials, TokenCredentials
 from ..drs.compare import COMPARE_TYPES, CompareRun
 from ..drs.joblist import JobMeta
 from ..drs.progress import ProgressData
+from ..metrics.dirty_metrics import DirtySource
 from ..metrics.monitor_metrics import MonitorSource
 from ..sources.cache import Key, Snapshot
 from ..sources.comparisons import JobComparisons, TypeState
+from ..sources.dirty_rows import JobDirty
 from ..sources.monitor import JobMonitor
 from .cutover import Cutover, judge
 
@@ -141,6 +143,45 @@ def monitor_status(job: JobMonitor) -> MonitorStatus:
 
 
 @dataclass(frozen=True)
+class DirtyPhaseStatus:
+    """Abnormal rows of one phase of a job in the look-back window (never their SQL or error messages)."""
+
+    phase: str  # "incremental" or "full"
+    rows: int
+    exact: bool  # DRS's own count (false: DRS sent none and the listing was capped, a lower bound)
+    capped: bool  # the listing stopped at dirty_rows_max_pages: the per-table counts cover only the rows read
+    tables: int | None  # tables with abnormal rows (dirty_rows_per_table), else None
+
+
+@dataclass(frozen=True)
+class DirtyStatus:
+    """A job's abnormal rows (issue 24), as last read in the background; phases empty once older than max_staleness."""
+
+    up: bool  # the last reading succeeded
+    error_code: str | None
+    last_success_timestamp_seconds: float | None  # when the data shown was read
+    window_seconds: float | None  # how far the counts look back
+    phases: list[DirtyPhaseStatus]
+
+
+def dirty_status(job: JobDirty) -> DirtyStatus:
+    """A job's abnormal rows as the status page shows them."""
+    if job.data is None:
+        return DirtyStatus(job.up, job.error_code, None, None, [])
+    phases = job.data.phases
+    return DirtyStatus(
+        job.up,
+        job.error_code,
+        job.read_at,
+        phases[0].end - phases[0].begin if phases else None,
+        [
+            DirtyPhaseStatus(r.phase, r.count, r.exact, r.capped, len(r.tables) if r.tables is not None else None)
+            for r in phases
+        ],
+    )
+
+
+@dataclass(frozen=True)
 class JobStatus:
     """One DRS job: what the job lists and DRS's job progress say, and each of its keys."""
 
@@ -163,6 +204,8 @@ class JobStatus:
     cutover: Cutover | None = None
     # None when the job's monitor data is off (or not read yet).
     monitor: MonitorStatus | None = None
+    # None when the job's abnormal rows are off (or not read yet).
+    dirty_rows: DirtyStatus | None = None
 
 
 @dataclass(frozen=True)
@@ -310,6 +353,7 @@ class StatusBuilder:
             tuple(p.directory.listed_at if p.directory is not None else None for p in e.projects),
             e.comparison_snapshot(),  # compared by identity: a new snapshot whenever anything changed
             e.source(MonitorSource).snapshot(),  # the same
+            e.source(DirtySource).snapshot(),  # the same
         )
 
     def build(self) -> Status:
@@ -333,6 +377,7 @@ class StatusBuilder:
         running = e.cache.refreshing(keys)
         compared = e.comparison_snapshot().jobs
         monitored = e.source(MonitorSource).snapshot().jobs
+        dirty = e.source(DirtySource).snapshot().jobs
         for gone in [k for k in self._summaries if k not in snaps]:
             del self._summaries[gone]
         wanted = {job_id for job_id, _ in keys}
@@ -395,6 +440,7 @@ class StatusBuilder:
                         comparison=comparison_status(judged, now) if judged is not None else None,
                         cutover=cutover,
                         monitor=monitor_status(monitored[job_id]) if job_id in monitored else None,
+                        dirty_rows=dirty_status(dirty[job_id]) if job_id in dirty else None,
                     )
                 )
             projects.append(

@@ -22,6 +22,7 @@ from .status import (
     STALE,
     ComparisonStatus,
     ComparisonTypeStatus,
+    DirtyStatus,
     JobStatus,
     KeyStatus,
     MonitorStatus,
@@ -218,6 +219,20 @@ def _monitor(m: MonitorStatus | None) -> str:
     return f"<h4>Endpoints (monitor data)</h4><p>{'; '.join(sides) or 'no data'}{down}</p>"
 
 
+def _dirty(d: DirtyStatus | None) -> str:
+    """A job's abnormal rows per phase over the window (counts only: their SQL is never read)."""
+    if d is None:
+        return ""
+    down = "" if d.up else f" — reading failed: <code>{_text(d.error_code or '')}</code>"
+    phases = [
+        f'{p.phase} <span class="state {"failing" if p.rows else "ok"}">'
+        f"{'' if p.exact else '≥ '}{_count(p.rows)}</span>{' (listing capped)' if p.capped else ''}"
+        for p in d.phases
+    ]
+    window = f" in the last {_span(d.window_seconds)}" if d.window_seconds is not None else ""
+    return f"<h4>Abnormal rows{window}</h4><p>{'; '.join(phases) or 'no data'}{down}</p>"
+
+
 def _cutover(c: Cutover | None) -> str:
     """The job's readiness for cut-over, with each blocking reason in words."""
     if c is None:
@@ -262,7 +277,7 @@ def _job(job: JobStatus, worst: str, cache: Fragments) -> str:
         '<div class="job-body"><div><div class="scroll"><table class="keys"><thead><tr><th>Type</th><th>State</th>'
         '<th class="n">Objects</th><th class="n">Done</th><th class="n">Last success</th>'
         '<th class="n wide">Refresh took</th></tr></thead>'
-        f"<tbody>{keys}</tbody></table></div>{errors}{_comparison(job.comparison)}{_monitor(job.monitor)}"
+        f"<tbody>{keys}</tbody></table></div>{errors}{_comparison(job.comparison)}{_monitor(job.monitor)}{_dirty(job.dirty_rows)}"
         f"{_cutover(job.cutover)}</div>"
         f"<div>{least_table}</div></div></article>"
     )
