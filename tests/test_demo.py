@@ -192,6 +192,19 @@ def test_without_prometheus_the_demo_serves_the_exporter_and_says_how_to_get_the
         interval=0.5,
     )
     assert inconsistent is not None and inconsistent >= 1.0
+    # Abnormal rows (issue 24), read in the background for the job that has them on.
+    dirty = wait_for(
+        lambda: value(
+            requests.get(demo.urls["Metrics"], timeout=15).text,
+            "huaweicloud_drs_dirty_rows",
+            job_id="demo-dirty",
+            phase="incremental",
+        ),
+        timeout=30,
+        interval=0.5,
+    )
+    assert dirty == 4.0
+    assert "Abnormal rows in the last" in requests.get(demo.urls["Status page"], timeout=30).text
     # SIGTERM to the script alone: it stops what it started.
     assert demo.stop(signal.SIGTERM, whole_group=False) == 0
     demo.check_nothing_left()
