@@ -13,6 +13,14 @@ from typing import Any
 
 import pytest
 import yaml
+from prometheus_client.exposition import generate_latest
+
+from exporter import app, config
+from exporter.drs.dirty import DirtyRows, DirtyTable
+from exporter.metrics.dirty_metrics import DirtyMetrics, DirtySource, table_series
+from exporter.render.exposition import TEXT
+from exporter.sources.dirty_rows import JobDirtyRows
+from exporter.sources.perjob import JobSnapshot, JobState
 
 from .procs import Exporter, Simulator, samples, sim_config, value, wait_for
 from .test_replication_health import job_status, promtool_clean, scrape_until
@@ -211,3 +219,43 @@ def test_error_sql_never_leaves(simulate: Any, start: Any, level: str | None) ->
     for where, text in seen.items():
         assert "secret_marker_sql" not in text, where
         assert "Duplicate entry" not in text, where
+
+
+def test_per_table_series_sum_tables_whose_labels_meet_and_keep_the_largest() -> None:
+    tables = (
+        DirtyTable("db", "s", "t", 4, None),
+        DirtyTable("db", "", "s.t", 1, None),  # the same labels as s.t: added up, not a duplicate series
+        DirtyTable("db", "", "u", 3, None),
+        DirtyTable("db", "", "v", 2, None),
+    )
+    rows = DirtyRows("j", "incremental", 10, 0.0, 3600.0, tables, capped=True, exact=False)
+    assert table_series(rows, 2) == ([("db", "s.t", 5), ("db", "u", 3)], 1)
+    assert table_series(rows, 0) == ([], 3)
+    snapshot = JobSnapshot({"j": JobState("j", True, None, JobDirtyRows((rows,)), 1.0)})
+    text = generate_latest(DirtyMetrics(snapshot, 2)).decode()
+    promtool_clean(text)
+    assert value(text, "huaweicloud_drs_dirty_rows_capped", job_id="j", phase="incremental") == 1
+    assert value(text, "huaweicloud_drs_table_dirty_rows_not_exported", job_id="j", phase="incremental") == 1
+
+
+def test_a_reload_keeps_the_rows_read_unless_what_is_asked_changed(simulate: Any) -> None:
+    sim = simulate(DIRTY_JOBS[:1])
+    raw = sim_config(sim, ["dirty-a"], dirty_rows=True, dirty_rows_refresh_interval=600)
+    cfg = config.parse(raw)
+    exporters = [app.Exporter(cfg)]
+    try:
+        source = exporters[0].source(DirtySource)
+        wait_for(lambda: exporters[0].scrape(10, TEXT, compress=False) and "dirty-a" in source.snapshot().jobs, 15)
+        kept = source.snapshot().jobs["dirty-a"]
+        assert kept.up and kept.data is not None
+        exporters.append(app.Exporter(cfg, previous=exporters[0]))
+        assert exporters[1].source(DirtySource).snapshot().jobs["dirty-a"] == kept
+        body = b"".join(exporters[1].scrape(10, TEXT, compress=False)).decode()
+        assert rows(body, "dirty-a", "incremental") == 3
+        assert sim.stats()["health"].get("dirty-a/show_dirty_data/anonymized") == 2, "not read again at once"
+        # A longer window counts other rows: what was read is not kept.
+        exporters.append(app.Exporter(config.parse({**raw, "dirty_rows_window": 7200}), previous=exporters[1]))
+        assert "dirty-a" not in exporters[2].source(DirtySource).snapshot().jobs
+    finally:
+        for exporter in exporters:
+            exporter.close()
