@@ -23,7 +23,7 @@ from exporter.sources.dirty_rows import JobDirtyRows
 from exporter.sources.perjob import JobSnapshot, JobState
 
 from .procs import Exporter, Simulator, samples, sim_config, value, wait_for
-from .test_replication_health import job_status, promtool_clean, scrape_until
+from .test_replication_health import check_off_by_default, job_status, promtool_clean, scrape_until
 
 OPERATION = "show_dirty_data"
 DIRTY_JOBS: list[dict[str, Any]] = [
@@ -76,11 +76,7 @@ def api_errors(text: str, job_id: str) -> dict[str, float]:
 def test_dirty_rows_are_off_by_default(simulate: Any, start: Any) -> None:
     sim = simulate(DIRTY_JOBS)
     exp = start(sim_config(sim, ["dirty-a"], cache_ttl=1))
-    # Two rounds of job-level reads (each scrape asks for one when due): abnormal rows would have been read by then.
-    text = scrape_until(exp, lambda t: sim.stats()["requests"].get("batch_progress", 0) >= 2)
-    assert "huaweicloud_drs_dirty" not in text and "huaweicloud_drs_table_dirty" not in text
-    assert not sim.stats()["health"], "no dirty-data call"
-    assert job_status(exp, "dirty-a")["dirty_rows"] is None
+    check_off_by_default(sim, exp, "dirty-a", "dirty_rows", "huaweicloud_drs_dirty", "huaweicloud_drs_table_dirty")
 
 
 def test_dirty_rows_per_phase_source_health_and_error_codes(simulate: Any, start: Any) -> None:

@@ -205,11 +205,16 @@ def _comparison(c: ComparisonStatus | None) -> str:
     return f'<h4>Data consistency (latest comparisons)</h4><ul class="comparison">{down}{items}</ul>'
 
 
+def _reading_failed(up: bool, error_code: str | None) -> str:
+    """What a background source's line adds when its last reading failed."""
+    return "" if up else f" — reading failed: <code>{_text(error_code or '')}</code>"
+
+
 def _monitor(m: MonitorStatus | None) -> str:
     """A job's endpoints as DRS's monitor data shows them: up or down, and the delay on each side."""
     if m is None:
         return ""
-    down = "" if m.up else f" — reading failed: <code>{_text(m.error_code or '')}</code>"
+    down = _reading_failed(m.up, m.error_code)
     sides = [
         f'{name} <span class="state {"ok" if side.up else "failing"}">{"up" if side.up else "down"}</span>'
         f", delay {_span(side.delay_seconds)}"
@@ -223,7 +228,7 @@ def _dirty(d: DirtyStatus | None) -> str:
     """A job's abnormal rows per phase over the window (counts only: their SQL is never read)."""
     if d is None:
         return ""
-    down = "" if d.up else f" — reading failed: <code>{_text(d.error_code or '')}</code>"
+    down = _reading_failed(d.up, d.error_code)
     phases = [
         f'{p.phase} <span class="state {"failing" if p.rows else "ok"}">'
         f"{'' if p.exact else '≥ '}{_count(p.rows)}</span>{' (listing capped)' if p.capped else ''}"
