@@ -117,6 +117,14 @@ def test_dirty_rows_per_phase_source_health_and_error_codes(simulate: Any, start
     assert "Abnormal rows in the last 60 min" in page and "DRS.10000024" in page
 
 
+def test_dirty_rows_for_discovered_jobs(simulate: Any, start: Any) -> None:
+    sim = simulate(DIRTY_JOBS[:2])
+    discovery = {"job_types": ["migration"], "dirty_rows": True}
+    exp = start(sim_config(sim, [], retries=0, discovery=discovery, dirty_rows_refresh_interval=600))
+    text = scrape_until(exp, lambda t: rows(t, "dirty-off", "full") is not None and rows(t, "dirty-a", "full"))
+    assert rows(text, "dirty-a", "incremental") == 3 and rows(text, "dirty-off", "incremental") == 1
+
+
 def test_dirty_rows_kept_within_max_staleness_after_a_fault(simulate: Any, start: Any) -> None:
     sim = simulate(DIRTY_JOBS[:1])
     config = sim_config(
