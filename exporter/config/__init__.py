@@ -355,46 +355,28 @@ class Config(Model, frozen=True):
     dirty_rows: Annotated[
         bool,
         doc(
-            "export the abnormal rows (`huaweicloud_drs_dirty_rows`, `huaweicloud_drs_dirty_data_*`) of every job: "
-            "rows DRS failed to apply, asked for anonymized; two API calls (incremental and full phase) per job per "
-            "`dirty_rows_refresh_interval`; a job or `discovery` may say otherwise"
+            "export abnormal rows (`huaweicloud_drs_dirty_rows`, `huaweicloud_drs_dirty_data_*`; rows DRS failed to "
+            "apply) of every job: two API calls per job per `dirty_rows_refresh_interval`; a job or `discovery` may "
+            "say otherwise"
         ),
     ] = False
-    dirty_rows_refresh_interval: Annotated[
-        float,
-        between(1, 86400, "seconds between two readings of a job's abnormal rows (two API calls per job)"),
-    ] = 60.0
+    dirty_rows_refresh_interval: Annotated[float, between(1, 86400, "seconds between readings of abnormal rows")] = 60.0
     dirty_rows_window: Annotated[
-        float,
-        between(
-            60,
-            30 * 86400,
-            "look-back window of `huaweicloud_drs_dirty_rows`: the rows that failed in the last this many seconds",
-        ),
+        float, between(60, 30 * 86400, "`huaweicloud_drs_dirty_rows` counts the rows of the last this many seconds")
     ] = 3600.0
     dirty_rows_per_table: Annotated[
-        bool,
-        doc(
-            "also `huaweicloud_drs_table_dirty_rows` per source table: lists the window's rows (names and times "
-            "only), one API call per 1000 rows and phase, at most `dirty_rows_max_pages`"
-        ),
+        bool, doc("also `huaweicloud_drs_table_dirty_rows` per table: one call per 1000 abnormal rows and phase")
     ] = False
     dirty_rows_max_tables: Annotated[
         int,
         between(
-            0,
-            100_000,
-            "at most this many `huaweicloud_drs_table_dirty_rows` series per job and phase (the tables with the most "
-            "rows); the rest are counted in `huaweicloud_drs_table_dirty_rows_not_exported`",
+            0, 100_000, "per-table series per job and phase; the rest: `huaweicloud_drs_table_dirty_rows_not_exported`"
         ),
     ] = 100
     dirty_rows_max_pages: Annotated[
         int,
         between(
-            1,
-            1000,
-            "pages of 1000 rows read per job and phase when listing abnormal rows; at the bound the read stops and "
-            "`huaweicloud_drs_dirty_rows_capped` says the per-table counts cover only the rows read",
+            1, 1000, "pages of 1000 abnormal rows per job, phase and reading (then `huaweicloud_drs_dirty_rows_capped`)"
         ),
     ] = 10
     max_staleness: Annotated[

@@ -30,9 +30,8 @@ from ..metrics.dirty_metrics import DirtySource
 from ..metrics.monitor_metrics import MonitorSource
 from ..sources.cache import Key, Snapshot
 from ..sources.comparisons import JobComparisons, TypeState
-from ..sources.dirty_rows import JobDirty
-from ..sources.monitor import JobMonitor
 from .cutover import Cutover, judge
+from .health_status import DirtyStatus, MonitorStatus, dirty_status, monitor_status
 
 SCHEMA_VERSION = 1
 LEAST_ADVANCED = 10
@@ -96,89 +95,6 @@ class ComparisonStatus:
     error_code: str | None
     checked_timestamp_seconds: float | None  # the last successful listing
     types: list[ComparisonTypeStatus]
-
-
-@dataclass(frozen=True)
-class EndpointStatus:
-    """One side of a job (its source or target database) as DRS's monitor data shows it."""
-
-    up: bool | None
-    delay_seconds: float | None
-    requests_per_second: float | None
-
-
-@dataclass(frozen=True)
-class MonitorStatus:
-    """A job's monitor data (issue 24), as last read in the background; data null once older than max_staleness."""
-
-    up: bool  # the last reading succeeded
-    error_code: str | None
-    last_success_timestamp_seconds: float | None  # when the data shown was read
-    data_timestamp_seconds: float | None  # DRS's update_time
-    source: EndpointStatus | None
-    target: EndpointStatus | None
-    transferred_rows: float | None
-    transferred_bytes: float | None
-
-
-def monitor_status(job: JobMonitor) -> MonitorStatus:
-    """A job's monitor data as the status page shows it."""
-    data = job.data
-    if data is None:
-        return MonitorStatus(job.up, job.error_code, None, None, None, None, None, None)
-    sides = {
-        name: EndpointStatus(side.up, side.delay_seconds, side.requests_per_second)
-        for name, side in data.endpoints().items()
-    }
-    return MonitorStatus(
-        job.up,
-        job.error_code,
-        job.read_at,
-        data.updated_at,
-        sides["source"],
-        sides["target"],
-        data.transferred_rows,
-        data.transferred_bytes,
-    )
-
-
-@dataclass(frozen=True)
-class DirtyPhaseStatus:
-    """Abnormal rows of one phase of a job in the look-back window (never their SQL or error messages)."""
-
-    phase: str  # "incremental" or "full"
-    rows: int
-    exact: bool  # DRS's own count (false: DRS sent none and the listing was capped, a lower bound)
-    capped: bool  # the listing stopped at dirty_rows_max_pages: the per-table counts cover only the rows read
-    tables: int | None  # tables with abnormal rows (dirty_rows_per_table), else None
-
-
-@dataclass(frozen=True)
-class DirtyStatus:
-    """A job's abnormal rows (issue 24), as last read in the background; phases empty once older than max_staleness."""
-
-    up: bool  # the last reading succeeded
-    error_code: str | None
-    last_success_timestamp_seconds: float | None  # when the data shown was read
-    window_seconds: float | None  # how far the counts look back
-    phases: list[DirtyPhaseStatus]
-
-
-def dirty_status(job: JobDirty) -> DirtyStatus:
-    """A job's abnormal rows as the status page shows them."""
-    if job.data is None:
-        return DirtyStatus(job.up, job.error_code, None, None, [])
-    phases = job.data.phases
-    return DirtyStatus(
-        job.up,
-        job.error_code,
-        job.read_at,
-        phases[0].end - phases[0].begin if phases else None,
-        [
-            DirtyPhaseStatus(r.phase, r.count, r.exact, r.capped, len(r.tables) if r.tables is not None else None)
-            for r in phases
-        ],
-    )
 
 
 @dataclass(frozen=True)
