@@ -25,6 +25,7 @@ from .drs.transport import RetryPolicy, Transport
 from .metrics.collector import ScrapeView, SelfMetrics
 from .metrics.compare_metrics import ComparisonSource
 from .metrics.details_metrics import JobDetailsSource
+from .metrics.dirty_metrics import DirtySource
 from .metrics.jobs import JobSource
 from .metrics.monitor_metrics import MonitorSource
 from .metrics.rpo_metrics import RpoRtoSource
@@ -52,6 +53,7 @@ SOURCES: tuple[Registration, ...] = (
     Registration("job_details", JobDetailsSource),
     Registration("monitor", MonitorSource),
     Registration("rpo_rto", RpoRtoSource),
+    Registration("dirty_rows", DirtySource),
 )
 
 

@@ -37,6 +37,7 @@ from exporter.simulator.server import demo_comparisons  # noqa: E402
 BIN = Path(sys.executable).parent
 STALLED, FAILING = "stalled-job", "failing-job"
 FAILED = "demo-failed"  # failed in its incremental phase: the status page shows DRS's reason
+DIRTY = "demo-dirty"  # replication health (issue 24): rows DRS failed to apply (demo_health_jobs)
 NOT_READY, READY = "job-0001", "job-0002"  # for cut-over: inconsistent tables; consistent, and fast
 READY_SECONDS = 60
 # Every job's verdict and, for the blocked ones, why: one query.
@@ -104,7 +105,7 @@ def scenario(jobs: int, objects: int) -> dict[str, Any]:
                 "error": "DRS.M05004",
                 "error_msg": "The task has been deleted or its resources have been released.",
             },
-            *[job for job in demo_health_jobs() if job["id"] == FAILED],
+            *demo_health_jobs(),
         ]
     }
 
@@ -288,10 +289,11 @@ def main() -> int:
             job["comparisons"] = True
         jobs += [{"id": j, "object_types": ["table"]} for j in (STALLED, FAILING, FAILED)]
         # The replication-health jobs; demo-dr is a DR job: its RPO and RTO are read (rpo_rto is on by default).
+        # Abnormal rows are opt-in (two calls per job and interval): on for the job that has some.
         jobs += [
             {"id": "demo-dr", "job_type": "cloudDataGuard", "object_types": ["table"]},
             {"id": "demo-ddl", "object_types": ["table"]},
-            {"id": "demo-dirty", "object_types": ["table"]},
+            {"id": DIRTY, "object_types": ["table"], "dirty_rows": True},
         ]
         config.write_text(
             f"# Written by `make demo` for the bundled simulator at {info['url']}.\n"

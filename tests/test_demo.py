@@ -186,16 +186,8 @@ def test_without_prometheus_the_demo_serves_the_exporter_and_says_how_to_get_the
         interval=0.5,
     )
     # Comparisons are read in the background: the first job's inconsistent table shows up within seconds.
-    inconsistent = wait_for(
-        lambda: value(
-            requests.get(demo.urls["Metrics"], timeout=15).text,
-            "huaweicloud_drs_comparison_tables",
-            job_id="job-0001",
-            compare_type="lines",
-            status="inconsistent",
-        ),
-        timeout=30,
-        interval=0.5,
+    inconsistent = scraped(
+        demo, "huaweicloud_drs_comparison_tables", job_id="job-0001", compare_type="lines", status="inconsistent"
     )
     assert inconsistent is not None and inconsistent >= 1.0
     # The DR job's RPO and RTO (on by default), read in the background.
@@ -206,9 +198,21 @@ def test_without_prometheus_the_demo_serves_the_exporter_and_says_how_to_get_the
     )
     text = requests.get(demo.urls["Metrics"], timeout=30).text
     assert rpo == 1.5 and value(text, "huaweicloud_drs_job_rto_seconds", job_id="demo-dr") == 0.8
+    # Abnormal rows (issue 24), read in the background for the job that has them on.
+    dirty = scraped(demo, "huaweicloud_drs_dirty_rows", job_id="demo-dirty", phase="incremental")
+    assert dirty == 4.0
+    assert "Abnormal rows in the last" in requests.get(demo.urls["Status page"], timeout=30).text
     # SIGTERM to the script alone: it stops what it started.
     assert demo.stop(signal.SIGTERM, whole_group=False) == 0
     demo.check_nothing_left()
+
+
+def scraped(demo: Demo, name: str, **labels: str) -> float | None:
+    """The first non-zero sample of ``name`` with ``labels`` that the demo's exporter shows, polling up to 30 s."""
+    found: float | None = wait_for(
+        lambda: value(requests.get(demo.urls["Metrics"], timeout=15).text, name, **labels), timeout=30, interval=0.5
+    )
+    return found
 
 
 def alerts(url: str) -> set[tuple[str, str]]:

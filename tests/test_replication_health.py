@@ -152,6 +152,15 @@ def job_status(exp: Exporter, job_id: str) -> dict[str, Any]:
     return found
 
 
+def check_off_by_default(sim: Simulator, exp: Exporter, job_id: str, field: str, *families: str) -> None:
+    """No call of a health API, no family starting with any of ``families``, /status.json's ``field`` null."""
+    # Two rounds of job-level reads (each scrape asks for one when due): the source would have read by then.
+    text = scrape_until(exp, lambda t: sim.stats()["requests"].get("batch_progress", 0) >= 2)
+    assert not [f for f in families if f in text]
+    assert not sim.stats()["health"], "no replication-health API was called"
+    assert job_status(exp, job_id)[field] is None
+
+
 def test_monitor_data_is_off_by_default(simulate: Any, start: Any) -> None:
     sim = simulate(MONITOR_JOBS)
     exp = start(sim_config(sim, ["mon-a"], cache_ttl=1))
@@ -160,6 +169,7 @@ def test_monitor_data_is_off_by_default(simulate: Any, start: Any) -> None:
     assert "huaweicloud_drs_endpoint" not in text and "huaweicloud_drs_monitor_data" not in text
     assert not [k for k in sim.stats()["health"] if k.endswith("/show_monitor_data")], "no monitor-data call"
     assert job_status(exp, "mon-a")["monitor"] is None
+    check_off_by_default(sim, exp, "mon-a", "monitor", "huaweicloud_drs_endpoint", "huaweicloud_drs_monitor_data")
 
 
 def test_monitor_data_values_source_health_and_error_codes(simulate: Any, start: Any) -> None:

@@ -190,6 +190,8 @@ def test_a_source_added_by_its_registration_line_is_cached_and_equals_a_fresh_en
             compare_refresh_interval=600,
             monitor_data=True,
             monitor_refresh_interval=600,
+            dirty_rows=True,
+            dirty_rows_refresh_interval=600,
         )
     )
     exporter = app.Exporter(cfg)
@@ -206,6 +208,8 @@ def test_a_source_added_by_its_registration_line_is_cached_and_equals_a_fresh_en
             ),
             timeout=10,
         )
+        for sample in (b"huaweicloud_drs_endpoint_delay_seconds{", b"huaweicloud_drs_dirty_rows{"):
+            wait_for(lambda s=sample: s in b"".join(exporter.scrape(30, TEXT, compress=False)), timeout=10)
         echo = exporter.sources["echo"]
         assert isinstance(echo, EchoSource)
         fmt: Format
@@ -231,6 +235,7 @@ def test_a_source_added_by_its_registration_line_is_cached_and_equals_a_fresh_en
                 "huaweicloud_drs_job_info",
                 "huaweicloud_drs_job_details_up",
                 "huaweicloud_drs_monitor_data_up",
+                "huaweicloud_drs_dirty_data_up",
                 "huaweicloud_drs_api_requests",
             )
         ]

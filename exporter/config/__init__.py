@@ -108,6 +108,13 @@ class JobConfig(Model, frozen=True):
             "project's other jobs, see the global `job_details`); default: the global `job_details`"
         ),
     ] = None
+    dirty_rows: Annotated[
+        bool | None,
+        doc(
+            "export this job's abnormal rows (rows DRS failed to apply, per phase over `dirty_rows_window`; two API "
+            "calls per `dirty_rows_refresh_interval`); default: the global `dirty_rows`"
+        ),
+    ] = None
 
 
 class DiscoveryConfig(Model, frozen=True):
@@ -134,6 +141,9 @@ class DiscoveryConfig(Model, frozen=True):
     rpo_rto: Annotated[bool | None, doc("`rpo_rto` for every discovered DR job; default: the global `rpo_rto`")] = None
     job_details: Annotated[
         bool | None, doc("`job_details` for every discovered job; default: the global `job_details`")
+    ] = None
+    dirty_rows: Annotated[
+        bool | None, doc("`dirty_rows` for every discovered job; default: the global `dirty_rows`")
     ] = None
 
     def wants(self, name: str) -> bool:
@@ -402,6 +412,33 @@ class Config(Model, frozen=True):
             "batch-detail only for jobs whose status changed)",
         ),
     ] = 60.0
+    dirty_rows: Annotated[
+        bool,
+        doc(
+            "export abnormal rows (`huaweicloud_drs_dirty_rows`, `huaweicloud_drs_dirty_data_*`; rows DRS failed to "
+            "apply) of every job: two API calls per job per `dirty_rows_refresh_interval`; a job or `discovery` may "
+            "say otherwise"
+        ),
+    ] = False
+    dirty_rows_refresh_interval: Annotated[float, between(1, 86400, "seconds between readings of abnormal rows")] = 60.0
+    dirty_rows_window: Annotated[
+        float, between(60, 30 * 86400, "`huaweicloud_drs_dirty_rows` counts the rows of the last this many seconds")
+    ] = 3600.0
+    dirty_rows_per_table: Annotated[
+        bool, doc("also `huaweicloud_drs_table_dirty_rows` per table: one call per 1000 abnormal rows and phase")
+    ] = False
+    dirty_rows_max_tables: Annotated[
+        int,
+        between(
+            0, 100_000, "per-table series per job and phase; the rest: `huaweicloud_drs_table_dirty_rows_not_exported`"
+        ),
+    ] = 100
+    dirty_rows_max_pages: Annotated[
+        int,
+        between(
+            1, 1000, "pages of 1000 abnormal rows per job, phase and reading (then `huaweicloud_drs_dirty_rows_capped`)"
+        ),
+    ] = 10
     max_staleness: Annotated[
         float | None,
         between(
