@@ -190,6 +190,8 @@ def test_a_source_added_by_its_registration_line_is_cached_and_equals_a_fresh_en
             compare_refresh_interval=600,
             monitor_data=True,
             monitor_refresh_interval=600,
+            ddl_alarms=True,
+            ddl_refresh_interval=600,
         )
     )
     exporter = app.Exporter(cfg)
@@ -201,6 +203,10 @@ def test_a_source_added_by_its_registration_line_is_cached_and_equals_a_fresh_en
         # Every registered source has samples in the scrapes compared below.
         wait_for(
             lambda: b"huaweicloud_drs_endpoint_delay_seconds{" in b"".join(exporter.scrape(30, TEXT, compress=False)),
+            timeout=10,
+        )
+        wait_for(
+            lambda: b"huaweicloud_drs_ddl_alarms{" in b"".join(exporter.scrape(30, TEXT, compress=False)),
             timeout=10,
         )
         echo = exporter.sources["echo"]
@@ -227,6 +233,7 @@ def test_a_source_added_by_its_registration_line_is_cached_and_equals_a_fresh_en
                 "test_live_echo_jobs",
                 "huaweicloud_drs_job_info",
                 "huaweicloud_drs_monitor_data_up",
+                "huaweicloud_drs_ddl_data_up",
                 "huaweicloud_drs_api_requests",
             )
         ]

@@ -26,14 +26,17 @@ from ..config.credentials import AkSkCredentials, TokenCredentials
 from ..drs.compare import COMPARE_TYPES, CompareRun
 from ..drs.joblist import JobMeta
 from ..drs.progress import ProgressData
+from ..metrics.ddl_metrics import DdlSource
 from ..metrics.monitor_metrics import MonitorSource
 from ..sources.cache import Key, Snapshot
 from ..sources.comparisons import JobComparisons, TypeState
+from ..sources.ddl import JobDdl
 from ..sources.monitor import JobMonitor
 from .cutover import Cutover, judge
 
 SCHEMA_VERSION = 1
 LEAST_ADVANCED = 10
+DDL_ALARMS_SHOWN = 20  # the newest active DDL alarms listed per job (the count says how many there are)
 # Key states: the last refresh succeeded (and is recent) / failed / succeeded too long ago / none yet.
 OK, FAILING, STALE, PENDING = "ok", "failing", "stale", "pending"
 
@@ -141,6 +144,39 @@ def monitor_status(job: JobMonitor) -> MonitorStatus:
 
 
 @dataclass(frozen=True)
+class DdlAlarmStatus:
+    """One active DDL alarm. ``text`` (customer SQL) is null unless ``ddl_text_on_status_page`` is on."""
+
+    seqno: int
+    timestamp_seconds: float | None  # when the DDL ran on the source (ddl_timestamp)
+    exe_result: bool | None  # False: the DDL failed on the target; null when DRS does not say
+    text: str | None  # the DDL's first TEXT_LIMIT characters (cut with "…"), control characters escaped
+
+
+@dataclass(frozen=True)
+class DdlStatus:
+    """A job's active DDL alarms (issue 24), as last read in the background; data null once older than max_staleness."""
+
+    up: bool  # the last reading succeeded
+    error_code: str | None
+    last_success_timestamp_seconds: float | None  # when the alarms shown were read
+    active: int | None  # active alarms (null without data)
+    failed: int | None  # among them, DDL that failed on the target
+    latest_alarm_timestamp_seconds: float | None
+    alarms: list[DdlAlarmStatus]  # the newest DDL_ALARMS_SHOWN active ones, newest first
+
+
+def ddl_status(job: JobDdl, with_text: bool) -> DdlStatus:
+    """A job's DDL alarms as the status page shows them; the DDL text only ``with_text``."""
+    data = job.data
+    if data is None:
+        return DdlStatus(job.up, job.error_code, None, None, None, None, [])
+    shown = [a for a in data.alarms if a.active][:DDL_ALARMS_SHOWN]
+    alarms = [DdlAlarmStatus(a.seqno, a.time, a.exe_result, a.text if with_text else None) for a in shown]
+    return DdlStatus(job.up, job.error_code, job.read_at, data.active, data.failed, data.latest, alarms)
+
+
+@dataclass(frozen=True)
 class JobStatus:
     """One DRS job: what the job lists and DRS's job progress say, and each of its keys."""
 
@@ -163,6 +199,8 @@ class JobStatus:
     cutover: Cutover | None = None
     # None when the job's monitor data is off (or not read yet).
     monitor: MonitorStatus | None = None
+    # None when the job's DDL alarms are off (or not read yet).
+    ddl: DdlStatus | None = None
 
 
 @dataclass(frozen=True)
@@ -310,6 +348,7 @@ class StatusBuilder:
             tuple(p.directory.listed_at if p.directory is not None else None for p in e.projects),
             e.comparison_snapshot(),  # compared by identity: a new snapshot whenever anything changed
             e.source(MonitorSource).snapshot(),  # the same
+            e.source(DdlSource).snapshot(),  # the same
         )
 
     def build(self) -> Status:
@@ -333,6 +372,7 @@ class StatusBuilder:
         running = e.cache.refreshing(keys)
         compared = e.comparison_snapshot().jobs
         monitored = e.source(MonitorSource).snapshot().jobs
+        ddl_read, ddl_text = e.source(DdlSource).snapshot().jobs, e.config.ddl_text_on_status_page
         for gone in [k for k in self._summaries if k not in snaps]:
             del self._summaries[gone]
         wanted = {job_id for job_id, _ in keys}
@@ -395,6 +435,7 @@ class StatusBuilder:
                         comparison=comparison_status(judged, now) if judged is not None else None,
                         cutover=cutover,
                         monitor=monitor_status(monitored[job_id]) if job_id in monitored else None,
+                        ddl=ddl_status(ddl_read[job_id], ddl_text) if job_id in ddl_read else None,
                     )
                 )
             projects.append(

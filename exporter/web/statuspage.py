@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from html import escape
 
 from ..app import Exporter
+from ..drs.ddl import TEXT_LIMIT
 from .cutover import Cutover, limits
 from .status import (
     FAILING,
@@ -22,6 +23,7 @@ from .status import (
     STALE,
     ComparisonStatus,
     ComparisonTypeStatus,
+    DdlStatus,
     JobStatus,
     KeyStatus,
     MonitorStatus,
@@ -74,6 +76,7 @@ p.error{color:var(--failing);margin:.4rem .5rem;overflow-wrap:anywhere}
 
 # Longest name shown whole: DRS's own names are far shorter; a longer one is cut with an ellipsis.
 MAX_NAME = 200
+DDL_TEXT_SHOWN = TEXT_LIMIT + 1  # the DDL's cut start and its "…" (cut when read: drs/ddl.py)
 # Text the HTML parser must not see: NUL (a parse error, replaced by browsers anyway).
 _UNSAFE = str.maketrans({"\x00": "\ufffd"})
 
@@ -218,6 +221,27 @@ def _monitor(m: MonitorStatus | None) -> str:
     return f"<h4>Endpoints (monitor data)</h4><p>{'; '.join(sides) or 'no data'}{down}</p>"
 
 
+def _ddl(d: DdlStatus | None) -> str:
+    """A job's active DDL alarms: sequence number, time, result, and the DDL's start when the operator shows it."""
+    if d is None:
+        return ""
+    down = "" if d.up else f" — reading failed: <code>{_text(d.error_code or '')}</code>"
+    if d.active is None:
+        return f"<h4>DDL alarms</h4><p>no data{down}</p>"
+    failed = f", {d.failed} failed on the target" if d.failed else ""
+    items = "".join(
+        f"<li>#{a.seqno} {_utc(a.timestamp_seconds) if a.timestamp_seconds is not None else 'time unknown'} "
+        f'<span class="state {"failing" if a.exe_result is False else "ok"}">'
+        f"{'failed' if a.exe_result is False else 'applied' if a.exe_result else 'result unknown'}</span>"
+        + (f" <code>{_text(a.text, DDL_TEXT_SHOWN)}</code>" if a.text is not None else "")
+        + "</li>"
+        for a in d.alarms
+    )
+    more = f"<li>and {d.active - len(d.alarms)} more</li>" if d.active > len(d.alarms) else ""
+    listed = f'<ul class="ddl">{items}{more}</ul>' if items else ""
+    return f"<h4>DDL alarms</h4><p>{d.active} active{failed}{down}</p>{listed}"
+
+
 def _cutover(c: Cutover | None) -> str:
     """The job's readiness for cut-over, with each blocking reason in words."""
     if c is None:
@@ -262,7 +286,7 @@ def _job(job: JobStatus, worst: str, cache: Fragments) -> str:
         '<div class="job-body"><div><div class="scroll"><table class="keys"><thead><tr><th>Type</th><th>State</th>'
         '<th class="n">Objects</th><th class="n">Done</th><th class="n">Last success</th>'
         '<th class="n wide">Refresh took</th></tr></thead>'
-        f"<tbody>{keys}</tbody></table></div>{errors}{_comparison(job.comparison)}{_monitor(job.monitor)}"
+        f"<tbody>{keys}</tbody></table></div>{errors}{_comparison(job.comparison)}{_monitor(job.monitor)}{_ddl(job.ddl)}"
         f"{_cutover(job.cutover)}</div>"
         f"<div>{least_table}</div></div></article>"
     )
