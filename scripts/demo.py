@@ -34,6 +34,7 @@ from exporter.simulator.server import demo_comparisons  # noqa: E402
 
 BIN = Path(sys.executable).parent
 STALLED, FAILING = "stalled-job", "failing-job"
+DDL_JOB = "demo-ddl"  # the simulator's --health-demo job with an active DDL alarm
 NOT_READY, READY = "job-0001", "job-0002"  # for cut-over: inconsistent tables; consistent, and fast
 READY_SECONDS = 60
 # Every job's verdict and, for the blocked ones, why: one query.
@@ -266,7 +267,8 @@ def main() -> int:
         scenario_file.write_text(yaml.safe_dump(scenario(args.jobs, args.objects)))
         sim = demo.start(
             "simulator",
-            [str(BIN / "drs-simulator"), "--scenario", str(scenario_file)],
+            # --health-demo adds the replication-health jobs: demo-ddl has an active DDL alarm.
+            [str(BIN / "drs-simulator"), "--scenario", str(scenario_file), "--health-demo"],
             stdout=subprocess.PIPE,
             text=True,
         )
@@ -282,6 +284,8 @@ def main() -> int:
         for job in jobs[:2]:
             job["comparisons"] = True
         jobs += [{"id": STALLED, "object_types": ["table"]}, {"id": FAILING, "object_types": ["table"]}]
+        # The DDL alarm of demo-ddl (its SQL stays off the status page: ddl_text_on_status_page is false).
+        jobs.append({"id": DDL_JOB, "object_types": ["table"], "ddl_alarms": True})
         config.write_text(
             f"# Written by `make demo` for the bundled simulator at {info['url']}.\n"
             + yaml.safe_dump(
