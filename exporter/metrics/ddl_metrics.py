@@ -11,7 +11,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 
 from ..drs.ddl import DdlAlarms
 from ..sources.ddl import DdlReader, DdlSnapshot
-from .perjob import PerJobSource, staleness_bound
+from .perjob import PerJobSource, health_families, staleness_bound
 from .source import SourceContext
 
 
@@ -19,16 +19,7 @@ def ddl_families(snapshot: DdlSnapshot) -> Iterator[Metric]:
     """Every DDL-alarm family, in a fixed order; none at all while no job has DDL alarms on."""
     if not snapshot.jobs:
         return
-    up = GaugeMetricFamily(
-        "huaweicloud_drs_ddl_data_up",
-        "1 if the last reading of the job's DDL alarms succeeded.",
-        labels=["job_id"],
-    )
-    success = GaugeMetricFamily(
-        "huaweicloud_drs_ddl_data_last_success_timestamp_seconds",
-        "Unix time the DDL alarms shown were read (kept after a failed reading while younger than max_staleness).",
-        labels=["job_id"],
-    )
+    up, success = health_families(snapshot, "ddl_data", "the job's DDL alarms")
     alarms = GaugeMetricFamily(
         "huaweicloud_drs_ddl_alarms",
         "Active DDL alarms of the job (DRS ddl list, status=1).",
@@ -45,12 +36,9 @@ def ddl_families(snapshot: DdlSnapshot) -> Iterator[Metric]:
         labels=["job_id"],
     )
     for job_id, job in sorted(snapshot.jobs.items()):
-        up.add_metric([job_id], 1.0 if job.up else 0.0)
         data = job.data
         if data is None:
             continue
-        if job.read_at is not None:
-            success.add_metric([job_id], job.read_at)
         alarms.add_metric([job_id], float(data.active))
         failed.add_metric([job_id], float(data.failed))
         if data.latest is not None:

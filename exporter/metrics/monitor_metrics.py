@@ -8,7 +8,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 
 from ..drs.monitor import MonitorData
 from ..sources.monitor import MonitorReader, MonitorSnapshot
-from .perjob import PerJobSource, staleness_bound
+from .perjob import PerJobSource, health_families, staleness_bound
 from .source import SourceContext
 
 ENDPOINT_LABELS = ["job_id", "endpoint"]
@@ -18,16 +18,7 @@ def monitor_families(snapshot: MonitorSnapshot) -> Iterator[Metric]:
     """Every monitor-data family, in a fixed order; none at all while no job has monitor data on."""
     if not snapshot.jobs:
         return
-    up = GaugeMetricFamily(
-        "huaweicloud_drs_monitor_data_up",
-        "1 if the last reading of the job's monitor data succeeded.",
-        labels=["job_id"],
-    )
-    success = GaugeMetricFamily(
-        "huaweicloud_drs_monitor_data_last_success_timestamp_seconds",
-        "Unix time the monitor data shown was read (kept after a failed reading while younger than max_staleness).",
-        labels=["job_id"],
-    )
+    up, success = health_families(snapshot, "monitor_data", "the job's monitor data")
     stamp = GaugeMetricFamily(
         "huaweicloud_drs_monitor_data_timestamp_seconds",
         "Time of the monitor data as DRS reports it (update_time), as Unix time.",
@@ -59,12 +50,9 @@ def monitor_families(snapshot: MonitorSnapshot) -> Iterator[Metric]:
         labels=["job_id"],
     )
     for job_id, job in sorted(snapshot.jobs.items()):
-        up.add_metric([job_id], 1.0 if job.up else 0.0)
         data = job.data
         if data is None:
             continue
-        if job.read_at is not None:
-            success.add_metric([job_id], job.read_at)
         if data.updated_at is not None:
             stamp.add_metric([job_id], data.updated_at)
         for name, side in data.endpoints().items():

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from prometheus_client.core import Metric
+from prometheus_client.core import GaugeMetricFamily, Metric
 
 from ..base.deadline import Deadline
 from ..config import Config
@@ -21,6 +21,26 @@ T = TypeVar("T")
 def staleness_bound(config: Config, interval: float) -> float:
     """How long a job's last good data is kept: ``max_staleness``, never less than one reading can take."""
     return max(max_staleness(config), interval + config.refresh_timeout)
+
+
+def health_families(snapshot: PerJobSnapshot[T], name: str, what: str) -> tuple[GaugeMetricFamily, GaugeMetricFamily]:
+    """``huaweicloud_drs_{name}_up`` and ``…_last_success_timestamp_seconds`` of every job of ``snapshot``.
+
+    ``what`` names the data in their help: "the job's monitor data".
+    """
+    up = GaugeMetricFamily(
+        f"huaweicloud_drs_{name}_up", f"1 if the last reading of {what} succeeded.", labels=["job_id"]
+    )
+    success = GaugeMetricFamily(
+        f"huaweicloud_drs_{name}_last_success_timestamp_seconds",
+        f"Unix time of the reading of {what} shown (kept after a failed reading while younger than max_staleness).",
+        labels=["job_id"],
+    )
+    for job_id, job in sorted(snapshot.jobs.items()):
+        up.add_metric([job_id], 1.0 if job.up else 0.0)
+        if job.data is not None and job.read_at is not None:
+            success.add_metric([job_id], job.read_at)
+    return up, success
 
 
 @dataclass(frozen=True)
