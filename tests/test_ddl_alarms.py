@@ -19,9 +19,11 @@ import yaml
 
 from alerts import rules
 from exporter import app, config
-from exporter.drs.ddl import TEXT_LIMIT
+from exporter.drs.ddl import TEXT_LIMIT, parse_ddl_page
 from exporter.metrics.ddl_metrics import DdlSource
 from exporter.render.exposition import TEXT
+from exporter.sources.perjob import JobRead, PerJobSnapshot
+from exporter.web.status import ddl_status
 
 from .procs import Simulator, samples, sim_config, value, wait_for
 from .test_replication_health import job_status, promtool_clean, scrape_until
@@ -225,3 +227,12 @@ def test_the_status_json_ddl_field_is_documented() -> None:
     doc = Path(__file__).resolve().parent.parent.joinpath("docs", "metrics.md").read_text()
     assert re.search(r"^\s+ddl \(null when", doc, re.M), "docs/metrics.md lists /status.json's ddl field"
     assert json.dumps("ddl_text_on_status_page")[1:-1] in doc
+
+
+def test_no_repr_carries_the_ddl_text() -> None:
+    alarms = parse_ddl_page({"count": 1, "ddl_list": [{"seqno": 1, "status": 1, "ddl_text": MARKER}]}, "j")
+    job = JobRead("j", True, None, alarms, 1.0)
+    shown = ddl_status(job, with_text=True)
+    assert shown.alarms[0].text == MARKER, "shown when asked"
+    assert MARKER not in repr(shown) and MARKER not in repr(job) and MARKER not in repr(PerJobSnapshot({"j": job}))
+    assert ddl_status(job, with_text=False).alarms[0].text is None

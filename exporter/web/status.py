@@ -150,7 +150,8 @@ class DdlAlarmStatus:
     seqno: int
     timestamp_seconds: float | None  # when the DDL ran on the source (ddl_timestamp)
     exe_result: bool | None  # False: the DDL failed on the target; null when DRS does not say
-    text: str | None  # the DDL's first TEXT_LIMIT characters (cut with "…"), control characters escaped
+    # The DDL's first TEXT_LIMIT characters (cut with "…"), control characters escaped; never in a repr.
+    text: str | None = field(repr=False, default=None)
 
 
 @dataclass(frozen=True)
