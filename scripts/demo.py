@@ -316,6 +316,7 @@ def main() -> int:
             f"Status JSON:    {url}/status.json",
             f"Metrics:        {url}/metrics",
             f"Exporter config: {config}",
+            f"DDL alarm:      {DDL_JOB} has one (huaweicloud_drs_ddl_alarms, and on the status page without its SQL)",
         ]
         if monitoring:
             assert prometheus_bin is not None and alertmanager_bin is not None
