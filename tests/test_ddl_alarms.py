@@ -23,7 +23,7 @@ from exporter.drs.ddl import TEXT_LIMIT, parse_ddl_page
 from exporter.metrics.ddl_metrics import DdlSource
 from exporter.render.exposition import TEXT
 from exporter.sources.perjob import JobRead, PerJobSnapshot
-from exporter.web.status import ddl_status
+from exporter.web.health_status import ddl_status
 
 from .procs import Simulator, samples, sim_config, value, wait_for
 from .test_replication_health import job_status, promtool_clean, scrape_until

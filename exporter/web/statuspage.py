@@ -16,6 +16,7 @@ from html import escape
 from ..app import Exporter
 from ..drs.ddl import TEXT_LIMIT
 from .cutover import Cutover, limits
+from .health_status import DdlStatus, MonitorStatus
 from .status import (
     FAILING,
     OK,
@@ -23,10 +24,8 @@ from .status import (
     STALE,
     ComparisonStatus,
     ComparisonTypeStatus,
-    DdlStatus,
     JobStatus,
     KeyStatus,
-    MonitorStatus,
     ObjectStatus,
     ProjectStatus,
     Status,
