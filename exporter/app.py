@@ -24,6 +24,7 @@ from .drs.telemetry import ApiStats, ReloadStatus
 from .drs.transport import RetryPolicy, Transport
 from .metrics.collector import ScrapeView, SelfMetrics
 from .metrics.compare_metrics import ComparisonSource
+from .metrics.ddl_metrics import DdlSource
 from .metrics.details_metrics import JobDetailsSource
 from .metrics.dirty_metrics import DirtySource
 from .metrics.jobs import JobSource
@@ -54,6 +55,7 @@ SOURCES: tuple[Registration, ...] = (
     Registration("monitor", MonitorSource),
     Registration("rpo_rto", RpoRtoSource),
     Registration("dirty_rows", DirtySource),
+    Registration("ddl", DdlSource),
 )
 
 

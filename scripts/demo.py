@@ -38,6 +38,7 @@ BIN = Path(sys.executable).parent
 STALLED, FAILING = "stalled-job", "failing-job"
 FAILED = "demo-failed"  # failed in its incremental phase: the status page shows DRS's reason
 DIRTY = "demo-dirty"  # replication health (issue 24): rows DRS failed to apply (demo_health_jobs)
+DDL_JOB = "demo-ddl"  # the simulator's --health-demo job with an active DDL alarm
 NOT_READY, READY = "job-0001", "job-0002"  # for cut-over: inconsistent tables; consistent, and fast
 READY_SECONDS = 60
 # Every job's verdict and, for the blocked ones, why: one query.
@@ -292,7 +293,8 @@ def main() -> int:
         # Abnormal rows are opt-in (two calls per job and interval): on for the job that has some.
         jobs += [
             {"id": "demo-dr", "job_type": "cloudDataGuard", "object_types": ["table"]},
-            {"id": "demo-ddl", "object_types": ["table"]},
+            # demo-ddl's DDL alarm (its SQL stays off the status page: ddl_text_on_status_page is false).
+            {"id": DDL_JOB, "object_types": ["table"], "ddl_alarms": True},
             {"id": DIRTY, "object_types": ["table"], "dirty_rows": True},
         ]
         config.write_text(
@@ -325,6 +327,7 @@ def main() -> int:
             f"Status JSON:    {url}/status.json",
             f"Metrics:        {url}/metrics",
             f"Exporter config: {config}",
+            f"DDL alarm:      {DDL_JOB} has one (huaweicloud_drs_ddl_alarms, and on the status page without its SQL)",
         ]
         if monitoring:
             assert prometheus_bin is not None and alertmanager_bin is not None

@@ -202,6 +202,17 @@ def test_without_prometheus_the_demo_serves_the_exporter_and_says_how_to_get_the
     dirty = scraped(demo, "huaweicloud_drs_dirty_rows", job_id="demo-dirty", phase="incremental")
     assert dirty == 4.0
     assert "Abnormal rows in the last" in requests.get(demo.urls["Status page"], timeout=30).text
+    # The job with an active DDL alarm (read in the background), listed on the page without its SQL.
+    ddl = wait_for(
+        lambda: value(
+            requests.get(demo.urls["Metrics"], timeout=15).text, "huaweicloud_drs_ddl_alarms", job_id="demo-ddl"
+        ),
+        timeout=30,
+        interval=0.5,
+    )
+    assert ddl == 1.0
+    page = requests.get(demo.urls["Status page"], timeout=30).text
+    assert 'data-job-id="demo-ddl"' in page and "DDL alarms" in page and "secret_marker_ddl" not in page
     # SIGTERM to the script alone: it stops what it started.
     assert demo.stop(signal.SIGTERM, whole_group=False) == 0
     demo.check_nothing_left()

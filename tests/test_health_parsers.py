@@ -379,7 +379,7 @@ def test_ddl_alarms_keep_a_cut_escaped_text_only() -> None:
         seven.text.startswith("ALTER TABLE secret_marker_ddl ADD COLUMN c INT;\\n")
         and len(seven.text) <= TEXT_LIMIT + 1
     )
-    assert seven.time == T2023 and seven.record_time == T2023 and seven.clean_time is None and seven.failed is False
+    assert seven.time == T2023 and seven.record_time == T2023 and seven.clean_time is None and seven.exe_result is False
     assert "secret_marker_ddl" not in repr(alarms)  # never in a logged value
 
 

@@ -115,6 +115,13 @@ class JobConfig(Model, frozen=True):
             "calls per `dirty_rows_refresh_interval`); default: the global `dirty_rows`"
         ),
     ] = None
+    ddl_alarms: Annotated[
+        bool | None,
+        doc(
+            "export this job's active DDL alarms (one API call per `ddl_refresh_interval`); "
+            "default: the global `ddl_alarms`"
+        ),
+    ] = None
 
 
 class DiscoveryConfig(Model, frozen=True):
@@ -144,6 +151,9 @@ class DiscoveryConfig(Model, frozen=True):
     ] = None
     dirty_rows: Annotated[
         bool | None, doc("`dirty_rows` for every discovered job; default: the global `dirty_rows`")
+    ] = None
+    ddl_alarms: Annotated[
+        bool | None, doc("`ddl_alarms` for every discovered job; default: the global `ddl_alarms`")
     ] = None
 
     def wants(self, name: str) -> bool:
@@ -439,6 +449,27 @@ class Config(Model, frozen=True):
             1, 1000, "pages of 1000 abnormal rows per job, phase and reading (then `huaweicloud_drs_dirty_rows_capped`)"
         ),
     ] = 10
+    ddl_alarms: Annotated[
+        bool,
+        doc(
+            "export the active DDL alarms of every job (`huaweicloud_drs_ddl_*`; sequence number, time and "
+            "result on the status page): one API call per job per `ddl_refresh_interval`; a job or `discovery` "
+            "may say otherwise"
+        ),
+    ] = False
+    ddl_refresh_interval: Annotated[
+        float,
+        between(1, 86400, "seconds between two readings of a job's DDL alarms (one API call per job)"),
+    ] = 60.0
+    ddl_text_on_status_page: Annotated[
+        bool,
+        doc(
+            "show the start of each alarmed DDL statement (its first 120 characters, HTML-escaped) on the "
+            "status page and in `/status.json`. The DDL text is customer data (table and column names, "
+            "literals), and anyone who can reach the exporter's web port sees that page: leave it off "
+            "unless they all may read it"
+        ),
+    ] = False
     max_staleness: Annotated[
         float | None,
         between(

@@ -36,8 +36,9 @@ DirtySnapshot: TypeAlias = JobsSnapshot[JobDirtyRows]
 class DirtyReader(PerJobReader[JobDirtyRows]):
     """Keeps the abnormal rows of the jobs asked for, each read again once ``interval`` has passed."""
 
-    operation = OPERATION
-    what = "abnormal rows"
+    NAME = "drs-dirty"
+    OPERATION = OPERATION
+    WHAT = "abnormal rows"
 
     def __init__(
         self,
@@ -50,7 +51,7 @@ class DirtyReader(PerJobReader[JobDirtyRows]):
         max_pages: int = 10,
         on_error: ErrorCounter | None = None,
     ) -> None:
-        super().__init__("drs-dirty", interval, refresh_timeout, max_staleness, on_error=on_error)
+        super().__init__(interval, refresh_timeout, max_staleness, on_error=on_error)
         self.window = window  # seconds looked back
         self.per_table = per_table
         self.max_pages = max_pages

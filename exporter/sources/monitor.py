@@ -39,8 +39,9 @@ class MonitorReader(PerJobReader[MonitorData]):
     What it knows depends on the project alone: a reload hands it over (:meth:`handover`).
     """
 
-    operation = OPERATION
-    what = "monitor data"
+    NAME = "drs-monitor"
+    OPERATION = OPERATION
+    WHAT = "monitor data"
 
     def __init__(
         self,
@@ -51,9 +52,7 @@ class MonitorReader(PerJobReader[MonitorData]):
         on_change: Callable[[MonitorSnapshot], None] | None = None,
         on_error: ErrorCounter | None = None,
     ) -> None:
-        super().__init__(
-            "drs-monitor", interval, refresh_timeout, max_staleness, on_change=on_change, on_error=on_error
-        )
+        super().__init__(interval, refresh_timeout, max_staleness, on_change=on_change, on_error=on_error)
         self._dr: frozenset[str] = frozenset()
 
     def want(self, jobs: Mapping[str, DRSClient], dr: Collection[str] = ()) -> MonitorSnapshot:

@@ -7,8 +7,9 @@ older values are dropped, never shown as current. Jobs no longer asked for are d
 reader knows depends on the project alone: a reload hands it over. A subclass says how due jobs
 are read (:meth:`PerJobReader._refresh`) and stores the outcome with :meth:`PerJobReader._store`;
 a reader of one call (or a few) per job need only say how one job is read (:meth:`PerJobReader.fetch`,
-with the class attributes ``operation`` and ``what``): the default ``_refresh`` reads the due jobs
-a few at a time in the pool, one job per task under a deadline of ``refresh_timeout``.
+and the class attributes ``OPERATION`` and ``WHAT``; ``NAME`` names its threads): the default
+``_refresh`` reads the due jobs a few at a time in the pool, one job per task under a deadline of
+``refresh_timeout``.
 """
 
 from __future__ import annotations
@@ -51,12 +52,12 @@ class JobsSnapshot(Generic[T]):
 class PerJobReader(BackgroundReader, Generic[T]):
     """Keeps a value of each job asked for, each read again once ``interval`` has passed."""
 
-    operation = ""  # of api_errors_total, for a failure of :meth:`fetch` no HTTP attempt counted
-    what = "data"  # in log lines: "<what> of job <id> failed"
+    NAME = ""  # of the reader's thread; its pool's are NAME-job
+    OPERATION = ""  # of api_errors_total, for a failure of :meth:`fetch` no HTTP attempt counted
+    WHAT = "data"  # in log lines: "<WHAT> of job <id> failed"
 
     def __init__(
         self,
-        name: str,
         interval: float,
         refresh_timeout: float,
         max_staleness: float,
@@ -65,12 +66,12 @@ class PerJobReader(BackgroundReader, Generic[T]):
         on_error: ErrorCounter | None = None,
     ) -> None:
         super().__init__(
-            name,
+            self.NAME,
             interval=interval,
             refresh_timeout=refresh_timeout,
             max_staleness=max_staleness,
             on_error=on_error,
-            pool_name=f"{name}-job",
+            pool_name=f"{self.NAME}-job",
         )
         self.on_change = on_change
         self._snapshot: JobsSnapshot[T] = JobsSnapshot({})
@@ -150,17 +151,17 @@ class PerJobReader(BackgroundReader, Generic[T]):
         try:
             return Read(self.fetch(client, job_id, Deadline.after(self.refresh_timeout)))
         except DRSAPIError as err:  # counted by the transport (HTTP failures and answers of the wrong shape)
-            log.warning("%s of job %s failed: %s", self.what, job_id, err)
+            log.warning("%s of job %s failed: %s", self.WHAT, job_id, err)
             return err.error_code
         except Exception as exc:  # a bug must not stop later reads, nor pass unseen
             log.error(
                 "%s of job %s failed unexpectedly: %s",
-                self.what,
+                self.WHAT,
                 job_id,
                 type(exc).__name__,
                 exc_info=log.isEnabledFor(logging.DEBUG),
             )
-            self.count(self.operation, job_id, INTERNAL_ERROR)
+            self.count(self.OPERATION, job_id, INTERNAL_ERROR)
             return INTERNAL_ERROR
 
     def _client(self, job_id: str) -> DRSClient | None:

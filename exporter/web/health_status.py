@@ -6,11 +6,14 @@ of it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from ..sources.ddl import JobDdl
 from ..sources.dirty_rows import JobDirty
 from ..sources.monitor import JobMonitor
 from ..sources.rpo import JobRpoRto
+
+DDL_ALARMS_SHOWN = 20  # the newest active DDL alarms listed per job (the count says how many there are)
 
 
 @dataclass(frozen=True)
@@ -113,3 +116,37 @@ def rpo_rto_status(job: JobRpoRto) -> RpoRtoStatus:
     if data is None:
         return RpoRtoStatus(job.up, job.error_code, None, None, None)
     return RpoRtoStatus(job.up, job.error_code, job.read_at, data.rpo_seconds, data.rto_seconds)
+
+
+@dataclass(frozen=True)
+class DdlAlarmStatus:
+    """One active DDL alarm. ``text`` (customer SQL) is null unless ``ddl_text_on_status_page`` is on."""
+
+    seqno: int
+    timestamp_seconds: float | None  # when the DDL ran on the source (ddl_timestamp)
+    exe_result: bool | None  # False: the DDL failed on the target; null when DRS does not say
+    # The DDL's first TEXT_LIMIT characters (cut with "…"), control characters escaped; never in a repr.
+    text: str | None = field(repr=False, default=None)
+
+
+@dataclass(frozen=True)
+class DdlStatus:
+    """A job's active DDL alarms (issue 24), as last read in the background; data null once older than max_staleness."""
+
+    up: bool  # the last reading succeeded
+    error_code: str | None
+    last_success_timestamp_seconds: float | None  # when the alarms shown were read
+    active: int | None  # active alarms (null without data)
+    failed: int | None  # among them, DDL that failed on the target
+    latest_alarm_timestamp_seconds: float | None
+    alarms: list[DdlAlarmStatus]  # the newest DDL_ALARMS_SHOWN active ones, newest first
+
+
+def ddl_status(job: JobDdl, with_text: bool) -> DdlStatus:
+    """A job's DDL alarms as the status page shows them; the DDL text only ``with_text``."""
+    data = job.data
+    if data is None:
+        return DdlStatus(job.up, job.error_code, None, None, None, None, [])
+    shown = [a for a in data.alarms if a.active][:DDL_ALARMS_SHOWN]
+    alarms = [DdlAlarmStatus(a.seqno, a.time, a.exe_result, a.text if with_text else None) for a in shown]
+    return DdlStatus(job.up, job.error_code, job.read_at, data.active, data.failed, data.latest, alarms)

@@ -5,9 +5,12 @@ Every text from DRS is escaped (:mod:`.pagetext`); customer data (SQL, DDL text)
 
 from __future__ import annotations
 
+from ..drs.ddl import TEXT_LIMIT
 from .details_status import JobDetailsStatus
-from .health_status import DirtyStatus, MonitorStatus, RpoRtoStatus
+from .health_status import DdlStatus, DirtyStatus, MonitorStatus, RpoRtoStatus
 from .pagetext import _count, _span, _text, _utc
+
+DDL_TEXT_SHOWN = TEXT_LIMIT + 1  # the DDL's cut start and its "…" (cut when read: drs/ddl.py)
 
 
 def _reading_failed(up: bool, error_code: str | None) -> str:
@@ -83,3 +86,24 @@ def _dirty(d: DirtyStatus | None) -> str:
     ]
     window = f" in the last {_span(d.window_seconds)}" if d.window_seconds is not None else ""
     return f"<h4>Abnormal rows{window}</h4><p>{'; '.join(phases) or 'no data'}{down}</p>"
+
+
+def _ddl(d: DdlStatus | None) -> str:
+    """A job's active DDL alarms: sequence number, time, result, and the DDL's start when the operator shows it."""
+    if d is None:
+        return ""
+    down = _reading_failed(d.up, d.error_code)
+    if d.active is None:
+        return f"<h4>DDL alarms</h4><p>no data{down}</p>"
+    failed = f", {d.failed} failed on the target" if d.failed else ""
+    items = "".join(
+        f"<li>#{a.seqno} {_utc(a.timestamp_seconds) if a.timestamp_seconds is not None else 'time unknown'} "
+        f'<span class="state {"failing" if a.exe_result is False else "ok"}">'
+        f"{'failed' if a.exe_result is False else 'applied' if a.exe_result else 'result unknown'}</span>"
+        + (f" <code>{_text(a.text, DDL_TEXT_SHOWN)}</code>" if a.text is not None else "")
+        + "</li>"
+        for a in d.alarms
+    )
+    more = f"<li>and {d.active - len(d.alarms)} more</li>" if d.active > len(d.alarms) else ""
+    listed = f'<ul class="ddl">{items}{more}</ul>' if items else ""
+    return f"<h4>DDL alarms</h4><p>{d.active} active{failed}{down}</p>{listed}"

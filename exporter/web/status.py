@@ -26,6 +26,7 @@ from ..config.credentials import AkSkCredentials, TokenCredentials
 from ..drs.compare import COMPARE_TYPES, CompareRun
 from ..drs.joblist import JobMeta
 from ..drs.progress import ProgressData
+from ..metrics.ddl_metrics import DdlSource
 from ..metrics.details_metrics import JobDetailsSource
 from ..metrics.dirty_metrics import DirtySource
 from ..metrics.monitor_metrics import MonitorSource
@@ -34,7 +35,16 @@ from ..sources.cache import Key, Snapshot
 from ..sources.comparisons import JobComparisons, TypeState
 from .cutover import Cutover, judge
 from .details_status import JobDetailsStatus, job_details_status
-from .health_status import DirtyStatus, MonitorStatus, RpoRtoStatus, dirty_status, monitor_status, rpo_rto_status
+from .health_status import (
+    DdlStatus,
+    DirtyStatus,
+    MonitorStatus,
+    RpoRtoStatus,
+    ddl_status,
+    dirty_status,
+    monitor_status,
+    rpo_rto_status,
+)
 
 SCHEMA_VERSION = 1
 LEAST_ADVANCED = 10
@@ -101,7 +111,6 @@ class ComparisonStatus:
 
 
 @dataclass(frozen=True)
-@dataclass(frozen=True)
 class JobStatus:
     """One DRS job: what the job lists and DRS's job progress say, and each of its keys."""
 
@@ -130,6 +139,8 @@ class JobStatus:
     job_details: JobDetailsStatus | None = None
     # None when the job's abnormal rows are off (or not read yet).
     dirty_rows: DirtyStatus | None = None
+    # None when the job's DDL alarms are off (or not read yet).
+    ddl: DdlStatus | None = None
 
 
 @dataclass(frozen=True)
@@ -280,6 +291,7 @@ class StatusBuilder:
             e.source(RpoRtoSource).snapshot(),  # the same
             e.source(JobDetailsSource).snapshot(),  # the same
             e.source(DirtySource).snapshot(),  # the same
+            e.source(DdlSource).snapshot(),  # the same
         )
 
     def build(self) -> Status:
@@ -306,6 +318,7 @@ class StatusBuilder:
         recovery = e.source(RpoRtoSource).snapshot().jobs
         detailed = e.source(JobDetailsSource).snapshot().jobs
         dirty = e.source(DirtySource).snapshot().jobs
+        ddl_read, ddl_text = e.source(DdlSource).snapshot().jobs, e.config.ddl_text_on_status_page
         for gone in [k for k in self._summaries if k not in snaps]:
             del self._summaries[gone]
         wanted = {job_id for job_id, _ in keys}
@@ -371,6 +384,7 @@ class StatusBuilder:
                         rpo_rto=rpo_rto_status(recovery[job_id]) if job_id in recovery else None,
                         job_details=job_details_status(detailed[job_id]) if job_id in detailed else None,
                         dirty_rows=dirty_status(dirty[job_id]) if job_id in dirty else None,
+                        ddl=ddl_status(ddl_read[job_id], ddl_text) if job_id in ddl_read else None,
                     )
                 )
             projects.append(
