@@ -24,6 +24,7 @@ from .drs.telemetry import ApiStats, ReloadStatus
 from .drs.transport import RetryPolicy, Transport
 from .metrics.collector import ScrapeView, SelfMetrics
 from .metrics.compare_metrics import ComparisonSource
+from .metrics.health_compare_metrics import HealthCompareSource
 from .metrics.jobs import JobSource
 from .metrics.monitor_metrics import MonitorSource
 from .metrics.source import Exposed, Source, SourceContext
@@ -48,6 +49,7 @@ SOURCES: tuple[Registration, ...] = (
     Registration("comparisons", ComparisonSource, ComparisonRendering),
     Registration("jobs", JobSource),
     Registration("monitor", MonitorSource),
+    Registration("health_comparisons", HealthCompareSource),
 )
 
 

@@ -84,6 +84,14 @@ class JobConfig(Model, frozen=True):
             "API call per `monitor_refresh_interval`); default: the global `monitor_data`"
         ),
     ] = None
+    health_comparisons: Annotated[
+        bool | None,
+        doc(
+            'export this job\'s scheduled ("health") comparisons: their latest results, the compare policy and '
+            "the progress of a running one (2-6 API calls per `health_compare_refresh_interval`); default: the "
+            "global `health_comparisons`"
+        ),
+    ] = None
 
 
 class DiscoveryConfig(Model, frozen=True):
@@ -106,6 +114,10 @@ class DiscoveryConfig(Model, frozen=True):
     ] = None
     monitor_data: Annotated[
         bool | None, doc("`monitor_data` for every discovered job; default: the global `monitor_data`")
+    ] = None
+    health_comparisons: Annotated[
+        bool | None,
+        doc("`health_comparisons` for every discovered job; default: the global `health_comparisons`"),
     ] = None
 
     def wants(self, name: str) -> bool:
@@ -342,6 +354,23 @@ class Config(Model, frozen=True):
         float,
         between(1, 86400, "seconds between two readings of a job's monitor data (one API call per job)"),
     ] = 60.0
+    health_comparisons: Annotated[
+        bool,
+        doc(
+            'export DRS\'s scheduled ("health") comparisons (`huaweicloud_drs_health_compare_*`, '
+            "`huaweicloud_drs_compare_policy_*`) of every job: 2 API calls per job per "
+            "`health_compare_refresh_interval` (list and policy), one more for a new finished object comparison and "
+            "one per running comparison; a job or `discovery` may say otherwise"
+        ),
+    ] = False
+    health_compare_refresh_interval: Annotated[
+        float,
+        between(
+            1,
+            86400,
+            "seconds between two readings of a job's health comparisons (DRS schedules them hours apart)",
+        ),
+    ] = 300.0
     max_staleness: Annotated[
         float | None,
         between(

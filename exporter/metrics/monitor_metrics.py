@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from ..base.deadline import Deadline
-from ..sources.index import Index
+from ..drs.monitor import MonitorData
 from ..sources.monitor import MonitorReader, MonitorSnapshot
-from ..sources.projects import max_staleness
-from .source import Exposed, SourceContext
+from .source import PerJobSource, SourceContext, staleness_bound
 
 ENDPOINT_LABELS = ["job_id", "endpoint"]
 
@@ -83,45 +80,12 @@ def monitor_families(snapshot: MonitorSnapshot) -> Iterator[Metric]:
     yield from (up, success, stamp, endpoint_up, delay, rps, rows, data_bytes)
 
 
-@dataclass
-class MonitorMetrics:
-    """A snapshot's families as a collector."""
-
-    snapshot: MonitorSnapshot
-
-    def collect(self) -> Iterator[Metric]:
-        """Fresh families from the snapshot."""
-        yield from monitor_families(self.snapshot)
-
-
-class MonitorSource:
-    """Monitor data of the jobs with ``monitor_data`` on, read in the background (never waited for).
-
-    A few series per job: encoded live with each scrape.
-    """
+class MonitorSource(PerJobSource[MonitorData]):
+    """Monitor data of the jobs with ``monitor_data`` on, read in the background (never waited for)."""
 
     def __init__(self, context: SourceContext) -> None:
         config = context.config
-        self.default = config.monitor_data
         interval = config.monitor_refresh_interval
-        # Data is kept until max_staleness, but never dropped before the next reading can have ended.
-        bound = max(max_staleness(config), interval + config.refresh_timeout)
-        self.reader = MonitorReader(interval, config.refresh_timeout, bound, on_error=context.stats.error)
-
-    def expose(self, index: Index, deadline: Deadline) -> Exposed:
-        """The latest monitor data; starts a background read of the jobs that are due."""
-        jobs = {j: o.project.client for j, o in index.owners.items() if o.setting("monitor_data", self.default)}
-        return Exposed(MonitorMetrics(self.reader.want(jobs)))
-
-    def snapshot(self) -> MonitorSnapshot:
-        """The latest state (never waits): the status page's."""
-        return self.reader.snapshot()
-
-    def adopt(self, previous: object) -> None:
-        """Keep what the previous configuration's source read (it depends on the project alone)."""
-        if isinstance(previous, MonitorSource):
-            self.reader.adopt(previous.reader)
-
-    def close(self) -> None:
-        """Stop the background reads."""
-        self.reader.close()
+        bound = staleness_bound(config, interval)
+        reader = MonitorReader(interval, config.refresh_timeout, bound, on_error=context.stats.error)
+        super().__init__(reader, "monitor_data", config.monitor_data, monitor_families)

@@ -9,15 +9,18 @@ encoded live with every scrape, after the cached ones.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
+
+from prometheus_client.core import Metric
 
 from ..base.deadline import Deadline
 from ..config import Config
 from ..drs.telemetry import ApiStats
 from ..sources.index import Index
-from ..sources.projects import Project
+from ..sources.perjob import JobsSnapshot, PerJobReader
+from ..sources.projects import Project, max_staleness
 from .collector import Collects
 
 
@@ -56,3 +59,59 @@ class Source(Protocol):
 
     def close(self) -> None:
         """Stop background work."""
+
+
+T = TypeVar("T")
+
+
+def staleness_bound(config: Config, interval: float) -> float:
+    """How long a per-job source keeps its last good data: ``max_staleness``, but never less than
+    one interval and reading (else good data would be dropped before the next reading can have ended)."""
+    return max(max_staleness(config), interval + config.refresh_timeout)
+
+
+@dataclass
+class SnapshotFamilies(Generic[T]):
+    """A snapshot's families as a collector (the ``collect()`` prometheus_client's encoders expect)."""
+
+    snapshot: JobsSnapshot[T]
+    build: Callable[[JobsSnapshot[T]], Iterator[Metric]]
+
+    def collect(self) -> Iterator[Metric]:
+        """Fresh families from the snapshot."""
+        yield from self.build(self.snapshot)
+
+
+class PerJobSource(Generic[T]):
+    """A source read job by job (on a :class:`~exporter.sources.perjob.PerJobReader`) for the jobs whose
+    switch ``setting`` is on; a few series per job: encoded live with each scrape."""
+
+    def __init__(
+        self,
+        reader: PerJobReader[T],
+        setting: str,
+        default: bool,
+        families: Callable[[JobsSnapshot[T]], Iterator[Metric]],
+    ) -> None:
+        self.reader = reader
+        self.setting = setting
+        self.default = default
+        self.families = families
+
+    def expose(self, index: Index, deadline: Deadline) -> Exposed:
+        """The latest data; starts a background reading of the jobs that are due."""
+        jobs = {j: o.project.client for j, o in index.owners.items() if o.setting(self.setting, self.default)}
+        return Exposed(SnapshotFamilies(self.reader.want(jobs), self.families))
+
+    def snapshot(self) -> JobsSnapshot[T]:
+        """The latest state (never waits): the status page's."""
+        return self.reader.snapshot()
+
+    def adopt(self, previous: object) -> None:
+        """Keep what the previous configuration's source read (it depends on the project alone)."""
+        if type(previous) is type(self) and isinstance(previous, PerJobSource):
+            self.reader.adopt(previous.reader)
+
+    def close(self) -> None:
+        """Stop the background reads."""
+        self.reader.close()

@@ -26,9 +26,11 @@ from ..config.credentials import AkSkCredentials, TokenCredentials
 from ..drs.compare import COMPARE_TYPES, CompareRun
 from ..drs.joblist import JobMeta
 from ..drs.progress import ProgressData
+from ..metrics.health_compare_metrics import HealthCompareSource
 from ..metrics.monitor_metrics import MonitorSource
 from ..sources.cache import Key, Snapshot
 from ..sources.comparisons import JobComparisons, TypeState
+from ..sources.health_compare import JobHealthComparisons
 from ..sources.monitor import JobMonitor
 from .cutover import Cutover, judge
 
@@ -141,6 +143,81 @@ def monitor_status(job: JobMonitor) -> MonitorStatus:
 
 
 @dataclass(frozen=True)
+class HealthCompareTypeStatus:
+    """The latest scheduled comparison of one type (object_comparison, lines, account)."""
+
+    compare_type: str
+    compare_job_id: str | None  # of the latest run; None when only a finished one is known
+    status: str | None  # as DRS reports it (RUNNING, SUCCESSFUL, FAILED, ...)
+    start_timestamp_seconds: float | None
+    end_timestamp_seconds: float | None
+    progress_ratio: float | None  # of the full comparison, while it runs (compare-progress)
+    last_finished_compare_job_id: str | None
+    last_finished_timestamp_seconds: float | None
+
+
+@dataclass(frozen=True)
+class ComparePolicyStatus:
+    """The schedule of a job's health comparisons (compare-policy)."""
+
+    status: str  # OPEN, CLOSED, NO_SUPPORT, UNKNOWN
+    next_run_timestamp_seconds: float | None
+    interval_seconds: float | None
+    compare_types: list[str]
+
+
+@dataclass(frozen=True)
+class HealthCompareStatus:
+    """A job's scheduled ("health") comparisons (issue 24), as last read; data null once older than max_staleness."""
+
+    up: bool  # the last reading succeeded
+    error_code: str | None
+    last_success_timestamp_seconds: float | None  # when the data shown was read
+    policy: ComparePolicyStatus | None
+    types: list[HealthCompareTypeStatus]
+    inconsistent_object_types: list[str]  # of the latest finished object comparison
+
+
+def health_compare_status(job: JobHealthComparisons) -> HealthCompareStatus:
+    """A job's health comparisons as the status page shows them."""
+    data = job.data
+    if data is None:
+        return HealthCompareStatus(job.up, job.error_code, None, None, [], [])
+    policy = data.policy
+    types = []
+    for kind in sorted(set(data.latest) | set(data.latest_finished)):
+        run, done = data.latest.get(kind), data.latest_finished.get(kind)
+        progress = data.progress.get(run.id) if run is not None and run.running else None
+        types.append(
+            HealthCompareTypeStatus(
+                kind,
+                run.id if run is not None else None,
+                run.status if run is not None else None,
+                run.start_time if run is not None else None,
+                run.end_time if run is not None else None,
+                progress.full_ratio if progress is not None else None,
+                done.id if done is not None else None,
+                (done.end_time if done.end_time is not None else done.start_time) if done is not None else None,
+            )
+        )
+    return HealthCompareStatus(
+        job.up,
+        job.error_code,
+        job.read_at,
+        ComparePolicyStatus(
+            policy.status,
+            policy.next_compare_time if policy.enabled else None,
+            policy.interval_hours * 3600.0 if policy.interval_hours is not None else None,
+            list(policy.compare_types),
+        )
+        if policy is not None
+        else None,
+        types,
+        [o.object_type for o in data.objects.objects if o.status == "inconsistent"] if data.objects else [],
+    )
+
+
+@dataclass(frozen=True)
 class JobStatus:
     """One DRS job: what the job lists and DRS's job progress say, and each of its keys."""
 
@@ -163,6 +240,8 @@ class JobStatus:
     cutover: Cutover | None = None
     # None when the job's monitor data is off (or not read yet).
     monitor: MonitorStatus | None = None
+    # None when the job's health comparisons are off (or not read yet).
+    health_comparisons: HealthCompareStatus | None = None
 
 
 @dataclass(frozen=True)
@@ -310,6 +389,7 @@ class StatusBuilder:
             tuple(p.directory.listed_at if p.directory is not None else None for p in e.projects),
             e.comparison_snapshot(),  # compared by identity: a new snapshot whenever anything changed
             e.source(MonitorSource).snapshot(),  # the same
+            e.source(HealthCompareSource).snapshot(),  # the same
         )
 
     def build(self) -> Status:
@@ -333,6 +413,7 @@ class StatusBuilder:
         running = e.cache.refreshing(keys)
         compared = e.comparison_snapshot().jobs
         monitored = e.source(MonitorSource).snapshot().jobs
+        health_compared = e.source(HealthCompareSource).snapshot().jobs
         for gone in [k for k in self._summaries if k not in snaps]:
             del self._summaries[gone]
         wanted = {job_id for job_id, _ in keys}
@@ -395,6 +476,9 @@ class StatusBuilder:
                         comparison=comparison_status(judged, now) if judged is not None else None,
                         cutover=cutover,
                         monitor=monitor_status(monitored[job_id]) if job_id in monitored else None,
+                        health_comparisons=health_compare_status(health_compared[job_id])
+                        if job_id in health_compared
+                        else None,
                     )
                 )
             projects.append(

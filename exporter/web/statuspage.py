@@ -22,6 +22,7 @@ from .status import (
     STALE,
     ComparisonStatus,
     ComparisonTypeStatus,
+    HealthCompareStatus,
     JobStatus,
     KeyStatus,
     MonitorStatus,
@@ -218,6 +219,33 @@ def _monitor(m: MonitorStatus | None) -> str:
     return f"<h4>Endpoints (monitor data)</h4><p>{'; '.join(sides) or 'no data'}{down}</p>"
 
 
+def _health_comparisons(h: HealthCompareStatus | None) -> str:
+    """A job's scheduled comparisons: the policy, and the latest of each type with its status and times."""
+    if h is None:
+        return ""
+    down = "" if h.up else f" — reading failed: <code>{_text(h.error_code or '')}</code>"
+    p = h.policy
+    if p is None:
+        schedule = "schedule unknown"
+    elif p.status == "OPEN":
+        schedule = "scheduled" + (
+            f", next {_utc(p.next_run_timestamp_seconds)}" if p.next_run_timestamp_seconds else ""
+        )
+    else:
+        schedule = f"not scheduled ({_attr(p.status)})"
+    runs = []
+    for t in h.types:
+        text = f"{_attr(t.compare_type)}: {_attr((t.status or 'none').lower())}"
+        if t.progress_ratio is not None:
+            text += f" {_percent(t.progress_ratio)}"
+        if t.last_finished_timestamp_seconds is not None:
+            text += f", last finished {_utc(t.last_finished_timestamp_seconds)}"
+        runs.append(text)
+    if h.inconsistent_object_types:
+        runs.append("objects inconsistent: " + ", ".join(_attr(o) for o in h.inconsistent_object_types))
+    return f"<h4>Scheduled comparisons</h4><p>{'; '.join([schedule, *runs])}{down}</p>"
+
+
 def _cutover(c: Cutover | None) -> str:
     """The job's readiness for cut-over, with each blocking reason in words."""
     if c is None:
@@ -263,6 +291,7 @@ def _job(job: JobStatus, worst: str, cache: Fragments) -> str:
         '<th class="n">Objects</th><th class="n">Done</th><th class="n">Last success</th>'
         '<th class="n wide">Refresh took</th></tr></thead>'
         f"<tbody>{keys}</tbody></table></div>{errors}{_comparison(job.comparison)}{_monitor(job.monitor)}"
+        f"{_health_comparisons(job.health_comparisons)}"
         f"{_cutover(job.cutover)}</div>"
         f"<div>{least_table}</div></div></article>"
     )
