@@ -30,10 +30,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # for alerts.rules when run as a script
 
 from alerts import rules  # noqa: E402
+from exporter.simulator.health_scenario import demo_health_jobs  # noqa: E402
 from exporter.simulator.server import demo_comparisons  # noqa: E402
 
 BIN = Path(sys.executable).parent
 STALLED, FAILING = "stalled-job", "failing-job"
+DR_JOB = "demo-dr"  # a DR job that DRS compares on a schedule (health comparisons)
 NOT_READY, READY = "job-0001", "job-0002"  # for cut-over: inconsistent tables; consistent, and fast
 READY_SECONDS = 60
 # Every job's verdict and, for the blocked ones, why: one query.
@@ -101,6 +103,8 @@ def scenario(jobs: int, objects: int) -> dict[str, Any]:
                 "error": "DRS.M05004",
                 "error_msg": "The task has been deleted or its resources have been released.",
             },
+            # The simulator's DR job (--health-demo's), with DRS's scheduled comparisons.
+            *(job for job in demo_health_jobs() if job["id"] == DR_JOB),
         ]
     }
 
@@ -282,6 +286,7 @@ def main() -> int:
         for job in jobs[:2]:
             job["comparisons"] = True
         jobs += [{"id": STALLED, "object_types": ["table"]}, {"id": FAILING, "object_types": ["table"]}]
+        jobs.append({"id": DR_JOB, "object_types": ["table"], "health_comparisons": True})
         config.write_text(
             f"# Written by `make demo` for the bundled simulator at {info['url']}.\n"
             + yaml.safe_dump(
