@@ -12,7 +12,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 
 from ..drs.health_compare import HealthComparisons
 from ..sources.health_compare import HealthCompareReader, HealthCompareSnapshot
-from .source import PerJobSource, SourceContext, staleness_bound
+from .compare_metrics import add_run
+from .source import PerJobSource, SourceContext, reading_families
 
 TYPE_LABELS = ["job_id", "compare_type"]
 
@@ -25,16 +26,8 @@ def health_compare_families(snapshot: HealthCompareSnapshot) -> Iterator[Metric]
     """Every health-comparison family, in a fixed order; none at all while no job has them on."""
     if not snapshot.jobs:
         return
-    up = _gauge(
-        "health_compare_up",
-        "1 if the last reading of the job's health comparisons (list, policy, object result, progress) succeeded.",
-        ["job_id"],
-    )
-    success = _gauge(
-        "health_compare_last_success_timestamp_seconds",
-        "Unix time the health comparisons shown were read (kept after a failed reading while younger than "
-        "max_staleness).",
-        ["job_id"],
+    up, success, with_data = reading_families(
+        snapshot, "health_compare", "health comparisons", " (list, policy, object result, progress)"
     )
     enabled = _gauge(
         "compare_policy_enabled",
@@ -103,13 +96,7 @@ def health_compare_families(snapshot: HealthCompareSnapshot) -> Iterator[Metric]
         "Rows with differences waiting to be checked again by the running health comparison of each type.",
         TYPE_LABELS,
     )
-    for job_id, job in sorted(snapshot.jobs.items()):
-        up.add_metric([job_id], 1.0 if job.up else 0.0)
-        data = job.data
-        if data is None:
-            continue
-        if job.read_at is not None:
-            success.add_metric([job_id], job.read_at)
+    for job_id, data in with_data:
         policy = data.policy
         if policy is not None:
             enabled.add_metric([job_id], 1.0 if policy.enabled else 0.0)
@@ -143,11 +130,7 @@ def _runs(
         key = [job_id, compare_type]
         run = data.latest.get(compare_type)
         if run is not None:
-            info.add_metric([*key, run.id, run.status], 1.0)
-            if run.start_time is not None:
-                start.add_metric(key, run.start_time)
-            if run.end_time is not None:
-                end.add_metric(key, run.end_time)
+            add_run(key, run, info, start, end)
             now = data.progress.get(run.id) if run.running else None
             if now is not None:
                 for family, value in zip(
@@ -167,8 +150,5 @@ class HealthCompareSource(PerJobSource[HealthComparisons]):
     """Health comparisons of the jobs with ``health_comparisons`` on, read in the background (never waited for)."""
 
     def __init__(self, context: SourceContext) -> None:
-        config = context.config
-        interval = config.health_compare_refresh_interval
-        bound = staleness_bound(config, interval)
-        reader = HealthCompareReader(interval, config.refresh_timeout, bound, on_error=context.stats.error)
-        super().__init__(reader, "health_comparisons", config.health_comparisons, health_compare_families)
+        interval = context.config.health_compare_refresh_interval
+        super().__init__(context, HealthCompareReader, "health_comparisons", interval, health_compare_families)

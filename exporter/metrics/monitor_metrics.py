@@ -8,7 +8,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 
 from ..drs.monitor import MonitorData
 from ..sources.monitor import MonitorReader, MonitorSnapshot
-from .source import PerJobSource, SourceContext, staleness_bound
+from .source import PerJobSource, SourceContext, reading_families
 
 ENDPOINT_LABELS = ["job_id", "endpoint"]
 
@@ -17,16 +17,7 @@ def monitor_families(snapshot: MonitorSnapshot) -> Iterator[Metric]:
     """Every monitor-data family, in a fixed order; none at all while no job has monitor data on."""
     if not snapshot.jobs:
         return
-    up = GaugeMetricFamily(
-        "huaweicloud_drs_monitor_data_up",
-        "1 if the last reading of the job's monitor data succeeded.",
-        labels=["job_id"],
-    )
-    success = GaugeMetricFamily(
-        "huaweicloud_drs_monitor_data_last_success_timestamp_seconds",
-        "Unix time the monitor data shown was read (kept after a failed reading while younger than max_staleness).",
-        labels=["job_id"],
-    )
+    up, success, with_data = reading_families(snapshot, "monitor_data", "monitor data")
     stamp = GaugeMetricFamily(
         "huaweicloud_drs_monitor_data_timestamp_seconds",
         "Time of the monitor data as DRS reports it (update_time), as Unix time.",
@@ -57,13 +48,7 @@ def monitor_families(snapshot: MonitorSnapshot) -> Iterator[Metric]:
         "Bytes the job has transferred, as DRS reports it (trans_data, in MB read as 2^20 bytes).",
         labels=["job_id"],
     )
-    for job_id, job in sorted(snapshot.jobs.items()):
-        up.add_metric([job_id], 1.0 if job.up else 0.0)
-        data = job.data
-        if data is None:
-            continue
-        if job.read_at is not None:
-            success.add_metric([job_id], job.read_at)
+    for job_id, data in with_data:
         if data.updated_at is not None:
             stamp.add_metric([job_id], data.updated_at)
         for name, side in data.endpoints().items():
@@ -84,8 +69,5 @@ class MonitorSource(PerJobSource[MonitorData]):
     """Monitor data of the jobs with ``monitor_data`` on, read in the background (never waited for)."""
 
     def __init__(self, context: SourceContext) -> None:
-        config = context.config
-        interval = config.monitor_refresh_interval
-        bound = staleness_bound(config, interval)
-        reader = MonitorReader(interval, config.refresh_timeout, bound, on_error=context.stats.error)
-        super().__init__(reader, "monitor_data", config.monitor_data, monitor_families)
+        interval = context.config.monitor_refresh_interval
+        super().__init__(context, MonitorReader, "monitor_data", interval, monitor_families)

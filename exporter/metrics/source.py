@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
-from prometheus_client.core import Metric
+from prometheus_client.core import GaugeMetricFamily, Metric
 
 from ..base.deadline import Deadline
 from ..config import Config
@@ -21,6 +21,7 @@ from ..drs.telemetry import ApiStats
 from ..sources.index import Index
 from ..sources.perjob import JobsSnapshot, PerJobReader
 from ..sources.projects import Project, max_staleness
+from ..sources.reader import ErrorCounter
 from .collector import Collects
 
 
@@ -64,10 +65,45 @@ class Source(Protocol):
 T = TypeVar("T")
 
 
+class ReaderOf(Protocol[T]):
+    """How a per-job reader is built: (interval, refresh_timeout, max_staleness, on_error)."""
+
+    def __call__(
+        self, interval: float, refresh_timeout: float, max_staleness: float, *, on_error: ErrorCounter | None = None
+    ) -> PerJobReader[T]:
+        """A reader."""
+
+
 def staleness_bound(config: Config, interval: float) -> float:
     """How long a per-job source keeps its last good data: ``max_staleness``, but never less than
     one interval and reading (else good data would be dropped before the next reading can have ended)."""
     return max(max_staleness(config), interval + config.refresh_timeout)
+
+
+def reading_families(
+    snapshot: JobsSnapshot[T], name: str, what: str, parts: str = ""
+) -> tuple[GaugeMetricFamily, GaugeMetricFamily, list[tuple[str, T]]]:
+    """A per-job source's own health, ``huaweicloud_drs_<name>_up`` and ``…_last_success_timestamp_seconds``,
+    filled from ``snapshot``; and the (job_id, data) of the jobs that have data, in job order."""
+    up = GaugeMetricFamily(
+        f"huaweicloud_drs_{name}_up",
+        f"1 if the last reading of the job's {what}{parts} succeeded.",
+        labels=["job_id"],
+    )
+    success = GaugeMetricFamily(
+        f"huaweicloud_drs_{name}_last_success_timestamp_seconds",
+        f"Unix time the {what} shown was read (kept after a failed reading while younger than max_staleness).",
+        labels=["job_id"],
+    )
+    with_data = []
+    for job_id, job in sorted(snapshot.jobs.items()):
+        up.add_metric([job_id], 1.0 if job.up else 0.0)
+        if job.data is None:
+            continue
+        if job.read_at is not None:
+            success.add_metric([job_id], job.read_at)
+        with_data.append((job_id, job.data))
+    return up, success, with_data
 
 
 @dataclass
@@ -88,14 +124,17 @@ class PerJobSource(Generic[T]):
 
     def __init__(
         self,
-        reader: PerJobReader[T],
-        setting: str,
-        default: bool,
+        context: SourceContext,
+        reader: ReaderOf[T],
+        setting: str,  # the per-job switch: a global key, a job's and a discovery's
+        interval: float,
         families: Callable[[JobsSnapshot[T]], Iterator[Metric]],
     ) -> None:
-        self.reader = reader
+        config = context.config
+        bound = staleness_bound(config, interval)
+        self.reader = reader(interval, config.refresh_timeout, bound, on_error=context.stats.error)
         self.setting = setting
-        self.default = default
+        self.default = bool(getattr(config, setting))
         self.families = families
 
     def expose(self, index: Index, deadline: Deadline) -> Exposed:
