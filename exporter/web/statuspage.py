@@ -15,6 +15,7 @@ from html import escape
 
 from ..app import Exporter
 from .cutover import Cutover, limits
+from .health_status import HealthCompareStatus, MonitorStatus
 from .status import (
     FAILING,
     OK,
@@ -22,10 +23,8 @@ from .status import (
     STALE,
     ComparisonStatus,
     ComparisonTypeStatus,
-    HealthCompareStatus,
     JobStatus,
     KeyStatus,
-    MonitorStatus,
     ObjectStatus,
     ProjectStatus,
     Status,
