@@ -164,6 +164,12 @@ class PerJobReader(BackgroundReader, Generic[T]):
             self.count(self.OPERATION, job_id, INTERNAL_ERROR)
             return INTERNAL_ERROR
 
+    def _last(self, job_id: str) -> T | None:
+        """The job's last good value (for a :meth:`fetch` that reads only what changed since)."""
+        with self._lock:
+            before = self._snapshot.jobs.get(job_id)
+        return before.data if before is not None else None
+
     def _client(self, job_id: str) -> DRSClient | None:
         """The client of a job still wanted."""
         with self._lock:
