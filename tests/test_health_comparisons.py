@@ -14,7 +14,7 @@ from exporter.metrics.health_compare_metrics import HealthCompareSource
 from exporter.render.exposition import TEXT
 
 from .procs import Simulator, samples, sim_config, value, wait_for
-from .test_replication_health import job_status, promtool_clean, scrape_until, simulate
+from .test_replication_health import job_status, opt_in_health_calls, promtool_clean, scrape_until, simulate
 
 __all__ = ["simulate"]  # the fixture, used by name
 
@@ -50,7 +50,7 @@ def test_health_comparisons_are_off_by_default(simulate: Any, start: Any) -> Non
     exp = start(sim_config(sim, ["hc-a"], cache_ttl=1))
     text = scrape_until(exp, lambda t: sim.stats()["requests"].get("batch_progress", 0) >= 2)
     assert "huaweicloud_drs_health_compare" not in text and "huaweicloud_drs_compare_policy" not in text
-    assert not sim.stats()["health"], "no health-comparison call"
+    assert not opt_in_health_calls(sim), "no health-comparison call"
     assert job_status(exp, "hc-a")["health_comparisons"] is None
 
 
@@ -114,7 +114,7 @@ def test_health_comparisons_values_policy_progress_health_and_error_codes(simula
     assert not any(dict(k)["job_id"] == "hc-odd" for k in samples(text, "huaweicloud_drs_health_compare_info"))
     # Off for a job: no series, no call.
     assert not any(dict(k)["job_id"] == "hc-off" for k in samples(text, UP))
-    calls = sim.stats()["health"]
+    calls = opt_in_health_calls(sim)  # job details are on by default: their calls are not this source's
     assert not any(k.startswith("hc-off/") for k in calls)
     # The cost of one reading: list, policy, object result, progress of the running row comparison.
     assert {k: v for k, v in calls.items() if k.startswith("hc-a/")} == {
