@@ -182,3 +182,21 @@ def test_every_header_is_served_from_cached_bytes(accept: str | None) -> None:
         second = renderer.render(snaps, fmt, metrics, compress=compress)
         assert all(a is b for a, b in zip(first[:-1], second[:-1], strict=True)), "the same cached chunks"
         assert len(first) > 1, "only the live part is made per scrape"
+
+
+def test_answers_hold_no_copy_of_the_cached_parts() -> None:
+    """The large pieces of an answer are the cached lines and deflate blocks themselves, in every format:
+    a copy per format (the joined answer of before) cost 162 MB each at 1M series."""
+    renderer = Renderer(ttl=30)
+    snaps = snapshots(renderer)
+    metrics = live()
+    rendering = renderer.prepared(snaps[0])
+    assert rendering is not None
+    for fmt in (TEXT, choose(PROMETHEUS2), OPENMETRICS):
+        lines = rendering.parts(fmt)[0]  # the per-object part of the key of 3000 objects
+        assert len(lines.plain) >= parts.PIECE_MIN
+        assert any(piece is lines.plain for piece in renderer.render(snaps, fmt, metrics, compress=False))
+        block = lines.block()
+        assert block is not None
+        assert any(piece is block.data for piece in renderer.render(snaps, fmt, metrics, compress=True))
+    assert rendering.parts(TEXT)[0] is rendering.parts(OPENMETRICS)[0], "the same lines: one copy for both"

@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client.core import Metric
-from prometheus_client.utils import floatToGoString
 
+from ..drs.progress import CompactRows
 from ..metrics.collector import PER_OBJECT_FAMILY, Collects, progress_families
 from ..metrics.source import Exposed
 from ..sources.cache import Snapshot
-from . import gzipstream
+from . import gzipstream, lines
 from .parts import OPENMETRICS, TEXT, Format, Part, choose, encode, pieces, samples, shared
 from .sources import SourceRendering
 
@@ -76,40 +76,42 @@ class KeyRendering:
             snapshot = self._snapshot()
             if snapshot is None:
                 raise RuntimeError("the snapshot of this rendering is gone")
-            reused = self._previous._peek(fmt) if self._previous is not None else None
-            if reused is not None and snapshot.data is not None:
-                families = progress_families([snapshot], self._ttl, objects_rows=False)
-                parts = [Part(samples(encode(fmt, [family]))) for family in families]
-                index = PER_OBJECT_FAMILY  # only its values changed: its labels are reused
-                parts[index] = Part(_with_values(reused[index].plain, snapshot.data.rows.progress))
-            else:
-                parts = [Part(samples(encode(fmt, [f]))) for f in progress_families([snapshot], self._ttl)]
+            # The small families by prometheus_client; the per-object one (at PER_OBJECT_FAMILY) below.
+            families = progress_families([snapshot], self._ttl, objects_rows=False)
+            parts = [Part(samples(encode(fmt, [family]))) for family in families]
+            if snapshot.data is not None:
+                parts[PER_OBJECT_FAMILY] = self._objects(fmt, snapshot, snapshot.data.rows)
             self._parts[fmt.key] = shared(parts, self._parts.values())
             self._pending.discard(fmt.key)
             if not self._pending:
                 self._previous = None  # nothing more to reuse: let it go
             return parts
 
+    def _objects(self, fmt: Format, snapshot: Snapshot, rows: CompactRows) -> Part:
+        """The per-object part in ``fmt`` (lock held): reused, shared with another format, or written."""
+        index = PER_OBJECT_FAMILY
+        reused = self._previous._peek(fmt) if self._previous is not None else None
+        if reused is not None:
+            return Part(_with_values(reused[index].plain, rows.progress))  # only its values changed
+        framed = lines.frame(fmt)
+        for key, other in self._parts.items():
+            # Lines are a function of the frame and the rows alone: the same frame, the same bytes
+            # (Prometheus 2's and 3's formats, and the text format, share one copy).
+            if framed is not None and lines.known_frame(key) == framed:
+                return other[index]
+        written = lines.object_lines(fmt, snapshot.key, rows)
+        if written is None:  # a format whose lines have no known frame: prometheus_client writes them
+            family = list(progress_families([snapshot], self._ttl))[index]
+            written = samples(encode(fmt, [family]))
+        return Part(written)
 
-_values: dict[float, bytes] = {}
 
-
-def _value(progress: float) -> bytes:
-    # The encoder's own float formatting; progress takes few distinct values, so remember them.
-    text = _values.get(progress)
-    if text is None:
-        text = floatToGoString(progress / 100).encode()  # type: ignore[no-untyped-call]
-        if len(_values) < 100_000:
-            _values[progress] = text
-    return text
-
-
-def _with_values(lines: bytes, progress: Sequence[float]) -> bytes:
+def _with_values(encoded: bytes, progress: Sequence[float]) -> bytes:
     """Sample lines with their values replaced by ``progress`` / 100, one per line, in order."""
     out: list[bytes] = []
-    for line, value in zip(lines.split(b"\n")[:-1], progress, strict=True):
+    for line, value in zip(encoded.split(b"\n")[:-1], progress, strict=True):
         out.append(line[: line.rindex(b" ") + 1])
-        out.append(_value(value))
+        out.append(lines.value_text(value).encode())
         out.append(b"\n")
     return b"".join(out)
 
