@@ -9,6 +9,7 @@ same families in every format class the renderer caches.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -17,11 +18,11 @@ from hypothesis import strategies as st
 from exporter.drs.progress import CompactRows, ProgressData, ProgressRow
 from exporter.drs.telemetry import ApiStats
 from exporter.metrics.collector import ScrapeView, SelfMetrics
-from exporter.render import lines
+from exporter.render import exposition, lines
 from exporter.render.exposition import Format, Renderer, choose
 from exporter.sources.cache import Snapshot
 
-from .accept import ACCEPTS
+from .accept import ACCEPTS, PROMETHEUS2, PROMETHEUS3
 from .procs import gunzip_whole
 
 # One format per cache key: every class of Accept header prometheus_client negotiates.
@@ -99,3 +100,36 @@ def test_formats_with_one_frame_share_one_copy(key: tuple[str, ...]) -> None:
         assert ours is text, "the same lines are kept once"
     else:
         assert ours.plain != text.plain
+
+
+def test_a_values_only_refresh_keeps_one_copy_for_formats_with_one_frame(monkeypatch: pytest.MonkeyPatch) -> None:
+    rebuilt: list[int] = []
+    original = exposition._with_values
+
+    def counting(encoded: bytes, progress: Sequence[float]) -> bytes:
+        rebuilt.append(len(progress))
+        return original(encoded, progress)
+
+    monkeypatch.setattr(exposition, "_with_values", counting)
+    renderer = Renderer(30)
+    formats = [choose(""), choose(PROMETHEUS2), choose(PROMETHEUS3)]
+    for fmt in formats:
+        renderer.want(fmt)  # refreshes render these ahead
+    now = time.time()
+
+    def refresh(shift: float, previous: Snapshot | None) -> Snapshot:
+        rows = CompactRows(ProgressRow("db", f"t{i}", "db", f"t{i}", (i + shift) % 100) for i in range(50))
+        snap = Snapshot(("job-1", "table"), ProgressData(50, None, rows), None, now, 0.1, now)
+        renderer.prepare(snap, previous)
+        return snap
+
+    second = refresh(1.0, refresh(0.0, None))
+    rendering = renderer.prepared(second)
+    assert rendering is not None
+    first, *others = (rendering.parts(fmt)[0] for fmt in formats)
+    assert all(other is first for other in others), "one copy of the rebuilt lines"
+    assert rebuilt == [50], "rebuilt once, for the three formats"
+    live = SelfMetrics(ApiStats(), 1, 0)
+    for fmt in formats:
+        expected = fmt.encoder(ScrapeView([second], 30, live))
+        assert b"".join(renderer.render([second], fmt, live, compress=False)) == expected

@@ -90,15 +90,15 @@ class KeyRendering:
     def _objects(self, fmt: Format, snapshot: Snapshot, rows: CompactRows) -> Part:
         """The per-object part in ``fmt`` (lock held): reused, shared with another format, or written."""
         index = PER_OBJECT_FAMILY
-        reused = self._previous._peek(fmt) if self._previous is not None else None
-        if reused is not None:
-            return Part(_with_values(reused[index].plain, rows.progress))  # only its values changed
         framed = lines.frame(fmt)
         for key, other in self._parts.items():
             # Lines are a function of the frame and the rows alone: the same frame, the same bytes
             # (Prometheus 2's and 3's formats, and the text format, share one copy).
             if framed is not None and lines.known_frame(key) == framed:
                 return other[index]
+        reused = self._previous._peek(fmt) if self._previous is not None else None
+        if reused is not None:
+            return Part(_with_values(reused[index].plain, rows.progress))  # only its values changed
         written = lines.object_lines(fmt, snapshot.key, rows)
         if written is None:  # a format whose lines have no known frame: prometheus_client writes them
             family = list(progress_families([snapshot], self._ttl))[index]
