@@ -606,8 +606,8 @@ def cold_section(rows: list[list[str]]) -> list[str]:
         "(max_concurrency 8, 1000 objects a page; the simulator was warmed by one pass before): "
         "*API phase* is until the last "
         "key's pages are all fetched and validated; *with rendering* until every key is also rendered "
-        "(the first rendering of a key pays prometheus_client's encoder for every sample; later refreshes "
-        "with the same objects reuse it). Ideal = ceil(pages / max_concurrency) × RTT.",
+        "(the first rendering of a key writes every line; later refreshes with the same objects reuse the "
+        "lines). Ideal = ceil(pages / max_concurrency) × RTT.",
         table(["jobs × objects", "RTT", "pages", "ideal", "API phase", "vs ideal", "with rendering"], rows),
     ]
 
