@@ -9,7 +9,6 @@ same families in every format class the renderer caches.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -18,7 +17,7 @@ from hypothesis import strategies as st
 from exporter.drs.progress import CompactRows, ProgressData, ProgressRow
 from exporter.drs.telemetry import ApiStats
 from exporter.metrics.collector import ScrapeView, SelfMetrics
-from exporter.render import exposition, lines
+from exporter.render import lines
 from exporter.render.exposition import Format, Renderer, choose
 from exporter.sources.cache import Snapshot
 
@@ -102,15 +101,7 @@ def test_formats_with_one_frame_share_one_copy(key: tuple[str, ...]) -> None:
         assert ours.plain != text.plain
 
 
-def test_a_values_only_refresh_keeps_one_copy_for_formats_with_one_frame(monkeypatch: pytest.MonkeyPatch) -> None:
-    rebuilt: list[int] = []
-    original = exposition._with_values
-
-    def counting(encoded: bytes, progress: Sequence[float]) -> bytes:
-        rebuilt.append(len(progress))
-        return original(encoded, progress)
-
-    monkeypatch.setattr(exposition, "_with_values", counting)
+def test_a_values_only_refresh_keeps_one_copy_for_formats_with_one_frame(rebuilds: list[int]) -> None:
     renderer = Renderer(30)
     formats = [choose(""), choose(PROMETHEUS2), choose(PROMETHEUS3)]
     for fmt in formats:
@@ -128,7 +119,7 @@ def test_a_values_only_refresh_keeps_one_copy_for_formats_with_one_frame(monkeyp
     assert rendering is not None
     first, *others = (rendering.parts(fmt)[0] for fmt in formats)
     assert all(other is first for other in others), "one copy of the rebuilt lines"
-    assert rebuilt == [50], "rebuilt once, for the three formats"
+    assert rebuilds == [50], "rebuilt once, for the three formats"
     live = SelfMetrics(ApiStats(), 1, 0)
     for fmt in formats:
         expected = fmt.encoder(ScrapeView([second], 30, live))
