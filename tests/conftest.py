@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 import trustme
 from hypothesis import settings
+
+from exporter.render import exposition
 
 from .procs import Exporter
 
@@ -41,3 +43,17 @@ def start(tmp_path: Path) -> Iterator[Any]:
 def ca() -> trustme.CA:
     """A certificate authority for test certificates (one per test module)."""
     return trustme.CA()
+
+
+@pytest.fixture
+def rebuilds(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The row count of every values-only rebuild of a key's lines (``exposition._with_values``), as they happen."""
+    counts: list[int] = []
+    original = exposition._with_values
+
+    def counting(encoded: bytes, progress: Sequence[float]) -> bytes:
+        counts.append(len(progress))
+        return original(encoded, progress)
+
+    monkeypatch.setattr(exposition, "_with_values", counting)
+    return counts

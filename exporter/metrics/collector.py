@@ -17,6 +17,7 @@ OBJECT_LABELS = [*KEY_LABELS, "src_db", "src_tb", "dst_db", "dst_tb"]
 # Where progress_families puts the per-object family: the renderer finds it there to rebuild only
 # its values when a key's objects are unchanged (see exposition.KeyRendering).
 PER_OBJECT_FAMILY = 0
+OBJECT_FAMILY = "huaweicloud_drs_object_progress_ratio"  # its name (render/lines.py writes its lines)
 
 
 def _cached(ttl: float) -> str:
@@ -30,7 +31,7 @@ def progress_families(snapshots: Iterable[Snapshot], ttl: float, *, objects_rows
     """
     note = _cached(ttl)
     ratio = GaugeMetricFamily(
-        "huaweicloud_drs_object_progress_ratio",
+        OBJECT_FAMILY,
         "Migration progress of one object, the API's progress field (percent) divided by 100." + note,
         labels=OBJECT_LABELS,
     )

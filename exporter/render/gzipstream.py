@@ -83,13 +83,19 @@ def deflate(plain: bytes) -> Block:
 
 def join(blocks: Iterable[Block]) -> Block:
     """The blocks one after the other, as one block."""
-    data: list[bytes] = []
+    blocks = list(blocks)
+    combined = combine(blocks)
+    return combined._replace(data=b"".join(block.data for block in blocks))
+
+
+def combine(blocks: Iterable[Block]) -> Block:
+    """The CRC-32, length and shift of the blocks one after the other, without their data (which
+    the caller sends block by block: no copy of the compressed bytes)."""
     crc, size = 0, 0
     for block in blocks:
-        data.append(block.data)
         crc = _multmodp(block.shift, crc) ^ block.crc
         size += block.size
-    return Block(b"".join(data), crc, size, shift(size))
+    return Block(b"", crc, size, shift(size))
 
 
 def finish(head: Block, tail: bytes) -> bytes:

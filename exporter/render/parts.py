@@ -102,20 +102,12 @@ def samples(blob: bytes) -> bytes:
 class Part:
     """Exposition bytes and, once asked for and when large enough, their deflate block."""
 
-    __slots__ = ("_block", "_chunks", "_lock", "plain")
+    __slots__ = ("_block", "_lock", "plain")
 
     def __init__(self, plain: bytes) -> None:
         self.plain = plain
         self._block: gzipstream.Block | None = None
-        self._chunks: list[bytes] | None = None
         self._lock = threading.Lock()
-
-    def chunks(self) -> list[bytes]:
-        """The bytes cut into pieces of about CHUNK bytes, made once (see exposition._Assembled on why)."""
-        with self._lock:
-            if self._chunks is None:
-                self._chunks = chunks([self.plain]) if len(self.plain) > CHUNK else [self.plain]
-            return self._chunks
 
     def block(self) -> gzipstream.Block | None:
         """A cached deflate block of the bytes, or None for parts too small to be worth one."""
@@ -140,10 +132,24 @@ def shared(parts: list[Part], others: Iterable[list[Part]]) -> list[Part]:
     return parts
 
 
-CHUNK = 256 * 1024  # what a warm answer is handed to the server in
+# Parts at least this large are handed to the server as they are (the cached object itself, sent
+# through memoryviews: no copy per format or per scrape); runs of smaller ones are joined, so that
+# a few hundred tiny parts cost one send, not one each.
+PIECE_MIN = 16 * 1024
 
 
-def chunks(blobs: Iterable[bytes]) -> list[bytes]:
-    """The concatenation of ``blobs`` cut into pieces of about CHUNK bytes."""
-    joined = b"".join(blobs)
-    return [joined[i : i + CHUNK] for i in range(0, len(joined), CHUNK)]
+def pieces(blobs: Iterable[bytes]) -> list[bytes]:
+    """The concatenation of ``blobs`` as an answer's pieces: large blobs themselves, runs of small ones joined."""
+    out: list[bytes] = []
+    run: list[bytes] = []
+    for blob in blobs:
+        if len(blob) >= PIECE_MIN:
+            if run:
+                out.append(b"".join(run))
+                run = []
+            out.append(blob)
+        elif blob:
+            run.append(blob)
+    if run:
+        out.append(b"".join(run))
+    return out
