@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,6 +15,7 @@ from typing import Annotated, Any
 import msgspec
 
 from ..base.secrets import Secret, SecretError, register
+from ..base.sharding import Shard
 from .credentials import (
     ENV_AK,
     ENV_IAM_ENDPOINT,
@@ -382,9 +384,29 @@ class Config(Model, frozen=True):
             "default `2 × cache_ttl + refresh_timeout`",
         ),
     ] = None
+    shard: Annotated[
+        int,
+        between(
+            0,
+            9999,
+            "this process's shard: it reads and exports only the jobs with `crc32(job_id) mod total_shards` equal "
+            "to it (configured and discovered alike); `--shard` or `--pod` overrides it",
+        ),
+    ] = 0
+    total_shards: Annotated[
+        int,
+        between(
+            1,
+            10000,
+            "how many exporter processes share the jobs (`1`: this one exports every job); `--total-shards` "
+            "overrides it; every shard still lists whole projects (docs/deployment.md, sharding)",
+        ),
+    ] = 1
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.shard >= self.total_shards:
+            raise problem(f"must be below total_shards ({self.total_shards}), got {self.shard}", "shard")
         if not self.projects:
             raise problem("must be a non-empty list of projects", "projects")
         if self.insecure_skip_verify and self.ca_file is not None:
@@ -409,6 +431,11 @@ class Config(Model, frozen=True):
     def keys_by_job(self) -> frozenset[str]:
         """The ids of the configured jobs."""
         return frozenset(j.id for j in self.jobs)
+
+    @property
+    def sharding(self) -> Shard:
+        """This process's shard of the jobs."""
+        return Shard(self.shard, self.total_shards)
 
     @property
     def object_filter(self) -> ObjectFilter:
@@ -475,6 +502,9 @@ def parse(raw: Any, base: Path = Path()) -> Config:
     return validate(Config, {**rest, "projects": [project]}, base, single=True, strip=("projects", 0))
 
 
-def load(path: str | Path) -> Config:
-    """Read and validate a configuration file."""
-    return parse(load_yaml(path, "config"), Path(path).parent)
+def load(path: str | Path, overrides: Mapping[str, Any] | None = None) -> Config:
+    """Read and validate a configuration file; ``overrides`` (top-level keys, from flags) replace its own."""
+    raw = load_yaml(path, "config")
+    if overrides and isinstance(raw, dict):
+        raw = {**raw, **overrides}
+    return parse(raw, Path(path).parent)
