@@ -50,6 +50,8 @@ from .values import (
     ObjectType,
     ProjectId,
     Region,
+    ShardCount,
+    ShardIndex,
     Status,
     job_types,
     object_types,
@@ -384,24 +386,8 @@ class Config(Model, frozen=True):
             "default `2 × cache_ttl + refresh_timeout`",
         ),
     ] = None
-    shard: Annotated[
-        int,
-        between(
-            0,
-            9999,
-            "this process's shard: it reads and exports only the jobs with `crc32(job_id) mod total_shards` equal "
-            "to it (configured and discovered alike); `--shard` or `--pod` overrides it",
-        ),
-    ] = 0
-    total_shards: Annotated[
-        int,
-        between(
-            1,
-            10000,
-            "how many exporter processes share the jobs (`1`: this one exports every job); `--total-shards` "
-            "overrides it; every shard still lists whole projects (docs/deployment.md, sharding)",
-        ),
-    ] = 1
+    shard: ShardIndex = 0
+    total_shards: ShardCount = 1
 
     def __post_init__(self) -> None:
         super().__post_init__()
