@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 import yaml
 
 from exporter.base.sharding import Shard, pod_ordinal, shard_of
 
-from .procs import Simulator, command, samples, sim_config, value
+from .procs import Simulator, command, samples, sim_config, value, wait_for
 
 SHARDS = 3
 JOBS = 36
@@ -23,7 +24,11 @@ def shard_config(sim: Simulator, **extra: Any) -> dict[str, Any]:
     """Every job discovered (two object types each), cached far beyond the test: each key is read once."""
     config = sim_config(sim, [], retries=0, cache_ttl=600, **extra)
     del config["jobs"]
-    config["discovery"] = {"job_types": ["migration"], "object_types": list(TYPES), "refresh_interval": 600}
+    config["discovery"] = {
+        "job_types": ["migration", "sync", "cloudDataGuard"],
+        "object_types": list(TYPES),
+        "refresh_interval": 600,
+    }
     return config
 
 
@@ -35,38 +40,61 @@ def jobs_of(text: str, family: str = "huaweicloud_drs_up") -> set[str]:
     return {dict(k)["job_id"] for k in samples(text, family)}
 
 
+def read_jobs(stats: dict[str, Any]) -> dict[str, set[str]]:
+    """The jobs the simulator's counts show each per-job API read for: progress data, batch progress,
+    comparisons, monitor data and RPO/RTO (the last two batched for DR jobs)."""
+    return {
+        kind: {key.split("/")[0] for key in stats[kind]} for kind in ("progress_data", "jobs", "comparisons", "health")
+    }
+
+
 def test_shards_split_the_jobs_and_their_union_is_one_process(start: Any) -> None:
-    sim = Simulator("--jobs", str(JOBS), "--objects", "5", "--types", ",".join(TYPES), "--speed", "0")
+    sim = Simulator(
+        "--jobs", str(JOBS), "--objects", "5", "--types", ",".join(TYPES), "--speed", "0", "--comparisons",
+        "--health-demo",
+    )  # fmt: skip
     try:
-        config = shard_config(sim)
+        # Every per-job source on: comparisons, monitor data (DR jobs' batched), RPO/RTO (batched).
+        config = shard_config(sim, comparisons=True, monitor_data=True, rpo_rto=True)
         read: list[dict[str, int]] = []  # per shard: job/type -> progress-data requests
-        batches: list[dict[str, int]] = []  # per shard: job/batch_progress -> times a batch asked for it
+        reads: list[dict[str, set[str]]] = []  # per shard: the jobs each per-job API was asked for
         texts: list[str] = []
+
+        def settled(exp: Any) -> dict[str, Any] | None:
+            # Comparisons, monitor data and RPO/RTO are read beside the scrape: wait (bounded) until
+            # this process has asked every per-job API for every job it exports.
+            mine = jobs_of(exp.metrics())
+            stats: dict[str, Any] = sim.stats()
+            return stats if mine and all(jobs >= mine for jobs in read_jobs(stats).values()) else None
+
         for shard in range(SHARDS):
             sim.admin("stats/reset", {})
             exp = start(config, "--shard", str(shard), "--total-shards", str(SHARDS))
             texts.append(exp.metrics())
-            stats = sim.stats()
+            stats = wait_for(lambda exp=exp: settled(exp), timeout=30, interval=0.2)
+            texts[-1] = exp.metrics()
             read.append(stats["progress_data"])
-            batches.append(stats["jobs"])
+            reads.append(read_jobs(stats))
             assert stats["requests"].get("list_jobs_v5", 0) >= 1, "every shard lists the whole project"
         sim.admin("stats/reset", {})
-        single = start(config).metrics()
+        whole = start(config)
+        single_stats = wait_for(lambda: settled(whole), timeout=30, interval=0.2)
+        single = whole.metrics()
         everything = jobs_of(single)
-        assert len(everything) == JOBS
+        assert len(everything) >= 30
         owned = [jobs_of(text) for text in texts]
         # No job on two shards, every shard owns one, together they are all, each where crc32 says.
         assert all(owned), [len(jobs) for jobs in owned]
-        assert sum(len(jobs) for jobs in owned) == len(set().union(*owned)) == JOBS
+        assert sum(len(jobs) for jobs in owned) == len(set().union(*owned)) == len(everything)
         for shard, jobs in enumerate(owned):
             assert {j for j in everything if zlib.crc32(j.encode()) % SHARDS == shard} == jobs
             assert value(texts[shard], "huaweicloud_drs_shard_info", shard=str(shard), total_shards="3") == 1
             assert value(texts[shard], "huaweicloud_drs_shard_jobs") == len(jobs)
             # Job-level series (job info, DRS's batch progress) are the shard's jobs only too.
             assert jobs_of(texts[shard], "huaweicloud_drs_job_info") == jobs
-            assert jobs_of(texts[shard], "huaweicloud_drs_job_progress_ratio") == jobs
+            assert jobs_of(texts[shard], "huaweicloud_drs_job_progress_ratio") <= jobs
             # Project-level discovery describes the whole project on every shard (rules take the max).
-            assert value(texts[shard], "huaweicloud_drs_discovered_jobs") == JOBS
+            assert value(texts[shard], "huaweicloud_drs_discovered_jobs") == len(everything)
         # The union of the shards' per-object series is the single process's, values included.
         union: dict[tuple[tuple[str, str], ...], float] = {}
         for text in texts:
@@ -74,13 +102,17 @@ def test_shards_split_the_jobs_and_their_union_is_one_process(start: Any) -> Non
             assert not objects.keys() & union.keys()
             union.update(objects)
         assert union == per_object(single)
-        assert len(union) == JOBS * len(TYPES) * 5
-        # Each job's progress data was read by exactly one shard, and batch progress asked only for its jobs.
+        assert len(union) >= JOBS * len(TYPES) * 5
+        # Each job's progress data was read by exactly one shard.
         readers = {f"{j}/{t}": [s for s in range(SHARDS) if read[s].get(f"{j}/{t}")] for j in everything for t in TYPES}
         assert all(len(shards) == 1 for shards in readers.values()), readers
-        for shard, jobs in enumerate(owned):
-            assert {key.split("/")[0] for key in read[shard]} == jobs
-            assert {key.split("/")[0] for key in batches[shard]} == jobs
+        # Every per-job API, batched ones included, was asked only for the shard's own jobs; together
+        # the shards asked for what the single process asked for.
+        single_reads = read_jobs(single_stats)
+        for kind, jobs_read in single_reads.items():
+            for shard, jobs in enumerate(owned):
+                assert reads[shard][kind] <= jobs, (kind, shard, reads[shard][kind] - jobs)
+            assert set().union(*(r[kind] for r in reads)) == jobs_read, kind
     finally:
         sim.stop()
 
@@ -105,8 +137,13 @@ def test_configured_jobs_are_sharded_and_the_keys_configure_it(start: Any) -> No
         config = sim_config(sim, [{"id": i, "object_types": ["table"]} for i in ids], shard=1, total_shards=2)
         text = start(config).metrics()
         assert jobs_of(text) == {i for i in ids if shard_of(i, 2) == 1}
-        # A flag wins over the key.
-        text = start(config, "--shard", "0").metrics()
+        # A flag wins over the key, also after a reload (the file says shard 1).
+        exp = start(config, "--shard", "0", "--web.enable-lifecycle")
+        assert jobs_of(exp.metrics()) == {i for i in ids if shard_of(i, 2) == 0}
+        exp.config_path.write_text(yaml.safe_dump({**config, "cache_ttl": 5}))
+        assert requests.post(exp.url + "/-/reload", timeout=30).status_code == 200
+        text = exp.metrics()
+        assert value(text, "huaweicloud_drs_config_last_reload_successful") == 1
         assert jobs_of(text) == {i for i in ids if shard_of(i, 2) == 0}
     finally:
         sim.stop()
