@@ -84,6 +84,8 @@ class Settings:
     # so that one missed scrape changes nothing.
     lookback: str = "3m"
     exporter_down_for: str = "5m"
+    # How long a shard that stopped reporting is remembered (and ExporterShardDown fires for it).
+    shard_memory: str = "6h"
     absent_for: str = "10m"
     # RefreshFailing fires once a job has not been refreshed once in this window.
     refresh_failing_for: str = "10m"
@@ -301,6 +303,18 @@ def recording_groups(s: Settings = DEFAULT) -> list[dict[str, Any]]:
             f"    == on ({job}) group_left max by ({job}) ({seen})\n"
             ")",
         ),
+        # The shard that owns each job (docs/deployment.md, sharding; 0 without): the shard label of the
+        # target that exports the job's info. Joined per target (instance) here, so that dashboards
+        # read it without instance; one shard per target (a target's shard never changes while it runs).
+        (
+            "job_id_shard:huaweicloud_drs_job_info:latest",
+            f"max by ({labels(s, 'job_id', 'shard')}) (\n"
+            f"  last_over_time(huaweicloud_drs_job_info[{s.lookback}])\n"
+            f"  * on ({s.target_labels}, instance) group_left (shard)\n"
+            f"  max by ({s.target_labels}, instance, shard)"
+            f" (last_over_time(huaweicloud_drs_shard_info[{s.lookback}]))\n"
+            ")",
+        ),
         # Per source database, summed over object types: for each type the exporter's per-database
         # counts over every object (a type whose objects are not all exported: aggregate_only,
         # max_objects_per_key, filters), else the type's exported objects, so that no dashboard reads
@@ -360,6 +374,14 @@ def exporter_alerts(s: Settings) -> list[dict[str, Any]]:
     up = f"up{{{s.exporter_selector}}}"
     requests = f"sum by ({t}) (increase(huaweicloud_drs_api_requests_total[{w}]))"
     discovered = since(s, "huaweicloud_drs_discovery_up", s.discovery_failing_for, "project_id")
+    shards = f"max by ({labels(s, 'shard', 'total_shards')}) (last_over_time(huaweicloud_drs_shard_info[{s.lookback}]))"
+    sharded = f"max by ({t}) (max_over_time(huaweicloud_drs_shards[{s.shard_memory}])) > 1"
+    # The shards seen within shard_memory, of the total the shards reporting now know.
+    remembered = (
+        f"max by ({labels(s, 'shard', 'total_shards')}) (max_over_time(huaweicloud_drs_shard_info"
+        f'{{total_shards!="1"}}[{s.shard_memory}]))\n'
+        f"  and on ({t}, total_shards) max by ({t}, total_shards) ({shards})"
+    )
     creds = (
         f"max by ({labels(s, 'job_id', 'object_type')}) (last_over_time(huaweicloud_drs_refresh_error_info"
         f'{{error_code=~"{CREDENTIAL_CODES}"}}[{s.lookback}]))'
@@ -380,13 +402,43 @@ def exporter_alerts(s: Settings) -> list[dict[str, Any]]:
         ),
         _alert(
             "ExporterReplicaDown",
-            f"{up} == 0\n  and on ({t}) max by ({t}) ({up}) == 1",
+            # Not a sharded exporter's: a shard has no spare (ExporterShardDown).
+            f"{up} == 0\n  and on ({t}) max by ({t}) ({up}) == 1\n  unless on ({t}) {sharded}",
             s.exporter_down_for,
             "warning",
             "One replica of the DRS exporter cannot be scraped.",
             "Prometheus has failed to scrape {{ $labels.instance }} (job {{ $labels.job }}) for "
             f"{s.exporter_down_for} while another target of the same service is up: collection goes on, "
             "without a spare.",
+            s,
+        ),
+        _alert(
+            "ExporterShardDown",
+            # A shard that reported within shard_memory (of the total the others report now) and
+            # reports no more: its jobs are not collected. The other shards' alerts go on.
+            f"{remembered}\n  unless on ({t}, shard) {shards}",
+            s.exporter_down_for,
+            "critical",
+            "One shard of the DRS exporter is down: its DRS jobs are not collected.",
+            "Shard {{ $labels.shard }} of {{ $labels.total_shards }} of {{ $labels.job }} (namespace "
+            "{{ $labels.namespace }}, service {{ $labels.service }}) has not been scraped for "
+            f"{s.exporter_down_for}: "
+            "the DRS jobs it owns (crc32(job_id) mod {{ $labels.total_shards }} = {{ $labels.shard }}; the overview's "
+            "Shard column lists them) are not collected and their alerts cannot fire. The other shards go on.",
+            s,
+        ),
+        _alert(
+            "ExporterShardsMissing",
+            # Shards not seen within shard_memory (a pod that never started; one seen, then gone, is
+            # ExporterShardDown's): fewer than the total the reporting shards know.
+            f"count by ({t}) ({remembered})\n"
+            f"  < on ({t}) max by ({t}) (last_over_time(huaweicloud_drs_shards[{s.lookback}]))",
+            s.absent_for,
+            "critical",
+            "Fewer DRS exporter shards report than the exporter is split into.",
+            "Only {{ $value }} shards of {{ $labels.job }} (namespace {{ $labels.namespace }}, service "
+            "{{ $labels.service }}) report, fewer than their total_shards: the jobs of the missing shards are not "
+            "collected (a StatefulSet pod not running, or shards started with different --total-shards).",
             s,
         ),
         _alert(

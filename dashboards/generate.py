@@ -340,6 +340,12 @@ JOB_COLUMNS: list[tuple[str, str, str, str]] = [
     # Jobs with comparisons on only (docs/metrics.md "Ready for cut-over"); the reasons are in the next panel.
     ("G", "Cut-over", "none", f"max by (job_id) (job_id:huaweicloud_drs_cutover_ready:bool{{{SEL}}})"),
 ]
+# Which exporter shard owns each job (docs/deployment.md, sharding; 0 without), as recorded: a label
+# column like Name and Status.
+SHARD_COLUMN = (
+    "H",
+    f"max by (job_id, shard) (job_id_shard:huaweicloud_drs_job_info:latest{{{SEL}}})",
+)
 # 1 / 0 of job_id:huaweicloud_drs_cutover_ready:bool in words and colours.
 READY_WORDS = [
     {
@@ -359,7 +365,8 @@ def job_table() -> Panel:
             "DRS jobs",
             "One row per DRS job. ETA: unfinished objects / completion rate of the last 30 minutes (empty while "
             "nothing completes). Cut-over: job_id:huaweicloud_drs_cutover_ready:bool (jobs with comparisons on; "
-            "why not in 'Cut-over readiness: blocking reasons'). The DRS job links to its detail dashboard.",
+            "why not in 'Cut-over readiness: blocking reasons'). Shard: the exporter shard that owns the job "
+            "(0 without sharding). The DRS job links to its detail dashboard.",
             "none",
             24,
             8,
@@ -372,12 +379,13 @@ def job_table() -> Panel:
     )
     for ref, _, _, expr in JOB_COLUMNS:
         panel = panel.with_target(query(expr, instant=True, ref=ref))
+    panel = panel.with_target(query(SHARD_COLUMN[1], instant=True, ref=SHARD_COLUMN[0]))
     values = {f"Value #{ref}": column for ref, column, _, _ in JOB_COLUMNS[2:]}  # A, B: their labels are the column
     panel = panel.with_transformation(
         organize(
-            ["Time", "Value #A", "Value #B"],
-            ["job_id", "name", "status", *values],
-            {"job_id": "DRS job", "name": "Name", "status": "Status", **values},
+            ["Time", "Value #A", "Value #B", f"Value #{SHARD_COLUMN[0]}"],
+            ["job_id", "name", "status", *values, "shard"],
+            {"job_id": "DRS job", "name": "Name", "status": "Status", **values, "shard": "Shard"},
         )
     )
     detail = (

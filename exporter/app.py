@@ -22,7 +22,7 @@ from .drs.errors import DRSAPIError
 from .drs.progress import ProgressData
 from .drs.telemetry import ApiStats, ReloadStatus
 from .drs.transport import RetryPolicy, Transport
-from .metrics.collector import ScrapeView, SelfMetrics
+from .metrics.collector import ScrapeView, SelfMetrics, ShardStatus
 from .metrics.compare_metrics import ComparisonSource
 from .metrics.ddl_metrics import DdlSource
 from .metrics.details_metrics import JobDetailsSource
@@ -109,7 +109,7 @@ class Exporter:
             )
         # The configured jobs' owners, and the index the last scrape collected (rebuilt from the
         # listings each time: a job no longer listed leaves it). Refreshes find their job's owner in it.
-        self._configured = configured(self.projects)
+        self._configured = configured(self.projects, config.sharding)
         self._current = Index((), self._configured, {})
         self._keys: tuple[Key, ...] = ()
         registered = sorted(SOURCES, key=lambda r: r.rendering is None)  # cached first: see Renderer.render
@@ -245,7 +245,14 @@ class Exporter:
 
     def self_metrics(self) -> SelfMetrics:
         """The exporter's own metrics as of now."""
-        return SelfMetrics(self.stats, self.cache.refreshes, self.cache.timeouts, self.cache.stale_served, self.reloads)
+        return SelfMetrics(
+            self.stats,
+            self.cache.refreshes,
+            self.cache.timeouts,
+            self.cache.stale_served,
+            self.reloads,
+            ShardStatus(self.config.sharding, len(self._current.owners)),
+        )
 
     def _collect(self, deadline: Deadline) -> tuple[list[Snapshot], list[tuple[str, Exposed]]]:
         """One scrape's snapshots and what every source exposes, in the renderer's order."""

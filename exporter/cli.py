@@ -89,6 +89,24 @@ def build_parser() -> argparse.ArgumentParser:
         default=MAX_SCRAPE_TIMEOUT,
         help=f"seconds: a longer X-Prometheus-Scrape-Timeout-Seconds is cut to this (default {MAX_SCRAPE_TIMEOUT:g})",
     )
+    p.add_argument(
+        "--shard",
+        default=None,
+        help="this process's shard, 0 to --total-shards - 1: it exports only the jobs with crc32(job_id) mod "
+        "total shards equal to it (default: the configuration's shard, else 0)",
+    )
+    p.add_argument(
+        "--total-shards",
+        dest="total_shards",
+        default=None,
+        help="how many exporter processes share the jobs (default: the configuration's total_shards, else 1)",
+    )
+    p.add_argument(
+        "--pod",
+        default=None,
+        help="automatic sharding: this StatefulSet pod's name (from the downward API, e.g. --pod=$(POD_NAME)); "
+        "the shard is its ordinal, the number after the last '-'",
+    )
     p.add_argument("--log.level", dest="log_level", default="info", choices=sorted(logs.LEVELS))
     p.add_argument("--log.format", dest="log_format", default="logfmt", choices=["logfmt", "json"])
     p.add_argument("--version", action="store_true", help="print the version and exit")
@@ -138,8 +156,13 @@ def main(argv: list[str] | None = None) -> int:
         log.error("invalid flag: --web.max-scrape-timeout must be seconds above 0, got %s", args.max_scrape_timeout)
         return 2
     try:
+        overrides = shard_overrides(args.shard, args.total_shards, args.pod)
+    except ValueError as exc:
+        log.error("invalid flag: %s", exc)
+        return 2
+    try:
         parse_listen_address(args.listen)
-        cfg = config.load(args.config_file)
+        cfg = config.load(args.config_file, overrides)
     except (ValueError, config.ConfigError) as exc:
         log.error("invalid configuration: %s", exc)
         return 2
@@ -169,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         stopped_at.append(time.monotonic())
         server.stop()
 
-    reloader = Reloader(app, server.apply_web_config, args.config_file, args.web_config_file)
+    reloader = Reloader(app, server.apply_web_config, args.config_file, args.web_config_file, overrides)
     if args.enable_lifecycle:
         app.reloader = reloader.reload
 
@@ -178,13 +201,14 @@ def main(argv: list[str] | None = None) -> int:
     host, port = server.bind_addr[:2]
     app.ready.set()
     log.info(
-        "listening on %s:%s%s (version %s, %d jobs, %d keys)",
+        "listening on %s:%s%s (version %s, %d jobs, %d keys%s)",
         host,
         port,
         " with TLS" if web.tls else "",
         __version__,
         len(cfg.jobs),
         len(cfg.keys),
+        f", shard {cfg.shard} of {cfg.total_shards}" if cfg.total_shards > 1 else "",
     )
     hangups.ready(reloader.reload)  # serving: a SIGHUP during start-up reloads now
     if web.basic_auth_users:
@@ -205,6 +229,43 @@ def main(argv: list[str] | None = None) -> int:
     _finish_in_flight(SHUTDOWN_GRACE_SECONDS - (time.monotonic() - stopped_at[0]) if stopped_at else 0.0)
     log.info("stopped")
     return 0
+
+
+def shard_overrides(shard: str | None, total: str | None, pod: str | None) -> dict[str, int]:
+    """The configuration keys ``--shard``, ``--total-shards`` and ``--pod`` set; ValueError naming the bad flag."""
+    from .base.sharding import Shard, pod_ordinal
+
+    def number(flag: str, value: str) -> int:
+        if not value.isascii() or not value.isdigit():
+            raise ValueError(f"{flag} must be a whole number from 0, got {value!r}")
+        return int(value)
+
+    overrides: dict[str, int] = {}
+    if total is not None:
+        overrides["total_shards"] = number("--total-shards", total)
+        if overrides["total_shards"] < 1:
+            raise ValueError(f"--total-shards must be at least 1, got {total!r}")
+    if pod is not None:
+        if shard is not None:
+            raise ValueError("--shard and --pod cannot be combined (--pod derives the shard from the pod's ordinal)")
+        if total is None:
+            raise ValueError("--pod needs --total-shards (the number of the StatefulSet's replicas)")
+        try:
+            overrides["shard"] = pod_ordinal(pod)
+        except ValueError as exc:
+            raise ValueError(f"--pod: {exc}") from None
+        flag = f"--pod {pod!r} (ordinal {overrides['shard']})"
+    elif shard is not None:
+        overrides["shard"] = number("--shard", shard)
+        flag = f"--shard {overrides['shard']}"
+    if "shard" in overrides and "total_shards" in overrides:
+        try:
+            Shard(overrides["shard"], overrides["total_shards"])
+        except ValueError:
+            raise ValueError(
+                f"{flag} must be below --total-shards {overrides['total_shards']} (shards count from 0)"
+            ) from None
+    return overrides
 
 
 # After SIGTERM, scrapes and API requests still running get this long before the process exits

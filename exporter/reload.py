@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from . import config
 from .app import Exporter
@@ -40,11 +40,13 @@ class Reloader:
         apply_web_config: Callable[[webconfig.WebConfig], None],
         config_file: str,
         web_config_file: str | None,
+        overrides: Mapping[str, object] | None = None,
     ) -> None:
         self.app = app
         self.apply_web_config = apply_web_config
         self.config_file = config_file
         self.web_config_file = web_config_file
+        self.overrides = dict(overrides or {})  # the flags' shard: a reload keeps it whatever the file says
         self._lock = threading.Lock()  # one reload at a time (SIGHUP and POST /-/reload)
         self._retiring: list[Exporter] = []  # replaced, not yet closed; oldest first
 
@@ -59,7 +61,7 @@ class Reloader:
 
     def _reload(self) -> str | None:
         try:
-            cfg = config.load(self.config_file)
+            cfg = config.load(self.config_file, self.overrides)
         except (ValueError, config.ConfigError) as exc:
             return f"invalid configuration: {_in(self.config_file, exc)}"
         try:

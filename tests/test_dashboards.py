@@ -141,9 +141,12 @@ def test_the_overview_job_table_links_to_the_job_detail() -> None:
     # merge (one Time column) and queries keeping job_id only: no stray Time n / job n columns.
     assert table["transformations"][0]["id"] == "merge"
     for target in table["targets"]:
-        assert re.match(r"max by \(job_id(, (name|status))?\) \(", target["expr"]), target["expr"]
+        assert re.match(r"max by \(job_id(, (name|status|shard))?\) \(", target["expr"]), target["expr"]
     columns = set(table["transformations"][1]["options"]["renameByName"].values())
     assert {"DRS job", "Name", "Status", "Completion", "ETA", "DRS remaining time", "Replication delay"} <= columns
+    # Which shard owns each job (issue 26), from the recorded owner series.
+    assert "Shard" in columns
+    assert any("job_id_shard:huaweicloud_drs_job_info:latest" in t["expr"] for t in table["targets"])
     # Cut-over readiness in words (issue 25): 1 ready, 0 not ready.
     assert "Cut-over" in columns
     mapped = [

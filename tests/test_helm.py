@@ -604,6 +604,9 @@ def test_service_monitor(chart: helm.Chart) -> None:
     "values",
     [
         {"replicaCount": "two"},
+        {**MINIMAL, "replicaCount": 2},
+        {**MINIMAL, "sharding": {"enabled": True, "totalShards": 0}},
+        {**MINIMAL, "sharding": {"enabled": True, "shards": 3}},
         {"unknownKey": True},
         {"config": {"page_size": 5000}},
         {"config": {"jobs": [{"id": "bad/id"}]}},
@@ -621,6 +624,9 @@ def test_service_monitor(chart: helm.Chart) -> None:
     ],
     ids=[
         "wrong-type",
+        "two-replicas-without-sharding",
+        "no-shards",
+        "unknown-sharding-key",
         "unknown-top-level-key",
         "page-size",
         "job-id",
@@ -671,3 +677,59 @@ def test_chart_config_schema_is_generated_from_the_models() -> None:
     config, definitions = schema.chart_config_schema()
     assert values["properties"]["config"] == config
     assert {k: v for k, v in values["definitions"].items() if k.startswith("config")} == definitions
+
+
+SHARDED: dict[str, Any] = {
+    **MINIMAL,
+    "sharding": {"enabled": True, "totalShards": 3},
+    "serviceMonitor": {"enabled": True},
+}
+
+
+def test_sharding_renders_a_statefulset_whose_pods_take_their_shard_from_their_ordinal(chart: helm.Chart) -> None:
+    from exporter.cli import shard_overrides
+
+    docs = render(chart, SHARDED)
+    assert not [d for d in docs if d["kind"] == "Deployment"]
+    workload = one(docs, "StatefulSet")
+    for doc in docs:
+        if doc["kind"] in CORE_KINDS | {"StatefulSet"}:
+            kubernetes_validate.validate(doc, KUBERNETES, strict=True)
+    spec = workload["spec"]
+    assert spec["replicas"] == 3
+    services = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Service"}
+    headless = services[spec["serviceName"]]
+    assert headless["spec"]["clusterIP"] == "None"
+    assert headless["spec"]["selector"].items() <= spec["template"]["metadata"]["labels"].items()
+    container = spec["template"]["spec"]["containers"][0]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["POD_NAME"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert "--pod=$(POD_NAME)" in container["args"] and "--total-shards=3" in container["args"]
+    # Kubernetes names the pods <statefulset>-<ordinal>: the exporter reads shards 0, 1 and 2 from them.
+    pods = [f"{workload['metadata']['name']}-{i}" for i in range(3)]
+    assert [shard_overrides(None, "3", pod) for pod in pods] == [{"total_shards": 3, "shard": i} for i in range(3)]
+    # The ServiceMonitor scrapes every pod through the main Service, not twice through the headless one.
+    monitor = one(docs, "ServiceMonitor")["spec"]["selector"]
+    selected = [name for name, service in services.items() if selects(monitor, service["metadata"]["labels"])]
+    assert selected == [name for name in services if name != spec["serviceName"]]
+    assert len(selected) == 1
+
+
+def selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    """A Kubernetes label selector (matchLabels, matchExpressions with In/NotIn) applied to ``labels``."""
+    if not selector["matchLabels"].items() <= labels.items():
+        return False
+    for expr in selector.get("matchExpressions", []):
+        inside = labels.get(expr["key"]) in expr["values"]
+        if inside != (expr["operator"] == "In"):
+            return False
+    return True
+
+
+def test_sharded_chart_lints_clean_and_refuses_a_shard_in_config(chart: helm.Chart) -> None:
+    result = helm.lint(str(CHART), SHARDED)
+    assert not result["errors"], result
+    assert all(m["severity"] <= 1 for m in result["messages"]), result["messages"]
+    for key in ("shard", "total_shards"):
+        with pytest.raises(helm.HelmError, match=f"config.{key}: set sharding.enabled"):
+            chart.render({**SHARDED, "config": {**MINIMAL["config"], key: 1}}, name="drs", namespace="monitoring")

@@ -179,6 +179,13 @@ def test_one_replica_down_hides_nothing(am: Alertmanager) -> None:
     assert received(am, firing("replicas", "10m"), expected) == expected
 
 
+def test_one_shard_down_pages_for_itself_and_mutes_no_other_shard(am: Alertmanager) -> None:
+    """Issue 26: shard 1 of 3 is down while shard 0 reports its job failed. The shard's page and the
+    other shard's JobFailed both reach on-call, in the same cluster, namespace and service."""
+    expected = {"ExporterShardDown/c": "active", "JobFailed/j0": "active"}
+    assert received(am, firing("shards", "14m", cluster="c"), expected) == expected
+
+
 def test_one_clusters_absent_exporter_does_not_hide_another_clusters_failure(am: Alertmanager) -> None:
     """Problem 1: one Alertmanager for two clusters; staging's ExporterAbsent, prod's JobFailed."""
     alerts = firing("staging", "21m", cluster="staging") + firing("prod", "21m", cluster="prod")

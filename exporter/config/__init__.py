@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,6 +15,7 @@ from typing import Annotated, Any
 import msgspec
 
 from ..base.secrets import Secret, SecretError, register
+from ..base.sharding import Shard
 from .credentials import (
     ENV_AK,
     ENV_IAM_ENDPOINT,
@@ -42,7 +44,7 @@ from .validation import (
     problem,
     validate,
 )
-from .values import JobId, ProjectId, Region
+from .values import JobId, ProjectId, Region, ShardCount, ShardIndex
 
 __all__ = ["Config", "ConfigError", "DiscoveryConfig", "JobConfig", "load", "parse"]
 
@@ -386,9 +388,13 @@ class Config(Model, frozen=True):
             "default `2 × cache_ttl + refresh_timeout`",
         ),
     ] = None
+    shard: ShardIndex = 0
+    total_shards: ShardCount = 1
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.shard >= self.total_shards:
+            raise problem(f"must be below total_shards ({self.total_shards}), got {self.shard}", "shard")
         if not self.projects:
             raise problem("must be a non-empty list of projects", "projects")
         if self.insecure_skip_verify and self.ca_file is not None:
@@ -413,6 +419,11 @@ class Config(Model, frozen=True):
     def keys_by_job(self) -> frozenset[str]:
         """The ids of the configured jobs."""
         return frozenset(j.id for j in self.jobs)
+
+    @property
+    def sharding(self) -> Shard:
+        """This process's shard of the jobs."""
+        return Shard(self.shard, self.total_shards)
 
     @property
     def object_filter(self) -> ObjectFilter:
@@ -479,6 +490,9 @@ def parse(raw: Any, base: Path = Path()) -> Config:
     return validate(Config, {**rest, "projects": [project]}, base, single=True, strip=("projects", 0))
 
 
-def load(path: str | Path) -> Config:
-    """Read and validate a configuration file."""
-    return parse(load_yaml(path, "config"), Path(path).parent)
+def load(path: str | Path, overrides: Mapping[str, Any] | None = None) -> Config:
+    """Read and validate a configuration file; ``overrides`` (top-level keys, from flags) replace its own."""
+    raw = load_yaml(path, "config")
+    if overrides and isinstance(raw, dict):
+        raw = {**raw, **overrides}
+    return parse(raw, Path(path).parent)

@@ -9,9 +9,29 @@ import msgspec
 
 from ..base.objecttypes import OBJECT_TYPES
 from ..base.secrets import Secret
-from .validation import Text, checked, problem, resolve, shown
+from .validation import Text, between, checked, problem, resolve, shown
 
 JOB_TYPES = ("migration", "sync", "cloudDataGuard")
+
+# Sharding (exporter/base/sharding.py): the flags --shard/--pod and --total-shards override both.
+ShardIndex = Annotated[
+    int,
+    between(
+        0,
+        9999,
+        "this process's shard: it reads and exports only the jobs with `crc32(job_id) mod total_shards` equal to "
+        "it (configured and discovered alike); `--shard` or `--pod` overrides it",
+    ),
+]
+ShardCount = Annotated[
+    int,
+    between(
+        1,
+        10000,
+        "how many exporter processes share the jobs (`1`: this one exports every job); `--total-shards` overrides "
+        "it; every shard still lists whole projects (docs/deployment.md, sharding)",
+    ),
+]
 
 
 class JobId(Text):

@@ -9,6 +9,7 @@ from typing import Protocol
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
 
 from .. import __version__
+from ..base.sharding import Shard
 from ..drs.telemetry import ApiStats, ReloadStatus
 from ..sources.cache import Snapshot
 
@@ -140,6 +141,32 @@ class Collects(Protocol):
 
 
 @dataclass
+class ShardStatus:
+    """This process's shard and how many jobs it owns as of the last scrape's index."""
+
+    shard: Shard
+    jobs: int
+
+    def collect(self) -> Iterator[Metric]:
+        """The shard info (its labels let dashboards show each job's shard), the shard count and the jobs owned."""
+        info = InfoMetricFamily(
+            "huaweicloud_drs_shard",
+            "This exporter's shard of the jobs (a job belongs to shard crc32(job_id) mod total_shards); "
+            "0 of 1 without sharding.",
+        )
+        info.add_metric([], {"shard": str(self.shard.index), "total_shards": str(self.shard.total)})
+        total = GaugeMetricFamily(
+            "huaweicloud_drs_shards", "How many exporter processes share the jobs (total_shards; 1 without sharding)."
+        )
+        total.add_metric([], self.shard.total)
+        jobs = GaugeMetricFamily(
+            "huaweicloud_drs_shard_jobs", "DRS jobs this shard owns (configured and discovered) as of the last scrape."
+        )
+        jobs.add_metric([], self.jobs)
+        yield from (info, total, jobs)
+
+
+@dataclass
 class SelfMetrics:
     """The exporter's own metrics, built live on every scrape."""
 
@@ -148,12 +175,15 @@ class SelfMetrics:
     timeouts: int
     stale_serves: int = 0
     reload: ReloadStatus | None = None
+    shard: ShardStatus | None = None
 
     def collect(self) -> Iterator[Metric]:
         """API counters, refresh counters, reload status and build info."""
         yield from self.stats.collect()
         if self.reload is not None:
             yield from self.reload.collect()
+        if self.shard is not None:
+            yield from self.shard.collect()
         refreshes = CounterMetricFamily(
             "huaweicloud_drs_refreshes", "Refreshes of a job and type from the API (all pages), failed ones included."
         )

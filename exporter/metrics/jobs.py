@@ -129,7 +129,7 @@ class JobSource:
         for project in self.projects:
             region = project.config.region or ""
             found = {job.job_id: job for job in index.listed.get(project, ())}
-            ids = [job.id for job in project.config.jobs] + [i for i in found if i not in self.config.keys_by_job]
+            ids = [job_id for job_id, _ in index.jobs(project)]  # this shard's: configured, then listed
             readings = project.progress.read(ids, deadline) if ids else {}
             progress.extend(readings[i].progress for i in ids if i in readings)
             throughput.extend(readings[i].throughput for i in ids if i in readings)

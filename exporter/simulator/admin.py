@@ -35,6 +35,7 @@ class AdminMixin(HandlerBase):
                         "progress_data": dict(sim.key_stats),
                         "comparisons": dict(sim.compare_stats),
                         "health": dict(sim.health_stats),
+                        "jobs": dict(sim.job_stats),
                     },
                 )
         elif path == "/_sim/stats/reset" and method == "POST":
@@ -43,6 +44,7 @@ class AdminMixin(HandlerBase):
                 sim.key_stats.clear()
                 sim.compare_stats.clear()
                 sim.health_stats.clear()
+                sim.job_stats.clear()
             self._json(200, {})
         elif path == "/_sim/jobs" and method == "GET":
             self._send(200, dump(sim.scenario).encode())

@@ -94,6 +94,8 @@ class JobsMixin(HandlerBase):
             ids = [str(i) for i in json.loads(body)["jobs"]]
         except (ValueError, TypeError, KeyError):
             raise ApiError(400, "DRS.M00007", "Invalid request parameter.") from None
+        with self.server.lock:  # which jobs each batch asked for: sharded exporters must split them
+            self.server.job_stats.update(f"{i}/batch_progress" for i in ids)
         return json.dumps({"results": [self._job_progress(scenario, i) for i in ids], "count": len(ids)}).encode()
 
     def _v5_job(self, project_id: str, job_id: str, query: str) -> bytes:

@@ -56,6 +56,7 @@ class Simulator(ThreadingHTTPServer):
         self.key_stats: Counter[str] = Counter()
         self.compare_stats: Counter[str] = Counter()  # job/compare_job_id (or list, objects)/operation -> requests
         self.health_stats: Counter[str] = Counter()  # job/operation of the replication-health APIs -> requests
+        self.job_stats: Counter[str] = Counter()  # job/batch_progress -> times a batch asked for the job
         self.throttled_until = 0.0  # Unix time the last 429's Retry-After ends
         self.page_asks: Counter[str] = Counter()  # job/type/offset -> times asked (empty_page_once)
         self.order: list[str] = []  # job/offset of progress-data requests in arrival order (first 5000)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import NamedTuple
 
+from ..base.sharding import Shard
 from ..config import Config, DiscoveryConfig, JobConfig
 from ..drs.joblist import JobMeta
 from .cache import Key
@@ -68,14 +69,24 @@ class Index:
                 yield job_id, owner
 
 
-def configured(projects: Sequence[Project]) -> dict[str, Owner]:
-    """The owner of every configured job (job ids are unique across projects)."""
-    return {job.id: Owner(project, job.aggregate_only, job) for project in projects for job in project.config.jobs}
+def configured(projects: Sequence[Project], shard: Shard) -> dict[str, Owner]:
+    """The owner of every configured job of ``shard`` (job ids are unique across projects)."""
+    return {
+        job.id: Owner(project, job.aggregate_only, job)
+        for project in projects
+        for job in project.config.jobs
+        if shard.owns(job.id)
+    }
 
 
 def build(config: Config, projects: Sequence[Project], owners: Mapping[str, Owner]) -> Index:
-    """The index as of the projects' last listings, on top of the configured jobs' ``owners``."""
-    keys = list(config.keys)
+    """The index as of the projects' last listings, on top of the configured jobs' ``owners``.
+
+    Only this process's shard of the jobs (:attr:`Config.sharding`): every source takes its jobs
+    from the index, so a job of another shard is neither read, nor cached, nor exported here.
+    """
+    shard = config.sharding
+    keys = [key for key in config.keys if shard.owns(key[0])]
     all_owners = dict(owners)
     listed: dict[Project, Sequence[JobMeta]] = {}
     health: dict[Project, tuple[bool, float]] = {}
@@ -87,8 +98,8 @@ def build(config: Config, projects: Sequence[Project], owners: Mapping[str, Owne
         found, up, duration = project.directory.last_listing()
         listed[project], health[project] = found, (up, duration)
         for job in found:
-            if job.job_id in all_owners:
-                continue  # configured (here or in another project), or listed by an earlier project
+            if job.job_id in all_owners or not shard.owns(job.job_id):
+                continue  # configured (here or in another project), listed by an earlier project, or another shard's
             all_owners[job.job_id] = Owner(project, discovery.aggregate_only, None)
             keys.extend((job.job_id, t) for t in discovery.object_types)
     return Index(tuple(dict.fromkeys(keys)), all_owners, listed, health)

@@ -1,0 +1,205 @@
+"""Sharding (``--shard``/``--total-shards``/``--pod``): real exporter processes against the simulator."""
+
+from __future__ import annotations
+
+import subprocess
+import zlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import yaml
+
+from exporter.base.sharding import Shard, pod_ordinal, shard_of
+
+from .procs import Simulator, command, samples, sim_config, value, wait_for
+
+SHARDS = 3
+JOBS = 36
+TYPES = ("table", "view")
+
+
+def shard_config(sim: Simulator, **extra: Any) -> dict[str, Any]:
+    """Every job discovered (two object types each), cached far beyond the test: each key is read once."""
+    config = sim_config(sim, [], retries=0, cache_ttl=600, **extra)
+    del config["jobs"]
+    config["discovery"] = {
+        "job_types": ["migration", "sync", "cloudDataGuard"],
+        "object_types": list(TYPES),
+        "refresh_interval": 600,
+    }
+    return config
+
+
+def per_object(text: str) -> dict[tuple[tuple[str, str], ...], float]:
+    return samples(text, "huaweicloud_drs_object_progress_ratio")
+
+
+def jobs_of(text: str, family: str = "huaweicloud_drs_up") -> set[str]:
+    return {dict(k)["job_id"] for k in samples(text, family)}
+
+
+def read_jobs(stats: dict[str, Any]) -> dict[str, set[str]]:
+    """The jobs the simulator's counts show each per-job API read for: progress data, batch progress,
+    comparisons, monitor data and RPO/RTO (the last two batched for DR jobs)."""
+    return {
+        kind: {key.split("/")[0] for key in stats[kind]} for kind in ("progress_data", "jobs", "comparisons", "health")
+    }
+
+
+def test_shards_split_the_jobs_and_their_union_is_one_process(start: Any) -> None:
+    sim = Simulator(
+        "--jobs", str(JOBS), "--objects", "5", "--types", ",".join(TYPES), "--speed", "0", "--comparisons",
+        "--health-demo",
+    )  # fmt: skip
+    try:
+        # Every per-job source on: comparisons, monitor data (DR jobs' batched), RPO/RTO (batched).
+        config = shard_config(sim, comparisons=True, monitor_data=True, rpo_rto=True)
+        read: list[dict[str, int]] = []  # per shard: job/type -> progress-data requests
+        reads: list[dict[str, set[str]]] = []  # per shard: the jobs each per-job API was asked for
+        texts: list[str] = []
+
+        def settled(exp: Any) -> dict[str, Any] | None:
+            # Comparisons, monitor data and RPO/RTO are read beside the scrape: wait (bounded) until
+            # this process has asked every per-job API for every job it exports.
+            mine = jobs_of(exp.metrics())
+            stats: dict[str, Any] = sim.stats()
+            return stats if mine and all(jobs >= mine for jobs in read_jobs(stats).values()) else None
+
+        for shard in range(SHARDS):
+            sim.admin("stats/reset", {})
+            exp = start(config, "--shard", str(shard), "--total-shards", str(SHARDS))
+            texts.append(exp.metrics())
+            stats = wait_for(lambda exp=exp: settled(exp), timeout=30, interval=0.2)
+            texts[-1] = exp.metrics()
+            read.append(stats["progress_data"])
+            reads.append(read_jobs(stats))
+            assert stats["requests"].get("list_jobs_v5", 0) >= 1, "every shard lists the whole project"
+        sim.admin("stats/reset", {})
+        whole = start(config)
+        single_stats = wait_for(lambda: settled(whole), timeout=30, interval=0.2)
+        single = whole.metrics()
+        everything = jobs_of(single)
+        assert len(everything) >= 30
+        owned = [jobs_of(text) for text in texts]
+        # No job on two shards, every shard owns one, together they are all, each where crc32 says.
+        assert all(owned), [len(jobs) for jobs in owned]
+        assert sum(len(jobs) for jobs in owned) == len(set().union(*owned)) == len(everything)
+        for shard, jobs in enumerate(owned):
+            assert {j for j in everything if zlib.crc32(j.encode()) % SHARDS == shard} == jobs
+            assert value(texts[shard], "huaweicloud_drs_shard_info", shard=str(shard), total_shards="3") == 1
+            assert value(texts[shard], "huaweicloud_drs_shard_jobs") == len(jobs)
+            # Job-level series (job info, DRS's batch progress) are the shard's jobs only too.
+            assert jobs_of(texts[shard], "huaweicloud_drs_job_info") == jobs
+            assert jobs_of(texts[shard], "huaweicloud_drs_job_progress_ratio") <= jobs
+            # Project-level discovery describes the whole project on every shard (rules take the max).
+            assert value(texts[shard], "huaweicloud_drs_discovered_jobs") == len(everything)
+        # The union of the shards' per-object series is the single process's, values included.
+        union: dict[tuple[tuple[str, str], ...], float] = {}
+        for text in texts:
+            objects = per_object(text)
+            assert not objects.keys() & union.keys()
+            union.update(objects)
+        assert union == per_object(single)
+        assert len(union) >= JOBS * len(TYPES) * 5
+        # Each job's progress data was read by exactly one shard.
+        readers = {f"{j}/{t}": [s for s in range(SHARDS) if read[s].get(f"{j}/{t}")] for j in everything for t in TYPES}
+        assert all(len(shards) == 1 for shards in readers.values()), readers
+        # Every per-job API, batched ones included, was asked only for the shard's own jobs; together
+        # the shards asked for what the single process asked for.
+        single_reads = read_jobs(single_stats)
+        for kind, jobs_read in single_reads.items():
+            for shard, jobs in enumerate(owned):
+                assert reads[shard][kind] <= jobs, (kind, shard, reads[shard][kind] - jobs)
+            assert set().union(*(r[kind] for r in reads)) == jobs_read, kind
+    finally:
+        sim.stop()
+
+
+def test_pod_name_gives_the_shard(start: Any) -> None:
+    sim = Simulator("--jobs", "12", "--objects", "1", "--types", "table", "--speed", "0")
+    try:
+        exp = start(shard_config(sim), "--pod", "drs-exporter-huaweicloud-drs-exporter-2", "--total-shards", "3")
+        text = exp.metrics()
+        assert value(text, "huaweicloud_drs_shard_info", shard="2", total_shards="3") == 1
+        assert value(text, "huaweicloud_drs_shards") == 3
+        assert all(shard_of(j, 3) == 2 for j in jobs_of(text))
+        assert "shard 2 of 3" in exp.log()
+    finally:
+        sim.stop()
+
+
+def test_configured_jobs_are_sharded_and_the_keys_configure_it(start: Any) -> None:
+    sim = Simulator("--jobs", "12", "--objects", "1", "--types", "table", "--speed", "0")
+    try:
+        ids: list[str] = sim.info["jobs"]
+        config = sim_config(sim, [{"id": i, "object_types": ["table"]} for i in ids], shard=1, total_shards=2)
+        text = start(config).metrics()
+        assert jobs_of(text) == {i for i in ids if shard_of(i, 2) == 1}
+        # A flag wins over the key, also after a reload (the file says shard 1).
+        exp = start(config, "--shard", "0", "--web.enable-lifecycle")
+        assert jobs_of(exp.metrics()) == {i for i in ids if shard_of(i, 2) == 0}
+        exp.config_path.write_text(yaml.safe_dump({**config, "cache_ttl": 5}))
+        assert requests.post(exp.url + "/-/reload", timeout=30).status_code == 200
+        text = exp.metrics()
+        assert value(text, "huaweicloud_drs_config_last_reload_successful") == 1
+        assert jobs_of(text) == {i for i in ids if shard_of(i, 2) == 0}
+    finally:
+        sim.stop()
+
+
+BAD = [
+    (["--shard", "3", "--total-shards", "3"], "--shard 3 must be below --total-shards 3"),
+    (["--shard", "-1", "--total-shards", "3"], "--shard must be a whole number from 0, got '-1'"),
+    (["--shard", "one", "--total-shards", "3"], "--shard must be a whole number from 0, got 'one'"),
+    (["--shard", "1.5", "--total-shards", "3"], "--shard must be a whole number from 0, got '1.5'"),
+    (["--total-shards", "0"], "--total-shards must be at least 1, got '0'"),
+    (["--total-shards", "three"], "--total-shards must be a whole number from 0, got 'three'"),
+    (["--pod", "drs-exporter", "--total-shards", "3"], "cannot read a StatefulSet ordinal from pod name"),
+    (["--pod", "drs-exporter-x", "--total-shards", "3"], "cannot read a StatefulSet ordinal from pod name"),
+    (["--pod", "drs-exporter-3", "--total-shards", "3"], "--pod 'drs-exporter-3' (ordinal 3) must be below"),
+    (["--pod", "drs-exporter-1"], "--pod needs --total-shards"),
+    (["--pod", "drs-exporter-1", "--shard", "1", "--total-shards", "3"], "--shard and --pod cannot be combined"),
+    (["--shard", "2"], "shard: must be below total_shards (1), got 2"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), BAD, ids=[" ".join(a) for a, _ in BAD])
+def test_bad_shard_values_exit_2_with_one_line(tmp_path: Path, args: list[str], message: str) -> None:
+    config = tmp_path / "drs.yml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "endpoint": "http://127.0.0.1:9",
+                "project_id": "p" * 32,
+                "auth": {"token": "t" * 40},
+                "jobs": [{"id": "job-1"}],
+            }
+        )
+    )
+    done = subprocess.run(
+        [command("drs-exporter"), "--config.file", str(config), "--web.listen-address", "127.0.0.1:0", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    lines = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
+    assert done.returncode == 2, lines
+    assert len(lines) == 1, lines
+    assert message in lines[0] and "level=error" in lines[0]
+
+
+def test_the_shard_of_a_job_is_crc32_mod_the_total() -> None:
+    # The documented hash, pinned: the same on every platform and Python (not the salted hash()).
+    assert [shard_of(j, 3) for j in ("job-0", "job-1", "job-2", "a" * 36)] == [
+        zlib.crc32(j.encode()) % 3 for j in ("job-0", "job-1", "job-2", "a" * 36)
+    ]
+    # CRC-32's standard check value: anyone can compute the owner elsewhere.
+    assert shard_of("123456789", 1000) == 0xCBF43926 % 1000 == 262
+    assert Shard().owns("anything") and Shard(1, 2).owns("job-1") != Shard(0, 2).owns("job-1")
+    assert pod_ordinal("exporter-0") == 0 and pod_ordinal("a-b-12") == 12
+    for bad in ("exporter", "exporter-", "exporter-01", "-3", "exporter-1a"):
+        with pytest.raises(ValueError, match="ordinal"):
+            pod_ordinal(bad)
