@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from importlib import metadata
 from pathlib import Path
 
 from benchmarks.report import publish
@@ -34,7 +36,9 @@ def one_start(source: Path, config: Path) -> tuple[float, float]:
     Nothing is scraped, so no API call is made and the process idles after start-up: its CPU time is
     the start-up's, and unlike the wall time it hardly depends on what else the machine runs.
     """
-    env = {**os.environ, "PYTHONPATH": str(source)}
+    deps = source / "_deps"  # what the revision needs and this venv no longer has (see missing_deps)
+    path = os.pathsep.join([str(source), str(deps)] if deps.is_dir() else [str(source)])
+    env = {**os.environ, "PYTHONPATH": path}
     code = "import sys; from exporter.cli import main; sys.exit(main())"
     started = time.perf_counter()
     proc = subprocess.Popen(
@@ -64,6 +68,26 @@ def one_start(source: Path, config: Path) -> tuple[float, float]:
     return wall, usage.ru_utime + usage.ru_stime
 
 
+def missing_deps(revision: str) -> list[str]:
+    """The runtime requirements of ``revision`` that this venv lacks (e.g. cheroot, dropped by issue 22).
+
+    Without them the earlier revision cannot start at all; they are installed beside its tree
+    only, so the current tree runs with exactly the venv's libraries.
+    """
+    shown = subprocess.run(["git", "show", f"{revision}:pyproject.toml"], cwd=ROOT, check=True, capture_output=True)
+    # The list's strings, read without a TOML parser (tomllib needs Python 3.11; 3.10 is supported).
+    block = re.search(r"^dependencies = \[(.*?)^\]", shown.stdout.decode(), re.S | re.M)
+    wanted = re.findall(r'^\s*"([^"]+)"', block.group(1), re.M) if block else []
+    missing = []
+    for requirement in wanted:
+        name = requirement.split(">")[0].split("<")[0].split("=")[0].split("[")[0].strip()
+        try:
+            metadata.version(name)
+        except metadata.PackageNotFoundError:
+            missing.append(requirement)
+    return missing
+
+
 def main() -> int:
     """Measure and print (or with --write, record) the start-up times."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -77,6 +101,10 @@ def main() -> int:
         git = ["git", "archive", args.baseline, "exporter"]
         archive = subprocess.run(git, cwd=ROOT, check=True, capture_output=True)
         subprocess.run(["tar", "-x", "-C", str(old)], input=archive.stdout, check=True)
+        missing = missing_deps(args.baseline)
+        if missing:
+            pip = [sys.executable, "-m", "pip", "install", "-q", "--target", str(old / "_deps"), *missing]
+            subprocess.run(pip, check=True)
         config = Path(tmp) / "c.yml"
         config.write_text(CONFIG)
         new = Path(tmp) / "new"
