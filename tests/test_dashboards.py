@@ -25,6 +25,7 @@ EXPECTED_UIDS = {
     "drs-job-detail.json": "huaweicloud-drs-job-detail",
     "drs-exporter-health.json": "huaweicloud-drs-exporter-health",
     "drs-data-consistency.json": "huaweicloud-drs-data-consistency",
+    "drs-replication-health.json": "huaweicloud-drs-replication-health",
 }
 
 
@@ -228,6 +229,19 @@ def test_every_dashboard_has_the_promised_panels() -> None:
         "Tables per status",
         "Cut-over readiness",
     } <= titles["drs-data-consistency.json"]
+    # Issue 24: delay by side, endpoints, RPO/RTO, throughput, DDL alarms, abnormal rows, failed-job expiry.
+    assert {
+        "Delay by side",
+        "Endpoint up",
+        "RPO and RTO",
+        "Apply rate (rows)",
+        "Apply rate (bytes)",
+        "Phase progress",
+        "DDL alarms",
+        "Abnormal rows",
+        "Failed jobs and their automatic expiry",
+        "Health data read",
+    } <= titles["drs-replication-health.json"]
     refresh_up = next(p for p in panels(load("drs-exporter-health.json")) if p["title"] == "Refresh up")
     assert refresh_up["type"] == "status-history"
 

@@ -72,6 +72,14 @@ SCENARIO = {
     ]
 }
 COMPARED = ["healthy-a", BIG, STALLED]
+# The simulator's --health-demo jobs (a DR job, a DDL alarm, abnormal rows), every replication-health
+# source on and read every second: each panel of the replication health dashboard has data.
+HEALTH_JOBS: list[dict[str, Any]] = [
+    {"id": "demo-dr", "job_type": "cloudDataGuard"},
+    {"id": "demo-ddl"},
+    {"id": "demo-dirty"},
+]
+HEALTH_SOURCES = {"monitor_data": True, "monitor_refresh_interval": 1, "rpo_rto_refresh_interval": 1}
 EXPECTED_ALERTS = {
     ("HuaweiCloudDRSJobStalled", STALLED),
     ("HuaweiCloudDRSRefreshFailing", FAILING),
@@ -159,11 +167,15 @@ class Stack:
         self.cleanup: list[Any] = []
         scenario = tmp / "scenario.yaml"
         scenario.write_text(yaml.safe_dump(SCENARIO))
-        self.sim = Simulator("--scenario", str(scenario))
+        # --health-demo: the replication-health jobs the replication health dashboard shows.
+        self.sim = Simulator("--scenario", str(scenario), "--health-demo")
         self.cleanup.append(self.sim.stop)
         (tmp / "exporter").mkdir()
         jobs = [{"id": job, "comparisons": True} if job in COMPARED else job for job in JOBS]
-        self.exporter = Exporter(sim_config(self.sim, jobs, cache_ttl=1, compare_refresh_interval=1), tmp / "exporter")
+        self.exporter = Exporter(
+            sim_config(self.sim, [*jobs, *HEALTH_JOBS], cache_ttl=1, compare_refresh_interval=1, **HEALTH_SOURCES),
+            tmp / "exporter",
+        )
         self.cleanup.append(self.exporter.stop)
         self.instance = self.exporter.url.removeprefix("http://")
 
