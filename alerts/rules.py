@@ -143,6 +143,21 @@ class Settings:
     # been ready within this window, while still in incremental replication.
     cutover_lost_window: str = "24h"
     cutover_lost_for: str = "5m"
+    # Replication health (alerts/health.py). A job's health data counts as current while its source
+    # has read it within health_failing_for (more than twice the sources' refresh interval, 60s by
+    # default); past it, HealthDataFailing fires instead.
+    health_failing_for: str = "10m"
+    endpoint_down_for: str = "5m"
+    # DRS names no default RPO/RTO alarm threshold (alarm_notify.rpo_delay/rto_delay take 1-3600 s,
+    # set per job): 300 s, ReplicationDelayHigh's delay_seconds, for the same question on a DR job.
+    rpo_seconds: int = 300
+    rto_seconds: int = 300
+    rpo_rto_for: str = "10m"
+    ddl_for: str = "5m"
+    dirty_rows_for: str = "5m"
+    # A failed job ends by itself after expired_days (14 by default): warn 3 days ahead, so a weekend fits.
+    failed_expiry_seconds: int = 3 * 86400
+    failed_expiry_for: str = "5m"
     runbook_url: str = RUNBOOK_URL
     # Alerts left out of the generated files, by name without the prefix (for example ["JobFinished"]).
     disabled: tuple[str, ...] = ()
@@ -749,7 +764,7 @@ def data_quality_alerts(s: Settings) -> list[dict[str, Any]]:
 
 def alert_groups(s: Settings = DEFAULT) -> list[dict[str, Any]]:
     """Every alert group (a list: other modules append theirs here)."""
-    from . import consistency, cutover  # build on this module's helpers
+    from . import consistency, cutover, health  # build on this module's helpers
 
     groups: list[dict[str, Any]] = [
         {"name": "huaweicloud-drs.exporter", "rules": exporter_alerts(s)},
@@ -758,6 +773,7 @@ def alert_groups(s: Settings = DEFAULT) -> list[dict[str, Any]]:
         {"name": "huaweicloud-drs.data-quality", "rules": data_quality_alerts(s)},
         {"name": "huaweicloud-drs.consistency", "rules": consistency.alerts(s)},
         {"name": "huaweicloud-drs.cutover", "rules": cutover.alerts(s)},
+        {"name": "huaweicloud-drs.replication-health", "rules": health.alerts(s)},
     ]
     off = {PREFIX + name for name in s.disabled}
     return [{**g, "rules": [r for r in g["rules"] if r["alert"] not in off]} for g in groups]
@@ -797,7 +813,7 @@ def inhibit_rules(s: Settings = DEFAULT) -> list[dict[str, Any]]:
     target = [x.strip() for x in s.target_labels.split(",")]
     installation = 'cluster=~".+"'
     exporter = f"{PREFIX}Exporter(Down|Absent|ReplicaDown)"
-    per_project = "RefreshFailing|JobProgressUnavailable|ProgressDataStale"
+    per_project = "RefreshFailing|JobProgressUnavailable|ProgressDataStale|HealthDataFailing"
     return [
         {  # No target of the service can be scraped: everything else about it is blind or stale.
             "source_matchers": [f'alertname="{PREFIX}ExporterDown"', installation],
@@ -839,8 +855,18 @@ def inhibit_rules(s: Settings = DEFAULT) -> list[dict[str, Any]]:
             "source_matchers": [f'alertname=~"{PREFIX}(JobFailed|JobPaused)"'],
             "target_matchers": [
                 f'alertname=~"{PREFIX}(JobStalled|ProgressDataStale|ReplicationDelayHigh|JobProgressUnavailable|'
-                'ComparisonFailed|ComparisonMissing)"'
+                'ComparisonFailed|ComparisonMissing|RPOHigh|RTOHigh)"'
             ],
+            "equal": [*target, "job_id"],
+        },
+        {  # DRS cannot reach a database of the job: the delays growing meanwhile are its consequence.
+            "source_matchers": [f'alertname="{PREFIX}EndpointDown"'],
+            "target_matchers": [f'alertname=~"{PREFIX}(RPOHigh|RTOHigh|ReplicationDelayHigh)"'],
+            "equal": [*target, "job_id"],
+        },
+        {  # A DR job's RPO or RTO says more than its overall replication delay, which is the same lag.
+            "source_matchers": [f'alertname=~"{PREFIX}(RPOHigh|RTOHigh)"'],
+            "target_matchers": [f'alertname="{PREFIX}ReplicationDelayHigh"'],
             "equal": [*target, "job_id"],
         },
     ]
@@ -946,6 +972,12 @@ def fast(seconds: int = 20) -> Settings:
         cutover_window=short,
         cutover_ready_for="5s",
         cutover_lost_for="5s",
+        health_failing_for=short,
+        endpoint_down_for=short,
+        rpo_rto_for=short,
+        ddl_for="5s",
+        dirty_rows_for="5s",
+        failed_expiry_for="5s",
         rate_window="30s",
         min_requests=5,
     )

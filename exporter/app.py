@@ -24,6 +24,9 @@ from .drs.telemetry import ApiStats, ReloadStatus
 from .drs.transport import RetryPolicy, Transport
 from .metrics.collector import ScrapeView, SelfMetrics
 from .metrics.compare_metrics import ComparisonSource
+from .metrics.ddl_metrics import DdlSource
+from .metrics.details_metrics import JobDetailsSource
+from .metrics.dirty_metrics import DirtySource
 from .metrics.jobs import JobSource
 from .metrics.monitor_metrics import MonitorSource
 from .metrics.rpo_metrics import RpoRtoSource
@@ -48,8 +51,11 @@ S = TypeVar("S")
 SOURCES: tuple[Registration, ...] = (
     Registration("comparisons", ComparisonSource, ComparisonRendering),
     Registration("jobs", JobSource),
+    Registration("job_details", JobDetailsSource),
     Registration("monitor", MonitorSource),
     Registration("rpo_rto", RpoRtoSource),
+    Registration("dirty_rows", DirtySource),
+    Registration("ddl", DdlSource),
 )
 
 

@@ -1,7 +1,8 @@
 """`make demo`: the DRS simulator and the exporter on loopback, with Prometheus and Alertmanager when installed.
 
-The simulated project has healthy jobs, one stalled job and one failing key; job-0002 becomes ready
-for cut-over within a few minutes, job-0001 does not (its comparisons found inconsistent tables). When Debian's
+The simulated project has healthy jobs, one stalled job, one failing key and one failed job (DRS's reason on
+the status page); job-0002 becomes ready for cut-over within a few minutes, job-0001 does not (its
+comparisons found inconsistent tables). When Debian's
 `prometheus` and `prometheus-alertmanager` are on PATH, Prometheus scrapes the exporter with the
 project's rules -- built by `alerts.rules.fast()`, every window shortened to --rule-seconds, so
 that the stalled job's and the failing key's alerts fire within minutes instead of half an hour --
@@ -30,10 +31,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # for alerts.rules when run as a script
 
 from alerts import rules  # noqa: E402
+from exporter.simulator.health_scenario import demo_health_jobs  # noqa: E402
 from exporter.simulator.server import demo_comparisons  # noqa: E402
 
 BIN = Path(sys.executable).parent
 STALLED, FAILING = "stalled-job", "failing-job"
+FAILED = "demo-failed"  # failed in its incremental phase: the status page shows DRS's reason
+DIRTY = "demo-dirty"  # replication health (issue 24): rows DRS failed to apply (demo_health_jobs)
+DDL_JOB = "demo-ddl"  # the simulator's --health-demo job with an active DDL alarm
 NOT_READY, READY = "job-0001", "job-0002"  # for cut-over: inconsistent tables; consistent, and fast
 READY_SECONDS = 60
 # Every job's verdict and, for the blocked ones, why: one query.
@@ -69,7 +74,7 @@ def port_or_free(preferred: int) -> int:
 
 
 def scenario(jobs: int, objects: int) -> dict[str, Any]:
-    """Healthy jobs job-0001…, a stalled job and a job whose one key fails."""
+    """Healthy jobs job-0001…, a stalled job, a job whose one key fails and a failed job."""
     healthy: list[dict[str, Any]] = [
         {
             "id": f"job-{n:04d}",
@@ -101,6 +106,7 @@ def scenario(jobs: int, objects: int) -> dict[str, Any]:
                 "error": "DRS.M05004",
                 "error_msg": "The task has been deleted or its resources have been released.",
             },
+            *demo_health_jobs(),
         ]
     }
 
@@ -282,12 +288,14 @@ def main() -> int:
         # Comparisons only where the scenario has some: a replicating job without any would fire ComparisonMissing.
         for job in jobs[:2]:
             job["comparisons"] = True
-        jobs += [{"id": STALLED, "object_types": ["table"]}, {"id": FAILING, "object_types": ["table"]}]
+        jobs += [{"id": j, "object_types": ["table"]} for j in (STALLED, FAILING, FAILED)]
         # The replication-health jobs; demo-dr is a DR job: its RPO and RTO are read (rpo_rto is on by default).
+        # Abnormal rows are opt-in (two calls per job and interval): on for the job that has some.
         jobs += [
             {"id": "demo-dr", "job_type": "cloudDataGuard", "object_types": ["table"]},
-            {"id": "demo-ddl", "object_types": ["table"]},
-            {"id": "demo-dirty", "object_types": ["table"]},
+            # demo-ddl's DDL alarm (its SQL stays off the status page: ddl_text_on_status_page is false).
+            {"id": DDL_JOB, "object_types": ["table"], "ddl_alarms": True},
+            {"id": DIRTY, "object_types": ["table"], "dirty_rows": True},
         ]
         config.write_text(
             f"# Written by `make demo` for the bundled simulator at {info['url']}.\n"
@@ -319,6 +327,7 @@ def main() -> int:
             f"Status JSON:    {url}/status.json",
             f"Metrics:        {url}/metrics",
             f"Exporter config: {config}",
+            f"DDL alarm:      {DDL_JOB} has one (huaweicloud_drs_ddl_alarms, and on the status page without its SQL)",
         ]
         if monitoring:
             assert prometheus_bin is not None and alertmanager_bin is not None

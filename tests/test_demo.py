@@ -179,17 +179,15 @@ def test_without_prometheus_the_demo_serves_the_exporter_and_says_how_to_get_the
     assert 'data-job-id="stalled-job"' in page and "DRS.M05004" in page
     # Job names from the simulator's job list (discovery of the configured jobs).
     assert "billing-sync" in page and "archive-migration" in page and "orders-migration-1" in page
-    # Comparisons are read in the background: the first job's inconsistent table shows up within seconds.
-    inconsistent = wait_for(
-        lambda: value(
-            requests.get(demo.urls["Metrics"], timeout=15).text,
-            "huaweicloud_drs_comparison_tables",
-            job_id="job-0001",
-            compare_type="lines",
-            status="inconsistent",
-        ),
+    # A failed job's reason, as DRS gives it, once its details are read (in the background).
+    wait_for(
+        lambda: "access denied for the DRS account" in requests.get(demo.urls["Status page"], timeout=30).text,
         timeout=30,
         interval=0.5,
+    )
+    # Comparisons are read in the background: the first job's inconsistent table shows up within seconds.
+    inconsistent = scraped(
+        demo, "huaweicloud_drs_comparison_tables", job_id="job-0001", compare_type="lines", status="inconsistent"
     )
     assert inconsistent is not None and inconsistent >= 1.0
     # The DR job's RPO and RTO (on by default), read in the background.
@@ -200,9 +198,32 @@ def test_without_prometheus_the_demo_serves_the_exporter_and_says_how_to_get_the
     )
     text = requests.get(demo.urls["Metrics"], timeout=30).text
     assert rpo == 1.5 and value(text, "huaweicloud_drs_job_rto_seconds", job_id="demo-dr") == 0.8
+    # Abnormal rows (issue 24), read in the background for the job that has them on.
+    dirty = scraped(demo, "huaweicloud_drs_dirty_rows", job_id="demo-dirty", phase="incremental")
+    assert dirty == 4.0
+    assert "Abnormal rows in the last" in requests.get(demo.urls["Status page"], timeout=30).text
+    # The job with an active DDL alarm (read in the background), listed on the page without its SQL.
+    ddl = wait_for(
+        lambda: value(
+            requests.get(demo.urls["Metrics"], timeout=15).text, "huaweicloud_drs_ddl_alarms", job_id="demo-ddl"
+        ),
+        timeout=30,
+        interval=0.5,
+    )
+    assert ddl == 1.0
+    page = requests.get(demo.urls["Status page"], timeout=30).text
+    assert 'data-job-id="demo-ddl"' in page and "DDL alarms" in page and "secret_marker_ddl" not in page
     # SIGTERM to the script alone: it stops what it started.
     assert demo.stop(signal.SIGTERM, whole_group=False) == 0
     demo.check_nothing_left()
+
+
+def scraped(demo: Demo, name: str, **labels: str) -> float | None:
+    """The first non-zero sample of ``name`` with ``labels`` that the demo's exporter shows, polling up to 30 s."""
+    found: float | None = wait_for(
+        lambda: value(requests.get(demo.urls["Metrics"], timeout=15).text, name, **labels), timeout=30, interval=0.5
+    )
+    return found
 
 
 def alerts(url: str) -> set[tuple[str, str]]:

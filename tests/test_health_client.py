@@ -219,9 +219,29 @@ def test_dirty_rows_per_table_pages_and_caps() -> None:
     responses.add_callback(responses.GET, f"{V5}/j1/dirty-data", callback=callback)
     rows = health_job_client.fetch_dirty_rows(make_client(), "j1", soon(), per_table=True)
     assert rows.count == 1500 and rows.tables is not None and [t.rows for t in rows.tables] == [500, 500, 500]
-    with pytest.raises(ReadError) as caught:
-        health_job_client.fetch_dirty_rows(make_client(), "j1", soon(), per_table=True, max_rows=1000)
-    assert caught.value.error_code == PAGE_CAP_EXCEEDED
+    assert not rows.capped and rows.exact and len(responses.calls) == 2
+    # At the page bound the read stops and says so: the count is still DRS's, the tables cover the rows read.
+    capped = health_job_client.fetch_dirty_rows(make_client(), "j1", soon(), per_table=True, max_pages=1)
+    assert capped.capped and capped.exact and capped.count == 1500 and len(responses.calls) == 3
+    assert capped.tables is not None and sum(t.rows for t in capped.tables) == 1000
+
+
+@responses.activate
+def test_dirty_rows_without_a_count_are_counted_by_pages_up_to_the_bound() -> None:
+    items = [{"db_name": "d", "table_name": "t", "error_sql": "secret_marker_sql"} for _ in range(2500)]
+
+    def callback(request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
+        q = parse_qs(urlsplit(request.url or "").query)
+        offset, limit = int(q["offset"][0]), int(q["limit"][0])
+        return 200, {}, json.dumps({"dirty_data_list": items[offset : offset + limit]})
+
+    responses.add_callback(responses.GET, f"{V5}/j1/dirty-data", callback=callback)
+    rows = health_job_client.fetch_dirty_rows(make_client(), "j1", soon())
+    # limit=1 gave no count: listed instead, 1 + 3 calls.
+    assert (rows.count, rows.exact, rows.capped, rows.tables, len(responses.calls)) == (2500, True, False, None, 4)
+    capped = health_job_client.fetch_dirty_rows(make_client(), "j1", soon(), max_pages=2)
+    assert (capped.count, capped.exact, capped.capped, len(responses.calls)) == (2000, False, True, 7)
+    assert "secret_marker_sql" not in repr(capped)
 
 
 @responses.activate

@@ -379,7 +379,7 @@ def test_ddl_alarms_keep_a_cut_escaped_text_only() -> None:
         seven.text.startswith("ALTER TABLE secret_marker_ddl ADD COLUMN c INT;\\n")
         and len(seven.text) <= TEXT_LIMIT + 1
     )
-    assert seven.time == T2023 and seven.record_time == T2023 and seven.clean_time is None and seven.failed is False
+    assert seven.time == T2023 and seven.record_time == T2023 and seven.clean_time is None and seven.exe_result is False
     assert "secret_marker_ddl" not in repr(alarms)  # never in a logged value
 
 
@@ -548,3 +548,23 @@ def _numbers(value: Any) -> list[float]:
     if hasattr(value, "__dataclass_fields__"):
         return [n for k in value.__dataclass_fields__ for n in _numbers(getattr(value, k))]
     return []
+
+
+def test_job_detail_edge_cases_the_details_source_relies_on() -> None:
+    """No full-phase end from a placeholder time, no error label from an empty or hostile code."""
+    body = {
+        "results": [
+            {"id": "a", "status": "FULL_TRANSFER_STARTED", "full_transfer_complete_time": "0", "error_code": " "},
+            {"id": "b", "status": "INCRE_TRANSFER_STARTED", "full_transfer_complete_time": "", "update_time": "-1"},
+            {"job_id": "c", "status": "INCRE_TRANSFER_FAILED", "error_code": 'x"}\n' * 30, "expired_days": "abc"},
+            {"id": "d", "status": "INCRE_TRANSFER_FAILED", "expired_days": 101, "base_info": {"expired_days": "30"}},
+        ]
+    }
+    batch = parse_job_detail(body, ["a", "b", "c", "d"])
+    a, b, c, d = (batch.values[j] for j in "abcd")
+    assert a.full_transfer_complete_time is None and a.error_code is None
+    assert b.full_transfer_complete_time is None and b.update_time is None
+    assert c.error_code == "invalid_error_code" and (c.expired_days, c.expired_days_assumed) == (14, True)
+    # Out of DRS's range at the top level: not a reading; base_info's is read instead.
+    assert (d.expired_days, d.expired_days_assumed) == (30, False)
+    assert c.failed_expiry is None, "no update_time: the parser alone cannot say when it failed"

@@ -317,8 +317,10 @@ def test_two_releases_rules_each_judge_only_their_own_exporter(chart: helm.Chart
       A 600 s delay fires for a's exporter only (by a's rule), and the paused job fires JobPaused for
       b's exporter only (a disabled it). Unscoped, a's rules judged b's series and b's a's.
     - release b loses its target while a's stays: ExporterAbsent fires for b (absent() per release).
+    - replication health (issue 24): an RPO of 600 s fires RPOHigh by a's threshold only (b's is 900 s); a
+      target down in both releases' data fires EndpointDown for a only, whose monitor readings work.
     """
-    settings = {"a": {"delay_seconds": 300}, "b": {"delay_seconds": 900}}
+    settings = {"a": {"delay_seconds": 300}, "b": {"delay_seconds": 900, "rpo_seconds": 900}}
     disabled = {"a": ["JobPaused"], "b": []}
     files = []
     for release in ("a", "b"):
@@ -338,6 +340,13 @@ def test_two_releases_rules_each_judge_only_their_own_exporter(chart: helm.Chart
             _series("up", "1x70", release),
             _series("huaweicloud_drs_job_incremental_delay_seconds", "600x70", release, job_id="shared"),
             _series("huaweicloud_drs_job_info", "1x70", release, job_id="paused", name="p", status="PAUSING"),
+            # Replication health (issue 24): RPO 600 s read by both; the target down in both releases' kept
+            # data, but only a's monitor readings work.
+            _series("huaweicloud_drs_job_rpo_seconds", "600x70", release, job_id="dr"),
+            _series("huaweicloud_drs_rpo_rto_up", "1x70", release, job_id="dr"),
+            _series("huaweicloud_drs_endpoint_up", "0x70", release, job_id="dr", endpoint="target"),
+            _series("huaweicloud_drs_monitor_data_up", "1x70" if release == "a" else "0x70", release, job_id="dr"),
+            _series("huaweicloud_drs_monitor_data_timestamp_seconds", "0+60x70", release, job_id="dr"),
         )
     ]
     runbook = f"{rules.RUNBOOK_URL}#huaweiclouddrs"
@@ -360,6 +369,36 @@ def test_two_releases_rules_each_judge_only_their_own_exporter(chart: helm.Chart
                                     "description": "DRS job shared reports an incremental replication delay of "
                                     "10m 0s (threshold 300s).",
                                     "runbook_url": runbook + "replicationdelayhigh",
+                                },
+                            }
+                        ],
+                    },
+                    {  # a's threshold (300 s) for a's data only: b's 900 s is not crossed
+                        "eval_time": "15m",
+                        "alertname": "HuaweiCloudDRSRPOHigh",
+                        "exp_alerts": [
+                            {
+                                "exp_labels": {"severity": "warning", **_release("a"), "job_id": "dr"},
+                                "exp_annotations": {
+                                    "summary": "A DRS disaster-recovery job's RPO is over its threshold.",
+                                    "description": "DRS reports an RPO (business database to DRS) of 10m 0s for job "
+                                    "dr (threshold 300s): a failover now would lose that much data.",
+                                    "runbook_url": runbook + "rpohigh",
+                                },
+                            }
+                        ],
+                    },
+                    {  # a's working readings do not vouch for b's kept data
+                        "eval_time": "15m",
+                        "alertname": "HuaweiCloudDRSEndpointDown",
+                        "exp_alerts": [
+                            {
+                                "exp_labels": {"severity": "warning", **_release("a"), "job_id": "dr"},
+                                "exp_annotations": {
+                                    "summary": "DRS cannot reach a database of a job.",
+                                    "description": "DRS reports the connection of job dr to its database(s) unhealthy "
+                                    "for 5m: target (huaweicloud_drs_endpoint_up); nothing is replicated over it.",
+                                    "runbook_url": runbook + "endpointdown",
                                 },
                             }
                         ],

@@ -29,6 +29,7 @@ from .procs import terminate, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 INCIDENTS = ROOT / "alerts" / "tests" / "incidents_test.yaml"
+HEALTH = ROOT / "alerts" / "tests" / "health_test.yaml"
 BINARY = "prometheus-alertmanager"
 
 
@@ -110,10 +111,10 @@ def name(labels: dict[str, str]) -> str:
     )
 
 
-def firing(scenario: str, eval_time: str, **external: str) -> list[dict[str, str]]:
-    """The alerts promtool fires in ``scenario`` at ``eval_time``, with a Prometheus's ``external`` labels."""
+def firing(scenario: str, eval_time: str, path: Path = INCIDENTS, **external: str) -> list[dict[str, str]]:
+    """The alerts promtool fires in ``scenario`` of ``path`` at ``eval_time``, with ``external`` labels."""
     out: list[dict[str, str]] = []
-    for test in yaml.safe_load(INCIDENTS.read_text())["tests"]:
+    for test in yaml.safe_load(path.read_text())["tests"]:
         labels = re.search(r'scenario="([^"]+)"', test["input_series"][0]["series"])
         if labels is None or labels.group(1) != scenario:
             continue
@@ -121,7 +122,7 @@ def firing(scenario: str, eval_time: str, **external: str) -> list[dict[str, str
             if case["eval_time"] == eval_time:
                 for alert in case["exp_alerts"]:
                     out.append({**external, "alertname": case["alertname"], **alert["exp_labels"]})
-    assert out, f"no alerts of scenario {scenario} at {eval_time} in {INCIDENTS.name}"
+    assert out, f"no alerts of scenario {scenario} at {eval_time} in {path.name}"
     return out
 
 
@@ -332,5 +333,73 @@ def test_an_outage_that_lets_some_jobs_through_still_reaches_on_call_as_one_aler
         "ProjectRefreshFailing/big": "active",
         **{f"RefreshFailing/{j}": "suppressed" for j in outage},
         **{f"RefreshFailing/{j}": "active" for j in near},
+    }
+    assert received(am, alerts, expected) == expected
+
+
+def test_a_dr_job_with_an_unreachable_database_reaches_on_call_as_its_cause(am: Alertmanager) -> None:
+    """Issue 24: health_test.yaml's drjob. dr1's target is unreachable: its RTO and delay grow meanwhile, and
+    on-call gets EndpointDown alone. dr2's RPO and delay are the same lag: RPOHigh alone. dr3 has five failing
+    things (alarms, a failed DDL, abnormal rows in two phases): one alert per subject, DDLFailed and DirtyRows."""
+    expected = {
+        "EndpointDown/dr1": "active",
+        "RTOHigh/dr1": "suppressed",
+        "ReplicationDelayHigh/dr1": "suppressed",
+        "RPOHigh/dr2": "active",
+        "ReplicationDelayHigh/dr2": "suppressed",
+        "DDLFailed/dr3": "active",
+        "DirtyRows/dr3": "active",
+    }
+    assert received(am, firing("drjob", "20m", HEALTH), expected) == expected
+
+
+def test_an_unreachable_database_mutes_only_its_own_jobs_delays(am: Alertmanager) -> None:
+    """The near miss: EndpointDown of one job (or of the same job in another release) silences no other RPO."""
+    a = {"job": J, "namespace": "team-a", "service": "a", "cluster": "c"}
+    b = {**a, "namespace": "team-b", "service": "b"}
+    alerts = [
+        {"alertname": "HuaweiCloudDRSEndpointDown", **a, "job_id": "j1", "severity": "warning"},
+        {"alertname": "HuaweiCloudDRSRPOHigh", **a, "job_id": "j2", "severity": "warning"},
+        {"alertname": "HuaweiCloudDRSRPOHigh", **b, "job_id": "j1", "severity": "warning"},
+    ]
+    expected = {"EndpointDown/j1": "active", "RPOHigh/j2": "active", "RPOHigh/j1": "active"}
+    assert received(am, alerts, expected) == expected
+
+
+def test_a_projects_outage_mutes_its_jobs_health_data_failing_only(am: Alertmanager) -> None:
+    """Issue 24: an outage of project eu's API fails every source of every eu job. On-call gets the project's
+    alert; each eu job's HealthDataFailing is suppressed (same project and cluster), ap's reaches on-call. The
+    exporter down (another release) mutes nothing of this one."""
+    svc = {"job": J, "namespace": "m", "service": "s", "cluster": "c"}
+    other = {**svc, "service": "other"}
+    alerts = [
+        {"alertname": "HuaweiCloudDRSProjectRefreshFailing", **svc, "project_id": "eu", "severity": "warning"},
+        *(
+            {
+                "alertname": "HuaweiCloudDRSHealthDataFailing",
+                **svc,
+                "job_id": j,
+                "project_id": "eu",
+                "severity": "warning",
+            }
+            for j in ("eu1", "eu2")
+        ),
+        {
+            "alertname": "HuaweiCloudDRSHealthDataFailing",
+            **svc,
+            "job_id": "ap1",
+            "project_id": "ap",
+            "severity": "warning",
+        },
+        {"alertname": "HuaweiCloudDRSExporterDown", **other, "severity": "critical"},
+        {"alertname": "HuaweiCloudDRSDDLFailed", **other, "job_id": "x1", "severity": "warning"},
+    ]
+    expected = {
+        "ProjectRefreshFailing/eu": "active",
+        "HealthDataFailing/eu1": "suppressed",
+        "HealthDataFailing/eu2": "suppressed",
+        "HealthDataFailing/ap1": "active",
+        "ExporterDown/c": "active",
+        "DDLFailed/x1": "suppressed",
     }
     assert received(am, alerts, expected) == expected

@@ -72,7 +72,8 @@ def test_the_sdk_spelling_of_the_delay_in_milliseconds_is_read() -> None:
 
 def test_throughput_and_phase_progress_from_batch_progress_at_no_extra_call(simulate: Any, start: Any) -> None:
     sim = simulate(THROUGHPUT_JOBS)
-    exp = start(sim_config(sim, ["incr", "full"], cache_ttl=60))
+    # Job details (batch-status, on by default) off: this is about what batch-progress alone gives.
+    exp = start(sim_config(sim, ["incr", "full"], cache_ttl=60, job_details=False))
     text = exp.metrics()
     assert value(text, "huaweicloud_drs_job_apply_rows_per_second", job_id="incr") == 250
     assert value(text, "huaweicloud_drs_job_apply_bytes_per_second", job_id="incr") == 8192
@@ -151,14 +152,24 @@ def job_status(exp: Exporter, job_id: str) -> dict[str, Any]:
     return found
 
 
+def check_off_by_default(sim: Simulator, exp: Exporter, job_id: str, field: str, *families: str) -> None:
+    """No call of a health API, no family starting with any of ``families``, /status.json's ``field`` null."""
+    # Two rounds of job-level reads (each scrape asks for one when due): the source would have read by then.
+    text = scrape_until(exp, lambda t: sim.stats()["requests"].get("batch_progress", 0) >= 2)
+    assert not [f for f in families if f in text]
+    assert not sim.stats()["health"], "no replication-health API was called"
+    assert job_status(exp, job_id)[field] is None
+
+
 def test_monitor_data_is_off_by_default(simulate: Any, start: Any) -> None:
     sim = simulate(MONITOR_JOBS)
     exp = start(sim_config(sim, ["mon-a"], cache_ttl=1))
     # Two rounds of job-level reads (each scrape asks for one when due): monitor data would have been read by then.
     text = scrape_until(exp, lambda t: sim.stats()["requests"].get("batch_progress", 0) >= 2)
     assert "huaweicloud_drs_endpoint" not in text and "huaweicloud_drs_monitor_data" not in text
-    assert not sim.stats()["health"], "no monitor-data call"
+    assert not [k for k in sim.stats()["health"] if k.endswith("/show_monitor_data")], "no monitor-data call"
     assert job_status(exp, "mon-a")["monitor"] is None
+    check_off_by_default(sim, exp, "mon-a", "monitor", "huaweicloud_drs_endpoint", "huaweicloud_drs_monitor_data")
 
 
 def test_monitor_data_values_source_health_and_error_codes(simulate: Any, start: Any) -> None:

@@ -25,7 +25,7 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families
 from exporter import __version__
 
 from .accept import ACCEPTS, BROWSER
-from .procs import Exporter, Simulator, gunzip_whole, sim_config
+from .procs import Exporter, Simulator, gunzip_whole, sim_config, wait_for
 
 BUILD_INFO = b'huaweicloud_drs_exporter_build_info{version="'
 LONG = {"X-Prometheus-Scrape-Timeout-Seconds": "60"}
@@ -62,6 +62,9 @@ def demo(sim: Simulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[E
     )
     try:
         exp.get(headers=LONG, timeout=60).raise_for_status()
+        # Job details are read in the background (on by default): their first read lands before the
+        # answers are compared, so that the data stays put.
+        wait_for(lambda: "huaweicloud_drs_job_details_up{" in exp.metrics(headers=LONG), timeout=30, interval=0.2)
         yield exp
     finally:
         exp.stop()

@@ -190,6 +190,10 @@ def test_a_source_added_by_its_registration_line_is_cached_and_equals_a_fresh_en
             compare_refresh_interval=600,
             monitor_data=True,
             monitor_refresh_interval=600,
+            dirty_rows=True,
+            dirty_rows_refresh_interval=600,
+            ddl_alarms=True,
+            ddl_refresh_interval=600,
         )
     )
     exporter = app.Exporter(cfg)
@@ -199,10 +203,13 @@ def test_a_source_added_by_its_registration_line_is_cached_and_equals_a_fresh_en
         wait_for(lambda: any(job.types for job in exporter.comparison_snapshot().jobs.values()), timeout=30)
         wait_for(lambda: b"test_echo_jobs{" in b"".join(exporter.scrape(30, TEXT, compress=False)), timeout=10)
         # Every registered source has samples in the scrapes compared below.
-        wait_for(
-            lambda: b"huaweicloud_drs_endpoint_delay_seconds{" in b"".join(exporter.scrape(30, TEXT, compress=False)),
-            timeout=10,
-        )
+        for sample in (
+            b"huaweicloud_drs_endpoint_delay_seconds{",
+            b"huaweicloud_drs_job_details_last_success",
+            b"huaweicloud_drs_dirty_rows{",
+            b"huaweicloud_drs_ddl_alarms{",
+        ):
+            wait_for(lambda s=sample: s in b"".join(exporter.scrape(30, TEXT, compress=False)), timeout=10)
         echo = exporter.sources["echo"]
         assert isinstance(echo, EchoSource)
         fmt: Format
@@ -226,7 +233,10 @@ def test_a_source_added_by_its_registration_line_is_cached_and_equals_a_fresh_en
                 "test_echo_jobs",
                 "test_live_echo_jobs",
                 "huaweicloud_drs_job_info",
+                "huaweicloud_drs_job_details_up",
                 "huaweicloud_drs_monitor_data_up",
+                "huaweicloud_drs_dirty_data_up",
+                "huaweicloud_drs_ddl_data_up",
                 "huaweicloud_drs_api_requests",
             )
         ]

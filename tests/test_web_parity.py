@@ -27,7 +27,7 @@ import yaml
 from exporter.config.validation import ConfigError
 from exporter.web import webconfig
 
-from .procs import Exporter, Simulator, command, sim_config
+from .procs import Exporter, Simulator, command, sim_config, wait_for
 from .test_security import server_cert, web_config
 
 STATIC_CONFIG = "region: ap-southeast-1\nproject_id: abc\nauth: {token: abcdefgh}\njobs: [a]\n"
@@ -582,6 +582,13 @@ def test_unverified_mode_serves_large_answers_on_kept_connections(start: Any, ca
         )
         url = exp.url.replace("http://", "https://") + "/metrics"
         ca_file = str(tmp_path / "ca.crt")
+        # The answers below are compared byte for byte: first let the background job-details read
+        # (on by default) land, so that no scrape in between gains its families.
+        wait_for(
+            lambda: b"huaweicloud_drs_job_details_up{" in requests.get(url, verify=ca_file, timeout=60).content,
+            timeout=60,
+            interval=0.5,
+        )
         with requests.Session() as session:
             plain = session.get(url, verify=ca_file, headers={"Accept-Encoding": "identity"}, timeout=60)
             packed = session.get(url, verify=ca_file, headers={"Accept-Encoding": "gzip"}, timeout=60)

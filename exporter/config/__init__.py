@@ -101,6 +101,27 @@ class JobConfig(Model, frozen=True):
             "default: the global `rpo_rto`"
         ),
     ] = None
+    job_details: Annotated[
+        bool | None,
+        doc(
+            "export why this job failed and when its full phase ended (batch-status, batch-detail; shared with the "
+            "project's other jobs, see the global `job_details`); default: the global `job_details`"
+        ),
+    ] = None
+    dirty_rows: Annotated[
+        bool | None,
+        doc(
+            "export this job's abnormal rows (rows DRS failed to apply, per phase over `dirty_rows_window`; two API "
+            "calls per `dirty_rows_refresh_interval`); default: the global `dirty_rows`"
+        ),
+    ] = None
+    ddl_alarms: Annotated[
+        bool | None,
+        doc(
+            "export this job's active DDL alarms (one API call per `ddl_refresh_interval`); "
+            "default: the global `ddl_alarms`"
+        ),
+    ] = None
 
 
 class DiscoveryConfig(Model, frozen=True):
@@ -125,6 +146,15 @@ class DiscoveryConfig(Model, frozen=True):
         bool | None, doc("`monitor_data` for every discovered job; default: the global `monitor_data`")
     ] = None
     rpo_rto: Annotated[bool | None, doc("`rpo_rto` for every discovered DR job; default: the global `rpo_rto`")] = None
+    job_details: Annotated[
+        bool | None, doc("`job_details` for every discovered job; default: the global `job_details`")
+    ] = None
+    dirty_rows: Annotated[
+        bool | None, doc("`dirty_rows` for every discovered job; default: the global `dirty_rows`")
+    ] = None
+    ddl_alarms: Annotated[
+        bool | None, doc("`ddl_alarms` for every discovered job; default: the global `ddl_alarms`")
+    ] = None
 
     def wants(self, name: str) -> bool:
         """True when a job called ``name`` passes the include and exclude patterns."""
@@ -372,6 +402,74 @@ class Config(Model, frozen=True):
         float,
         between(1, 86400, "seconds between two readings of the DR jobs' RPO and RTO (one batched call per project)"),
     ] = 60.0
+    job_details: Annotated[
+        bool,
+        doc(
+            "export why jobs failed and when their full phase ended (`huaweicloud_drs_job_error_info`, "
+            "`huaweicloud_drs_job_full_transfer_completed_timestamp_seconds`, "
+            "`huaweicloud_drs_job_failed_expiry_timestamp_seconds`, `huaweicloud_drs_job_details_*`; the failure "
+            "reason on the status page): per project and `job_details_refresh_interval`, one batch-status call "
+            "per 50 jobs, and a batch-detail call per 10 jobs whose status changed since their last reading "
+            "(none in steady state); a job or `discovery` may say otherwise"
+        ),
+    ] = True
+    job_details_refresh_interval: Annotated[
+        float,
+        between(
+            1,
+            86400,
+            "seconds between two readings of the jobs' status (one batch-status call per project and 50 jobs; "
+            "batch-detail only for jobs whose status changed)",
+        ),
+    ] = 60.0
+    dirty_rows: Annotated[
+        bool,
+        doc(
+            "export abnormal rows (`huaweicloud_drs_dirty_rows`, `huaweicloud_drs_dirty_data_*`; rows DRS failed to "
+            "apply) of every job: two API calls per job per `dirty_rows_refresh_interval`; a job or `discovery` may "
+            "say otherwise"
+        ),
+    ] = False
+    dirty_rows_refresh_interval: Annotated[float, between(1, 86400, "seconds between readings of abnormal rows")] = 60.0
+    dirty_rows_window: Annotated[
+        float, between(60, 30 * 86400, "`huaweicloud_drs_dirty_rows` counts the rows of the last this many seconds")
+    ] = 3600.0
+    dirty_rows_per_table: Annotated[
+        bool, doc("also `huaweicloud_drs_table_dirty_rows` per table: one call per 1000 abnormal rows and phase")
+    ] = False
+    dirty_rows_max_tables: Annotated[
+        int,
+        between(
+            0, 100_000, "per-table series per job and phase; the rest: `huaweicloud_drs_table_dirty_rows_not_exported`"
+        ),
+    ] = 100
+    dirty_rows_max_pages: Annotated[
+        int,
+        between(
+            1, 1000, "pages of 1000 abnormal rows per job, phase and reading (then `huaweicloud_drs_dirty_rows_capped`)"
+        ),
+    ] = 10
+    ddl_alarms: Annotated[
+        bool,
+        doc(
+            "export the active DDL alarms of every job (`huaweicloud_drs_ddl_*`; sequence number, time and "
+            "result on the status page): one API call per job per `ddl_refresh_interval`; a job or `discovery` "
+            "may say otherwise"
+        ),
+    ] = False
+    ddl_refresh_interval: Annotated[
+        float,
+        between(1, 86400, "seconds between two readings of a job's DDL alarms (one API call per job)"),
+    ] = 60.0
+    ddl_text_on_status_page: Annotated[
+        bool,
+        doc(
+            "show the start of each alarmed DDL statement (its first 120 characters, HTML-escaped) on the "
+            "status page and in `/status.json`. The DDL text is customer data (table and column names, "
+            "literals), and anyone who can reach the exporter's web port sees that page: leave it off "
+            "unless they all may read it"
+        ),
+    ] = False
     max_staleness: Annotated[
         float | None,
         between(

@@ -35,7 +35,7 @@ class DdlAlarm:
 
     seqno: int
     active: bool
-    failed: bool | None  # exe_result false: the DDL failed on the target; None when not said
+    exe_result: bool | None  # False: the DDL failed on the target; None when not said
     time: float | None  # Unix seconds the DDL ran on the source
     record_time: float | None
     clean_time: float | None
@@ -59,7 +59,7 @@ class DdlAlarms:
     @property
     def failed(self) -> int:
         """Active alarms whose DDL failed on the target."""
-        return sum(1 for a in self.alarms if a.active and a.failed is False)
+        return sum(1 for a in self.alarms if a.active and a.exe_result is False)
 
     @property
     def latest(self) -> float | None:
@@ -79,7 +79,7 @@ def parse_ddl_item(item: Any) -> DdlAlarm | None:
     return DdlAlarm(
         seqno=seqno,
         active=status == 1 if status is not None else boolean(item.get("status")) is True,
-        failed=boolean(item.get("exe_result")),
+        exe_result=boolean(item.get("exe_result")),
         time=timestamp(item.get("ddl_timestamp")),
         record_time=timestamp(item.get("record_time")),
         clean_time=timestamp(item.get("clean_time")),

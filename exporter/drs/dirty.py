@@ -60,6 +60,10 @@ class DirtyRows:
     begin: float
     end: float
     tables: tuple[DirtyTable, ...] | None = None  # None unless asked for per table
+    # The listing stopped at its page bound with rows left: ``tables`` covers only the rows read, and
+    # ``count`` too unless ``exact`` (DRS's own ``count`` was in the answer).
+    capped: bool = False
+    exact: bool = True  # ``count`` is DRS's own count, or every row of the window was listed
 
 
 def dirty_item(item: Any) -> DirtyItem | None:

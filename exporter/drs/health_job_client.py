@@ -11,7 +11,8 @@ Public API (one call per area):
 - :func:`fetch_monitor_data` → :class:`~exporter.drs.monitor.MonitorData` (``monitor-data``: 1 call)
 - :func:`fetch_ddl_alarms` → :class:`~exporter.drs.ddl.DdlAlarms` (``ddl?status=1``: 1 call per 100 alarms)
 - :func:`fetch_dirty_rows` → :class:`~exporter.drs.dirty.DirtyRows` (``dirty-data``: 1 call for the
-  count; per table, 1 call per 1000 rows of the window, at most ``max_rows``)
+  count; per table, or when DRS leaves the count out, 1 call per 1000 rows of the window, at most
+  ``max_pages``: beyond them the answer says it is ``capped``)
 - :func:`fetch_health_comparisons` → :class:`~exporter.drs.health_compare.HealthComparisons`
   (``health-compare-jobs`` + ``compare-policy`` + one ``…/object/{id}`` for the latest finished
   object comparison + one ``compare-progress/{id}`` per running latest run)
@@ -19,7 +20,6 @@ Public API (one call per area):
 
 from __future__ import annotations
 
-import math
 import re
 import time
 from dataclasses import replace
@@ -29,12 +29,11 @@ from types import MappingProxyType
 
 from ..base.deadline import Deadline
 from .client import MAX_PAGE_SIZE, DRSClient
-from .compare import CompareRun, ObjectOverview, latest, parse_object_overview, parse_run
-from .compare_client import RowBudget, read_pages
+from .compare import CompareRun, Listing, ObjectOverview, latest, parse_object_overview, parse_run
+from .compare_client import read_pages
 from .ddl import ITEMS_KEYS as DDL_ITEMS
 from .ddl import OPERATION as DDL_OPERATION
 from .ddl import DdlAlarms, alarms_of, parse_ddl_item
-from .dirty import ITEMS_KEYS as DIRTY_ITEMS
 from .dirty import OPERATION as DIRTY_OPERATION
 from .dirty import PHASES, DirtyItem, DirtyRows, parse_dirty_page, tables_of
 from .health_compare import (
@@ -56,7 +55,7 @@ from .monitor import MonitorData, parse_monitor_data
 # caps lower (paging then stops at the short page and the mismatch with count is logged).
 DDL_PAGE = 100
 DDL_MAX_PAGES = 10  # a thousand active alarms is plenty to show
-DIRTY_MAX_ROWS = 10_000
+DIRTY_MAX_PAGES = 10  # 10,000 abnormal rows per job and phase in one read
 # A comparison id goes into request paths: letters, digits, '-' and '_' only ("../x" would ask for another resource).
 _PATH_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
@@ -106,13 +105,16 @@ def fetch_dirty_rows(
     window_seconds: float = 3600.0,
     phase: str = "incremental",
     per_table: bool = False,
-    max_rows: int = DIRTY_MAX_ROWS,
+    max_pages: int = DIRTY_MAX_PAGES,
     now: float | None = None,
 ) -> DirtyRows:
     """Abnormal rows of ``phase`` (``incremental`` or ``full``) in the last ``window_seconds``, always anonymized.
 
-    Without ``per_table`` one call with ``limit=1`` reads the count. With it every row of the
-    window is listed (names and time only), at most ``max_rows`` (else ``page_cap_exceeded``).
+    Without ``per_table`` one call with ``limit=1`` reads DRS's count. With it (or when an answer
+    has no count) the rows of the window are listed, names and time only, at most ``max_pages``
+    pages of 1000: rows left after them are not read, and the answer is ``capped`` (its tables,
+    and its count when DRS gave none, then cover only the rows read). Each page's items are cut
+    down to names and times as it is parsed: ``error_sql`` never outlives its page.
     """
     if phase not in PHASES:
         raise ValueError(f"phase must be one of {tuple(PHASES)}")
@@ -122,37 +124,49 @@ def fetch_dirty_rows(
     mode = PHASES[phase]
     if mode is not None:
         params["task_mode"] = mode
-    path = f"/jobs/{job_id}/dirty-data"
-    check = partial(parse_dirty_page, operation=DIRTY_OPERATION)
-    if not per_table:
-        page = client.call(
+    deadline = Deadline.of(deadline)
+
+    def page(offset: int, limit: int) -> Listing:
+        listed: Listing = client.call(
             "GET",
-            path,
+            f"/jobs/{job_id}/dirty-data",
             operation=DIRTY_OPERATION,
             job_id=job_id,
-            params={**params, "offset": 0, "limit": 1},
+            params={**params, "offset": offset, "limit": limit},
             deadline=deadline,
-            parse=check,
+            parse=partial(parse_dirty_page, operation=DIRTY_OPERATION),
         )
-        total = page.total if page.total is not None else len(page.items)
-        return DirtyRows(job_id, phase, total, begin, end)
-    pages = max(1, math.ceil(max_rows / MAX_PAGE_SIZE))
-    budget = RowBudget(max_rows, f"the abnormal rows of job {job_id}")
-    items: list[DirtyItem] = read_pages(
-        client,
-        path,
-        job_id=job_id,
-        operation=DIRTY_OPERATION,
-        items_keys=DIRTY_ITEMS,
-        parse=lambda item: item if isinstance(item, DirtyItem) else None,
-        deadline=Deadline.of(deadline),
-        params=params,
-        budget=budget,
-        max_pages=pages,
-        version="v5",
-        check=check,
+        return listed
+
+    if not per_table:
+        first = page(0, 1)
+        if first.total is not None:
+            return DirtyRows(job_id, phase, first.total, begin, end)
+    total: int | None = None
+    items: list[DirtyItem] = []
+    offset = 0
+    for _ in range(max(1, max_pages)):
+        listed = page(offset, MAX_PAGE_SIZE)
+        total = listed.total if total is None else total  # the first answer's: the window does not move
+        offset += len(listed.items)
+        if per_table:
+            items.extend(listed.items)
+        if len(listed.items) < MAX_PAGE_SIZE or (total is not None and offset >= total):
+            capped = False
+            break
+    else:
+        capped = total is None or offset < total
+    count = total if total is not None else offset
+    return DirtyRows(
+        job_id,
+        phase,
+        count,
+        begin,
+        end,
+        tables_of(items) if per_table else None,
+        capped=capped,
+        exact=total is not None or not capped,
     )
-    return DirtyRows(job_id, phase, len(items), begin, end, tables_of(items))
 
 
 def fetch_health_comparisons(

@@ -93,11 +93,13 @@ def _status(job_id: str, item: dict[str, Any]) -> JobStatus:
 
 
 def _expired_days(item: dict[str, Any]) -> int | None:
+    """The first usable ``expired_days`` (top level, then ``base_info``): garbage in one does not hide the other."""
     base = item.get("base_info")
-    days = count(item.get("expired_days"))
-    if days is None and isinstance(base, dict):
-        days = count(base.get("expired_days"))
-    return days if days is not None and EXPIRED_DAYS[0] <= days <= EXPIRED_DAYS[1] else None
+    for raw in (item.get("expired_days"), base.get("expired_days") if isinstance(base, dict) else None):
+        days = count(raw)
+        if days is not None and EXPIRED_DAYS[0] <= days <= EXPIRED_DAYS[1]:
+            return days
+    return None
 
 
 def _detail(job_id: str, item: dict[str, Any]) -> JobDetail:

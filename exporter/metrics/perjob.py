@@ -1,4 +1,4 @@
-"""What the sources of one value per job (monitor data, RPO/RTO) share: health families and the source's plumbing."""
+"""What the sources of one value per job (monitor data, RPO/RTO, DDL alarms, ...) share: health families, plumbing."""
 
 from __future__ import annotations
 
@@ -8,9 +8,12 @@ from typing import Generic, TypeVar
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 
+from ..base.deadline import Deadline
 from ..config import Config
+from ..sources.index import Index
 from ..sources.perjob import JobsSnapshot, PerJobReader
 from ..sources.projects import max_staleness
+from .source import Exposed
 
 T = TypeVar("T")
 
@@ -48,9 +51,26 @@ class SnapshotMetrics(Generic[T]):
 
 
 class PerJobSource(Generic[T]):
-    """The status page's view, the reload hand-over and close of a source on a :class:`PerJobReader`."""
+    """A source on a :class:`PerJobReader`: the jobs with its switch on, the status page's view, reload and close.
 
+    A subclass builds its reader and sets ``default`` (the global switch); the default
+    :meth:`expose` reads the jobs whose per-job setting :attr:`SWITCH` is on and builds
+    :meth:`families` from the snapshot. A source that chooses its jobs otherwise (DR jobs only)
+    overrides :meth:`expose`.
+    """
+
+    SWITCH = ""  # the per-job switch: a field of JobConfig, DiscoveryConfig and Config
     reader: PerJobReader[T]
+    default: bool
+
+    def families(self, snapshot: JobsSnapshot[T]) -> Iterator[Metric]:
+        """The source's families from a snapshot."""
+        raise NotImplementedError
+
+    def expose(self, index: Index, deadline: Deadline) -> Exposed:
+        """The latest data; starts a background read of the jobs that are due (never waits for it)."""
+        jobs = {j: o.project.client for j, o in index.owners.items() if o.setting(self.SWITCH, self.default)}
+        return Exposed(SnapshotMetrics(self.reader.want(jobs), self.families))
 
     def snapshot(self) -> JobsSnapshot[T]:
         """The latest state (never waits): the status page's."""

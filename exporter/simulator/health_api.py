@@ -185,12 +185,14 @@ class HealthMixin(HandlerBase):
         if operation == "batch_status":
             return entry
         started = self.server.scenario.started
+        # DRS's "last update" of the job; a failed job's is taken as its failure time when ``failed_ago`` says so.
+        updated = time.time() - float(health.get("failed_ago")) if health.get("failed_ago") is not None else started
         entry.update(
             {
                 "name": job.name or job.id,
                 "failed_reason": health.get("failed_reason", ""),
                 "actual_start_time": str(int(started * 1000)),
-                "update_time": str(int(started * 1000)),
+                "update_time": str(int(updated * 1000)),
                 "job_direction": "up",
                 "job_kernel_direction": "up",
                 "db_use_type": job.job_type,

@@ -15,6 +15,7 @@ A scenario job may carry (every key optional)::
       error_code: DRS.M00004       # batch-status/detail: the error code of a job in a *_FAILED status
       expired_days: 30             # batch-detail (absent: left out, as in the SDK's QueryJobResp)
       full_transfer_done_ago: 3600 # batch-detail full_transfer_complete_time, seconds ago
+      failed_ago: 600              # batch-detail update_time, seconds ago (absent: when the simulator started)
       ddl: [{text: "ALTER TABLE secret_marker_ddl ...", status: 1, exe_result: false, ago: 120}]
       dirty: {incremental: 3, full: 1, tables: 2, sql: "UPDATE secret_marker_sql SET c=?", spread: 300}
       policy: {status: OPEN, interval_hour: 24, types: [lines, object_comparison], next_in: 3600}
@@ -54,7 +55,16 @@ HEALTH_TYPES = ("object_comparison", "lines", "account")
 _KEYS = frozenset(
     {
         *("monitor", "rpo_ms", "rto_ms", "rpo_error", "error_code", "apply_rows_rate", "apply_bytes_rate"),
-        *("progress_map", "failed_reason", "expired_days", "full_transfer_done_ago", "ddl", "dirty", "policy"),
+        *(
+            "progress_map",
+            "failed_reason",
+            "expired_days",
+            "full_transfer_done_ago",
+            "failed_ago",
+            "ddl",
+            "dirty",
+            "policy",
+        ),
         "comparisons",
     }
 )
@@ -191,7 +201,7 @@ def health_answers(raw: Any, job_id: str) -> dict[str, str]:
 
 
 def demo_health_jobs() -> list[dict[str, Any]]:
-    """The jobs ``make demo`` needs for replication health: a DR job, a DDL alarm, abnormal rows.
+    """The jobs ``make demo`` needs for replication health: a DR job, a DDL alarm, abnormal rows, a failed job.
 
     Their DDL text and SQL carry the markers ``secret_marker_ddl`` and ``secret_marker_sql`` that
     the leak tests look for in logs, ``/metrics``, ``/`` and ``/status.json``.
@@ -228,6 +238,20 @@ def demo_health_jobs() -> list[dict[str, Any]]:
             "objects": {"table": 50},
             "health": {
                 "dirty": {"incremental": 4, "tables": 2, "sql": "UPDATE secret_marker_sql SET note=? WHERE id=?"}
+            },
+        },
+        {
+            # Failed 11 days ago in the incremental phase (batch-detail says why): it ends by itself in
+            # about 3 days (DRS's default of 14), a failed job nearing its automatic expiry.
+            "id": "demo-failed",
+            "name": "demo-failed",
+            "status": "INCRE_TRANSFER_FAILED",
+            "objects": {"table": 20},
+            "health": {
+                "error_code": "DRS.M00004",
+                "failed_reason": "The target database refused the connection: access denied for the DRS account.",
+                "full_transfer_done_ago": 12 * 86400,
+                "failed_ago": 11 * 86400,
             },
         },
     ]

@@ -21,12 +21,11 @@ from typing import Any
 
 from ..base.deadline import Deadline
 from ..drs.client import DRSClient
-from ..drs.errors import DRSAPIError
 from ..drs.health_client import fetch_dr_monitoring
 from ..drs.health_job_client import fetch_monitor_data
 from ..drs.monitor import DR_OPERATION, OPERATION, MonitorData
 from .perjob import JobRead, JobsSnapshot, PerJobReader
-from .reader import INTERNAL_ERROR, ErrorCounter
+from .reader import ErrorCounter
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +39,10 @@ class MonitorReader(PerJobReader[MonitorData]):
     What it knows depends on the project alone: a reload hands it over (:meth:`handover`).
     """
 
+    NAME = "drs-monitor"
+    OPERATION = OPERATION
+    WHAT = "monitor data"
+
     def __init__(
         self,
         interval: float,
@@ -49,9 +52,7 @@ class MonitorReader(PerJobReader[MonitorData]):
         on_change: Callable[[MonitorSnapshot], None] | None = None,
         on_error: ErrorCounter | None = None,
     ) -> None:
-        super().__init__(
-            "drs-monitor", interval, refresh_timeout, max_staleness, on_change=on_change, on_error=on_error
-        )
+        super().__init__(interval, refresh_timeout, max_staleness, on_change=on_change, on_error=on_error)
         self._dr: frozenset[str] = frozenset()
 
     def want(self, jobs: Mapping[str, DRSClient], dr: Collection[str] = ()) -> MonitorSnapshot:
@@ -63,7 +64,7 @@ class MonitorReader(PerJobReader[MonitorData]):
     def _refresh(self, due: list[str]) -> None:
         with self._lock:
             dr = [j for j in due if j in self._dr]
-        calls = {job_id: self._pool.submit(self._job, job_id) for job_id in due if job_id not in dr}
+        calls = self._singles([j for j in due if j not in dr])
         batches = self._batches(fetch_dr_monitoring, DR_OPERATION, dr)
         # Each call has its own deadline; this bound only guards against a bug, with room for
         # every call queued behind the workers.
@@ -72,31 +73,10 @@ class MonitorReader(PerJobReader[MonitorData]):
         wait(futures, timeout=rounds * self.refresh_timeout + 10)
         values: dict[str, MonitorData] = {}
         errors: dict[str, str] = {}
-        for job_id, call in calls.items():
-            result = call.result() if call.done() and not call.cancelled() else None
-            if isinstance(result, MonitorData):
-                values[job_id] = result
-            elif result is not None:
-                errors[job_id] = result
+        self._gather_singles(calls, values, errors)
         self._gather(batches, values, errors)
         self._store(values, errors)
 
-    def _job(self, job_id: str) -> MonitorData | str | None:
-        """The job's monitor data, or the error code of the failed read; None for a job no longer wanted."""
-        client = self._client(job_id)
-        if client is None:
-            return None
-        try:
-            return fetch_monitor_data(client, job_id, Deadline.after(self.refresh_timeout))
-        except DRSAPIError as err:  # counted by the transport (HTTP failures and answers of the wrong shape)
-            log.warning("monitor data of job %s failed: %s", job_id, err)
-            return err.error_code
-        except Exception as exc:  # a bug must not stop later reads, nor pass unseen
-            log.error(
-                "monitor data of job %s failed unexpectedly: %s",
-                job_id,
-                type(exc).__name__,
-                exc_info=log.isEnabledFor(logging.DEBUG),
-            )
-            self.count(OPERATION, job_id, INTERNAL_ERROR)
-            return INTERNAL_ERROR
+    def fetch(self, client: DRSClient, job_id: str, deadline: Deadline) -> MonitorData:
+        """One (non-DR) job's monitor data."""
+        return fetch_monitor_data(client, job_id, deadline)

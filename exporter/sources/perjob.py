@@ -1,11 +1,15 @@
 """A background reader of one value per job: due jobs read again, last good values kept within max staleness.
 
-What monitor data and RPO/RTO share: the state is a :class:`JobsSnapshot` of :class:`JobRead`
+What monitor data, RPO/RTO and abnormal rows share: the state is a :class:`JobsSnapshot` of :class:`JobRead`
 (whether the last read of that job worked, its error code, and the last good value with when it
 was read). A failed read keeps the last good value while it is younger than ``max_staleness``;
 older values are dropped, never shown as current. Jobs no longer asked for are dropped. What a
 reader knows depends on the project alone: a reload hands it over. A subclass says how due jobs
-are read (:meth:`PerJobReader._refresh`) and stores the outcome with :meth:`PerJobReader._store`.
+are read (:meth:`PerJobReader._refresh`) and stores the outcome with :meth:`PerJobReader._store`;
+a reader of one call (or a few) per job need only say how one job is read (:meth:`PerJobReader.fetch`,
+and the class attributes ``OPERATION`` and ``WHAT``; ``NAME`` names its threads): the default
+``_refresh`` reads the due jobs a few at a time in the pool, one job per task under a deadline of
+``refresh_timeout``.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future
+from concurrent.futures import Future, wait
 from dataclasses import dataclass, replace
 from typing import Generic, TypeVar
 
@@ -48,9 +52,12 @@ class JobsSnapshot(Generic[T]):
 class PerJobReader(BackgroundReader, Generic[T]):
     """Keeps a value of each job asked for, each read again once ``interval`` has passed."""
 
+    NAME = ""  # of the reader's thread; its pool's are NAME-job
+    OPERATION = ""  # of api_errors_total, for a failure of :meth:`fetch` no HTTP attempt counted
+    WHAT = "data"  # in log lines: "<WHAT> of job <id> failed"
+
     def __init__(
         self,
-        name: str,
         interval: float,
         refresh_timeout: float,
         max_staleness: float,
@@ -59,12 +66,12 @@ class PerJobReader(BackgroundReader, Generic[T]):
         on_error: ErrorCounter | None = None,
     ) -> None:
         super().__init__(
-            name,
+            self.NAME,
             interval=interval,
             refresh_timeout=refresh_timeout,
             max_staleness=max_staleness,
             on_error=on_error,
-            pool_name=f"{name}-job",
+            pool_name=f"{self.NAME}-job",
         )
         self.on_change = on_change
         self._snapshot: JobsSnapshot[T] = JobsSnapshot({})
@@ -105,9 +112,57 @@ class PerJobReader(BackgroundReader, Generic[T]):
         """The jobs to read when ``due`` are due (lock held): those, unless a subclass reads more with them."""
         return due
 
-    def _refresh(self, due: list[str]) -> None:
-        """Read ``due`` and :meth:`_store` the outcome (in the reader thread)."""
+    def fetch(self, client: DRSClient, job_id: str, deadline: Deadline) -> T:
+        """One job's value (for the default :meth:`_refresh`); raises DRSAPIError when it cannot be read."""
         raise NotImplementedError
+
+    def _refresh(self, due: list[str]) -> None:
+        """Read ``due`` and :meth:`_store` the outcome (in the reader thread): by default each job on its own."""
+        calls = self._singles(due)
+        # Each call has its own deadline; this bound only guards against a bug, with room for
+        # every job queued behind the workers.
+        wait(list(calls.values()), timeout=-(-len(calls) // self.WORKERS) * self.refresh_timeout + 10)
+        values: dict[str, T] = {}
+        errors: dict[str, str] = {}
+        self._gather_singles(calls, values, errors)
+        self._store(values, errors)
+
+    def _singles(self, job_ids: list[str]) -> dict[str, Future[Read[T] | str | None]]:
+        """Start one :meth:`fetch` per job of ``job_ids`` in the pool (see :meth:`_job`)."""
+        return {job_id: self._pool.submit(self._job, job_id) for job_id in job_ids}
+
+    @staticmethod
+    def _gather_singles(
+        calls: Mapping[str, Future[Read[T] | str | None]], values: dict[str, T], errors: dict[str, str]
+    ) -> None:
+        """Add the outcome of the per-job ``calls`` that ended to ``values`` and ``errors``."""
+        for job_id, call in calls.items():
+            result = call.result() if call.done() and not call.cancelled() else None
+            if isinstance(result, Read):
+                values[job_id] = result.data
+            elif result is not None:
+                errors[job_id] = result
+
+    def _job(self, job_id: str) -> Read[T] | str | None:
+        """The job's value, or the error code of the failed read; None for a job no longer wanted."""
+        client = self._client(job_id)
+        if client is None:
+            return None
+        try:
+            return Read(self.fetch(client, job_id, Deadline.after(self.refresh_timeout)))
+        except DRSAPIError as err:  # counted by the transport (HTTP failures and answers of the wrong shape)
+            log.warning("%s of job %s failed: %s", self.WHAT, job_id, err)
+            return err.error_code
+        except Exception as exc:  # a bug must not stop later reads, nor pass unseen
+            log.error(
+                "%s of job %s failed unexpectedly: %s",
+                self.WHAT,
+                job_id,
+                type(exc).__name__,
+                exc_info=log.isEnabledFor(logging.DEBUG),
+            )
+            self.count(self.OPERATION, job_id, INTERNAL_ERROR)
+            return INTERNAL_ERROR
 
     def _client(self, job_id: str) -> DRSClient | None:
         """The client of a job still wanted."""
@@ -203,3 +258,10 @@ class PerJobReader(BackgroundReader, Generic[T]):
                 log.warning("%s of job %s failed: %s", operation, error.job_id, error.error_code)
                 self.count(operation, error.job_id, error.error_code)
         return dict(batch.values), {j: e.error_code for j, e in batch.errors.items()}
+
+
+@dataclass(frozen=True)
+class Read(Generic[T]):
+    """A job's value as one read got it (a box: the value itself may be any type, even a str)."""
+
+    data: T

@@ -10,13 +10,11 @@ counted it). Either way a job keeps its last good values while they are younger 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from concurrent.futures import wait
 
 from ..drs.health_client import fetch_rpo_rto
 from ..drs.rpo import OPERATION, RpoRto
 from .perjob import JobRead, JobsSnapshot, PerJobReader
-from .reader import ErrorCounter
 
 JobRpoRto = JobRead[RpoRto]
 RpoRtoSnapshot = JobsSnapshot[RpoRto]
@@ -25,18 +23,7 @@ RpoRtoSnapshot = JobsSnapshot[RpoRto]
 class RpoRtoReader(PerJobReader[RpoRto]):
     """Keeps the RPO and RTO of the DR jobs asked for, each project's read again once ``interval`` has passed."""
 
-    def __init__(
-        self,
-        interval: float,
-        refresh_timeout: float,
-        max_staleness: float,
-        *,
-        on_change: Callable[[RpoRtoSnapshot], None] | None = None,
-        on_error: ErrorCounter | None = None,
-    ) -> None:
-        super().__init__(
-            "drs-rpo-rto", interval, refresh_timeout, max_staleness, on_change=on_change, on_error=on_error
-        )
+    NAME = "drs-rpo-rto"
 
     def _due(self, due: list[str]) -> list[str]:
         # Every wanted job of a project with a due job: the call costs the same, and the project's

@@ -26,13 +26,25 @@ from ..config.credentials import AkSkCredentials, TokenCredentials
 from ..drs.compare import COMPARE_TYPES, CompareRun
 from ..drs.joblist import JobMeta
 from ..drs.progress import ProgressData
+from ..metrics.ddl_metrics import DdlSource
+from ..metrics.details_metrics import JobDetailsSource
+from ..metrics.dirty_metrics import DirtySource
 from ..metrics.monitor_metrics import MonitorSource
 from ..metrics.rpo_metrics import RpoRtoSource
 from ..sources.cache import Key, Snapshot
 from ..sources.comparisons import JobComparisons, TypeState
-from ..sources.monitor import JobMonitor
-from ..sources.rpo import JobRpoRto
 from .cutover import Cutover, judge
+from .details_status import JobDetailsStatus, job_details_status
+from .health_status import (
+    DdlStatus,
+    DirtyStatus,
+    MonitorStatus,
+    RpoRtoStatus,
+    ddl_status,
+    dirty_status,
+    monitor_status,
+    rpo_rto_status,
+)
 
 SCHEMA_VERSION = 1
 LEAST_ADVANCED = 10
@@ -99,69 +111,6 @@ class ComparisonStatus:
 
 
 @dataclass(frozen=True)
-class EndpointStatus:
-    """One side of a job (its source or target database) as DRS's monitor data shows it."""
-
-    up: bool | None
-    delay_seconds: float | None
-    requests_per_second: float | None
-
-
-@dataclass(frozen=True)
-class MonitorStatus:
-    """A job's monitor data (issue 24), as last read in the background; data null once older than max_staleness."""
-
-    up: bool  # the last reading succeeded
-    error_code: str | None
-    last_success_timestamp_seconds: float | None  # when the data shown was read
-    data_timestamp_seconds: float | None  # DRS's update_time
-    source: EndpointStatus | None
-    target: EndpointStatus | None
-    transferred_rows: float | None
-    transferred_bytes: float | None
-
-
-def monitor_status(job: JobMonitor) -> MonitorStatus:
-    """A job's monitor data as the status page shows it."""
-    data = job.data
-    if data is None:
-        return MonitorStatus(job.up, job.error_code, None, None, None, None, None, None)
-    sides = {
-        name: EndpointStatus(side.up, side.delay_seconds, side.requests_per_second)
-        for name, side in data.endpoints().items()
-    }
-    return MonitorStatus(
-        job.up,
-        job.error_code,
-        job.read_at,
-        data.updated_at,
-        sides["source"],
-        sides["target"],
-        data.transferred_rows,
-        data.transferred_bytes,
-    )
-
-
-@dataclass(frozen=True)
-class RpoRtoStatus:
-    """A DR job's RPO and RTO (issue 24), as last read in the background; values null once older than max_staleness."""
-
-    up: bool  # the last reading succeeded (the job's entry carried no error_code)
-    error_code: str | None
-    last_success_timestamp_seconds: float | None  # when the values shown were read
-    rpo_seconds: float | None
-    rto_seconds: float | None
-
-
-def rpo_rto_status(job: JobRpoRto) -> RpoRtoStatus:
-    """A DR job's RPO and RTO as the status page shows them."""
-    data = job.data
-    if data is None:
-        return RpoRtoStatus(job.up, job.error_code, None, None, None)
-    return RpoRtoStatus(job.up, job.error_code, job.read_at, data.rpo_seconds, data.rto_seconds)
-
-
-@dataclass(frozen=True)
 class JobStatus:
     """One DRS job: what the job lists and DRS's job progress say, and each of its keys."""
 
@@ -186,6 +135,12 @@ class JobStatus:
     monitor: MonitorStatus | None = None
     # None for a job that is no DR job, or has rpo_rto off (or not read yet).
     rpo_rto: RpoRtoStatus | None = None
+    # None when the job's details are off (or not read yet).
+    job_details: JobDetailsStatus | None = None
+    # None when the job's abnormal rows are off (or not read yet).
+    dirty_rows: DirtyStatus | None = None
+    # None when the job's DDL alarms are off (or not read yet).
+    ddl: DdlStatus | None = None
 
 
 @dataclass(frozen=True)
@@ -334,6 +289,9 @@ class StatusBuilder:
             e.comparison_snapshot(),  # compared by identity: a new snapshot whenever anything changed
             e.source(MonitorSource).snapshot(),  # the same
             e.source(RpoRtoSource).snapshot(),  # the same
+            e.source(JobDetailsSource).snapshot(),  # the same
+            e.source(DirtySource).snapshot(),  # the same
+            e.source(DdlSource).snapshot(),  # the same
         )
 
     def build(self) -> Status:
@@ -358,6 +316,9 @@ class StatusBuilder:
         compared = e.comparison_snapshot().jobs
         monitored = e.source(MonitorSource).snapshot().jobs
         recovery = e.source(RpoRtoSource).snapshot().jobs
+        detailed = e.source(JobDetailsSource).snapshot().jobs
+        dirty = e.source(DirtySource).snapshot().jobs
+        ddl_read, ddl_text = e.source(DdlSource).snapshot().jobs, e.config.ddl_text_on_status_page
         for gone in [k for k in self._summaries if k not in snaps]:
             del self._summaries[gone]
         wanted = {job_id for job_id, _ in keys}
@@ -421,6 +382,9 @@ class StatusBuilder:
                         cutover=cutover,
                         monitor=monitor_status(monitored[job_id]) if job_id in monitored else None,
                         rpo_rto=rpo_rto_status(recovery[job_id]) if job_id in recovery else None,
+                        job_details=job_details_status(detailed[job_id]) if job_id in detailed else None,
+                        dirty_rows=dirty_status(dirty[job_id]) if job_id in dirty else None,
+                        ddl=ddl_status(ddl_read[job_id], ddl_text) if job_id in ddl_read else None,
                     )
                 )
             projects.append(

@@ -10,11 +10,12 @@ import gzip
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from html import escape
 
 from ..app import Exporter
 from .cutover import Cutover, limits
+from .healthpage import _ddl, _dirty, _job_details, _monitor, _rpo_rto
+from .pagetext import _age, _attr, _count, _percent, _span, _text, _utc
 from .status import (
     FAILING,
     OK,
@@ -24,10 +25,8 @@ from .status import (
     ComparisonTypeStatus,
     JobStatus,
     KeyStatus,
-    MonitorStatus,
     ObjectStatus,
     ProjectStatus,
-    RpoRtoStatus,
     Status,
     StatusBuilder,
 )
@@ -71,58 +70,6 @@ p.error{color:var(--failing);margin:.4rem .5rem;overflow-wrap:anywhere}
 .job-body h4{margin-top:0}}
 @media (max-width:560px){body{padding:.6rem}.job{padding:.6rem}th,td{padding:.3rem .3rem}.wide{display:none}}
 """
-
-
-# Longest name shown whole: DRS's own names are far shorter; a longer one is cut with an ellipsis.
-MAX_NAME = 200
-# Text the HTML parser must not see: NUL (a parse error, replaced by browsers anyway).
-_UNSAFE = str.maketrans({"\x00": "\ufffd"})
-
-
-def _text(value: str, limit: int = MAX_NAME) -> str:
-    """A name from DRS as safe HTML: cut to ``limit`` characters, NUL replaced, escaped, bidi-isolated."""
-    if len(value) > limit:
-        value = value[: limit - 1] + "…"
-    if value.isascii() and "\x00" not in value:
-        return escape(value)  # no right-to-left letters or bidi controls: nothing to isolate
-    return f"<bdi>{escape(value.translate(_UNSAFE))}</bdi>"
-
-
-def _attr(value: str) -> str:
-    return escape(value.translate(_UNSAFE))
-
-
-def _age(seconds: float | None) -> str:
-    """How long ago, to the minute: the page is cached per job until a shown age changes."""
-    if seconds is None:
-        return "never"
-    if seconds < 60:
-        return "under 1 min ago"
-    if seconds < 7200:
-        return f"{seconds // 60:.0f} min ago"
-    return f"{seconds / 3600:.1f} h ago"
-
-
-def _span(seconds: float | None) -> str:
-    if seconds is None:
-        return "unknown"
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
-
-
-def _percent(ratio: float | None) -> str:
-    return "—" if ratio is None else f"{ratio * 100:.1f} %"
-
-
-def _count(n: int | None) -> str:
-    return "—" if n is None else f"{n:,}"
-
-
-def _utc(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _key_row(key: KeyStatus) -> str:
@@ -205,38 +152,6 @@ def _comparison(c: ComparisonStatus | None) -> str:
     return f'<h4>Data consistency (latest comparisons)</h4><ul class="comparison">{down}{items}</ul>'
 
 
-def _monitor(m: MonitorStatus | None) -> str:
-    """A job's endpoints as DRS's monitor data shows them: up or down, and the delay on each side."""
-    if m is None:
-        return ""
-    down = "" if m.up else f" — reading failed: <code>{_text(m.error_code or '')}</code>"
-    sides = [
-        f'{name} <span class="state {"ok" if side.up else "failing"}">{"up" if side.up else "down"}</span>'
-        f", delay {_span(side.delay_seconds)}"
-        for name, side in (("source", m.source), ("target", m.target))
-        if side is not None and side.up is not None
-    ]
-    return f"<h4>Endpoints (monitor data)</h4><p>{'; '.join(sides) or 'no data'}{down}</p>"
-
-
-def _lag(seconds: float | None) -> str:
-    """RPO and RTO are often below a few seconds: tenths there, as :func:`_span` above."""
-    return f"{seconds:.1f} s" if seconds is not None and seconds < 10 else _span(seconds)
-
-
-def _rpo_rto(r: RpoRtoStatus | None) -> str:
-    """A DR job's RPO and RTO, and why the last reading failed."""
-    if r is None:
-        return ""
-    down = "" if r.up else f" — reading failed: <code>{_text(r.error_code or '')}</code>"
-    values = (
-        f"RPO {_lag(r.rpo_seconds)}, RTO {_lag(r.rto_seconds)}"
-        if r.rpo_seconds is not None or r.rto_seconds is not None
-        else "no data"
-    )
-    return f'<h4>Disaster recovery</h4><p class="rpo-rto">{values}{down}</p>'
-
-
 def _cutover(c: Cutover | None) -> str:
     """The job's readiness for cut-over, with each blocking reason in words."""
     if c is None:
@@ -281,8 +196,9 @@ def _job(job: JobStatus, worst: str, cache: Fragments) -> str:
         '<div class="job-body"><div><div class="scroll"><table class="keys"><thead><tr><th>Type</th><th>State</th>'
         '<th class="n">Objects</th><th class="n">Done</th><th class="n">Last success</th>'
         '<th class="n wide">Refresh took</th></tr></thead>'
-        f"<tbody>{keys}</tbody></table></div>{errors}{_comparison(job.comparison)}{_monitor(job.monitor)}"
+        f"<tbody>{keys}</tbody></table></div>{errors}{_comparison(job.comparison)}{_monitor(job.monitor)}{_ddl(job.ddl)}"
         f"{_rpo_rto(job.rpo_rto)}"
+        f"{_job_details(job.job_details)}{_dirty(job.dirty_rows)}"
         f"{_cutover(job.cutover)}</div>"
         f"<div>{least_table}</div></div></article>"
     )

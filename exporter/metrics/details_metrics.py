@@ -1,0 +1,72 @@
+"""Metric families of why a job failed and when its full phase ended (batch-status, batch-detail), and their source."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client.core import GaugeMetricFamily, Metric
+
+from ..sources.details import DetailsSnapshot, JobDetailsReader
+from ..sources.projects import max_staleness
+from .source import JobStateSource, SourceContext
+
+
+def details_families(snapshot: DetailsSnapshot) -> Iterator[Metric]:
+    """Every job-details family, in a fixed order; none at all while no job has job details on."""
+    if not snapshot.jobs:
+        return
+    up = GaugeMetricFamily(
+        "huaweicloud_drs_job_details_up",
+        "1 if the last reading of the job's status and details (batch-status, batch-detail) succeeded.",
+        labels=["job_id"],
+    )
+    success = GaugeMetricFamily(
+        "huaweicloud_drs_job_details_last_success_timestamp_seconds",
+        "Unix time the job's status and details shown were last read (kept after a failed reading while younger "
+        "than max_staleness).",
+        labels=["job_id"],
+    )
+    error = GaugeMetricFamily(
+        "huaweicloud_drs_job_error_info",
+        "The error code DRS reports for the job (batch-status error_code), value 1; the reason in words is on "
+        "the status page.",
+        labels=["job_id", "error_code"],
+    )
+    full_done = GaugeMetricFamily(
+        "huaweicloud_drs_job_full_transfer_completed_timestamp_seconds",
+        "Unix time the job's full phase ended, as DRS reports it (batch-detail full_transfer_complete_time).",
+        labels=["job_id"],
+    )
+    expiry = GaugeMetricFamily(
+        "huaweicloud_drs_job_failed_expiry_timestamp_seconds",
+        "Unix time a failed job ends by itself and can no longer be resumed (an estimate that errs early: "
+        "failure time + expired_days, 14 when DRS does not say).",
+        labels=["job_id"],
+    )
+    for job_id, job in sorted(snapshot.jobs.items()):
+        up.add_metric([job_id], 1.0 if job.up else 0.0)
+        status = job.status
+        if status is None:
+            continue
+        if job.read_at is not None:
+            success.add_metric([job_id], job.read_at)
+        if status.error_code is not None:
+            error.add_metric([job_id, status.error_code], 1.0)
+        if job.full_transfer_completed is not None:
+            full_done.add_metric([job_id], job.full_transfer_completed)
+        if job.failed_expiry is not None:
+            expiry.add_metric([job_id], job.failed_expiry)
+    yield from (up, success, error, full_done, expiry)
+
+
+class JobDetailsSource(JobStateSource[DetailsSnapshot]):
+    """Status, failure reason and phase times of the jobs with ``job_details`` on, read in the background."""
+
+    def __init__(self, context: SourceContext) -> None:
+        config = context.config
+        interval = config.job_details_refresh_interval
+        # Data is kept until max_staleness, but never dropped before the next reading can have ended
+        # (a reading is two calls at most: batch-status, then batch-detail).
+        bound = max(max_staleness(config), interval + 2 * config.refresh_timeout)
+        reader = JobDetailsReader(interval, config.refresh_timeout, bound, on_error=context.stats.error)
+        super().__init__("job_details", config.job_details, reader, details_families)
