@@ -285,9 +285,8 @@ def replication_health() -> Dashboard:
             .mappings(UP_WORDS)
             .with_target(
                 query(
-                    'label_replace(max by (__name__, job_id) ({__name__=~"huaweicloud_drs_(' + SOURCES_UP + ')_up", '
-                    f'{SEL}}}), "source", "$1", "__name__", "huaweicloud_drs_(.+)_up")',
-                    "{{job_id}} {{source}}",
+                    'max by (__name__, job_id) ({__name__=~"huaweicloud_drs_(' + SOURCES_UP + f')_up", {SEL}}})',
+                    "{{job_id}} {{__name__}}",
                 )
             )
         )

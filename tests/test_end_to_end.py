@@ -72,14 +72,20 @@ SCENARIO = {
     ]
 }
 COMPARED = ["healthy-a", BIG, STALLED]
-# The simulator's --health-demo jobs (a DR job, a DDL alarm, abnormal rows), every replication-health
-# source on and read every second: each panel of the replication health dashboard has data.
+# The simulator's --health-demo jobs (a DR job, a DDL alarm, abnormal rows, a failed job), every
+# replication-health source on and read every second: each panel of the replication health dashboard
+# has data.
 HEALTH_JOBS: list[dict[str, Any]] = [
     {"id": "demo-dr", "job_type": "cloudDataGuard"},
     {"id": "demo-ddl"},
     {"id": "demo-dirty"},
+    {"id": "demo-failed"},
 ]
-HEALTH_SOURCES = {"monitor_data": True, "monitor_refresh_interval": 1, "rpo_rto_refresh_interval": 1}
+SELECTED = [*JOBS, *(job["id"] for job in HEALTH_JOBS)]  # the dashboards' job_id variable
+HEALTH_SOURCES = {
+    **{switch: True for switch in ("monitor_data", "rpo_rto", "job_details", "ddl_alarms", "dirty_rows")},
+    **{f"{source}_refresh_interval": 1 for source in ("monitor", "rpo_rto", "job_details", "ddl", "dirty_rows")},
+}
 EXPECTED_ALERTS = {
     ("HuaweiCloudDRSJobStalled", STALLED),
     ("HuaweiCloudDRSRefreshFailing", FAILING),
@@ -369,7 +375,7 @@ def test_cutover_readiness_is_recorded_with_its_reasons(stack: Stack) -> None:
     wait_for(lambda: (READY_ALERT, "healthy-a") in stack.webhook.received(), timeout=60, interval=1)
 
 
-def substitute(expr: str, stack: Stack, jobs: list[str] = JOBS) -> str:
+def substitute(expr: str, stack: Stack, jobs: list[str] = SELECTED) -> str:
     """The query as Grafana sends it with ``jobs`` selected (multi-value as a regex group).
 
     Windows of 30 minutes become 15 seconds, as the rules' windows do in `rules.fast()`: the
