@@ -18,6 +18,9 @@ IN_FLIGHT = "RUNNING|WAITING_FOR_RUNNING|FULL_DOING|INCRE_DOING"
 # compare; and everything else, which the comparison could not judge (timed out, too large, errors).
 DIFFERS = "inconsistent|target_missing|source_missing"
 FINE = "consistent|empty"
+# The scheduled ("health") comparisons that answer ComparisonMissing: row comparisons. An object or
+# account comparison says nothing of whether the rows match.
+HEALTH_DATA = "lines"
 
 
 def latest_comparisons(s: Settings, selector: str = "") -> str:
@@ -49,6 +52,7 @@ def alerts(s: Settings) -> list[dict[str, Any]]:
 
     objects = last('huaweicloud_drs_comparison_object_status{status="inconsistent"}', s, "object_type")
     running = latest_comparisons(s, f'{{status=~"{IN_FLIGHT}"}}')
+    health = last(f'huaweicloud_drs_health_compare_last_finished_timestamp_seconds{{compare_type=~"{HEALTH_DATA}"}}', s)
     return [
         _alert(
             "TablesInconsistent",
@@ -98,12 +102,16 @@ def alerts(s: Settings) -> list[dict[str, Any]]:
             f"    unless on ({job}) {finished}\n)\n"
             # A comparison under way is the answer to this alert: no page while it runs.
             f"unless on ({job}) {running}\n"
+            # A current scheduled row comparison (DRS's compare policy, read with health_comparisons on)
+            # answers it as well: DR jobs often have only those.
+            f"unless on ({job}) time() - {health} <= {age}\n"
             f"and on ({job}) {status(s, INCREMENTAL)}",
             s.comparison_missing_for,
             "warning",
             "A replicating DRS job has no recent finished comparison.",
-            "DRS job {{ $labels.job_id }} is in incremental replication, but none of its comparisons "
-            f"finished within the last {age} seconds: whether source and destination match is unknown.",
+            "DRS job {{ $labels.job_id }} is in incremental replication, but none of its comparisons (nor a "
+            f"scheduled row comparison) finished within the last {age} seconds: whether source and destination "
+            "match is unknown.",
             s,
         ),
     ]

@@ -189,6 +189,12 @@ def input_series(case: Case, minutes: int) -> list[dict[str, str]]:
             put(_series("huaweicloud_drs_dirty_rows", name, phase=phase), minute, rows)
         if "full_done_ago" in state:
             put(_series(cutover.FULL_DONE, name), minute, now - state["full_done_ago"])
+        health = state.get("health_rows")
+        if health is not None:  # a scheduled row comparison, as the health-comparison source exports it
+            ids = {"compare_type": "lines", "compare_job_id": health["id"]}
+            put(_series("huaweicloud_drs_health_compare_info", name, **ids, status="SUCCESSFUL"), minute, 1)
+            finished = _series("huaweicloud_drs_health_compare_last_finished_timestamp_seconds", name, **ids)
+            put(finished, minute, now - health["finished_ago"])
     return [{"series": series, "values": _values(values)} for series, values in points.items()]
 
 

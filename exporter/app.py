@@ -27,6 +27,7 @@ from .metrics.compare_metrics import ComparisonSource
 from .metrics.ddl_metrics import DdlSource
 from .metrics.details_metrics import JobDetailsSource
 from .metrics.dirty_metrics import DirtySource
+from .metrics.health_compare_metrics import HealthCompareSource
 from .metrics.jobs import JobSource
 from .metrics.monitor_metrics import MonitorSource
 from .metrics.rpo_metrics import RpoRtoSource
@@ -56,6 +57,7 @@ SOURCES: tuple[Registration, ...] = (
     Registration("rpo_rto", RpoRtoSource),
     Registration("dirty_rows", DirtySource),
     Registration("ddl", DdlSource),
+    Registration("health_comparisons", HealthCompareSource),
 )
 
 

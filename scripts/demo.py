@@ -39,6 +39,7 @@ STALLED, FAILING = "stalled-job", "failing-job"
 FAILED = "demo-failed"  # failed in its incremental phase: the status page shows DRS's reason
 DIRTY = "demo-dirty"  # replication health (issue 24): rows DRS failed to apply (demo_health_jobs)
 DDL_JOB = "demo-ddl"  # the simulator's --health-demo job with an active DDL alarm
+DR_JOB = "demo-dr"  # a DR job that DRS compares on a schedule (health comparisons)
 NOT_READY, READY = "job-0001", "job-0002"  # for cut-over: inconsistent tables; consistent, and fast
 READY_SECONDS = 60
 # Every job's verdict and, for the blocked ones, why: one query.
@@ -292,7 +293,8 @@ def main() -> int:
         # The replication-health jobs; demo-dr is a DR job: its RPO and RTO are read (rpo_rto is on by default).
         # Abnormal rows are opt-in (two calls per job and interval): on for the job that has some.
         jobs += [
-            {"id": "demo-dr", "job_type": "cloudDataGuard", "object_types": ["table"]},
+            # demo-dr is also compared by DRS on a schedule: its health comparisons are read.
+            {"id": DR_JOB, "job_type": "cloudDataGuard", "object_types": ["table"], "health_comparisons": True},
             # demo-ddl's DDL alarm (its SQL stays off the status page: ddl_text_on_status_page is false).
             {"id": DDL_JOB, "object_types": ["table"], "ddl_alarms": True},
             {"id": DIRTY, "object_types": ["table"], "dirty_rows": True},

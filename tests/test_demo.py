@@ -213,6 +213,21 @@ def test_without_prometheus_the_demo_serves_the_exporter_and_says_how_to_get_the
     assert ddl == 1.0
     page = requests.get(demo.urls["Status page"], timeout=30).text
     assert 'data-job-id="demo-ddl"' in page and "DDL alarms" in page and "secret_marker_ddl" not in page
+    # The DR job's scheduled (health) comparisons, read in the background too.
+    rows = wait_for(
+        lambda: value(
+            requests.get(demo.urls["Metrics"], timeout=15).text,
+            "huaweicloud_drs_health_compare_info",
+            job_id="demo-dr",
+            compare_type="lines",
+            compare_job_id="demo-health-rows",
+            status="SUCCESSFUL",
+        ),
+        timeout=30,
+        interval=0.5,
+    )
+    assert rows == 1.0
+    assert "Scheduled comparisons" in requests.get(demo.urls["Status page"], timeout=30).text
     # SIGTERM to the script alone: it stops what it started.
     assert demo.stop(signal.SIGTERM, whole_group=False) == 0
     demo.check_nothing_left()

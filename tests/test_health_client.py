@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -270,6 +271,17 @@ def test_health_comparisons_runs_policy_objects_and_progress() -> None:
     assert result.objects.objects[0].status == "inconsistent"
     assert dict(result.progress) == {"l-2": result.progress["l-2"]} and result.progress["l-2"].full_ratio == 0.3
     assert len(responses.calls) == 4  # "../evil" is never put into a path
+    # The finished object comparison's result is known: it never changes, so it is not asked for again.
+    again = health_job_client.fetch_health_comparisons(make_client(), "j1", soon(), known=result.objects)
+    assert again.objects == result.objects
+    asked = [c.request.url for c in responses.calls[4:]]
+    assert len(asked) == 3 and not any("/object/" in str(url) for url in asked)
+    # Another finished object comparison than the one known: read.
+    other = replace(result.objects, compare_job_id="o-0")
+    assert (
+        health_job_client.fetch_health_comparisons(make_client(), "j1", soon(), known=other).objects == result.objects
+    )
+    assert sum("/object/" in str(c.request.url) for c in responses.calls[7:]) == 1
 
 
 @responses.activate

@@ -20,7 +20,7 @@ from exporter import app, config
 from exporter.drs.jobstatus import DETAIL_OPERATION, STATUS_OPERATION, JobDetail, JobStatus
 from exporter.metrics.details_metrics import JobDetailsSource
 from exporter.render.exposition import TEXT
-from exporter.sources.details import JobDetails
+from exporter.sources.details import Details
 
 from .procs import Exporter, Simulator, samples, sim_config, value, wait_for
 from .test_end_to_end import Service, free_port
@@ -221,7 +221,7 @@ def test_a_reload_keeps_the_details_read(simulate: Any) -> None:
         source = old.source(JobDetailsSource)
         wait_for(lambda: old.scrape(10, TEXT, compress=False) and source.snapshot().jobs.get("failed"), 15)
         kept = source.snapshot().jobs["failed"]
-        assert kept.up and kept.detail is not None and kept.failed_seen is not None
+        assert kept.up and kept.data is not None and kept.data.detail is not None and kept.data.failed_seen is not None
         new = app.Exporter(cfg, previous=old)
         assert new.source(JobDetailsSource).snapshot().jobs["failed"] == kept
         body = b"".join(new.scrape(10, TEXT, compress=False)).decode()
@@ -236,12 +236,12 @@ def test_a_reload_keeps_the_details_read(simulate: Any) -> None:
 # --- the estimate of when a failed job ends by itself ---------------------------------------------
 
 
-def _state(status: str, update: float | None, seen: float | None, days: int | None = None) -> JobDetails:
+def _state(status: str, update: float | None, seen: float | None, days: int | None = None) -> Details:
     job = JobStatus("j", status, None, "")
     detail = JobDetail(
         "j", status, None, "", update_time=update, expired_days=days or 14, expired_days_assumed=days is None
     )
-    return JobDetails("j", True, None, job, detail, 1.0, seen)
+    return Details(job, detail, seen)
 
 
 def test_the_failure_time_is_the_earlier_of_the_last_update_and_the_first_sighting() -> None:

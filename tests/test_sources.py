@@ -194,6 +194,8 @@ def test_a_source_added_by_its_registration_line_is_cached_and_equals_a_fresh_en
             dirty_rows_refresh_interval=600,
             ddl_alarms=True,
             ddl_refresh_interval=600,
+            health_comparisons=True,
+            health_compare_refresh_interval=600,
         )
     )
     exporter = app.Exporter(cfg)
@@ -208,6 +210,7 @@ def test_a_source_added_by_its_registration_line_is_cached_and_equals_a_fresh_en
             b"huaweicloud_drs_job_details_last_success",
             b"huaweicloud_drs_dirty_rows{",
             b"huaweicloud_drs_ddl_alarms{",
+            b"huaweicloud_drs_health_compare_up{",
         ):
             wait_for(lambda s=sample: s in b"".join(exporter.scrape(30, TEXT, compress=False)), timeout=10)
         echo = exporter.sources["echo"]
@@ -237,6 +240,7 @@ def test_a_source_added_by_its_registration_line_is_cached_and_equals_a_fresh_en
                 "huaweicloud_drs_monitor_data_up",
                 "huaweicloud_drs_dirty_data_up",
                 "huaweicloud_drs_ddl_data_up",
+                "huaweicloud_drs_health_compare_up",
                 "huaweicloud_drs_api_requests",
             )
         ]

@@ -27,6 +27,7 @@ from .credentials import (
     PasswordCredentials,
     TokenCredentials,
 )
+from .jobs import DiscoveryConfig, JobConfig
 from .validation import (
     BaseURL,
     ConfigError,
@@ -41,126 +42,14 @@ from .validation import (
     problem,
     validate,
 )
-from .values import (
-    JOB_TYPES,
-    JobId,
-    JobType,
-    ObjectType,
-    ProjectId,
-    Region,
-    Status,
-    job_types,
-    object_types,
-    statuses,
-)
+from .values import JobId, ProjectId, Region
 
-__all__ = ["Config", "ConfigError", "load", "parse"]
+__all__ = ["Config", "ConfigError", "DiscoveryConfig", "JobConfig", "load", "parse"]
 
 
 def region_domain(region: str) -> str:
     """The public domain of a region's endpoints."""
     return "myhuaweicloud.eu" if region == "eu-west-101" else "myhuaweicloud.com"
-
-
-class JobConfig(Model, frozen=True):
-    """A DRS job and what to collect for it (a bare id stands for `{id: ...}`)."""
-
-    id: Annotated[JobId, doc("DRS job id")]
-    object_types: Annotated[tuple[ObjectType, ...], object_types("object types to collect")] = ("table",)
-    aggregate_only: Annotated[
-        bool,
-        doc(
-            "no per-object series: `huaweicloud_drs_database_objects` and `..._completed` per `src_db` "
-            "instead (for the largest jobs)"
-        ),
-    ] = False
-    comparisons: Annotated[
-        bool | None,
-        doc("export this job's DRS comparison results (row and value comparisons); default: the global `comparisons`"),
-    ] = None
-    monitor_data: Annotated[
-        bool | None,
-        doc(
-            "export this job's monitor data (delay by side, endpoint health, rows and bytes transferred; one "
-            "API call per `monitor_refresh_interval`; DR jobs are read ten to a call); default: the global "
-            "`monitor_data`"
-        ),
-    ] = None
-    job_type: Annotated[
-        str | None,
-        one_of(
-            JOB_TYPES,
-            "the job's type, where no discovery lists it (this wins over a listing): a `cloudDataGuard` "
-            "(disaster recovery) job gets RPO/RTO and its monitor data from the batched DR APIs",
-        ),
-    ] = None
-    rpo_rto: Annotated[
-        bool | None,
-        doc(
-            "export this DR job's RPO and RTO (`huaweicloud_drs_job_rpo_seconds`, `..._rto_seconds`); "
-            "default: the global `rpo_rto`"
-        ),
-    ] = None
-    job_details: Annotated[
-        bool | None,
-        doc(
-            "export why this job failed and when its full phase ended (batch-status, batch-detail; shared with the "
-            "project's other jobs, see the global `job_details`); default: the global `job_details`"
-        ),
-    ] = None
-    dirty_rows: Annotated[
-        bool | None,
-        doc(
-            "export this job's abnormal rows (rows DRS failed to apply, per phase over `dirty_rows_window`; two API "
-            "calls per `dirty_rows_refresh_interval`); default: the global `dirty_rows`"
-        ),
-    ] = None
-    ddl_alarms: Annotated[
-        bool | None,
-        doc(
-            "export this job's active DDL alarms (one API call per `ddl_refresh_interval`); "
-            "default: the global `ddl_alarms`"
-        ),
-    ] = None
-
-
-class DiscoveryConfig(Model, frozen=True):
-    """Which jobs of a project to find by listing them."""
-
-    job_types: Annotated[tuple[JobType, ...], job_types("job types to list (the list API requires them)")] = ()
-    status: Annotated[
-        tuple[Status, ...],
-        statuses("only jobs in these statuses, e.g. `INCRE_TRANSFER_STARTED`"),
-    ] = ()
-    name_regex: Annotated[re.Pattern[str] | None, doc("only jobs whose name matches")] = None
-    exclude_regex: Annotated[re.Pattern[str] | None, doc("no jobs whose name matches")] = None
-    object_types: Annotated[tuple[ObjectType, ...], object_types("object types to collect for each discovered job")] = (
-        "table",
-    )
-    refresh_interval: Annotated[float, between(1, 86400, "seconds between job listings")] = 300.0
-    aggregate_only: Annotated[bool, doc("`aggregate_only` for every discovered job")] = False
-    comparisons: Annotated[
-        bool | None, doc("`comparisons` for every discovered job; default: the global `comparisons`")
-    ] = None
-    monitor_data: Annotated[
-        bool | None, doc("`monitor_data` for every discovered job; default: the global `monitor_data`")
-    ] = None
-    rpo_rto: Annotated[bool | None, doc("`rpo_rto` for every discovered DR job; default: the global `rpo_rto`")] = None
-    job_details: Annotated[
-        bool | None, doc("`job_details` for every discovered job; default: the global `job_details`")
-    ] = None
-    dirty_rows: Annotated[
-        bool | None, doc("`dirty_rows` for every discovered job; default: the global `dirty_rows`")
-    ] = None
-    ddl_alarms: Annotated[
-        bool | None, doc("`ddl_alarms` for every discovered job; default: the global `ddl_alarms`")
-    ] = None
-
-    def wants(self, name: str) -> bool:
-        """True when a job called ``name`` passes the include and exclude patterns."""
-        if self.name_regex is not None and not self.name_regex.search(name):
-            return False
-        return not (self.exclude_regex is not None and self.exclude_regex.search(name))
 
 
 # A bare job id: a plain string to msgspec (a checked type cannot share a union with a struct), checked by
@@ -470,6 +359,23 @@ class Config(Model, frozen=True):
             "unless they all may read it"
         ),
     ] = False
+    health_comparisons: Annotated[
+        bool,
+        doc(
+            'export DRS\'s scheduled ("health") comparisons (`huaweicloud_drs_health_compare_*`, '
+            "`huaweicloud_drs_compare_policy_*`) of every job: 2 API calls per job per "
+            "`health_compare_refresh_interval` (list and policy), one more for a new finished object comparison and "
+            "one per running comparison; a job or `discovery` may say otherwise"
+        ),
+    ] = False
+    health_compare_refresh_interval: Annotated[
+        float,
+        between(
+            1,
+            86400,
+            "seconds between two readings of a job's health comparisons (DRS schedules them hours apart)",
+        ),
+    ] = 300.0
     max_staleness: Annotated[
         float | None,
         between(

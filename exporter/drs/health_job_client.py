@@ -15,7 +15,7 @@ Public API (one call per area):
   ``max_pages``: beyond them the answer says it is ``capped``)
 - :func:`fetch_health_comparisons` → :class:`~exporter.drs.health_compare.HealthComparisons`
   (``health-compare-jobs`` + ``compare-policy`` + one ``…/object/{id}`` for the latest finished
-  object comparison + one ``compare-progress/{id}`` per running latest run)
+  object comparison, unless already known + one ``compare-progress/{id}`` per running latest run)
 """
 
 from __future__ import annotations
@@ -170,9 +170,19 @@ def fetch_dirty_rows(
 
 
 def fetch_health_comparisons(
-    client: DRSClient, job_id: str, deadline: Deadline | float, *, policy: bool = True, details: bool = True
+    client: DRSClient,
+    job_id: str,
+    deadline: Deadline | float,
+    *,
+    policy: bool = True,
+    details: bool = True,
+    known: ObjectOverview | None = None,
 ) -> HealthComparisons:
-    """The job's health comparisons: runs, latest per type, policy, and (``details``) objects and progress."""
+    """The job's health comparisons: runs, latest per type, policy, and (``details``) objects and progress.
+
+    ``known``: an object overview read before; a finished comparison's result never changes, so it is
+    not asked for again while it is still the latest finished object comparison.
+    """
     deadline = Deadline.of(deadline)
     runs: list[CompareRun] = read_pages(
         client,
@@ -206,7 +216,9 @@ def fetch_health_comparisons(
     progress: dict[str, CompareProgress] = {}
     if details:
         done_objects = finished.get("object_comparison")
-        if done_objects is not None and _PATH_ID.fullmatch(done_objects.id):
+        if known is not None and done_objects is not None and known.compare_job_id == done_objects.id:
+            objects = known
+        elif done_objects is not None and _PATH_ID.fullmatch(done_objects.id):
             objects = _objects(client, job_id, done_objects.id, deadline)
         for run in newest.values():
             if run.running and _PATH_ID.fullmatch(run.id):

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from ..base.deadline import Deadline
-from ..drs.compare import TABLE_STATUSES
+from ..drs.compare import TABLE_STATUSES, CompareRun
 from ..drs.compare_client import CompareClient
 from ..sources.comparisons import ComparisonReader, ComparisonSnapshot, Guards
 from ..sources.index import Index
@@ -92,11 +92,7 @@ def comparison_families(
             key = [job_id, compare_type]
             run = state.latest
             if run is not None:
-                info.add_metric([*key, run.id, run.status], 1.0)
-                if run.start_time is not None:
-                    start.add_metric(key, run.start_time)
-                if run.end_time is not None:
-                    end.add_metric(key, run.end_time)
+                add_run(key, run, info, start, end)
             done = state.finished
             when = (done.end_time if done.end_time is not None else done.start_time) if done is not None else None
             if done is not None and when is not None:
@@ -122,6 +118,17 @@ def comparison_families(
     if per_table:
         for batches in table_families(snapshot, batch=None):
             yield from batches
+
+
+def add_run(
+    key: list[str], run: CompareRun, info: GaugeMetricFamily, start: GaugeMetricFamily, end: GaugeMetricFamily
+) -> None:
+    """A comparison run's samples: 1 with its id and status, its start, and its end once it has one."""
+    info.add_metric([*key, run.id, run.status], 1.0)
+    if run.start_time is not None:
+        start.add_metric(key, run.start_time)
+    if run.end_time is not None:
+        end.add_metric(key, run.end_time)
 
 
 _PER_TABLE = (

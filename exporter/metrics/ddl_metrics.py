@@ -11,7 +11,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 
 from ..drs.ddl import DdlAlarms
 from ..sources.ddl import DdlReader, DdlSnapshot
-from .perjob import PerJobSource, health_families, kept_for
+from .perjob import PerJobSource, health_families
 from .source import SourceContext
 
 
@@ -52,12 +52,7 @@ class DdlSource(PerJobSource[DdlAlarms]):
     SWITCH = "ddl_alarms"
 
     def __init__(self, context: SourceContext) -> None:
-        config = context.config
-        interval = config.ddl_refresh_interval
-        self.default = config.ddl_alarms
-        self.reader: DdlReader = DdlReader(
-            interval, config.refresh_timeout, kept_for(config, interval), on_error=context.stats.error
-        )
+        self.build(context, DdlReader, context.config.ddl_refresh_interval)
 
     def families(self, snapshot: DdlSnapshot) -> Iterator[Metric]:
         """The DDL-alarm families."""

@@ -6,25 +6,18 @@ from collections.abc import Iterator
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from ..sources.details import DetailsSnapshot, JobDetailsReader
+from ..sources.details import Details, DetailsSnapshot, JobDetailsReader
 from ..sources.projects import max_staleness
-from .source import JobStateSource, SourceContext
+from .perjob import PerJobSource, health_families
+from .source import SourceContext
 
 
 def details_families(snapshot: DetailsSnapshot) -> Iterator[Metric]:
     """Every job-details family, in a fixed order; none at all while no job has job details on."""
     if not snapshot.jobs:
         return
-    up = GaugeMetricFamily(
-        "huaweicloud_drs_job_details_up",
-        "1 if the last reading of the job's status and details (batch-status, batch-detail) succeeded.",
-        labels=["job_id"],
-    )
-    success = GaugeMetricFamily(
-        "huaweicloud_drs_job_details_last_success_timestamp_seconds",
-        "Unix time the job's status and details shown were last read (kept after a failed reading while younger "
-        "than max_staleness).",
-        labels=["job_id"],
+    up, success = health_families(
+        "huaweicloud_drs_job_details", "status and details", snapshot, " (batch-status, batch-detail)"
     )
     error = GaugeMetricFamily(
         "huaweicloud_drs_job_error_info",
@@ -44,29 +37,34 @@ def details_families(snapshot: DetailsSnapshot) -> Iterator[Metric]:
         labels=["job_id"],
     )
     for job_id, job in sorted(snapshot.jobs.items()):
-        up.add_metric([job_id], 1.0 if job.up else 0.0)
-        status = job.status
-        if status is None:
+        data = job.data
+        if data is None:
             continue
-        if job.read_at is not None:
-            success.add_metric([job_id], job.read_at)
-        if status.error_code is not None:
-            error.add_metric([job_id, status.error_code], 1.0)
-        if job.full_transfer_completed is not None:
-            full_done.add_metric([job_id], job.full_transfer_completed)
-        if job.failed_expiry is not None:
-            expiry.add_metric([job_id], job.failed_expiry)
+        if data.status.error_code is not None:
+            error.add_metric([job_id, data.status.error_code], 1.0)
+        if data.full_transfer_completed is not None:
+            full_done.add_metric([job_id], data.full_transfer_completed)
+        if data.failed_expiry is not None:
+            expiry.add_metric([job_id], data.failed_expiry)
     yield from (up, success, error, full_done, expiry)
 
 
-class JobDetailsSource(JobStateSource[DetailsSnapshot]):
+class JobDetailsSource(PerJobSource[Details]):
     """Status, failure reason and phase times of the jobs with ``job_details`` on, read in the background."""
+
+    SWITCH = "job_details"
 
     def __init__(self, context: SourceContext) -> None:
         config = context.config
         interval = config.job_details_refresh_interval
+        self.default = config.job_details
         # Data is kept until max_staleness, but never dropped before the next reading can have ended
         # (a reading is two calls at most: batch-status, then batch-detail).
         bound = max(max_staleness(config), interval + 2 * config.refresh_timeout)
-        reader = JobDetailsReader(interval, config.refresh_timeout, bound, on_error=context.stats.error)
-        super().__init__("job_details", config.job_details, reader, details_families)
+        self.reader: JobDetailsReader = JobDetailsReader(
+            interval, config.refresh_timeout, bound, on_error=context.stats.error
+        )
+
+    def families(self, snapshot: DetailsSnapshot) -> Iterator[Metric]:
+        """The job-details families."""
+        return details_families(snapshot)

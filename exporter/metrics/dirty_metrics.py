@@ -7,12 +7,10 @@ from dataclasses import dataclass
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from ..base.deadline import Deadline
 from ..drs.dirty import DirtyRows
-from ..sources.dirty_rows import DirtyReader, DirtySnapshot
-from ..sources.index import Index
-from ..sources.projects import max_staleness
-from .source import Exposed, SourceContext
+from ..sources.dirty_rows import DirtyReader, DirtySnapshot, JobDirtyRows
+from .perjob import PerJobSource, health_families, kept_for
+from .source import SourceContext
 
 PHASE_LABELS = ["job_id", "phase"]
 
@@ -34,16 +32,7 @@ def dirty_families(snapshot: DirtySnapshot, max_tables: int) -> Iterator[Metric]
     """Every abnormal-rows family, in a fixed order; none at all while no job has ``dirty_rows`` on."""
     if not snapshot.jobs:
         return
-    up = GaugeMetricFamily(
-        "huaweicloud_drs_dirty_data_up",
-        "1 if the last reading of the job's abnormal rows succeeded.",
-        labels=["job_id"],
-    )
-    success = GaugeMetricFamily(
-        "huaweicloud_drs_dirty_data_last_success_timestamp_seconds",
-        "Unix time the abnormal rows shown were read (kept after a failed reading while younger than max_staleness).",
-        labels=["job_id"],
-    )
+    up, success = health_families("huaweicloud_drs_dirty_data", "abnormal rows", snapshot)
     count = GaugeMetricFamily(
         "huaweicloud_drs_dirty_rows",
         "Rows DRS failed to apply in the job's phase within the last dirty_rows_window seconds, as DRS counts them.",
@@ -68,11 +57,8 @@ def dirty_families(snapshot: DirtySnapshot, max_tables: int) -> Iterator[Metric]
     )
     per_table = False
     for job_id, job in sorted(snapshot.jobs.items()):
-        up.add_metric([job_id], 1.0 if job.up else 0.0)
         if job.data is None:
             continue
-        if job.read_at is not None:
-            success.add_metric([job_id], job.read_at)
         for rows in job.data.phases:
             key = [job_id, rows.phase]
             count.add_metric(key, rows.count)
@@ -101,45 +87,36 @@ class DirtyMetrics:
         yield from dirty_families(self.snapshot, self.max_tables)
 
 
-class DirtySource:
+class DirtySource(PerJobSource[JobDirtyRows]):
     """Abnormal rows of the jobs with ``dirty_rows`` on, read in the background (never waited for).
 
     A few series per job (and, with ``dirty_rows_per_table``, at most ``dirty_rows_max_tables``
     per job and phase): encoded live with each scrape.
     """
 
+    SWITCH = "dirty_rows"
+
     def __init__(self, context: SourceContext) -> None:
         config = context.config
         self.default = config.dirty_rows
         self.max_tables = config.dirty_rows_max_tables
         interval = config.dirty_rows_refresh_interval
-        # Data is kept until max_staleness, but never dropped before the next reading can have ended.
-        bound = max(max_staleness(config), interval + config.refresh_timeout)
         self.settings = (config.dirty_rows_window, config.dirty_rows_per_table, config.dirty_rows_max_pages)
-        self.reader = DirtyReader(
+        self.reader: DirtyReader = DirtyReader(
             interval,
             config.refresh_timeout,
-            bound,
+            kept_for(config, interval),
             window=config.dirty_rows_window,
             per_table=config.dirty_rows_per_table,
             max_pages=config.dirty_rows_max_pages,
             on_error=context.stats.error,
         )
 
-    def expose(self, index: Index, deadline: Deadline) -> Exposed:
-        """The latest abnormal rows; starts a background read of the jobs that are due."""
-        jobs = {j: o.project.client for j, o in index.owners.items() if o.setting("dirty_rows", self.default)}
-        return Exposed(DirtyMetrics(self.reader.want(jobs), self.max_tables))
-
-    def snapshot(self) -> DirtySnapshot:
-        """The latest state (never waits): the status page's."""
-        return self.reader.snapshot()
+    def families(self, snapshot: DirtySnapshot) -> Iterator[Metric]:
+        """The abnormal-rows families."""
+        return dirty_families(snapshot, self.max_tables)
 
     def adopt(self, previous: object) -> None:
         """Keep what the previous configuration's source read, unless what a read asks for changed."""
         if isinstance(previous, DirtySource) and previous.settings == self.settings:
-            self.reader.adopt(previous.reader)
-
-    def close(self) -> None:
-        """Stop the background reads."""
-        self.reader.close()
+            super().adopt(previous)

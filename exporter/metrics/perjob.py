@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 
@@ -13,9 +13,19 @@ from ..config import Config
 from ..sources.index import Index
 from ..sources.perjob import JobsSnapshot, PerJobReader
 from ..sources.projects import max_staleness
-from .source import Exposed
+from ..sources.reader import ErrorCounter
+from .source import Exposed, SourceContext
 
 T = TypeVar("T")
+
+
+class ReaderOf(Protocol[T]):
+    """How a per-job reader is built: (interval, refresh_timeout, max_staleness, on_error)."""
+
+    def __call__(
+        self, interval: float, refresh_timeout: float, max_staleness: float, *, on_error: ErrorCounter | None = None
+    ) -> PerJobReader[T]:
+        """A reader."""
 
 
 def kept_for(config: Config, interval: float) -> float:
@@ -23,9 +33,13 @@ def kept_for(config: Config, interval: float) -> float:
     return max(max_staleness(config), interval + config.refresh_timeout)
 
 
-def health_families(prefix: str, what: str, snapshot: JobsSnapshot[T]) -> tuple[GaugeMetricFamily, GaugeMetricFamily]:
+def health_families(
+    prefix: str, what: str, snapshot: JobsSnapshot[T], parts: str = ""
+) -> tuple[GaugeMetricFamily, GaugeMetricFamily]:
     """``<prefix>_up`` of every job and ``<prefix>_last_success_timestamp_seconds`` of those with a value shown."""
-    up = GaugeMetricFamily(f"{prefix}_up", f"1 if the last reading of the job's {what} succeeded.", labels=["job_id"])
+    up = GaugeMetricFamily(
+        f"{prefix}_up", f"1 if the last reading of the job's {what}{parts} succeeded.", labels=["job_id"]
+    )
     success = GaugeMetricFamily(
         f"{prefix}_last_success_timestamp_seconds",
         f"Unix time the {what} shown was read (kept after a failed reading while younger than max_staleness).",
@@ -53,7 +67,8 @@ class SnapshotMetrics(Generic[T]):
 class PerJobSource(Generic[T]):
     """A source on a :class:`PerJobReader`: the jobs with its switch on, the status page's view, reload and close.
 
-    A subclass builds its reader and sets ``default`` (the global switch); the default
+    A subclass builds its reader and sets ``default`` (the global switch), or has :meth:`build` do
+    both from the configuration (the reader keeping values for :func:`kept_for`); the default
     :meth:`expose` reads the jobs whose per-job setting :attr:`SWITCH` is on and builds
     :meth:`families` from the snapshot. A source that chooses its jobs otherwise (DR jobs only)
     overrides :meth:`expose`.
@@ -62,6 +77,12 @@ class PerJobSource(Generic[T]):
     SWITCH = ""  # the per-job switch: a field of JobConfig, DiscoveryConfig and Config
     reader: PerJobReader[T]
     default: bool
+
+    def build(self, context: SourceContext, reader: ReaderOf[T], interval: float) -> None:
+        """Build the reader (read every ``interval``) and read the global switch :attr:`SWITCH`."""
+        config = context.config
+        self.reader = reader(interval, config.refresh_timeout, kept_for(config, interval), on_error=context.stats.error)
+        self.default = bool(getattr(config, self.SWITCH))
 
     def families(self, snapshot: JobsSnapshot[T]) -> Iterator[Metric]:
         """The source's families from a snapshot."""

@@ -28,9 +28,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from concurrent.futures import wait
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from ..base.deadline import Deadline
 from ..drs.batch import Batch, EntryError
@@ -38,28 +38,25 @@ from ..drs.client import DRSClient
 from ..drs.errors import DRSAPIError
 from ..drs.health_client import fetch_job_details, fetch_job_status
 from ..drs.jobstatus import DEFAULT_EXPIRED_DAYS, DETAIL_OPERATION, STATUS_OPERATION, JobDetail, JobStatus
-from .reader import INTERNAL_ERROR, ErrorCounter, JobsSnapshot, JobStateReader
+from .perjob import JobRead, JobsSnapshot, PerJobReader
+from .reader import INTERNAL_ERROR
 
 log = logging.getLogger(__name__)
 DAY = 86400.0
 
 
 @dataclass(frozen=True)
-class JobDetails:
-    """One job's status and details as last read completely, and whether the last read worked."""
+class Details:
+    """A job's status and details as last read completely."""
 
-    job_id: str
-    up: bool
-    error_code: str | None  # of the last read, when it failed
-    status: JobStatus | None  # None without a good read younger than max_staleness
-    detail: JobDetail | None  # read while batch-status said ``status``; None as ``status``
-    read_at: float | None  # Unix time ``status`` and ``detail`` were last confirmed
+    status: JobStatus
+    detail: JobDetail | None  # read while batch-status said ``status``
     failed_seen: float | None = None  # Unix time the exporter first saw the job in its current failed status
 
     @property
     def failed_at(self) -> float | None:
         """When the job failed, as far as one can tell (see the module): None unless it is failed now."""
-        if self.status is None or not self.status.failed:
+        if not self.status.failed:
             return None
         update = self.detail.update_time if self.detail is not None else None
         known = [t for t in (update, self.failed_seen) if t is not None]
@@ -80,11 +77,11 @@ class JobDetails:
         return self.detail.full_transfer_complete_time if self.detail is not None else None
 
 
-class DetailsSnapshot(JobsSnapshot[JobDetails]):
-    """Every job's details at one moment; a new object whenever anything changed (compared by identity)."""
-
-
-EMPTY = DetailsSnapshot({})
+# One job's status and details as last read completely (``data``, None without a good read younger
+# than max_staleness), and whether the last read worked.
+JobDetails = JobRead[Details]
+DetailsSnapshot = JobsSnapshot[Details]
+EMPTY: DetailsSnapshot = JobsSnapshot({})
 
 
 @dataclass(frozen=True)
@@ -95,80 +92,36 @@ class _Read:
     failed: Mapping[str, str]
 
 
-class JobDetailsReader(JobStateReader[JobDetails, DetailsSnapshot]):
+class JobDetailsReader(PerJobReader[Details]):
     """Keeps the status and details of the jobs asked for, read again once ``interval`` has passed.
 
     One read asks each project for all its due jobs at once. What it knows depends on the project
     alone: a reload hands it over (:meth:`handover`).
     """
 
-    def __init__(
-        self,
-        interval: float,
-        refresh_timeout: float,
-        max_staleness: float,
-        *,
-        on_change: Callable[[DetailsSnapshot], None] | None = None,
-        on_error: ErrorCounter | None = None,
-    ) -> None:
-        super().__init__(
-            "drs-details",
-            DetailsSnapshot,
-            interval=interval,
-            refresh_timeout=refresh_timeout,
-            max_staleness=max_staleness,
-            on_error=on_error,
-            pool_name="drs-details-project",
-        )
-        self.on_change = on_change
-
-    def _aged(self, state: JobDetails, now: float) -> JobDetails:
-        if state.status is None or state.read_at is None or self.fresh(state.read_at, now):
-            return state
-        return replace(state, status=None, detail=None, read_at=None)
+    NAME = "drs-details"
+    OPERATION = STATUS_OPERATION
+    WHAT = "job details"
 
     def _refresh(self, due: list[str]) -> None:
-        with self._lock:
-            projects: dict[int, tuple[DRSClient, list[str]]] = {}
-            for job_id in due:
-                client = self._wanted.get(job_id)
-                if client is not None:
-                    projects.setdefault(id(client), (client, []))[1].append(job_id)
-            known = dict(self._snapshot.jobs)
-        calls = [self._pool.submit(self._project, client, ids, known) for client, ids in projects.values()]
+        known = self.snapshot().jobs
+        calls = [self._pool.submit(self._project, client, ids, known) for client, ids in self._by_client(due)]
         # Each call has its own deadline (two calls and their chunks at most); this bound only
         # guards against a bug, with room for every project queued behind the workers.
         rounds = -(-len(calls) // self.WORKERS)
         wait(calls, timeout=rounds * 2 * self.refresh_timeout + 10)
         now = time.time()
-        with self._lock:
-            jobs = {j: s for j, s in self._snapshot.jobs.items() if j in self._wanted}
-            for call in calls:
-                read = call.result() if call.done() and not call.cancelled() else None
-                if read is None:
-                    continue
-                for job_id, (status, detail) in read.good.items():
-                    if job_id in self._wanted:
-                        jobs[job_id] = self._good(jobs.get(job_id), status, detail, now)
-                for job_id, code in read.failed.items():
-                    if job_id in self._wanted:
-                        before = jobs.get(job_id) or JobDetails(job_id, False, None, None, None, None)
-                        jobs[job_id] = self._aged(replace(before, up=False, error_code=code), now)
-            changed = self._set(jobs)
-            snapshot = self._snapshot
-        if changed and self.on_change is not None:
-            self.on_change(snapshot)
-
-    @staticmethod
-    def _good(before: JobDetails | None, status: JobStatus, detail: JobDetail | None, now: float) -> JobDetails:
-        """The state after a complete read; ``detail`` None: the last details still hold (same status)."""
-        if detail is None and before is not None:
-            detail = before.detail
-        seen = None
-        if status.failed:
-            same = before is not None and before.status is not None and before.status.status == status.status
-            seen = before.failed_seen if same and before is not None and before.failed_seen is not None else now
-        return JobDetails(status.job_id, True, None, status, detail, now, seen)
+        before = self.snapshot().jobs
+        values: dict[str, Details] = {}
+        errors: dict[str, str] = {}
+        for call in calls:
+            read = call.result() if call.done() and not call.cancelled() else None
+            if read is None:
+                continue
+            for job_id, (status, detail) in read.good.items():
+                values[job_id] = _good(before.get(job_id), status, detail, now)
+            errors.update(read.failed)
+        self._store(values, errors)
 
     def _project(self, client: DRSClient, job_ids: list[str], known: Mapping[str, JobDetails]) -> _Read | None:
         """Read one project's jobs; None when the read was abandoned by an unexpected failure (counted)."""
@@ -192,7 +145,7 @@ class JobDetailsReader(JobStateReader[JobDetails, DetailsSnapshot]):
         except DRSAPIError as err:  # every chunk's call failed: counted by the transport
             log.warning("job status of %d jobs failed: %s", len(job_ids), err.error_code)
             return _Read({}, dict.fromkeys(job_ids, err.error_code))
-        failed.update(self._errors(STATUS_OPERATION, statuses))
+        failed.update(self._entry_errors(STATUS_OPERATION, statuses, logging.DEBUG))
         need = [j for j, s in statuses.values.items() if _needs_detail(known.get(j), s)]
         details: Batch[JobDetail] = Batch()
         if need:
@@ -201,7 +154,7 @@ class JobDetailsReader(JobStateReader[JobDetails, DetailsSnapshot]):
             except DRSAPIError as err:
                 log.warning("job details of %d jobs failed: %s", len(need), err.error_code)
                 details = Batch.of({}, {j: EntryError(j, err.error_code, call_failed=True) for j in need})
-            failed.update(self._errors(DETAIL_OPERATION, details))
+            failed.update(self._entry_errors(DETAIL_OPERATION, details, logging.DEBUG))
         good = {
             j: (s, details.values.get(j))
             for j, s in statuses.values.items()
@@ -209,13 +162,17 @@ class JobDetailsReader(JobStateReader[JobDetails, DetailsSnapshot]):
         }
         return _Read(good, failed)
 
-    def _errors(self, operation: str, batch: Batch[JobStatus] | Batch[JobDetail]) -> dict[str, str]:
-        """Each job's error code; counts those no HTTP attempt counted (an entry's own, a missing entry)."""
-        for error in batch.errors.values():
-            if not error.call_failed:
-                log.debug("%s of job %s: %s", operation, error.job_id, error.error_code)
-                self.count(operation, error.job_id, error.error_code)
-        return {j: e.error_code for j, e in batch.errors.items()}
+
+def _good(before: JobDetails | None, status: JobStatus, detail: JobDetail | None, now: float) -> Details:
+    """The state after a complete read; ``detail`` None: the last details still hold (same status)."""
+    last = before.data if before is not None else None
+    if detail is None and last is not None:
+        detail = last.detail
+    seen = None
+    if status.failed:
+        same = last is not None and last.status.status == status.status
+        seen = last.failed_seen if same and last is not None and last.failed_seen is not None else now
+    return Details(status, detail, seen)
 
 
 def _needs_detail(before: JobDetails | None, status: JobStatus) -> bool:
@@ -224,6 +181,7 @@ def _needs_detail(before: JobDetails | None, status: JobStatus) -> bool:
     Compared with batch-status's own earlier answer, not with the status in the details: were the
     two APIs to spell a status differently, the details would be read again on every interval.
     """
-    if before is None or before.detail is None or before.status is None:
+    last = before.data if before is not None else None
+    if last is None or last.detail is None:
         return True
-    return before.status.status != status.status
+    return last.status.status != status.status

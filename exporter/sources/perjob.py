@@ -1,6 +1,7 @@
 """A background reader of one value per job: due jobs read again, last good values kept within max staleness.
 
-What monitor data, RPO/RTO and abnormal rows share: the state is a :class:`JobsSnapshot` of :class:`JobRead`
+What every per-job health source (monitor data, RPO/RTO, job details, DDL alarms, abnormal rows,
+scheduled comparisons) shares: the state is a :class:`JobsSnapshot` of :class:`JobRead`
 (whether the last read of that job worked, its error code, and the last good value with when it
 was read). A failed read keeps the last good value while it is younger than ``max_staleness``;
 older values are dropped, never shown as current. Jobs no longer asked for are dropped. What a
@@ -19,7 +20,7 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, wait
 from dataclasses import dataclass, replace
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from ..base.deadline import Deadline
 from ..drs.batch import Batch
@@ -164,6 +165,12 @@ class PerJobReader(BackgroundReader, Generic[T]):
             self.count(self.OPERATION, job_id, INTERNAL_ERROR)
             return INTERNAL_ERROR
 
+    def _last(self, job_id: str) -> T | None:
+        """The job's last good value (for a :meth:`fetch` that reads only what changed since)."""
+        with self._lock:
+            before = self._snapshot.jobs.get(job_id)
+        return before.data if before is not None else None
+
     def _client(self, job_id: str) -> DRSClient | None:
         """The client of a job still wanted."""
         with self._lock:
@@ -253,11 +260,18 @@ class PerJobReader(BackgroundReader, Generic[T]):
             for job_id in ids:
                 self.count(operation, job_id, INTERNAL_ERROR)
             return {}, dict.fromkeys(ids, INTERNAL_ERROR)
+        return dict(batch.values), self._entry_errors(operation, batch)
+
+    def _entry_errors(self, operation: str, batch: Batch[Any], level: int = logging.WARNING) -> dict[str, str]:
+        """Each failed job's error code; counts, once, those no HTTP attempt counted (an entry's own, a missing entry).
+
+        A failed call was counted by the transport (per attempt): its jobs are not counted again.
+        """
         for error in batch.errors.values():
             if not error.call_failed:
-                log.warning("%s of job %s failed: %s", operation, error.job_id, error.error_code)
+                log.log(level, "%s of job %s failed: %s", operation, error.job_id, error.error_code)
                 self.count(operation, error.job_id, error.error_code)
-        return dict(batch.values), {j: e.error_code for j, e in batch.errors.items()}
+        return {j: e.error_code for j, e in batch.errors.items()}
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import math
 import threading
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 ErrorCounter = Callable[[str, str, str], None]  # (operation, job_id, error_code)
 INTERNAL_ERROR = "internal_error"  # an exception the reader did not expect (a bug, or an answer it could not handle)
@@ -118,79 +116,3 @@ class BackgroundReader:
         """Count one failure that no HTTP attempt counted."""
         if self.on_error is not None:
             self.on_error(operation, job_id, code)
-
-
-J = TypeVar("J")  # one job's state
-
-
-@dataclass(frozen=True, eq=False)
-class JobsSnapshot(Generic[J]):
-    """Every job's state at one moment; a new object whenever anything changed (compared by identity)."""
-
-    jobs: Mapping[str, J]
-
-
-S = TypeVar("S", bound=JobsSnapshot[Any])
-
-
-class JobStateReader(BackgroundReader, Generic[J, S]):
-    """A reader that keeps one state per job asked for, each read again once ``interval`` has passed.
-
-    The state is ``S``, a :class:`JobsSnapshot` replaced as a whole whenever it changes. What it
-    knows depends on the project alone: a reload hands it over (:meth:`handover`). A subclass
-    reads the due jobs in :meth:`_refresh` (in the reader thread) and says in :meth:`_aged` what a
-    job's state becomes once older than ``max_staleness``.
-    """
-
-    def __init__(self, name: str, make: Callable[[dict[str, J]], S], **kwargs: Any) -> None:
-        super().__init__(name, **kwargs)
-        self._make = make
-        self._snapshot: S = make({})
-        self._read_at: dict[str, float] = {}  # job_id -> monotonic start of its last read
-        self._wanted: dict[str, Any] = {}  # job_id -> what reading it takes (its project's client)
-
-    def handover(self) -> tuple[S, dict[str, float]]:
-        """The state read and when each job was read (a reload keeps both)."""
-        return self._snapshot, dict(self._read_at)
-
-    def take_over(self, state: tuple[S, dict[str, float]]) -> None:
-        """Start from a predecessor's state; its jobs are read again when due, not at once."""
-        self._snapshot, self._read_at = state[0], {**state[1], **self._read_at}
-
-    def snapshot(self) -> S:
-        """The latest state (never waits)."""
-        with self._lock:
-            return self._snapshot
-
-    def want(self, jobs: Mapping[str, Any]) -> S:
-        """Track ``jobs`` (job_id -> its project's client); start a background read of those due.
-
-        Returns the state as of now. Jobs no longer asked for are dropped, and data older than
-        ``max_staleness`` with them (here, under the lock, so that the state alone says what is shown).
-        """
-        now, clock = time.time(), time.monotonic()
-        with self._lock:
-            self._wanted = dict(jobs)
-            self._read_at = {j: t for j, t in self._read_at.items() if j in jobs}
-            self._set({j: self._aged(s, now) for j, s in self._snapshot.jobs.items() if j in jobs})
-            due = [j for j in jobs if self.is_due(self._read_at.get(j), clock)]
-            if due and self._running is None:
-                for job_id in due:
-                    self._read_at[job_id] = clock
-                self.start(self._refresh, due)
-            return self._snapshot
-
-    def _set(self, jobs: dict[str, J]) -> bool:
-        """Make ``jobs`` the state (lock held); True when that changed it."""
-        if jobs == dict(self._snapshot.jobs):
-            return False
-        self._snapshot = self._make(jobs)
-        return True
-
-    def _aged(self, state: J, now: float) -> J:
-        """``state`` as it may be shown at Unix time ``now`` (its data dropped once older than max_staleness)."""
-        raise NotImplementedError
-
-    def _refresh(self, due: list[str]) -> None:
-        """Read the ``due`` jobs and make the new state (in the reader thread)."""
-        raise NotImplementedError

@@ -30,9 +30,10 @@ class JobDetailsStatus:
 
 def job_details_status(job: JobDetails) -> JobDetailsStatus:
     """A job's status and details as the status page shows them."""
-    status, detail = job.status, job.detail
-    if status is None:
+    data = job.data
+    if data is None:
         return JobDetailsStatus(job.up, job.error_code, None, None, None, None, None, None, None, None, None, None)
+    status, detail = data.status, data.detail
     return JobDetailsStatus(
         job.up,
         job.error_code,
@@ -41,9 +42,9 @@ def job_details_status(job: JobDetails) -> JobDetailsStatus:
         status.error_code,
         status.error_msg or None,
         detail.failed_reason or None if detail is not None else None,
-        job.full_transfer_completed,
-        job.failed_at,
-        job.failed_expiry,
+        data.full_transfer_completed,
+        data.failed_at,
+        data.failed_expiry,
         detail.expired_days if detail is not None and status.failed else None,
         detail.expired_days_assumed if detail is not None and status.failed else None,
     )

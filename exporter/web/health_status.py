@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from ..sources.ddl import JobDdl
 from ..sources.dirty_rows import JobDirty
+from ..sources.health_compare import JobHealthComparisons
 from ..sources.monitor import JobMonitor
 from ..sources.rpo import JobRpoRto
 
@@ -150,3 +151,78 @@ def ddl_status(job: JobDdl, with_text: bool) -> DdlStatus:
     shown = [a for a in data.alarms if a.active][:DDL_ALARMS_SHOWN]
     alarms = [DdlAlarmStatus(a.seqno, a.time, a.exe_result, a.text if with_text else None) for a in shown]
     return DdlStatus(job.up, job.error_code, job.read_at, data.active, data.failed, data.latest, alarms)
+
+
+@dataclass(frozen=True)
+class HealthCompareTypeStatus:
+    """The latest scheduled comparison of one type (object_comparison, lines, account)."""
+
+    compare_type: str
+    compare_job_id: str | None  # of the latest run; None when only a finished one is known
+    status: str | None  # as DRS reports it (RUNNING, SUCCESSFUL, FAILED, ...)
+    start_timestamp_seconds: float | None
+    end_timestamp_seconds: float | None
+    progress_ratio: float | None  # of the full comparison, while it runs (compare-progress)
+    last_finished_compare_job_id: str | None
+    last_finished_timestamp_seconds: float | None
+
+
+@dataclass(frozen=True)
+class ComparePolicyStatus:
+    """The schedule of a job's health comparisons (compare-policy)."""
+
+    status: str  # OPEN, CLOSED, NO_SUPPORT, UNKNOWN
+    next_run_timestamp_seconds: float | None
+    interval_seconds: float | None
+    compare_types: list[str]
+
+
+@dataclass(frozen=True)
+class HealthCompareStatus:
+    """A job's scheduled ("health") comparisons (issue 24), as last read; data null once older than max_staleness."""
+
+    up: bool  # the last reading succeeded
+    error_code: str | None
+    last_success_timestamp_seconds: float | None  # when the data shown was read
+    policy: ComparePolicyStatus | None
+    types: list[HealthCompareTypeStatus]
+    inconsistent_object_types: list[str]  # of the latest finished object comparison
+
+
+def health_compare_status(job: JobHealthComparisons) -> HealthCompareStatus:
+    """A job's health comparisons as the status page shows them."""
+    data = job.data
+    if data is None:
+        return HealthCompareStatus(job.up, job.error_code, None, None, [], [])
+    policy = data.policy
+    types = []
+    for kind in sorted(set(data.latest) | set(data.latest_finished)):
+        run, done = data.latest.get(kind), data.latest_finished.get(kind)
+        progress = data.progress.get(run.id) if run is not None and run.running else None
+        types.append(
+            HealthCompareTypeStatus(
+                kind,
+                run.id if run is not None else None,
+                run.status if run is not None else None,
+                run.start_time if run is not None else None,
+                run.end_time if run is not None else None,
+                progress.full_ratio if progress is not None else None,
+                done.id if done is not None else None,
+                (done.end_time if done.end_time is not None else done.start_time) if done is not None else None,
+            )
+        )
+    return HealthCompareStatus(
+        job.up,
+        job.error_code,
+        job.read_at,
+        ComparePolicyStatus(
+            policy.status,
+            policy.next_compare_time if policy.enabled else None,
+            policy.interval_hours * 3600.0 if policy.interval_hours is not None else None,
+            list(policy.compare_types),
+        )
+        if policy is not None
+        else None,
+        types,
+        [o.object_type for o in data.objects.objects if o.status == "inconsistent"] if data.objects else [],
+    )

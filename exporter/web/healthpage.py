@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from ..drs.ddl import TEXT_LIMIT
 from .details_status import JobDetailsStatus
-from .health_status import DdlStatus, DirtyStatus, MonitorStatus, RpoRtoStatus
-from .pagetext import _count, _span, _text, _utc
+from .health_status import DdlStatus, DirtyStatus, HealthCompareStatus, MonitorStatus, RpoRtoStatus
+from .pagetext import _attr, _count, _percent, _span, _text, _utc
 
 DDL_TEXT_SHOWN = TEXT_LIMIT + 1  # the DDL's cut start and its "…" (cut when read: drs/ddl.py)
 
@@ -107,3 +107,30 @@ def _ddl(d: DdlStatus | None) -> str:
     more = f"<li>and {d.active - len(d.alarms)} more</li>" if d.active > len(d.alarms) else ""
     listed = f'<ul class="ddl">{items}{more}</ul>' if items else ""
     return f"<h4>DDL alarms</h4><p>{d.active} active{failed}{down}</p>{listed}"
+
+
+def _health_comparisons(h: HealthCompareStatus | None) -> str:
+    """A job's scheduled comparisons: the policy, and the latest of each type with its status and times."""
+    if h is None:
+        return ""
+    down = _reading_failed(h.up, h.error_code)
+    p = h.policy
+    if p is None:
+        schedule = "schedule unknown"
+    elif p.status == "OPEN":
+        schedule = "scheduled" + (
+            f", next {_utc(p.next_run_timestamp_seconds)}" if p.next_run_timestamp_seconds else ""
+        )
+    else:
+        schedule = f"not scheduled ({_attr(p.status)})"
+    runs = []
+    for t in h.types:
+        text = f"{_attr(t.compare_type)}: {_attr((t.status or 'none').lower())}"
+        if t.progress_ratio is not None:
+            text += f" {_percent(t.progress_ratio)}"
+        if t.last_finished_timestamp_seconds is not None:
+            text += f", last finished {_utc(t.last_finished_timestamp_seconds)}"
+        runs.append(text)
+    if h.inconsistent_object_types:
+        runs.append("objects inconsistent: " + ", ".join(_attr(o) for o in h.inconsistent_object_types))
+    return f"<h4>Scheduled comparisons</h4><p>{'; '.join([schedule, *runs])}{down}</p>"

@@ -29,6 +29,7 @@ from ..drs.progress import ProgressData
 from ..metrics.ddl_metrics import DdlSource
 from ..metrics.details_metrics import JobDetailsSource
 from ..metrics.dirty_metrics import DirtySource
+from ..metrics.health_compare_metrics import HealthCompareSource
 from ..metrics.monitor_metrics import MonitorSource
 from ..metrics.rpo_metrics import RpoRtoSource
 from ..sources.cache import Key, Snapshot
@@ -38,10 +39,12 @@ from .details_status import JobDetailsStatus, job_details_status
 from .health_status import (
     DdlStatus,
     DirtyStatus,
+    HealthCompareStatus,
     MonitorStatus,
     RpoRtoStatus,
     ddl_status,
     dirty_status,
+    health_compare_status,
     monitor_status,
     rpo_rto_status,
 )
@@ -141,6 +144,8 @@ class JobStatus:
     dirty_rows: DirtyStatus | None = None
     # None when the job's DDL alarms are off (or not read yet).
     ddl: DdlStatus | None = None
+    # None when the job's health comparisons are off (or not read yet).
+    health_comparisons: HealthCompareStatus | None = None
 
 
 @dataclass(frozen=True)
@@ -292,6 +297,7 @@ class StatusBuilder:
             e.source(JobDetailsSource).snapshot(),  # the same
             e.source(DirtySource).snapshot(),  # the same
             e.source(DdlSource).snapshot(),  # the same
+            e.source(HealthCompareSource).snapshot(),  # the same
         )
 
     def build(self) -> Status:
@@ -319,6 +325,7 @@ class StatusBuilder:
         detailed = e.source(JobDetailsSource).snapshot().jobs
         dirty = e.source(DirtySource).snapshot().jobs
         ddl_read, ddl_text = e.source(DdlSource).snapshot().jobs, e.config.ddl_text_on_status_page
+        health_compared = e.source(HealthCompareSource).snapshot().jobs
         for gone in [k for k in self._summaries if k not in snaps]:
             del self._summaries[gone]
         wanted = {job_id for job_id, _ in keys}
@@ -385,6 +392,9 @@ class StatusBuilder:
                         job_details=job_details_status(detailed[job_id]) if job_id in detailed else None,
                         dirty_rows=dirty_status(dirty[job_id]) if job_id in dirty else None,
                         ddl=ddl_status(ddl_read[job_id], ddl_text) if job_id in ddl_read else None,
+                        health_comparisons=health_compare_status(health_compared[job_id])
+                        if job_id in health_compared
+                        else None,
                     )
                 )
             projects.append(

@@ -14,7 +14,7 @@ from html import escape
 
 from ..app import Exporter
 from .cutover import Cutover, limits
-from .healthpage import _ddl, _dirty, _job_details, _monitor, _rpo_rto
+from .healthpage import _ddl, _dirty, _health_comparisons, _job_details, _monitor, _rpo_rto
 from .pagetext import _age, _attr, _count, _percent, _span, _text, _utc
 from .status import (
     FAILING,
@@ -198,7 +198,7 @@ def _job(job: JobStatus, worst: str, cache: Fragments) -> str:
         '<th class="n wide">Refresh took</th></tr></thead>'
         f"<tbody>{keys}</tbody></table></div>{errors}{_comparison(job.comparison)}{_monitor(job.monitor)}{_ddl(job.ddl)}"
         f"{_rpo_rto(job.rpo_rto)}"
-        f"{_job_details(job.job_details)}{_dirty(job.dirty_rows)}"
+        f"{_job_details(job.job_details)}{_dirty(job.dirty_rows)}{_health_comparisons(job.health_comparisons)}"
         f"{_cutover(job.cutover)}</div>"
         f"<div>{least_table}</div></div></article>"
     )
