@@ -111,8 +111,8 @@ def replication_health() -> Dashboard:
         "DRS replication health",
         "Replication health of the selected DRS jobs from DRS's own APIs (huaweicloud-drs-exporter): delay by side "
         "and endpoint health (monitor data, opt-in), RPO/RTO of DR jobs, apply rates and phase progress, DDL alarms "
-        "and abnormal rows (opt-in), failed jobs nearing their automatic expiry. docs/metrics.md says how to turn "
-        "each source on.",
+        "and abnormal rows (opt-in), scheduled comparisons (opt-in), failed jobs nearing their automatic expiry. "
+        "docs/metrics.md says how to turn each source on.",
         variables(),
     )
     stats = [
@@ -267,6 +267,30 @@ def replication_health() -> Dashboard:
                 query(per_job("dirty_rows", "job_id, phase"), "{{job_id}} {{phase}}"),
                 w=24,
             ).min(0)
+        )
+        .with_row(Row("Scheduled (health) comparisons"))
+        .with_panel(
+            series(
+                "Next scheduled comparison",
+                "Time until DRS runs the job's next scheduled (health) comparison "
+                "(huaweicloud_drs_compare_policy_next_run_timestamp_seconds − now; only while the policy is open; "
+                "health comparisons on).",
+                "s",
+                query(f"{per_job('compare_policy_next_run_timestamp_seconds')} - time()", "{{job_id}}"),
+            )
+        )
+        .with_panel(
+            series(
+                "Age of the latest scheduled comparison",
+                "Seconds since the latest successful scheduled comparison of each type ended "
+                "(huaweicloud_drs_health_compare_last_finished_timestamp_seconds). Their results are in the data "
+                "consistency dashboard's terms: docs/metrics.md.",
+                "s",
+                query(
+                    f"time() - {per_job('health_compare_last_finished_timestamp_seconds', 'job_id, compare_type')}",
+                    "{{job_id}} {{compare_type}}",
+                ),
+            )
         )
         .with_row(Row("Failed jobs and health data"))
         .with_panel(failed_jobs())

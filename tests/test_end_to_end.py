@@ -83,8 +83,14 @@ HEALTH_JOBS: list[dict[str, Any]] = [
 ]
 SELECTED = [*JOBS, *(job["id"] for job in HEALTH_JOBS)]  # the dashboards' job_id variable
 HEALTH_SOURCES = {
-    **{switch: True for switch in ("monitor_data", "rpo_rto", "job_details", "ddl_alarms", "dirty_rows")},
-    **{f"{source}_refresh_interval": 1 for source in ("monitor", "rpo_rto", "job_details", "ddl", "dirty_rows")},
+    **{
+        switch: True
+        for switch in ("monitor_data", "rpo_rto", "job_details", "ddl_alarms", "dirty_rows", "health_comparisons")
+    },
+    **{
+        f"{source}_refresh_interval": 1
+        for source in ("monitor", "rpo_rto", "job_details", "ddl", "dirty_rows", "health_compare")
+    },
 }
 EXPECTED_ALERTS = {
     ("HuaweiCloudDRSJobStalled", STALLED),

@@ -26,6 +26,7 @@ SOURCES = {
     "job_details": "job_details_refresh_interval",
     "ddl_alarms": "ddl_refresh_interval",
     "dirty_rows": "dirty_rows_refresh_interval",
+    "health_comparisons": "health_compare_refresh_interval",
 }
 JOBS = [
     {"id": "demo-dr", "job_type": "cloudDataGuard", "comparisons": True},
@@ -51,6 +52,7 @@ def read_by_every_source(text: str) -> bool:
         and value(text, "huaweicloud_drs_job_error_info", job_id="demo-failed") == 1
         and value(text, "huaweicloud_drs_job_rpo_seconds", job_id="demo-dr") == 1.5
         and value(text, "huaweicloud_drs_endpoint_delay_seconds", job_id="demo-dirty", endpoint="source") is not None
+        and value(text, "huaweicloud_drs_compare_policy_enabled", job_id="demo-dr") == 1
     )
 
 
