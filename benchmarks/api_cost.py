@@ -194,8 +194,6 @@ def table_rows(
         for operation in operations:
             calls = counts.get(operation, 0)
             made += calls
-            if not calls and len(operations) > 1:
-                continue  # an API of the source only some answers need (a comparison's details)
             per = calls / periods
             total += per
             chunk = BATCHED.get(operation)
@@ -247,6 +245,8 @@ def main() -> int:
             f"source on, every refresh interval and the cache TTL {args.interval:g} s, {args.intervals} intervals "
             "counted after the warm-up, /metrics scraped every 0.5 s.",
             table(["source", "API", "jobs", "calls per interval", "calls per job per interval", "batched"], rows),
+            "0.00: an API read only when something changed (a comparison newly finished or running, a job's "
+            "status changed), none in steady state.",
             "**Problems**: " + ("; ".join(problems) if problems else "none"),
         ]
     )
