@@ -64,7 +64,7 @@ UIDS = {
     "detail": "huaweicloud-drs-job-detail",
     "health": "huaweicloud-drs-exporter-health",
     "consistency": "huaweicloud-drs-data-consistency",
-    "replication": "huaweicloud-drs-replication-health",
+    "replication": "huaweicloud-drs-replication",
 }
 # Recorded series carry no instance (a restart must not split them): job-level queries select on
 # the scrape job; the exporter's own metrics also on the instance.

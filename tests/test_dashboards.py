@@ -25,7 +25,7 @@ EXPECTED_UIDS = {
     "drs-job-detail.json": "huaweicloud-drs-job-detail",
     "drs-exporter-health.json": "huaweicloud-drs-exporter-health",
     "drs-data-consistency.json": "huaweicloud-drs-data-consistency",
-    "drs-replication-health.json": "huaweicloud-drs-replication-health",
+    "drs-replication-health.json": "huaweicloud-drs-replication",
 }
 
 
