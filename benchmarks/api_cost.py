@@ -26,6 +26,7 @@ import yaml
 
 from benchmarks.report import publish
 from exporter.config import Config, JobConfig
+from exporter.simulator.compare_scenario import ANSWER_OPERATIONS  # the comparison APIs, as the simulator counts them
 from tests.procs import Exporter, Simulator, samples, sim_config
 
 # source -> (its switch in the configuration or None when always on, its interval key, the simulator's
@@ -33,19 +34,7 @@ from tests.procs import Exporter, Simulator, samples, sim_config
 SOURCES: dict[str, tuple[str | None, str | None, tuple[str, ...], str]] = {
     "progress data (scrape, cache_ttl)": (None, "cache_ttl", ("show_progress_data",), "all"),
     "job status and apply rates": (None, "cache_ttl", ("batch_progress",), "all"),
-    "comparisons": (
-        "comparisons",
-        "compare_refresh_interval",
-        (
-            "list_compare_jobs",
-            "line_overview",
-            "line_detail",
-            "content_overview",
-            "content_detail",
-            "show_object_compare_overview",
-        ),
-        "all",
-    ),
+    "comparisons": ("comparisons", "compare_refresh_interval", ANSWER_OPERATIONS, "all"),
     "monitor data": ("monitor_data", "monitor_refresh_interval", ("show_monitor_data",), "other"),
     "monitor data (DR jobs)": ("monitor_data", "monitor_refresh_interval", ("show_dr_monitoring_data",), "dr"),
     "RPO/RTO": ("rpo_rto", "rpo_rto_refresh_interval", ("batch_rpo_rto",), "dr"),
