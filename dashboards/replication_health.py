@@ -21,6 +21,8 @@ from grafana_foundation_sdk.models.dashboard import (
     ValueMappingResult,
 )
 
+from alerts import rules
+
 from .generate import (
     DS,
     NEUTRAL,
@@ -125,10 +127,11 @@ def replication_health() -> Dashboard:
         ),
         single(
             "Worst RPO",
-            "The highest RPO among the selected DR jobs: how far DRS is behind the business database.",
+            "The highest RPO among the selected DR jobs: how far DRS is behind the business database (red from "
+            "the RPOHigh alert's threshold).",
             "s",
             query(f"max({per_job('job_rpo_seconds')})"),
-            [("green", None), ("yellow", 60), ("red", 300)],
+            [("green", None), ("red", rules.DEFAULT.rpo_seconds)],
         ),
         single(
             "Active DDL alarms",
@@ -187,10 +190,14 @@ def replication_health() -> Dashboard:
             series(
                 "RPO and RTO",
                 "Disaster-recovery jobs: RPO, how far DRS is behind the business database, and RTO, how far the DR "
-                "database is behind DRS (huaweicloud_drs_job_rpo_seconds, huaweicloud_drs_job_rto_seconds).",
+                "database is behind DRS (huaweicloud_drs_job_rpo_seconds, huaweicloud_drs_job_rto_seconds). The "
+                "dashed line is the RPOHigh/RTOHigh alerts' threshold.",
                 "s",
                 query(per_job("job_rpo_seconds"), "{{job_id}} RPO", ref="A"),
                 query(per_job("job_rto_seconds"), "{{job_id}} RTO", ref="B"),
+                # Dashed at the RPOHigh and RTOHigh thresholds.
+                line=[("green", None)]
+                + [("red", float(t)) for t in sorted({rules.DEFAULT.rpo_seconds, rules.DEFAULT.rto_seconds})],
             )
         )
         .with_panel(

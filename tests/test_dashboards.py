@@ -178,6 +178,7 @@ def test_lines_at_the_alert_thresholds_and_the_scrape_timeout() -> None:
     assert lines["Data freshness"] == [rules.DEFAULT.stale_seconds]
     assert lines["Replication delay"] == [rules.DEFAULT.delay_seconds]
     assert lines["Refresh duration"] == lines["Scrape duration"] == [timing.DEFAULT.scrape_timeout]
+    assert lines["RPO and RTO"] == sorted({rules.DEFAULT.rpo_seconds, rules.DEFAULT.rto_seconds})
 
 
 def test_the_linter_catches_offences() -> None:
