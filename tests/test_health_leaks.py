@@ -4,13 +4,15 @@ One exporter process against the simulator's --health-demo jobs, at the default 
 source switched on: once each source has read the job that carries the customer data (the DDL text
 of demo-ddl, the error_sql of demo-dirty, DRS's failure reason of demo-failed), its logs, /metrics,
 the status page and /status.json are searched for the DDL text's and the SQL's markers and for the
-configuration's secret key. The per-source tests look at one source each; this one looks at all of
-them in one process, where one source's log line or status field could carry another's data.
+configuration's secret (the secret key, or the IAM password and its tokens). The per-source tests
+look at one source each; this one looks at all of them in one process, where one source's log line
+or status field could carry another's data.
 """
 
 from __future__ import annotations
 
 import signal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -56,13 +58,33 @@ def read_by_every_source(text: str) -> bool:
     )
 
 
-def test_no_customer_data_or_secret_leaves_with_every_source_on(health_demo: Simulator, start: Any) -> None:
+def credentials(sim: Simulator, kind: str, tmp_path: Path) -> tuple[dict[str, Any], list[str]]:
+    """The ``auth`` of ``kind`` and the secrets that must not leave: the secret key, or the IAM password
+    and the tokens IAM hands out (the simulator's start with ``MIIsim``)."""
+    if kind == "aksk":
+        return {"access_key": sim.info["access_key"], "secret_key": sim.info["secret_key"]}, [sim.info["secret_key"]]
+    iam = sim.info["iam"]
+    password_file = tmp_path / "password"
+    password_file.write_text(iam["password"] + "\n")
+    auth = {
+        "username": iam["username"],
+        "password_file": str(password_file),
+        "domain_name": iam["domain_name"],
+        "iam_endpoint": iam["endpoint"],
+    }
+    return auth, [iam["password"], "MIIsim"]
+
+
+@pytest.mark.parametrize("kind", ["aksk", "password"])
+def test_no_customer_data_or_secret_leaves_with_every_source_on(
+    health_demo: Simulator, start: Any, kind: str, tmp_path: Path
+) -> None:
     sim = health_demo
-    secret = sim.info["secret_key"]
+    auth, secrets = credentials(sim, kind, tmp_path)
     config = {
         "endpoint": sim.url,
         "project_id": sim.info["project_id"],
-        "auth": {"access_key": sim.info["access_key"], "secret_key": secret},
+        "auth": auth,
         "jobs": JOBS,
         "compare_refresh_interval": 1,
         # Per-table series too (their labels are table names, never SQL); the DDL text stays off the
@@ -91,5 +113,9 @@ def test_no_customer_data_or_secret_leaves_with_every_source_on(health_demo: Sim
     logs = exp.log()
     assert "level=debug" not in logs, "the default log level"
     for where, body in (("/metrics", found[0]), ("/", page), ("/status.json", status_json), ("the log", logs)):
-        for what, needle in (("the DDL text", DDL_MARKER), ("error_sql", SQL_MARKER), ("the secret key", secret)):
+        for what, needle in (
+            ("the DDL text", DDL_MARKER),
+            ("error_sql", SQL_MARKER),
+            *(("a secret", x) for x in secrets),
+        ):
             assert needle not in body, f"{what} is in {where}"
