@@ -20,7 +20,7 @@ from exporter.render.exposition import TEXT
 from exporter.sources.rpo import RpoRtoReader
 
 from .procs import Exporter, Simulator, samples, sim_config, value, wait_for
-from .test_replication_health import job_status, promtool_clean, scrape_until
+from .test_replication_health import job_status, opt_in_health_calls, promtool_clean, scrape_until
 
 DR = "cloudDataGuard"
 JOBS: list[dict[str, Any]] = [
@@ -119,7 +119,8 @@ def test_rpo_rto_is_off_when_switched_off(simulate: Any, start: Any) -> None:
     exp = start(sim_config(sim, [{"id": "dr-a", "job_type": DR}], cache_ttl=1, rpo_rto=False))
     text = scrape_until(exp, lambda t: sim.stats()["requests"].get("batch_progress", 0) >= 2)
     assert "huaweicloud_drs_rpo_rto" not in text and RPO not in text
-    assert not sim.stats()["health"], "no batch-rpo-and-rto call"
+    # Job details are on by default (batch_status, batch_detail): no other health call.
+    assert not opt_in_health_calls(sim, counting={"batch_rpo_rto"}), "no batch-rpo-and-rto call"
 
 
 def test_rpo_rto_kept_within_max_staleness_after_a_whole_call_fault(simulate: Any, start: Any) -> None:

@@ -41,7 +41,7 @@ def _rpo_rto(r: RpoRtoStatus | None) -> str:
     """A DR job's RPO and RTO, and why the last reading failed."""
     if r is None:
         return ""
-    down = "" if r.up else f" — reading failed: <code>{_text(r.error_code or '')}</code>"
+    down = _reading_failed(r.up, r.error_code)
     values = (
         f"RPO {_lag(r.rpo_seconds)}, RTO {_lag(r.rto_seconds)}"
         if r.rpo_seconds is not None or r.rto_seconds is not None
@@ -54,7 +54,7 @@ def _job_details(d: JobDetailsStatus | None) -> str:
     """Why the job failed (DRS's reason, escaped), when it ends by itself, and when its full phase ended."""
     if d is None:
         return ""
-    down = "" if d.up else f" — reading failed: <code>{_text(d.error_code or '')}</code>"
+    down = _reading_failed(d.up, d.error_code)
     lines = []
     if d.job_error_code is not None:
         message = f": {_text(d.error_message, 400)}" if d.error_message else ""
