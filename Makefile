@@ -65,6 +65,7 @@ bench: venv
 	$(BIN)/python -m benchmarks.startup --write docs/performance.md
 	$(BIN)/python -m benchmarks.statuspage --write docs/performance.md
 	$(BIN)/python -m benchmarks.sharding --write docs/performance.md
+	$(BIN)/python -m benchmarks.api_cost --write docs/performance.md
 
 soak: venv
 	$(BIN)/python -m benchmarks.soak --write docs/reliability.md

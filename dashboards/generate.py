@@ -64,6 +64,7 @@ UIDS = {
     "detail": "huaweicloud-drs-job-detail",
     "health": "huaweicloud-drs-exporter-health",
     "consistency": "huaweicloud-drs-data-consistency",
+    "replication": "huaweicloud-drs-replication",
 }
 # Recorded series carry no instance (a restart must not split them): job-level queries select on
 # the scrape job; the exporter's own metrics also on the instance.
@@ -174,6 +175,7 @@ def dashboard(key: str, title: str, description: str, variables_: list[Any]) -> 
         "detail": "Job detail",
         "health": "Exporter health",
         "consistency": "Data consistency",
+        "replication": "Replication health",
     }
     d = (
         Dashboard(title)
@@ -850,11 +852,19 @@ def data_consistency() -> Dashboard:
     return consistency.consistency()
 
 
+def replication_health() -> Dashboard:
+    """The replication health dashboard (``replication_health.py``, on this module's helpers)."""
+    from . import replication_health
+
+    return replication_health.replication_health()
+
+
 DASHBOARDS: dict[str, Callable[[], Dashboard]] = {
     "drs-overview.json": overview,
     "drs-job-detail.json": job_detail,
     "drs-exporter-health.json": exporter_health,
     "drs-data-consistency.json": data_consistency,
+    "drs-replication-health.json": replication_health,
 }
 
 

@@ -25,6 +25,7 @@ EXPECTED_UIDS = {
     "drs-job-detail.json": "huaweicloud-drs-job-detail",
     "drs-exporter-health.json": "huaweicloud-drs-exporter-health",
     "drs-data-consistency.json": "huaweicloud-drs-data-consistency",
+    "drs-replication-health.json": "huaweicloud-drs-replication",
 }
 
 
@@ -180,6 +181,7 @@ def test_lines_at_the_alert_thresholds_and_the_scrape_timeout() -> None:
     assert lines["Data freshness"] == [rules.DEFAULT.stale_seconds]
     assert lines["Replication delay"] == [rules.DEFAULT.delay_seconds]
     assert lines["Refresh duration"] == lines["Scrape duration"] == [timing.DEFAULT.scrape_timeout]
+    assert lines["RPO and RTO"] == sorted({rules.DEFAULT.rpo_seconds, rules.DEFAULT.rto_seconds})
 
 
 def test_the_linter_catches_offences() -> None:
@@ -231,6 +233,19 @@ def test_every_dashboard_has_the_promised_panels() -> None:
         "Tables per status",
         "Cut-over readiness",
     } <= titles["drs-data-consistency.json"]
+    # Issue 24: delay by side, endpoints, RPO/RTO, throughput, DDL alarms, abnormal rows, failed-job expiry.
+    assert {
+        "Delay by side",
+        "Endpoint up",
+        "RPO and RTO",
+        "Apply rate (rows)",
+        "Apply rate (bytes)",
+        "Phase progress",
+        "DDL alarms",
+        "Abnormal rows",
+        "Failed jobs and their automatic expiry",
+        "Health data read",
+    } <= titles["drs-replication-health.json"]
     refresh_up = next(p for p in panels(load("drs-exporter-health.json")) if p["title"] == "Refresh up")
     assert refresh_up["type"] == "status-history"
 
