@@ -69,6 +69,8 @@ _KEYS = frozenset(
     }
 )
 
+ROW_AGE_SECONDS = 5.0  # age of the newest abnormal row
+
 
 @dataclass
 class SimHealthRun:
@@ -132,13 +134,16 @@ class SimHealth:
         tables = max(1, int(dirty.get("tables", 1)))
         spread = float(dirty.get("spread", 300))
         sql = str(dirty.get("sql", "UPDATE t SET c=? WHERE id=?"))
+        # The newest row is a few seconds old: one dated "now" fell after the end_time of a reader
+        # whose clock read happened a second boundary earlier (a test under load saw 3 of 4 rows).
+        newest = now - ROW_AGE_SECONDS
         return [
             {
                 "db_name": "db_0000",
                 "schema_name": "",
                 "table_name": f"table_{i % tables:07d}",
                 "error_sql": sql,
-                "error_time": iso(now - spread * i / max(1, rows)),
+                "error_time": iso(newest - spread * i / max(1, rows)),
                 "error_msg": f"Duplicate entry for key 'PRIMARY' ({sql})",
             }
             for i in range(rows)
