@@ -130,13 +130,34 @@ def test_pod_name_gives_the_shard(start: Any) -> None:
         sim.stop()
 
 
+def test_status_page_and_json_name_the_shard(start: Any) -> None:
+    # With 3 pods behind one Service, the page and status.json say whose jobs they list (review of issue 26).
+    sim = Simulator("--jobs", "12", "--objects", "1", "--types", "table", "--speed", "0")
+    try:
+        exp = start(shard_config(sim), "--shard", "1", "--total-shards", "3")
+        mine = jobs_of(exp.metrics())
+        assert mine and all(shard_of(j, 3) == 1 for j in mine)
+        body = exp.get("/status.json").json()
+        assert body["shard"] == {"shard": 1, "total_shards": 3, "jobs": len(mine)}
+        assert {j["job_id"] for p in body["projects"] for j in p["jobs"]} == mine
+        page = exp.get("/").text
+        assert f"Shard 1 of 3: this process exports only its {len(mine)} jobs" in page
+    finally:
+        sim.stop()
+
+
 def test_configured_jobs_are_sharded_and_the_keys_configure_it(start: Any) -> None:
     sim = Simulator("--jobs", "12", "--objects", "1", "--types", "table", "--speed", "0")
     try:
         ids: list[str] = sim.info["jobs"]
         config = sim_config(sim, [{"id": i, "object_types": ["table"]} for i in ids], shard=1, total_shards=2)
-        text = start(config).metrics()
+        first = start(config)
+        text = first.metrics()
         assert jobs_of(text) == {i for i in ids if shard_of(i, 2) == 1}
+        # The start-up line counts this shard's configured jobs and keys, not every shard's.
+        owned = len(jobs_of(text))
+        assert 0 < owned < len(ids)
+        assert f"{owned} jobs, {owned} keys, shard 1 of 2)" in first.log()
         # A flag wins over the key, also after a reload (the file says shard 1).
         exp = start(config, "--shard", "0", "--web.enable-lifecycle")
         assert jobs_of(exp.metrics()) == {i for i in ids if shard_of(i, 2) == 0}
@@ -154,14 +175,16 @@ BAD = [
     (["--shard", "-1", "--total-shards", "3"], "--shard must be a whole number from 0, got '-1'"),
     (["--shard", "one", "--total-shards", "3"], "--shard must be a whole number from 0, got 'one'"),
     (["--shard", "1.5", "--total-shards", "3"], "--shard must be a whole number from 0, got '1.5'"),
-    (["--total-shards", "0"], "--total-shards must be at least 1, got '0'"),
-    (["--total-shards", "three"], "--total-shards must be a whole number from 0, got 'three'"),
+    (["--total-shards", "0"], "--total-shards must be a whole number from 1, got '0'"),
+    (["--total-shards", "-3"], "--total-shards must be a whole number from 1, got '-3'"),
+    (["--total-shards", "three"], "--total-shards must be a whole number from 1, got 'three'"),
     (["--pod", "drs-exporter", "--total-shards", "3"], "cannot read a StatefulSet ordinal from pod name"),
     (["--pod", "drs-exporter-x", "--total-shards", "3"], "cannot read a StatefulSet ordinal from pod name"),
     (["--pod", "drs-exporter-3", "--total-shards", "3"], "--pod 'drs-exporter-3' (ordinal 3) must be below"),
     (["--pod", "drs-exporter-1"], "--pod needs --total-shards"),
     (["--pod", "drs-exporter-1", "--shard", "1", "--total-shards", "3"], "--shard and --pod cannot be combined"),
-    (["--shard", "2"], "shard: must be below total_shards (1), got 2"),
+    # The shard came from the flag, not from the file's key `shard`.
+    (["--shard", "2"], "invalid flag: --shard 2 must be below total_shards (1), got 2"),
 ]
 
 
