@@ -125,6 +125,7 @@ def main() -> int:
         "every shard owns jobs": all(row["jobs"] for row, _, _ in shards),
         "the union of the shards' per-object series (labels and values) is the single process's": union == everything,
     }
+
     def others(row: dict[str, Any]) -> int:
         return int(row["calls"] - row["listings"] - row["batches"] - row["progress"])
 
