@@ -373,7 +373,6 @@ def exporter_alerts(s: Settings) -> list[dict[str, Any]]:
     w = s.rate_window
     up = f"up{{{s.exporter_selector}}}"
     requests = f"sum by ({t}) (increase(huaweicloud_drs_api_requests_total[{w}]))"
-    discovered = since(s, "huaweicloud_drs_discovery_up", s.discovery_failing_for, "project_id")
     shards = f"max by ({labels(s, 'shard', 'total_shards')}) (last_over_time(huaweicloud_drs_shard_info[{s.lookback}]))"
     sharded = f"max by ({t}) (max_over_time(huaweicloud_drs_shards[{s.shard_memory}])) > 1"
     # The shards seen within shard_memory, of the total the shards reporting now know.
@@ -416,7 +415,9 @@ def exporter_alerts(s: Settings) -> list[dict[str, Any]]:
             "ExporterShardDown",
             # A shard that reported within shard_memory (of the total the others report now) and
             # reports no more: its jobs are not collected. The other shards' alerts go on.
-            f"{remembered}\n  unless on ({t}, shard) {shards}",
+            # Unless it reports now (no lookback: the first failed scrape marks its series stale), so
+            # that it fires exporter_down_for after the shard's first failed scrape, as ExporterDown does.
+            f"{remembered}\n  unless on ({t}, shard) max by ({labels(s, 'shard')}) (huaweicloud_drs_shard_info)",
             s.exporter_down_for,
             "critical",
             "One shard of the DRS exporter is down: its DRS jobs are not collected.",
@@ -481,14 +482,19 @@ def exporter_alerts(s: Settings) -> list[dict[str, Any]]:
         ),
         _alert(
             "DiscoveryFailing",
-            # Only a project listed for the whole window: a new project's first failed listing is no alert.
-            f"max by ({t}, project_id) (max_over_time(huaweicloud_drs_discovery_up[{s.discovery_failing_for}])) == 0\n"
-            f"  and on ({t}, project_id) {discovered}",
+            # Each target on its own (every shard lists the whole project, and one whose listing fails
+            # keeps its own jobs' list stale while the others succeed), then one alert per project.
+            # Only a target that listed for the whole window: a new project's or pod's first failed
+            # listing is no alert.
+            f"min by ({t}, project_id) (\n"
+            f"  max_over_time(huaweicloud_drs_discovery_up[{s.discovery_failing_for}]) == 0\n"
+            f"  and last_over_time(huaweicloud_drs_discovery_up[{s.lookback}] offset {s.discovery_failing_for})\n)",
             "0s",
             "warning",
             "The exporter cannot list the DRS jobs of a project.",
-            "Every job listing of project {{ $labels.project_id }} by {{ $labels.job }} has failed for "
-            f"{s.discovery_failing_for}: new jobs are not found and removed ones are not dropped.",
+            "Every job listing of project {{ $labels.project_id }} by {{ $labels.job }} (by one shard or replica "
+            f"at least) has failed for {s.discovery_failing_for}: new jobs are not found and removed ones are not "
+            "dropped.",
             s,
         ),
         _alert(

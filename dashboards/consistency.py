@@ -40,13 +40,28 @@ TABLE_NAMES = {
     "dst_db": "Target database",
     "dst_tb": "Target table",
 }
-PROBLEM = f'huaweicloud_drs_comparison_table_status{{{SEL}, status!~"consistent|comparing|waiting"}}'
-SOURCE = f"huaweicloud_drs_comparison_source_rows{{{SEL}}}"
-TARGET = f"huaweicloud_drs_comparison_target_rows{{{SEL}}}"
+# Each series taken once (max by its labels but instance) before anything is summed, counted or
+# matched: during a rollout, or with replicas, two targets export the same table, and matching
+# their row counts on the table alone would be many-to-many.
+PROBLEM = (
+    f"max by ({TABLE}, compare_type, status) "
+    f'(huaweicloud_drs_comparison_table_status{{{SEL}, status!~"consistent|comparing|waiting"}})'
+)
+SOURCE = f"max by ({TABLE}) (huaweicloud_drs_comparison_source_rows{{{SEL}}})"
+TARGET = f"max by ({TABLE}) (huaweicloud_drs_comparison_target_rows{{{SEL}}})"
+
+
+def tables(matchers: str = "") -> str:
+    """Tables per job, type and status (huaweicloud_drs_comparison_tables with ``matchers``), each once."""
+    return f"max by (job, job_id, compare_type, status) (huaweicloud_drs_comparison_tables{{{SEL}{matchers}}})"
+
+
 # The tables not consistent with the largest row difference first (value comparisons and tables
 # without row counts rank 0): the same bounded set for every column of the table.
 WORST = f"topk({ROWS}, abs({SOURCE} - {TARGET}) * on ({TABLE}) group_right {PROBLEM} or {PROBLEM} * 0)"
 FAILED = 'status=~"FAILED|TIMEOUT_INTERRUPT"'
+INCONSISTENT = ', status="inconsistent"'
+NOT_COMPARED = ', status!~"consistent|inconsistent|comparing|waiting"'
 
 
 def _table(title: str, description: str, targets: list[Any], columns: dict[str, str], *, h: int) -> Any:
@@ -125,10 +140,7 @@ def consistency() -> Dashboard:
             "Jobs with inconsistent tables",
             "DRS jobs whose latest finished comparison found tables that differ.",
             "none",
-            query(
-                f'count(sum by (job_id) (huaweicloud_drs_comparison_tables{{{SEL}, status="inconsistent"}}) > 0)'
-                " or vector(0)"
-            ),
+            query(f"count(max by (job_id) ({tables(INCONSISTENT)}) > 0) or vector(0)"),
             ZERO_GOOD,
             w=6,
         ),
@@ -136,7 +148,7 @@ def consistency() -> Dashboard:
             "Inconsistent tables",
             "Tables that differ in the latest finished comparisons of the selected jobs (row and value).",
             "none",
-            query(f'sum(huaweicloud_drs_comparison_tables{{{SEL}, status="inconsistent"}}) or vector(0)'),
+            query(f"sum({tables(INCONSISTENT)}) or vector(0)"),
             ZERO_GOOD,
             w=6,
         ),
@@ -144,7 +156,10 @@ def consistency() -> Dashboard:
             "Comparisons failed",
             "Latest comparisons that ended FAILED or TIMEOUT_INTERRUPT.",
             "none",
-            query(f"count(huaweicloud_drs_comparison_info{{{SEL}, {FAILED}}}) or vector(0)"),
+            query(
+                "count(max by (job, job_id, compare_type, compare_job_id, status) "
+                f"(huaweicloud_drs_comparison_info{{{SEL}, {FAILED}}})) or vector(0)"
+            ),
             ZERO_GOOD,
             w=6,
         ),
@@ -152,7 +167,7 @@ def consistency() -> Dashboard:
             "Jobs without comparisons read",
             "Jobs whose comparisons the exporter cannot read (huaweicloud_drs_comparison_up 0).",
             "none",
-            query(f"count(huaweicloud_drs_comparison_up{{{SEL}}} == 0) or vector(0)"),
+            query(f"count(max by (job, job_id) (huaweicloud_drs_comparison_up{{{SEL}}}) == 0) or vector(0)"),
             ZERO_GOOD,
             w=6,
         ),
@@ -217,14 +232,12 @@ def consistency() -> Dashboard:
                 "Tables of the latest finished comparison that differ, and those that could not be compared.",
                 "short",
                 query(
-                    "sum by (job_id, compare_type) "
-                    f'(huaweicloud_drs_comparison_tables{{{SEL}, status="inconsistent"}})',
+                    f"sum by (job_id, compare_type) ({tables(INCONSISTENT)})",
                     "{{job_id}} {{compare_type}} inconsistent",
                     ref="A",
                 ),
                 query(
-                    "sum by (job_id, compare_type) (huaweicloud_drs_comparison_tables"
-                    f'{{{SEL}, status!~"consistent|inconsistent|comparing|waiting"}})',
+                    f"sum by (job_id, compare_type) ({tables(NOT_COMPARED)})",
                     "{{job_id}} {{compare_type}} not compared",
                     ref="B",
                 ),
@@ -237,7 +250,7 @@ def consistency() -> Dashboard:
                 "Tables of the latest finished comparison per status, over time.",
                 "short",
                 query(
-                    f"sum by (compare_type, status) (huaweicloud_drs_comparison_tables{{{SEL}}}) > 0",
+                    f"sum by (compare_type, status) ({tables()}) > 0",
                     "{{compare_type}} {{status}}",
                 ),
                 w=24,

@@ -76,6 +76,8 @@ SEL = f'{JOB}, job_id=~"$job_id"'
 OBJ = f'{SEL}, object_type=~"$object_type", src_db=~"$src_db"'
 SCRAPE_TIMEOUT_COLOR = "dark-red"
 # What ObjectsStalled counts, read the same way (without instance: a restart changes nothing).
+# An object's series once, whichever targets export it (a rollout, replicas): max by these first.
+OBJECT = "job, job_id, object_type, src_db, src_tb, dst_db, dst_tb"
 NOT_MOVING = rules.stalled_objects(rules.DEFAULT, f"{{{OBJ}}}").replace("\n", "")
 TAGS = ["huaweicloud", "drs", "generated"]
 ROWS = 50  # rows of an object table: the least advanced, never every object
@@ -505,7 +507,7 @@ def overview() -> Dashboard:
                 "Keys down",
                 "Job and object type pairs whose last refresh failed (huaweicloud_drs_up == 0).",
                 "short",
-                query(f"count(huaweicloud_drs_up{{{SEL}}} == 0) or vector(0)"),
+                query(f"count(max by (job, job_id, object_type) (huaweicloud_drs_up{{{SEL}}}) == 0) or vector(0)"),
                 ZERO_GOOD,
             )
         )
@@ -670,7 +672,7 @@ def job_detail() -> Dashboard:
             object_table(
                 f"Least advanced objects ({ROWS})",
                 f"The {ROWS} unfinished objects with the least progress.",
-                f"bottomk({ROWS}, huaweicloud_drs_object_progress_ratio{{{OBJ}}} < 1)",
+                f"bottomk({ROWS}, max by ({OBJECT}) (huaweicloud_drs_object_progress_ratio{{{OBJ}}}) < 1)",
                 h=14,
             )
         )
@@ -744,7 +746,10 @@ def exporter_health() -> Dashboard:
                 "Keys down",
                 "Job and object type pairs whose last refresh failed.",
                 "short",
-                query(f'count(huaweicloud_drs_up{{{TARGET}, job_id=~"$job_id"}} == 0) or vector(0)'),
+                query(
+                    f'count(max by (job, job_id, object_type) (huaweicloud_drs_up{{{TARGET}, job_id=~"$job_id"}}) == 0)'
+                    " or vector(0)"
+                ),
                 ZERO_GOOD,
                 w=6,
             )

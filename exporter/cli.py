@@ -163,7 +163,19 @@ def main(argv: list[str] | None = None) -> int:
     try:
         parse_listen_address(args.listen)
         cfg = config.load(args.config_file, overrides)
-    except (ValueError, config.ConfigError) as exc:
+    except config.ConfigError as exc:
+        if exc.key == "shard" and "shard" in overrides and "total_shards" not in overrides:
+            # The shard came from --shard (--pod needs --total-shards), the total from the file or its
+            # default: blame the flag, not a key the file may not even have.
+            log.error(
+                "invalid flag: --shard %s %s (total_shards is the configuration file's, else 1): give --total-shards",
+                args.shard,
+                str(exc).removeprefix("shard: "),
+            )
+        else:
+            log.error("invalid configuration: %s", exc)
+        return 2
+    except ValueError as exc:
         log.error("invalid configuration: %s", exc)
         return 2
     try:
@@ -200,14 +212,15 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, stop)
     host, port = server.bind_addr[:2]
     app.ready.set()
+    shard = cfg.sharding
     log.info(
         "listening on %s:%s%s (version %s, %d jobs, %d keys%s)",
         host,
         port,
         " with TLS" if web.tls else "",
         __version__,
-        len(cfg.jobs),
-        len(cfg.keys),
+        sum(1 for job in cfg.jobs if shard.owns(job.id)),  # this shard's configured jobs, not every shard's
+        sum(1 for job_id, _ in cfg.keys if shard.owns(job_id)),
         f", shard {cfg.shard} of {cfg.total_shards}" if cfg.total_shards > 1 else "",
     )
     hangups.ready(reloader.reload)  # serving: a SIGHUP during start-up reloads now
@@ -235,16 +248,14 @@ def shard_overrides(shard: str | None, total: str | None, pod: str | None) -> di
     """The configuration keys ``--shard``, ``--total-shards`` and ``--pod`` set; ValueError naming the bad flag."""
     from .base.sharding import Shard, pod_ordinal
 
-    def number(flag: str, value: str) -> int:
-        if not value.isascii() or not value.isdigit():
-            raise ValueError(f"{flag} must be a whole number from 0, got {value!r}")
+    def number(flag: str, value: str, least: int) -> int:
+        if not value.isascii() or not value.isdigit() or int(value) < least:
+            raise ValueError(f"{flag} must be a whole number from {least}, got {value!r}")
         return int(value)
 
     overrides: dict[str, int] = {}
     if total is not None:
-        overrides["total_shards"] = number("--total-shards", total)
-        if overrides["total_shards"] < 1:
-            raise ValueError(f"--total-shards must be at least 1, got {total!r}")
+        overrides["total_shards"] = number("--total-shards", total, 1)
     if pod is not None:
         if shard is not None:
             raise ValueError("--shard and --pod cannot be combined (--pod derives the shard from the pod's ordinal)")
@@ -256,7 +267,7 @@ def shard_overrides(shard: str | None, total: str | None, pod: str | None) -> di
             raise ValueError(f"--pod: {exc}") from None
         flag = f"--pod {pod!r} (ordinal {overrides['shard']})"
     elif shard is not None:
-        overrides["shard"] = number("--shard", shard)
+        overrides["shard"] = number("--shard", shard, 0)
         flag = f"--shard {overrides['shard']}"
     if "shard" in overrides and "total_shards" in overrides:
         try:

@@ -276,3 +276,80 @@ def test_objects_not_moving_agrees_with_the_alert_after_a_restart(tmp_path: Path
     path.write_text(json.dumps(test))
     result = subprocess.run(["promtool", "test", "rules", str(path)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# An aggregation straight over an exporter's raw series (not a recorded one, not a counter's rate):
+# with two targets exporting the same job (a rollout, replicas) it counts that job twice.
+RAW_AGGREGATION = re.compile(
+    r"\b(sum|count|avg|topk|bottomk)\s*(?:by\s*\([^)]*\)\s*)?\(\s*(?:\d+\s*,\s*)?(?:abs\s*\(\s*)?huaweicloud_drs_\w+\{"
+)
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_raw_series_are_taken_once_before_they_are_aggregated(name: str) -> None:
+    for panel in panels(load(name)):
+        for target in panel["targets"]:
+            found = RAW_AGGREGATION.search(target["expr"])
+            assert found is None, f"{name}: {panel['title']!r} aggregates raw series: {found.group(0)}..."
+
+
+def _promtool_eval(tmp_path: Path, series: list[dict[str, str]], checks: list[dict[str, Any]]) -> None:
+    test = {
+        "evaluation_interval": "1m",
+        "tests": [{"interval": "1m", "input_series": series, "promql_expr_test": checks}],
+    }
+    path = tmp_path / "panel_test.yaml"
+    path.write_text(json.dumps(test))
+    result = subprocess.run(["promtool", "test", "rules", str(path)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _panel_expr(name: str, title: str, ref: str = "A") -> str:
+    panel = next(p for p in panels(load(name)) if p["title"] == title)
+    target = next(t for t in panel["targets"] if t["refId"] == ref)
+    return re.sub(r'=~"\$\w+"', '=~".*"', target["expr"])
+
+
+def test_consistency_panels_count_a_table_once_during_a_rollout(tmp_path: Path) -> None:
+    """Review of issue 26: two targets (old and new pod) export the same job's comparison: the
+    stats count its tables once, and the table of the worst tables still answers (matching both
+    targets' row counts on the table alone was many-to-many)."""
+    name = "drs-data-consistency.json"
+    table = 'job="drs", job_id="j", src_db="d", src_tb="t", dst_db="d", dst_tb="t"'
+    series = []
+    for instance in ("a", "b"):
+        on = f'instance="{instance}"'
+        series += [
+            {
+                "series": f'huaweicloud_drs_comparison_tables{{job="drs", {on}, job_id="j", '
+                'compare_type="lines", status="inconsistent"}',
+                "values": "3x5",
+            },
+            {"series": f'huaweicloud_drs_comparison_up{{job="drs", {on}, job_id="j"}}', "values": "0x5"},
+            {"series": f"huaweicloud_drs_comparison_source_rows{{{table}, {on}}}", "values": "10x5"},
+            {"series": f"huaweicloud_drs_comparison_target_rows{{{table}, {on}}}", "values": "7x5"},
+            {
+                "series": f'huaweicloud_drs_comparison_table_status{{{table}, {on}, compare_type="lines", '
+                'status="inconsistent"}',
+                "values": "1x5",
+            },
+        ]
+    checks = [
+        {"expr": _panel_expr(name, "Inconsistent tables"), "eval_time": "4m", "exp_samples": [{"value": 3}]},
+        {"expr": _panel_expr(name, "Jobs with inconsistent tables"), "eval_time": "4m", "exp_samples": [{"value": 1}]},
+        {"expr": _panel_expr(name, "Jobs without comparisons read"), "eval_time": "4m", "exp_samples": [{"value": 1}]},
+        {
+            "expr": _panel_expr(name, "Tables per status"),
+            "eval_time": "4m",
+            "exp_samples": [{"labels": '{compare_type="lines", status="inconsistent"}', "value": 3}],
+        },
+    ]
+    worst = f"Tables not consistent (latest finished comparison, {generate.ROWS} largest differences)"
+    checks.append(
+        {
+            "expr": _panel_expr(name, worst, "D"),
+            "eval_time": "4m",
+            "exp_samples": [{"labels": f"{{{table}}}", "value": 3}],
+        }
+    )
+    _promtool_eval(tmp_path, series, checks)

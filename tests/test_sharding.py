@@ -12,6 +12,7 @@ import requests
 import yaml
 
 from exporter.base.sharding import Shard, pod_ordinal, shard_of
+from exporter.simulator.health_scenario import demo_health_jobs
 
 from .procs import Simulator, command, samples, sim_config, value, wait_for
 
@@ -40,12 +41,32 @@ def jobs_of(text: str, family: str = "huaweicloud_drs_up") -> set[str]:
     return {dict(k)["job_id"] for k in samples(text, family)}
 
 
+def job_types(text: str) -> set[tuple[str, str]]:
+    return {(dict(k)["job_id"], dict(k).get("job_type", "")) for k in samples(text, "huaweicloud_drs_job_info")}
+
+
 def read_jobs(stats: dict[str, Any]) -> dict[str, set[str]]:
     """The jobs the simulator's counts show each per-job API read for: progress data, batch progress,
-    comparisons, monitor data and RPO/RTO (the last two batched for DR jobs)."""
-    return {
-        kind: {key.split("/")[0] for key in stats[kind]} for kind in ("progress_data", "jobs", "comparisons", "health")
-    }
+    comparisons, and each replication-health operation on its own (monitor data, RPO/RTO, job
+    details, DDL alarms, abnormal rows, health comparisons; some batched)."""
+    kinds = {kind: {key.split("/")[0] for key in stats[kind]} for kind in ("progress_data", "jobs", "comparisons")}
+    for key in stats["health"]:
+        job_id, operation = key.split("/")[:2]
+        kinds.setdefault(f"health {operation}", set()).add(job_id)
+    return kinds
+
+
+# Every per-job source's own health series: once each has one for every job of the process that it
+# reads, the process has read every source of every one of its jobs.
+SOURCE_UP = (
+    "huaweicloud_drs_comparison_up",
+    "huaweicloud_drs_monitor_data_up",
+    "huaweicloud_drs_rpo_rto_up",
+    "huaweicloud_drs_job_details_up",
+    "huaweicloud_drs_ddl_data_up",
+    "huaweicloud_drs_dirty_data_up",
+    "huaweicloud_drs_health_compare_up",
+)
 
 
 def test_shards_split_the_jobs_and_their_union_is_one_process(start: Any) -> None:
@@ -54,18 +75,37 @@ def test_shards_split_the_jobs_and_their_union_is_one_process(start: Any) -> Non
         "--health-demo",
     )  # fmt: skip
     try:
-        # Every per-job source on: comparisons, monitor data (DR jobs' batched), RPO/RTO (batched).
-        config = shard_config(sim, comparisons=True, monitor_data=True, rpo_rto=True)
+        # The health demo's jobs move at their own speed: held still, the single process and the shards,
+        # read seconds apart, see the same values.
+        for job in demo_health_jobs():
+            sim.admin(f"jobs/{job['id']}", {"stalled": True})
+        # Every per-job source on: comparisons, monitor data (DR jobs' batched), RPO/RTO (batched), job
+        # details (on by default; batched), DDL alarms, abnormal rows, health comparisons.
+        config = shard_config(
+            sim,
+            comparisons=True,
+            monitor_data=True,
+            rpo_rto=True,
+            job_details=True,
+            ddl_alarms=True,
+            dirty_rows=True,
+            health_comparisons=True,
+        )
         read: list[dict[str, int]] = []  # per shard: job/type -> progress-data requests
         reads: list[dict[str, set[str]]] = []  # per shard: the jobs each per-job API was asked for
         texts: list[str] = []
 
         def settled(exp: Any) -> dict[str, Any] | None:
-            # Comparisons, monitor data and RPO/RTO are read beside the scrape: wait (bounded) until
-            # this process has asked every per-job API for every job it exports.
-            mine = jobs_of(exp.metrics())
+            # The per-job sources read beside the scrape: wait (bounded) until each has served every
+            # job of this process it reads (RPO/RTO: the DR jobs only), so that all its calls are counted.
+            text = exp.metrics()
+            mine = jobs_of(text)
+            dr = {j for j, job_type in job_types(text) if job_type == "cloudDataGuard"}
+            wanted = {family: dr & mine if family == "huaweicloud_drs_rpo_rto_up" else mine for family in SOURCE_UP}
+            if not mine or any(not jobs_of(text, family) >= jobs for family, jobs in wanted.items()):
+                return None
             stats: dict[str, Any] = sim.stats()
-            return stats if mine and all(jobs >= mine for jobs in read_jobs(stats).values()) else None
+            return stats
 
         for shard in range(SHARDS):
             sim.admin("stats/reset", {})
@@ -109,10 +149,20 @@ def test_shards_split_the_jobs_and_their_union_is_one_process(start: Any) -> Non
         # Every per-job API, batched ones included, was asked only for the shard's own jobs; together
         # the shards asked for what the single process asked for.
         single_reads = read_jobs(single_stats)
+        every_source = {
+            "health show_monitor_data",
+            "health batch_rpo_rto",
+            "health batch_status",  # job details
+            "health list_ddl_alarms",
+            "health show_dirty_data",
+            "health list_health_compare_jobs",
+        }
+        assert every_source <= single_reads.keys(), every_source - single_reads.keys()
         for kind, jobs_read in single_reads.items():
             for shard, jobs in enumerate(owned):
-                assert reads[shard][kind] <= jobs, (kind, shard, reads[shard][kind] - jobs)
-            assert set().union(*(r[kind] for r in reads)) == jobs_read, kind
+                asked = reads[shard].get(kind, set())
+                assert asked <= jobs, (kind, shard, asked - jobs)
+            assert set().union(*(r.get(kind, set()) for r in reads)) == jobs_read, kind
     finally:
         sim.stop()
 
@@ -130,13 +180,34 @@ def test_pod_name_gives_the_shard(start: Any) -> None:
         sim.stop()
 
 
+def test_status_page_and_json_name_the_shard(start: Any) -> None:
+    # With 3 pods behind one Service, the page and status.json say whose jobs they list (review of issue 26).
+    sim = Simulator("--jobs", "12", "--objects", "1", "--types", "table", "--speed", "0")
+    try:
+        exp = start(shard_config(sim), "--shard", "1", "--total-shards", "3")
+        mine = jobs_of(exp.metrics())
+        assert mine and all(shard_of(j, 3) == 1 for j in mine)
+        body = exp.get("/status.json").json()
+        assert body["shard"] == {"shard": 1, "total_shards": 3, "jobs": len(mine)}
+        assert {j["job_id"] for p in body["projects"] for j in p["jobs"]} == mine
+        page = exp.get("/").text
+        assert f"Shard 1 of 3: this process exports only its {len(mine)} jobs" in page
+    finally:
+        sim.stop()
+
+
 def test_configured_jobs_are_sharded_and_the_keys_configure_it(start: Any) -> None:
     sim = Simulator("--jobs", "12", "--objects", "1", "--types", "table", "--speed", "0")
     try:
         ids: list[str] = sim.info["jobs"]
         config = sim_config(sim, [{"id": i, "object_types": ["table"]} for i in ids], shard=1, total_shards=2)
-        text = start(config).metrics()
+        first = start(config)
+        text = first.metrics()
         assert jobs_of(text) == {i for i in ids if shard_of(i, 2) == 1}
+        # The start-up line counts this shard's configured jobs and keys, not every shard's.
+        owned = len(jobs_of(text))
+        assert 0 < owned < len(ids)
+        assert f"{owned} jobs, {owned} keys, shard 1 of 2)" in first.log()
         # A flag wins over the key, also after a reload (the file says shard 1).
         exp = start(config, "--shard", "0", "--web.enable-lifecycle")
         assert jobs_of(exp.metrics()) == {i for i in ids if shard_of(i, 2) == 0}
@@ -154,14 +225,16 @@ BAD = [
     (["--shard", "-1", "--total-shards", "3"], "--shard must be a whole number from 0, got '-1'"),
     (["--shard", "one", "--total-shards", "3"], "--shard must be a whole number from 0, got 'one'"),
     (["--shard", "1.5", "--total-shards", "3"], "--shard must be a whole number from 0, got '1.5'"),
-    (["--total-shards", "0"], "--total-shards must be at least 1, got '0'"),
-    (["--total-shards", "three"], "--total-shards must be a whole number from 0, got 'three'"),
+    (["--total-shards", "0"], "--total-shards must be a whole number from 1, got '0'"),
+    (["--total-shards", "-3"], "--total-shards must be a whole number from 1, got '-3'"),
+    (["--total-shards", "three"], "--total-shards must be a whole number from 1, got 'three'"),
     (["--pod", "drs-exporter", "--total-shards", "3"], "cannot read a StatefulSet ordinal from pod name"),
     (["--pod", "drs-exporter-x", "--total-shards", "3"], "cannot read a StatefulSet ordinal from pod name"),
     (["--pod", "drs-exporter-3", "--total-shards", "3"], "--pod 'drs-exporter-3' (ordinal 3) must be below"),
     (["--pod", "drs-exporter-1"], "--pod needs --total-shards"),
     (["--pod", "drs-exporter-1", "--shard", "1", "--total-shards", "3"], "--shard and --pod cannot be combined"),
-    (["--shard", "2"], "shard: must be below total_shards (1), got 2"),
+    # The shard came from the flag, not from the file's key `shard`.
+    (["--shard", "2"], "invalid flag: --shard 2 must be below total_shards (1), got 2"),
 ]
 
 

@@ -24,7 +24,7 @@ import requests
 import yaml
 
 from exporter.simulator.server import demo_comparisons
-from exporter.web.status import JobStatus, KeyStatus, ProjectStatus, Status
+from exporter.web.status import JobStatus, KeyStatus, ProjectStatus, ShardStatus, Status
 
 from .procs import Exporter, Simulator, samples, sim_config, wait_for
 from .test_exporter import ODD_NAMES
@@ -152,6 +152,7 @@ def test_status_json_explains_every_key(exporter: Exporter, sim: Simulator) -> N
     assert project["discovery"]["up"] is True and project["discovery"]["jobs"] == 1
     jobs = jobs_of(body)
     assert list(jobs) == ["healthy-job", "failing-job", "hostile-job"]
+    assert body["shard"] == {"shard": 0, "total_shards": 1, "jobs": 3}  # unsharded: every job
 
     healthy = jobs["healthy-job"]
     assert [(k["object_type"], k["state"]) for k in healthy["keys"]] == [("table", "ok"), ("view", "ok")]
@@ -425,6 +426,8 @@ def test_a_key_without_a_recent_success_is_stale(sim: Simulator, start: Any) -> 
 def test_status_json_stays_valid_json_with_text_orjson_refuses() -> None:
     key = KeyStatus("table", "failing", None, None, 1.0, None, None, 0.1, False, "DRS.M05004", "bad \ud800 byte")
     job = JobStatus("j", "name \udfff", "", "", "", 0, 0, None, None, None, None, [key], [])
-    status = Status(1, "0", 1.0, 10, 80, [ProjectStatus("p", "", "http://127.0.0.1", "AK/SK", None, [job])])
+    status = Status(
+        1, "0", 1.0, 10, 80, ShardStatus(0, 1, 1), [ProjectStatus("p", "", "http://127.0.0.1", "AK/SK", None, [job])]
+    )
     parsed = json.loads(status.to_json())
     assert parsed["projects"][0]["jobs"][0]["keys"][0]["error_message"] == "bad \ud800 byte"

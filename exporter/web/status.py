@@ -176,6 +176,15 @@ class ProjectStatus:
 
 
 @dataclass(frozen=True)
+class ShardStatus:
+    """This process's shard (issue 26): with several shards behind one Service, whose jobs these are."""
+
+    shard: int
+    total_shards: int  # 1 without sharding: this process owns every job
+    jobs: int  # the jobs this shard owns (configured and discovered), as listed below
+
+
+@dataclass(frozen=True)
 class Status:
     """Everything the status page shows; ``/status.json`` is this, as JSON."""
 
@@ -184,6 +193,7 @@ class Status:
     generated_timestamp_seconds: float
     cache_ttl_seconds: float
     max_staleness_seconds: float
+    shard: ShardStatus
     projects: list[ProjectStatus]
 
     def to_json(self) -> bytes:
@@ -407,7 +417,8 @@ class StatusBuilder:
                     jobs=job_list,
                 )
             )
-        return Status(SCHEMA_VERSION, __version__, now, e.config.cache_ttl, e.cache.max_staleness, projects)
+        shard = ShardStatus(e.config.shard, e.config.total_shards, len(wanted))
+        return Status(SCHEMA_VERSION, __version__, now, e.config.cache_ttl, e.cache.max_staleness, shard, projects)
 
     def _least_of(self, job_id: str, summaries: list[_Summary | None]) -> list[ObjectStatus]:
         kept = self._least.get(job_id)

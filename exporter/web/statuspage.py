@@ -318,12 +318,23 @@ def render_html(status: Status, telemetry_path: str, cache: Fragments | None = N
 <p class="muted">Version {escape(status.exporter_version)}. Per-object migration progress of Huawei Cloud \
 Data Replication Service jobs. As of {_utc(status.generated_timestamp_seconds)}, from the exporter's cache (TTL \
 {status.cache_ttl_seconds:g} s, a key is stale after {status.max_staleness_seconds:g} s without a successful refresh); \
-this page never calls the DRS API. Ages are to the minute.</p>
+this page never calls the DRS API. Ages are to the minute.</p>{_shard(status)}
 <p class="summary"><span>{jobs} jobs, {len(keys)} job and type pairs:</span>{summary}</p>{pending}{cutover}</header>
 <main>{"".join(_project(p, cache) for p in status.projects)}</main></body></html>
 """
     cache.sweep()
     return page
+
+
+def _shard(status: Status) -> str:
+    shard = status.shard
+    if shard.total_shards == 1:
+        return ""
+    return (
+        f'<p class="shard">Shard {shard.shard} of {shard.total_shards}: this process exports only its '
+        f"{shard.jobs} jobs, those with crc32(job_id) mod {shard.total_shards} = {shard.shard}; the other "
+        "shards' jobs are on their own pages.</p>"
+    )
 
 
 def _html_until(status: Status, now: float) -> float:
