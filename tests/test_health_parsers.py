@@ -394,8 +394,11 @@ def test_ddl_answers_of_the_wrong_shape_are_invalid(body: Any) -> None:
 
 @pytest.mark.parametrize(
     "status, active",
-    [(1, True), ("1", True), (True, True), ("true", True), (0, False), ("0", False), (False, False), (0.0, False)]
-    + [(None, True), ("\u00b2", True), ("abc", True), (2, True), (-1, True), ({}, True)],
+    [
+        *[(1, True), ("1", True), (True, True), ("true", True)],
+        *[(0, False), ("0", False), (False, False), (0.0, False)],
+        *[(None, True), ("\u00b2", True), ("abc", True), (2, True), (-1, True), ({}, True)],
+    ],
     ids=repr,
 )
 def test_a_ddl_alarm_whose_status_is_unreadable_counts_as_active(status: Any, active: bool) -> None:
