@@ -6,6 +6,7 @@ Every text from DRS is escaped (:mod:`.pagetext`); customer data (SQL, DDL text)
 from __future__ import annotations
 
 from ..drs.ddl import TEXT_LIMIT
+from ..sources.perjob import STALE
 from .details_status import JobDetailsStatus
 from .health_status import DdlStatus, DirtyStatus, HealthCompareStatus, MonitorStatus, RpoRtoStatus
 from .pagetext import _attr, _count, _percent, _span, _text, _utc
@@ -19,8 +20,12 @@ DDL_TEXT_SHOWN = TEXT_LIMIT + 1  # the DDL's cut start and its "…" (cut when r
 
 
 def _reading_failed(up: bool, error_code: str | None) -> str:
-    """What a background source's line adds when its last reading failed."""
-    return "" if up else f" — reading failed: <code>{_text(error_code or '')}</code>"
+    """What a background source's line adds when its last reading failed, or its data aged out."""
+    if up:
+        return ""
+    if error_code == STALE:
+        return f" — no data: the last reading is older than max_staleness (<code>{STALE}</code>)"
+    return f" — reading failed: <code>{_text(error_code or '')}</code>"
 
 
 def _monitor(m: MonitorStatus | None) -> str:
