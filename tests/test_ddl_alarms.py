@@ -236,3 +236,20 @@ def test_no_repr_carries_the_ddl_text() -> None:
     assert shown.alarms[0].text == MARKER, "shown when asked"
     assert MARKER not in repr(shown) and MARKER not in repr(job) and MARKER not in repr(JobsSnapshot({"j": job}))
     assert ddl_status(job, with_text=False).alarms[0].text is None
+
+
+def test_a_ddl_listing_over_its_page_cap_is_counted_once_per_reading(simulate: Any, start: Any) -> None:
+    jobs = [
+        {
+            "id": "j-endless",
+            "objects": {"table": 3},
+            "health": {"ddl": [{"text": "ALTER TABLE t ADD c INT"}]},
+            "health_answers": {"list_ddl_alarms": "endless"},
+        }
+    ]
+    sim = simulate(jobs)
+    exp = start(sim_config(sim, ["j-endless"], retries=0, ddl_alarms=True, ddl_refresh_interval=600))
+    text = wait_for(
+        lambda: t if value(t := exp.metrics(), "huaweicloud_drs_ddl_data_up", job_id="j-endless") == 0 else None, 20
+    )
+    assert text and ddl_errors(text, "j-endless") == {"page_cap_exceeded": 1}

@@ -210,3 +210,30 @@ def test_a_finished_object_result_is_read_once_and_a_reload_keeps_what_was_read(
         for exporter in (old, new):
             if exporter is not None:
                 exporter.close()
+
+
+def test_an_endless_health_comparison_list_is_counted_once_per_reading(simulate: Any, start: Any) -> None:
+    """Full pages forever: the reading ends at its deadline long before the page cap (1000 pages of
+    1000), and that failure is counted once in api_errors_total, like every other."""
+    jobs = [{"id": "hc-endless", "objects": {"table": 5}, "health": HEALTH}]
+    jobs[0]["health_answers"] = {"list_health_compare_jobs": "endless"}
+    sim = simulate(jobs)
+    exp = start(
+        sim_config(
+            sim,
+            ["hc-endless"],
+            retries=0,
+            refresh_timeout=2,
+            health_comparisons=True,
+            health_compare_refresh_interval=600,
+        )
+    )
+    text = wait_for(lambda: t if value(t := exp.metrics(), UP, job_id="hc-endless") == 0 else None, 20)
+    assert text
+    code = job_status(exp, "hc-endless")["health_comparisons"]["error_code"]
+    counted = {
+        (dict(k)["operation"], dict(k)["error_code"]): v
+        for k, v in samples(text, "huaweicloud_drs_api_errors_total").items()
+        if dict(k).get("job_id") == "hc-endless"
+    }
+    assert counted == {("list_health_compare_jobs", code): 1}, code

@@ -119,3 +119,62 @@ def test_no_customer_data_or_secret_leaves_with_every_source_on(
             *(("a secret", x) for x in secrets),
         ):
             assert needle not in body, f"{what} is in {where}"
+
+
+# DRS's own error_msg may quote the customer's SQL ("... syntax near 'ALTER TABLE ...'"): every source
+# whose reading fails with such an answer, as a 400 error or as a 200 error body, logs the code only.
+QUOTED_SQL_FAULTS = {
+    "demo-ddl": {"list_ddl_alarms": "sql_error"},
+    "demo-dirty": {"show_dirty_data": "sql_error_body"},
+    "demo-dr": {"list_health_compare_jobs": "sql_error", "batch_rpo_rto": "sql_error"},
+    "demo-failed": {"batch_status": "sql_error_body"},
+}
+
+
+@pytest.mark.parametrize("log_args", [(), ("--log.level", "info")], ids=["default", "info"])
+def test_an_error_message_quoting_customer_sql_is_not_logged(
+    health_demo: Simulator, start: Any, log_args: tuple[str, ...]
+) -> None:
+    sim = health_demo
+    for job_id, answers in QUOTED_SQL_FAULTS.items():
+        sim.admin(f"jobs/{job_id}", {"health_answers": answers})
+    config = {
+        "endpoint": sim.url,
+        "project_id": sim.info["project_id"],
+        "auth": {"access_key": sim.info["access_key"], "secret_key": sim.info["secret_key"]},
+        "jobs": JOBS,
+        "retries": 0,
+        **dict.fromkeys(SOURCES, True),
+        **dict.fromkeys(SOURCES.values(), 1),
+    }
+    exp = start(config, *log_args)
+
+    def all_failed() -> bool:
+        text = exp.metrics()
+        return all(
+            value(text, f"huaweicloud_drs_{source}_up", job_id=job) == 0
+            for source, job in (
+                ("ddl_data", "demo-ddl"),
+                ("dirty_data", "demo-dirty"),
+                ("health_compare", "demo-dr"),
+                ("rpo_rto", "demo-dr"),
+            )
+        )
+
+    assert wait_for(all_failed, timeout=30, interval=0.3)
+    logs = exp.log()
+    assert "DRS.10000001" in logs, "the failed readings are logged, with the API's error code"
+    assert "secret_marker_quoted" not in logs, [line for line in logs.splitlines() if "secret_marker_quoted" in line]
+    assert "secret_marker_quoted" not in exp.metrics() + exp.get("/").text
+
+
+def test_drs_api_error_text_leaves_out_the_apis_message() -> None:
+    from exporter.drs.errors import DRSAPIError
+
+    quoted = "You have an error in your SQL syntax near 'ALTER TABLE secret_marker_quoted'"
+    err = DRSAPIError("DRS.10000001", quoted, status=400, operation="list_ddl_alarms", request_id="r1", from_api=True)
+    assert err.error_msg == quoted  # kept for the status page and debug logging
+    assert str(err) == "list_ddl_alarms: DRS.10000001 (HTTP 400) [request_id=r1]"
+    assert "secret_marker_quoted" not in repr(err) and "secret_marker_quoted" not in str(err.args)
+    own = DRSAPIError("page_cap_exceeded", "more than 10 pages", operation="list_ddl_alarms")
+    assert str(own) == "list_ddl_alarms: page_cap_exceeded: more than 10 pages"

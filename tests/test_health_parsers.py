@@ -392,6 +392,23 @@ def test_ddl_answers_of_the_wrong_shape_are_invalid(body: Any) -> None:
     assert caught.value.error_code == INVALID_RESPONSE
 
 
+@pytest.mark.parametrize(
+    "status, active",
+    [
+        *[(1, True), ("1", True), (True, True), ("true", True)],
+        *[(0, False), ("0", False), (False, False), (0.0, False)],
+        *[(None, True), ("\u00b2", True), ("abc", True), (2, True), (-1, True), ({}, True)],
+    ],
+    ids=repr,
+)
+def test_a_ddl_alarm_whose_status_is_unreadable_counts_as_active(status: Any, active: bool) -> None:
+    """Asked with ``status=1``: only a readable "no alarm" is not active; garbage never hides an alarm."""
+    item = {"seqno": 1, "ddl_timestamp": 1689736165000} | ({} if status is None else {"status": status})
+    alarm = parse_ddl_item(item)
+    assert alarm is not None and alarm.active is active
+    assert parse_ddl_page({"count": 1, "ddl_list": [item]}, "j").active == (1 if active else 0)
+
+
 def test_no_ddl_alarms() -> None:
     assert parse_ddl_page({"count": 0}, "j") == alarms_of("j", 0, [])
     assert parse_ddl_item({"seqno": -1}) is None and parse_ddl_item("x") is None

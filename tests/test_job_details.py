@@ -18,9 +18,12 @@ import yaml
 
 from exporter import app, config
 from exporter.drs.jobstatus import DETAIL_OPERATION, STATUS_OPERATION, JobDetail, JobStatus
-from exporter.metrics.details_metrics import JobDetailsSource
+from exporter.metrics.details_metrics import JobDetailsSource, details_families
 from exporter.render.exposition import TEXT
 from exporter.sources.details import Details
+from exporter.sources.perjob import JobRead, JobsSnapshot
+from exporter.web.details_status import job_details_status
+from exporter.web.healthpage import _job_details
 
 from .procs import Exporter, Simulator, samples, sim_config, value, wait_for
 from .test_end_to_end import Service, free_port
@@ -126,6 +129,7 @@ def test_failure_reason_phase_end_expiry_health_and_an_entry_error_counted_once(
     assert failed["up"] is True and failed["status"] == "INCRE_TRANSFER_FAILED"
     assert failed["job_error_code"] == "DRS.M00004" and failed["failed_reason"] == REASON
     assert failed["expired_days"] == 14 and failed["expired_days_assumed"] is True
+    assert failed["failed_since"] == "update_time"
     assert abs(failed["failed_expiry_timestamp_seconds"] - expiry) < 1
     assert abs(failed["failed_timestamp_seconds"] - (now - 3600)) < 30
     ghost = details(exp, GHOST)
@@ -252,6 +256,22 @@ def test_the_failure_time_is_the_earlier_of_the_last_update_and_the_first_sighti
     assert _state("FULL_TRANSFER_FAILED", None, 5000.0, days=30).failed_expiry == 5000.0 + 30 * DAY
     assert _state("INCRE_TRANSFER_STARTED", 1000.0, None).failed_expiry is None
     assert _state("INCRE_TRANSFER_FAILED", None, None).failed_expiry is None
+
+
+def test_the_estimate_says_whether_it_rests_on_drs_update_time_or_the_first_sighting() -> None:
+    """Without update_time the failure time is the exporter's first sighting: late, not early; it says so."""
+    assert _state("INCRE_TRANSFER_FAILED", 1000.0, 5000.0).failed_since == "update_time"
+    assert _state("INCRE_TRANSFER_FAILED", 9000.0, 5000.0).failed_since == "first_seen"
+    first_seen = _state("FULL_TRANSFER_FAILED", None, 5000.0, days=30)
+    assert first_seen.failed_since == "first_seen"
+    assert _state("INCRE_TRANSFER_STARTED", 1000.0, None).failed_since is None
+    job: JobRead[Details] = JobRead("j", True, None, first_seen, 6000.0)
+    status = job_details_status(job)
+    assert status.failed_since == "first_seen"
+    assert "first saw it failed" in _job_details(status)
+    families = {f.name: f for f in details_families(JobsSnapshot({"j": job}))}
+    help_text = families["huaweicloud_drs_job_failed_expiry_timestamp_seconds"].documentation
+    assert "errs early" not in help_text and "first saw it failed" in help_text, help_text
 
 
 # --- the cut-over rules see the exporter's full-phase end time ------------------------------------

@@ -7,6 +7,7 @@ reads (no call of their own).
 from __future__ import annotations
 
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -269,3 +270,44 @@ def test_a_reload_keeps_the_monitor_data_read(simulate: Any) -> None:
         for exporter in (old, new):
             if exporter is not None:
                 exporter.close()
+
+
+def test_a_value_aged_out_is_down_as_stale_until_the_next_reading() -> None:
+    """No scrape for longer than max_staleness: the value is dropped and the job is down (``stale``), never
+    "up with nothing to report" (that would let DDL or abnormal-row alerts resolve), until a reading lands."""
+    from exporter.base.deadline import Deadline
+    from exporter.metrics.perjob import health_families
+    from exporter.sources.perjob import PerJobReader
+    from exporter.web.healthpage import _reading_failed
+
+    release = threading.Event()
+
+    class Reader(PerJobReader[str]):
+        NAME = "aged-test"
+        OPERATION = "aged_op"
+
+        def fetch(self, client: Any, job_id: str, deadline: Deadline) -> str:
+            release.wait(10)
+            return "value"
+
+    reader = Reader(interval=0.1, refresh_timeout=5, max_staleness=0.3)
+    client: Any = object()
+    try:
+        release.set()
+        reader.want({"job": client})
+        assert wait_for(lambda: (j := reader.snapshot().jobs.get("job")) is not None and j.data, timeout=10)
+        release.clear()  # the next reading hangs until released
+        read_at = reader.snapshot().jobs["job"].read_at or 0.0
+        time.sleep(max(0.0, read_at + 0.4 - time.time()))  # older than max_staleness: no scrape meanwhile
+        state = reader.want({"job": client}).jobs["job"]
+        assert (state.up, state.error_code, state.data) == (False, "stale", None)
+        families = {f.name: f for f in health_families("huaweicloud_drs_test", "data", reader.snapshot())}
+        assert [s.value for s in families["huaweicloud_drs_test_up"].samples] == [0.0]
+        assert families["huaweicloud_drs_test_last_success_timestamp_seconds"].samples == []
+        assert "older than max_staleness" in _reading_failed(state.up, state.error_code)
+        release.set()
+        assert wait_for(lambda: reader.snapshot().jobs["job"].up, timeout=10)
+        assert reader.snapshot().jobs["job"].data == "value"
+    finally:
+        release.set()
+        reader.close()

@@ -15,7 +15,7 @@ from ..base.deadline import Deadline
 from ..base.secrets import Secret, SecretError, register, unregister
 from ..base.timeparse import parse_iso8601
 from . import signer
-from .errors import CREDENTIALS_UNAVAILABLE, DEADLINE_EXCEEDED, INVALID_RESPONSE, DRSAPIError
+from .errors import CREDENTIALS_UNAVAILABLE, DEADLINE_EXCEEDED, INVALID_RESPONSE, DRSAPIError, log_api_error
 from .transport import Rejection, Transport
 
 log = logging.getLogger(__name__)
@@ -166,7 +166,12 @@ class IamPasswordAuth(requests.auth.AuthBase):
             return DRSAPIError(CREDENTIALS_UNAVAILABLE, "no valid IAM token", operation="iam_token")
         # The last login's failure, without starting another one before its backoff ends.
         return DRSAPIError(
-            err.error_code, err.error_msg, status=err.status, request_id=err.request_id, operation="iam_token"
+            err.error_code,
+            err.error_msg,
+            status=err.status,
+            request_id=err.request_id,
+            operation="iam_token",
+            from_api=err.from_api,
         )
 
     def token(self, deadline: Deadline | None = None) -> str:
@@ -268,7 +273,7 @@ class IamPasswordAuth(requests.auth.AuthBase):
                 ceiling = min(self.BACKOFF_MAX, self.BACKOFF * 2 ** (self._failures - 1))
                 # Jitter spreads the logins of many exporters; it protects nothing.
                 self._retry_at = time.monotonic() + random.uniform(ceiling / 2, ceiling)  # noqa: S311  # nosec B311
-            log.warning("IAM login failed (%d in a row): %s", self._failures, err)
+            log_api_error(log, err, "IAM login failed (%d in a row)", self._failures)
         except Exception:  # a bug must not leave waiters hanging
             log.exception("IAM login failed unexpectedly")
         else:

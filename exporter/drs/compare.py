@@ -227,7 +227,7 @@ def listing(body: Any, items_keys: tuple[str, ...], operation: str) -> Listing:
     if items is None:
         found = error_from_body(body)
         if found is not None:
-            raise DRSAPIError(found[0], found[1], status=200, operation=operation)
+            raise DRSAPIError(found[0], found[1], status=200, operation=operation, from_api=True)
         if total != 0:
             raise _invalid(f"answer has no {items_keys[0]} list", operation)
         items = []
@@ -375,7 +375,7 @@ def parse_object_overview(body: Any, operation: str = "show_object_compare") -> 
         raise _invalid("answer is not a JSON object", operation)
     found = error_from_body(body)
     if found is not None and not body.get("compare_result"):
-        raise DRSAPIError(found[0], found[1], status=200, operation=operation)
+        raise DRSAPIError(found[0], found[1], status=200, operation=operation, from_api=True)
     results = body.get("compare_result") or []
     if not isinstance(results, list):
         raise _invalid("compare_result is not a list", operation)

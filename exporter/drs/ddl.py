@@ -2,7 +2,9 @@
 
 Answer (SDK ``ListJobDdlsResponse``): ``{"count": n, "ddl_list": [{seqno, checkpoint, status,
 ddl_timestamp, ddl_text, exe_result, record_time, clean_time}]}``, paged by item ``offset`` and
-``limit`` (default 10; no maximum documented). ``status`` 1 is an active alarm, 0 none;
+``limit`` (default 10; no maximum documented). ``status`` 1 is an active alarm, 0 none; asked
+with ``status=1``, an item whose status is missing or unreadable counts as active (see
+:func:`parse_ddl_item`);
 ``exe_result`` false means the DDL failed on the target. ``ddl_timestamp`` is milliseconds (API
 reference); ``record_time`` and ``clean_time`` have no documented unit: both epoch seconds and
 milliseconds are accepted (told apart by size, as everywhere in the exporter).
@@ -75,10 +77,13 @@ def parse_ddl_item(item: Any) -> DdlAlarm | None:
     seqno = count(item.get("seqno"))
     if seqno is None:
         return None
-    status = count(item.get("status"))
+    raw = item.get("status")
     return DdlAlarm(
         seqno=seqno,
-        active=status == 1 if status is not None else boolean(item.get("status")) is True,
+        # Only a readable "no alarm" (0, "0", false) is not active: the items were asked for with
+        # status=1, so one whose status is missing or unreadable ("²", "abc", 2) counts as active
+        # rather than hiding an alarm the query says it has.
+        active=not (count(raw) == 0 or boolean(raw) is False),
         exe_result=boolean(item.get("exe_result")),
         time=timestamp(item.get("ddl_timestamp")),
         record_time=timestamp(item.get("record_time")),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
@@ -30,7 +31,14 @@ _MAX_MESSAGE = 300
 
 
 class DRSAPIError(Exception):
-    """A failed API call: HTTP status (None without a response), error code, message, request id."""
+    """A failed API call: HTTP status (None without a response), error code, message, request id.
+
+    ``from_api`` marks a message that is the API's own ``error_msg``: DRS may quote the customer's
+    SQL or DDL there ("syntax error near 'ALTER TABLE ...'"), so ``str()`` (what log lines and
+    exception messages show) leaves it out; it is kept in ``error_msg`` for the status page and
+    logged at debug only (:func:`log_api_error`). The exporter's own messages ("more than 100
+    pages", "no answer within 5.0s") carry no customer data and stay in ``str()``.
+    """
 
     def __init__(
         self,
@@ -41,7 +49,9 @@ class DRSAPIError(Exception):
         request_id: str | None = None,
         operation: str = "",
         retry_after: float | None = None,
+        from_api: bool = False,
     ) -> None:
+        self.from_api = from_api
         self.error_code = error_code
         self.error_msg = _clean(error_msg)
         self.status = status
@@ -54,7 +64,7 @@ class DRSAPIError(Exception):
         parts = [f"{self.operation}: " if self.operation else "", self.error_code]
         if self.status is not None:
             parts.append(f" (HTTP {self.status})")
-        if self.error_msg:
+        if self.error_msg and not self.from_api:
             parts.append(f": {self.error_msg}")
         if self.request_id:
             parts.append(f" [request_id={self.request_id}]")
@@ -66,6 +76,15 @@ class DRSAPIError(Exception):
         if self.error_code in (TIMEOUT, CONNECTION_ERROR):
             return True
         return self.status is not None and (self.status == 429 or self.status >= 500)
+
+
+def log_api_error(
+    logger: logging.Logger, err: DRSAPIError, message: str, *args: object, level: int = logging.WARNING
+) -> None:
+    """Log ``message % args`` and ``err`` (operation, code, HTTP status) at ``level``; the API's message at debug."""
+    logger.log(level, message + ": %s", *args, err)
+    if err.from_api and err.error_msg and logger.isEnabledFor(logging.DEBUG):
+        logger.debug(message + ": the API said: %s", *args, err.error_msg)
 
 
 def _clean(text: str) -> str:

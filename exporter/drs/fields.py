@@ -125,7 +125,7 @@ def invalid(why: str, operation: str, body: Any = None) -> DRSAPIError:
     """The error for an answer of the wrong shape: the answer's own error code when it is an error body."""
     found = error_from_body(body)
     if found is not None:
-        return DRSAPIError(found[0], found[1], status=200, operation=operation)
+        return DRSAPIError(found[0], found[1], status=200, operation=operation, from_api=True)
     return DRSAPIError(INVALID_RESPONSE, why, status=200, operation=operation)
 
 

@@ -69,14 +69,18 @@ def interpret(response: requests.Response, raw: bytes, operation: str, expect: t
         return Reply(status, response.headers, body)
     found = error_from_body(body) if parsed else None
     code, msg = found if found else (f"http_{status}", response.reason or "")
+    from_api = found is not None
     if 300 <= status < 400:
         # Never followed: the target would get the credentials. Named by class, whatever the body says.
         # Scrubbed before it is cut: a secret cut in two would no longer be recognised.
         code, msg = HTTP_3XX, f"redirect to {scrub(response.headers.get('Location', '?'))[:100]} not followed"
+        from_api = False
     if isinstance(body, dict) and not request_id and isinstance(body.get("request_id"), str):
         request_id = body["request_id"]
     retry_after = parse_retry_after(response.headers.get("Retry-After")) if status in (429, 503) else None
-    raise DRSAPIError(code, msg, status=status, request_id=request_id, operation=operation, retry_after=retry_after)
+    raise DRSAPIError(
+        code, msg, status=status, request_id=request_id, operation=operation, retry_after=retry_after, from_api=from_api
+    )
 
 
 def describe(exc: requests.RequestException) -> str:

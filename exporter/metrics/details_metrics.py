@@ -32,8 +32,9 @@ def details_families(snapshot: DetailsSnapshot) -> Iterator[Metric]:
     )
     expiry = GaugeMetricFamily(
         "huaweicloud_drs_job_failed_expiry_timestamp_seconds",
-        "Unix time a failed job ends by itself and can no longer be resumed (an estimate that errs early: "
-        "failure time + expired_days, 14 when DRS does not say).",
+        "Unix time a failed job ends by itself and can no longer be resumed (an estimate: failure time + "
+        "expired_days, 14 when DRS does not say; the failure time is the job's last update_time, early if "
+        "anything, or without one when this exporter first saw it failed, late and reset by a restart).",
         labels=["job_id"],
     )
     for job_id, job in sorted(snapshot.jobs.items()):

@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from .base import ApiError, HandlerBase, page_params
-from .compare_scenario import SimComparison
+from .compare_scenario import QUOTED_SQL_ERROR, SimComparison
 from .scenario import SimJob
 
 TABLE_COMPARE = re.compile(r"^/v3/([^/]+)/jobs/([^/]+)/table/compare/?$")
@@ -116,9 +116,13 @@ def misbehave(fault: str | None, answer: dict[str, Any], key: str) -> bytes:
     """The body of ``answer`` as a ``compare_answers`` fault answers it (``key`` names its list)."""
     if fault == "status:503":
         raise ApiError(503, "APIGW.0613", "The service is unavailable.")
+    if fault == "sql_error":
+        raise ApiError(400, "DRS.10000001", QUOTED_SQL_ERROR)
     if fault == "nested":
         return b"[" * 100_000 + b"]" * 100_000
-    if fault == "error_body":
+    if fault == "sql_error_body":
+        answer = {"error_code": "DRS.10000001", "error_msg": QUOTED_SQL_ERROR}
+    elif fault == "error_body":
         answer = {"error_code": "DRS.10000024", "error_msg": "Another operation is running."}
     elif fault in ("no_list", "null_list", "not_list"):
         answer = {k: v for k, v in answer.items() if k != key}

@@ -44,7 +44,11 @@ ANSWER_FAULTS = (
     "endless",  # full pages forever: the items again and again, total a billion
     "nested",  # 200 with JSON nested 100,000 deep
     "status:503",  # 503 APIGW.0613
+    "sql_error",  # 400 whose error_msg quotes customer SQL (QUOTED_SQL_ERROR), as MySQL-style errors do
+    "sql_error_body",  # 200 with a DRS error body whose error_msg quotes customer SQL
 )
+# The API's message of the sql_error faults: customer SQL that must never reach a log above debug.
+QUOTED_SQL_ERROR = "You have an error in your SQL syntax near 'ALTER TABLE secret_marker_quoted ADD c INT'"
 ANSWER_OPERATIONS = (
     "list_compare_jobs",
     "line_overview",

@@ -15,7 +15,7 @@ from cachetools import TTLCache
 
 from ..base.deadline import Deadline
 from ..base.fairpool import FairPool
-from ..drs.errors import DRSAPIError
+from ..drs.errors import DRSAPIError, log_api_error
 from ..drs.progress import ProgressData
 
 log = logging.getLogger(__name__)
@@ -302,7 +302,7 @@ class SnapshotCache:
             data = self._fetch(job_id, object_type, Deadline(started + self.refresh_timeout))
         except DRSAPIError as err:
             code, message = err.error_code, err.error_msg
-            log.warning("refresh of job %s type %s failed: %s", job_id, object_type, err)
+            log_api_error(log, err, "refresh of job %s type %s failed", job_id, object_type)
         except Exception:
             code, message = "internal_error", "unexpected error in the exporter; see its log"
             log.exception("refresh of job %s type %s failed unexpectedly", job_id, object_type)

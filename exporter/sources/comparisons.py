@@ -26,7 +26,7 @@ from ..base.deadline import Deadline
 from ..config import ObjectFilter
 from ..drs.compare import COMPARE_TYPES, IN_FLIGHT, TABLE_STATUSES, CompareRun, ObjectOverview, TableResult, latest
 from ..drs.compare_client import CONTENT_DETAIL, LINE_DETAIL, LIST, OBJECT_OVERVIEW, CompareClient, ReadError
-from ..drs.errors import PAGE_CAP_EXCEEDED, DRSAPIError
+from ..drs.errors import PAGE_CAP_EXCEEDED, DRSAPIError, log_api_error
 from .reader import INTERNAL_ERROR, BackgroundReader, ErrorCounter
 
 log = logging.getLogger(__name__)
@@ -284,7 +284,7 @@ class ComparisonReader(BackgroundReader):
         try:
             runs = self._call(LIST, job_id, client.runs, job_id, Deadline.after(self.refresh_timeout))
         except DRSAPIError as err:
-            log.warning("listing the comparisons of job %s failed: %s", job_id, err)
+            log_api_error(log, err, "listing the comparisons of job %s failed", job_id)
             return _failed(job_id, previous, err.error_code)
         types: dict[str, TypeState] = {}
         error: str | None = None
@@ -329,7 +329,7 @@ class ComparisonReader(BackgroundReader):
         try:
             results = self._call(operation, job_id, client.tables, job_id, run, Deadline.after(self.refresh_timeout))
         except DRSAPIError as err:
-            log.warning("results of comparison %s of job %s failed: %s", run.id, job_id, err)
+            log_api_error(log, err, "results of comparison %s of job %s failed", run.id, job_id)
             if err.error_code == PAGE_CAP_EXCEEDED:
                 delay = min(max(delay * 2, self.interval * BACKOFF_INTERVALS), max(BACKOFF_MAX, self.interval))
                 with self._lock:
@@ -357,7 +357,7 @@ class ComparisonReader(BackgroundReader):
                 OBJECT_OVERVIEW, job_id, client.objects, job_id, Deadline.after(self.refresh_timeout)
             ), now
         except DRSAPIError as err:
-            log.warning("the object comparison of job %s failed: %s", job_id, err)
+            log_api_error(log, err, "the object comparison of job %s failed", job_id)
             return err.error_code, 0.0
 
 

@@ -18,7 +18,10 @@ When a failed job ends by itself is an estimate: DRS reports neither when the jo
 the SDK's ``QueryJobResp``) ``expired_days``. The failure time is the earlier of the details'
 ``update_time`` (the job's last update) and the time this exporter first saw the job failed;
 ``expired_days`` is read when the answer carries it, else DRS's default of 14 days is assumed,
-which is also its minimum (14-100): the estimate may come early, never late.
+which is also its minimum (14-100). With an ``update_time`` the estimate may come early, never
+late. Without one the failure time is when this exporter first saw the job failed: that errs
+late (by as long as the job was failed before the exporter looked) and starts again when the
+exporter restarts; :attr:`Details.failed_since` says which case applies.
 
 The failure reason and DRS's error message are free text: they are for the status page and
 ``/status.json`` only, never a label, never logged.
@@ -63,8 +66,18 @@ class Details:
         return min(known) if known else None
 
     @property
+    def failed_since(self) -> str | None:
+        """Where :attr:`failed_at` comes from: ``update_time`` (DRS's; errs early) or ``first_seen``
+        (this exporter's first sighting of the failure; errs late, and restarts with the exporter)."""
+        failed_at = self.failed_at
+        if failed_at is None:
+            return None
+        update = self.detail.update_time if self.detail is not None else None
+        return "update_time" if update is not None and update <= failed_at else "first_seen"
+
+    @property
     def failed_expiry(self) -> float | None:
-        """Unix time a failed job ends by itself (an estimate that errs early); None unless failed."""
+        """Unix time a failed job ends by itself (an estimate, see :attr:`failed_since`); None unless failed."""
         failed_at = self.failed_at
         if failed_at is None:
             return None

@@ -14,7 +14,7 @@ from typing import Any
 from ..base.deadline import Deadline
 from ..config import DiscoveryConfig
 from ..drs.client import DRSClient
-from ..drs.errors import DRSAPIError
+from ..drs.errors import DRSAPIError, log_api_error
 from ..drs.joblist import NOT_AVAILABLE, JobMeta, JobProgress, parse_job_progress, parse_jobs
 from ..drs.throughput import BatchProgress, Throughput, parse_batch_entry
 from .reader import INTERNAL_ERROR, BackgroundReader, ErrorCounter
@@ -166,12 +166,13 @@ class JobDirectory:
                 self.error_code, self.error_message = code, message
                 retry = self.retry_delay()
             if isinstance(exc, DRSAPIError):
-                log.warning(
-                    "job discovery in project %s failed, keeping %d known jobs, trying again in %.0fs: %s",
+                log_api_error(
+                    log,
+                    exc,
+                    "job discovery in project %s failed, keeping %d known jobs, trying again in %.0fs",
                     self.client.project_id,
                     len(self.jobs),
                     retry,
-                    exc,
                 )
         else:
             with self._lock:
@@ -350,7 +351,7 @@ class JobProgressReader(BackgroundReader):
                     )
                 except DRSAPIError as err:
                     if err.status != 404 and err.error_code not in NOT_AVAILABLE:
-                        log.warning("batch progress in project %s failed: %s", self.client.project_id, err)
+                        log_api_error(log, err, "batch progress in project %s failed", self.client.project_id)
                         continue
                     self.batch = False
                     log.warning(
@@ -384,7 +385,7 @@ class JobProgressReader(BackgroundReader):
                 deadline=deadline,
             )
         except DRSAPIError as err:
-            log.warning("progress of job %s failed: %s", job_id, err)
+            log_api_error(log, err, "progress of job %s failed", job_id)
             return None
         job = body.get("job") if isinstance(body, dict) else None
         info = job.get("progress_info") if isinstance(job, dict) else None

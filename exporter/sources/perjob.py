@@ -4,7 +4,8 @@ What every per-job health source (monitor data, RPO/RTO, job details, DDL alarms
 scheduled comparisons) shares: the state is a :class:`JobsSnapshot` of :class:`JobRead`
 (whether the last read of that job worked, its error code, and the last good value with when it
 was read). A failed read keeps the last good value while it is younger than ``max_staleness``;
-older values are dropped, never shown as current. Jobs no longer asked for are dropped. What a
+older values are dropped, never shown as current, and the job is then down (``stale``) until a
+reading lands. Jobs no longer asked for are dropped. What a
 reader knows depends on the project alone: a reload hands it over. A subclass says how due jobs
 are read (:meth:`PerJobReader._refresh`) and stores the outcome with :meth:`PerJobReader._store`;
 a reader of one call (or a few) per job need only say how one job is read (:meth:`PerJobReader.fetch`,
@@ -25,11 +26,13 @@ from typing import Any, Generic, TypeVar
 from ..base.deadline import Deadline
 from ..drs.batch import Batch
 from ..drs.client import DRSClient
-from ..drs.errors import DRSAPIError
+from ..drs.compare_client import ReadError
+from ..drs.errors import DEADLINE_EXCEEDED, DRSAPIError, log_api_error
 from .reader import INTERNAL_ERROR, BackgroundReader, ErrorCounter
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+STALE = "stale"  # error code of a job whose last good value aged out before a new reading landed
 
 
 @dataclass(frozen=True)
@@ -151,8 +154,10 @@ class PerJobReader(BackgroundReader, Generic[T]):
             return None
         try:
             return Read(self.fetch(client, job_id, Deadline.after(self.refresh_timeout)))
-        except DRSAPIError as err:  # counted by the transport (HTTP failures and answers of the wrong shape)
-            log.warning("%s of job %s failed: %s", self.WHAT, job_id, err)
+        except DRSAPIError as err:
+            if not counted(err):
+                self.count(err.operation or self.OPERATION, job_id, err.error_code)
+            log_api_error(log, err, "%s of job %s failed", self.WHAT, job_id)
             return err.error_code
         except Exception as exc:  # a bug must not stop later reads, nor pass unseen
             log.error(
@@ -177,9 +182,15 @@ class PerJobReader(BackgroundReader, Generic[T]):
             return self._wanted.get(job_id)
 
     def _aged(self, state: JobRead[T], now: float) -> JobRead[T]:
+        """``state`` without its value once that is older than ``max_staleness``.
+
+        A value aged out (no scrape for longer than that, or readings failing that long) makes the
+        job down with :data:`STALE` until the next reading lands: "up, nothing to report" would
+        read as a job whose DDL alarms or abnormal rows are gone.
+        """
         if state.data is None or state.read_at is None or self.fresh(state.read_at, now):
             return state
-        return replace(state, data=None)
+        return replace(state, up=False, error_code=state.error_code or STALE, data=None)
 
     def _set(self, jobs: dict[str, JobRead[T]]) -> bool:
         """Make ``jobs`` the state (lock held); True when that changed it."""
@@ -246,12 +257,16 @@ class PerJobReader(BackgroundReader, Generic[T]):
         """One project's batched read: the values, and each failed job's error code.
 
         An entry's own error (or a job the answer left out) is counted here, once; a failed call
-        was counted by the transport (per attempt), so its jobs are not counted again.
+        was counted by the transport (per attempt), so its jobs are not counted again, unless no
+        attempt counted it (:func:`counted`).
         """
         try:
             batch = fetch(client, ids, Deadline.after(self.refresh_timeout))
         except DRSAPIError as err:  # every call of the read failed
-            log.warning("%s of %d jobs failed: %s", operation, len(ids), err)
+            if not counted(err):
+                for job_id in ids:
+                    self.count(operation, job_id, err.error_code)
+            log_api_error(log, err, "%s of %d jobs failed", operation, len(ids))
             return {}, dict.fromkeys(ids, err.error_code)
         except Exception as exc:  # a bug must not stop later reads, nor pass unseen
             log.error(
@@ -272,6 +287,15 @@ class PerJobReader(BackgroundReader, Generic[T]):
                 log.log(level, "%s of job %s failed: %s", operation, error.job_id, error.error_code)
                 self.count(operation, error.job_id, error.error_code)
         return {j: e.error_code for j, e in batch.errors.items()}
+
+
+def counted(err: DRSAPIError) -> bool:
+    """Whether the transport counted ``err`` in api_errors_total (an HTTP attempt failed, or its answer was bad).
+
+    What a reading found itself (a :class:`ReadError`: too many pages) and a deadline that ran out
+    before a request was sent were no HTTP attempt: the reader counts them, once per reading.
+    """
+    return not isinstance(err, ReadError) and not (err.error_code == DEADLINE_EXCEEDED and err.status is None)
 
 
 @dataclass(frozen=True)

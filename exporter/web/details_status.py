@@ -23,9 +23,12 @@ class JobDetailsStatus:
     failed_reason: str | None
     full_transfer_completed_timestamp_seconds: float | None
     failed_timestamp_seconds: float | None  # estimated (see sources/details.py)
-    failed_expiry_timestamp_seconds: float | None  # estimated, errs early
+    failed_expiry_timestamp_seconds: float | None  # estimated from failed_timestamp_seconds
     expired_days: int | None
     expired_days_assumed: bool | None  # DRS did not say: its default (and minimum), 14
+    # Where failed_timestamp_seconds comes from: "update_time" (DRS's, errs early) or "first_seen"
+    # (when this exporter first saw the job failed: errs late, restarts with the exporter)
+    failed_since: str | None = None
 
 
 def job_details_status(job: JobDetails) -> JobDetailsStatus:
@@ -47,4 +50,5 @@ def job_details_status(job: JobDetails) -> JobDetailsStatus:
         data.failed_expiry,
         detail.expired_days if detail is not None and status.failed else None,
         detail.expired_days_assumed if detail is not None and status.failed else None,
+        data.failed_since,
     )

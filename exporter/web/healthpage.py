@@ -6,16 +6,26 @@ Every text from DRS is escaped (:mod:`.pagetext`); customer data (SQL, DDL text)
 from __future__ import annotations
 
 from ..drs.ddl import TEXT_LIMIT
+from ..sources.perjob import STALE
 from .details_status import JobDetailsStatus
 from .health_status import DdlStatus, DirtyStatus, HealthCompareStatus, MonitorStatus, RpoRtoStatus
 from .pagetext import _attr, _count, _percent, _span, _text, _utc
 
+# What the failure time of an expiry estimate rests on (JobDetailsStatus.failed_since).
+FAILED_SINCE = {
+    "update_time": " (the job's last update in DRS)",
+    "first_seen": " (when this exporter first saw it failed: it may have failed earlier, so this may be late)",
+}
 DDL_TEXT_SHOWN = TEXT_LIMIT + 1  # the DDL's cut start and its "…" (cut when read: drs/ddl.py)
 
 
 def _reading_failed(up: bool, error_code: str | None) -> str:
-    """What a background source's line adds when its last reading failed."""
-    return "" if up else f" — reading failed: <code>{_text(error_code or '')}</code>"
+    """What a background source's line adds when its last reading failed, or its data aged out."""
+    if up:
+        return ""
+    if error_code == STALE:
+        return f" — no data: the last reading is older than max_staleness (<code>{STALE}</code>)"
+    return f" — reading failed: <code>{_text(error_code or '')}</code>"
 
 
 def _monitor(m: MonitorStatus | None) -> str:
@@ -65,7 +75,8 @@ def _job_details(d: JobDetailsStatus | None) -> str:
         days = f"{d.expired_days} days{' (assumed: DRS does not say)' if d.expired_days_assumed else ''}"
         lines.append(
             f"<li>Ends by itself (cannot be resumed after) about {_utc(d.failed_expiry_timestamp_seconds)}: "
-            f"failed about {_utc(d.failed_timestamp_seconds or 0)} + {days}</li>"
+            f"failed about {_utc(d.failed_timestamp_seconds or 0)}{FAILED_SINCE.get(d.failed_since or '', '')}"
+            f" + {days}</li>"
         )
     if d.full_transfer_completed_timestamp_seconds is not None:
         lines.append(f"<li>Full phase ended {_utc(d.full_transfer_completed_timestamp_seconds)}</li>")
